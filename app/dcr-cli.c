@@ -1,0 +1,75 @@
+/* dcr-cli.c — the `dcr` command-line tool: a thin front end over libdcr.
+ * Each subcommand parses its own options and returns an exit status:
+ * 0 success, 1 a failure with a message on stderr, 2 a usage error. */
+#include "dcr-config.h"
+#include "dcr-cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run) (int argc, char **argv);
+} DcrCommand;
+
+static const DcrCommand commands[] = {
+  { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
+  { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
+  { "version", "Print the version", dcr_cmd_version },
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: dcr COMMAND [OPTIONS…]\n\nDCR Forensics %s — deepfake and AI-image detection.\n\nCommands:\n",
+           DCR_VERSION);
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nRun `dcr COMMAND --help` for a command's options. The GPU is chosen with\n"
+                "--device=INDEX|NAME or $DCR_DEVICE; `dcr devices` lists them.\n");
+}
+
+int
+dcr_cli_main (int argc, char **argv)
+{
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
+    {
+      usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    return dcr_cmd_version (argc - 1, argv + 1);
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+  fprintf (stderr, "dcr: unknown command \"%s\"\n\n", argv[1]);
+  usage (stderr);
+  return 2;
+}
+
+gboolean
+dcr_cli_parse (GOptionContext *oc, int *argc, char ***argv)
+{
+  g_autoptr (GError) err = NULL;
+  if (!g_option_context_parse (oc, argc, argv, &err))
+    {
+      fprintf (stderr, "dcr: %s\n", err->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+dcr_cli_fail (GError *err)
+{
+  fprintf (stderr, "dcr: %s\n", err ? err->message : "unknown error");
+  return 1;
+}
+
+int
+dcr_cmd_version (int argc, char **argv)
+{
+  printf ("dcr %s\n", DCR_VERSION);
+  return 0;
+}

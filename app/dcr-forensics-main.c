@@ -1,0 +1,12 @@
+/* dcr-forensics-main.c — the GUI executable. */
+#include "dcr-application.h"
+
+#include <locale.h>
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  g_autoptr (DcrApplication) app = dcr_application_new ();
+  return g_application_run (G_APPLICATION (app), argc, argv);
+}

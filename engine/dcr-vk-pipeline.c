@@ -1,0 +1,180 @@
+/* dcr-vk-pipeline.c — compute pipelines from the embedded SPIR-V, keyed by
+ * (shader, specialization constants, bindings, push-constant size) and
+ * built once per context; VkPipelineCache makes the next process's build
+ * cheap too. */
+#include "dcr-vk-private.h"
+#include "dcr-shaders.h"
+
+#include <string.h>
+
+static const DcrShaderBlob *
+find_blob (const char *name)
+{
+  for (const DcrShaderBlob *b = dcr_shader_blobs; b->name; b++)
+    if (strcmp (b->name, name) == 0)
+      return b;
+  return NULL;
+}
+
+gboolean
+dcr_shader_exists (const char *shader)
+{
+  return find_blob (shader) != NULL;
+}
+
+static void
+pipeline_destroy (DcrContext *ctx, DcrPipeline *p)
+{
+  if (p->pipeline)
+    vkDestroyPipeline (ctx->device, p->pipeline, NULL);
+  if (p->layout)
+    vkDestroyPipelineLayout (ctx->device, p->layout, NULL);
+  if (p->set_layout)
+    vkDestroyDescriptorSetLayout (ctx->device, p->set_layout, NULL);
+  if (p->module)
+    vkDestroyShaderModule (ctx->device, p->module, NULL);
+  g_free (p->key);
+  g_free (p);
+}
+
+void
+dcr_vk_pipelines_destroy (DcrContext *ctx)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, ctx->pipelines);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      g_hash_table_iter_steal (&it);
+      pipeline_destroy (ctx, v);
+    }
+}
+
+#define DCR_MAX_SPEC 32
+#define DCR_MAX_BINDINGS 16
+
+static DcrPipeline *
+pipeline_build (DcrContext *ctx, const DcrShaderBlob *blob, const guint32 *spec, guint n_spec,
+                guint n_bindings, guint push_size, GError **error)
+{
+  DcrPipeline *p = g_new0 (DcrPipeline, 1);
+  p->n_bindings = n_bindings;
+  p->push_size = push_size;
+
+  VkShaderModuleCreateInfo smci = {
+    .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+    .codeSize = blob->size,
+    .pCode = blob->words,
+  };
+  if (!dcr_vk_check (vkCreateShaderModule (ctx->device, &smci, NULL, &p->module), "Loading a shader", error))
+    goto fail;
+
+  VkDescriptorSetLayoutBinding b[DCR_MAX_BINDINGS];
+  for (guint i = 0; i < n_bindings; i++)
+    b[i] = (VkDescriptorSetLayoutBinding) {
+      .binding = i,
+      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .descriptorCount = 1,
+      .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+    };
+  VkDescriptorSetLayoutCreateInfo dslci = {
+    .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+    .bindingCount = n_bindings,
+    .pBindings = b,
+  };
+  if (!dcr_vk_check (vkCreateDescriptorSetLayout (ctx->device, &dslci, NULL, &p->set_layout),
+                     "Creating a descriptor set layout", error))
+    goto fail;
+
+  VkPushConstantRange pcr = { VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size };
+  VkPipelineLayoutCreateInfo plci = {
+    .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+    .setLayoutCount = 1,
+    .pSetLayouts = &p->set_layout,
+    .pushConstantRangeCount = push_size ? 1 : 0,
+    .pPushConstantRanges = &pcr,
+  };
+  if (!dcr_vk_check (vkCreatePipelineLayout (ctx->device, &plci, NULL, &p->layout), "Creating a pipeline layout", error))
+    goto fail;
+
+  VkSpecializationMapEntry entries[DCR_MAX_SPEC];
+  for (guint i = 0; i < n_spec; i++)
+    entries[i] = (VkSpecializationMapEntry) { i, i * 4, 4 };
+  VkSpecializationInfo si = {
+    .mapEntryCount = n_spec,
+    .pMapEntries = entries,
+    .dataSize = n_spec * 4,
+    .pData = spec,
+  };
+  VkComputePipelineCreateInfo cpci = {
+    .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+    .stage = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+      .module = p->module,
+      .pName = "main",
+      .pSpecializationInfo = n_spec ? &si : NULL,
+    },
+    .layout = p->layout,
+  };
+  VkResult r = vkCreateComputePipelines (ctx->device, ctx->pipeline_cache, 1, &cpci, NULL, &p->pipeline);
+  if (r != VK_SUCCESS)
+    {
+      g_autoptr (GError) e = NULL;
+      dcr_vk_check (r, "Creating a compute pipeline", &e);
+      g_set_error (error, DCR_VK_ERROR, DCR_VK_ERROR_SHADER, "Shader %s: %s", blob->name, e->message);
+      p->pipeline = VK_NULL_HANDLE;
+      goto fail;
+    }
+  return p;
+
+fail:
+  pipeline_destroy (ctx, p);
+  return NULL;
+}
+
+DcrPipeline *
+dcr_pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guint n_spec,
+                  guint n_bindings, guint push_size, GError **error)
+{
+  if (n_spec > DCR_MAX_SPEC || n_bindings > DCR_MAX_BINDINGS || push_size > 128 || push_size % 4)
+    {
+      g_set_error (error, DCR_VK_ERROR, DCR_VK_ERROR_SHADER,
+                   "Shader %s: unsupported pipeline shape (%u spec constants, %u bindings, %u push bytes)",
+                   shader, n_spec, n_bindings, push_size);
+      return NULL;
+    }
+  const DcrShaderBlob *blob = find_blob (shader);
+  if (!blob)
+    {
+      g_set_error (error, DCR_VK_ERROR, DCR_VK_ERROR_SHADER,
+                   "Shader %s is not built into this libdcr (rebuild, or check the name)", shader);
+      return NULL;
+    }
+
+  GString *key = g_string_new (shader);
+  g_string_append_printf (key, "|b%u|p%u|", n_bindings, push_size);
+  for (guint i = 0; i < n_spec; i++)
+    g_string_append_printf (key, "%x,", spec[i]);
+
+  g_mutex_lock (&ctx->lock);
+  DcrPipeline *p = g_hash_table_lookup (ctx->pipelines, key->str);
+  if (p)
+    {
+      ctx->stats.pipeline_cache_hits++;
+      g_mutex_unlock (&ctx->lock);
+      g_string_free (key, TRUE);
+      return p;
+    }
+  p = pipeline_build (ctx, blob, spec, n_spec, n_bindings, push_size, error);
+  if (p)
+    {
+      p->key = g_string_free (key, FALSE);
+      g_hash_table_insert (ctx->pipelines, p->key, p);
+      ctx->stats.pipelines_created++;
+    }
+  else
+    g_string_free (key, TRUE);
+  g_mutex_unlock (&ctx->lock);
+  return p;
+}

@@ -1,0 +1,394 @@
+/* dcr-vk-seq.c — sequences: dispatches and copies recorded once into a
+ * command buffer, with a barrier only where a command touches memory that
+ * an earlier one wrote (or writes memory an earlier one read), then
+ * submitted as often as wanted. Optional timestamps per dispatch. */
+#include "dcr-vk-private.h"
+
+#include <string.h>
+
+#define SETS_PER_POOL 256
+#define MAX_TIMESTAMPS 4096
+
+typedef struct {
+  VkBuffer buffer;
+  guint64 start, end;
+} Span;
+
+typedef enum { SEQ_RECORDING, SEQ_EXECUTABLE, SEQ_PENDING } SeqState;
+
+struct _DcrSeq {
+  DcrContext *ctx;
+  VkCommandPool cmd_pool;
+  VkCommandBuffer cb;
+  VkFence fence;
+  GArray *desc_pools;   /* VkDescriptorPool */
+  guint sets_in_pool;
+  SeqState state;
+  gboolean begun;
+  GError *error;        /* first recording error, reported at submit */
+  GArray *writes;       /* Span: written since the last barrier */
+  GArray *reads;        /* Span: read since the last barrier */
+  guint n_dispatches;
+  guint n_barriers;
+  gboolean timing;
+  VkQueryPool queries;
+  guint n_queries;
+  GArray *timings;      /* double ms per dispatch */
+};
+
+DcrSeq *
+dcr_seq_new (DcrContext *ctx, GError **error)
+{
+  DcrSeq *seq = g_new0 (DcrSeq, 1);
+  seq->ctx = ctx;
+  seq->desc_pools = g_array_new (FALSE, FALSE, sizeof (VkDescriptorPool));
+  seq->writes = g_array_new (FALSE, FALSE, sizeof (Span));
+  seq->reads = g_array_new (FALSE, FALSE, sizeof (Span));
+  seq->timings = g_array_new (FALSE, TRUE, sizeof (double));
+
+  VkCommandPoolCreateInfo cpi = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+    .queueFamilyIndex = ctx->queue_family,
+  };
+  VkFenceCreateInfo fi = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+  if (!dcr_vk_check (vkCreateCommandPool (ctx->device, &cpi, NULL, &seq->cmd_pool), "Creating a command pool", error) ||
+      !dcr_vk_check (vkCreateFence (ctx->device, &fi, NULL, &seq->fence), "Creating a fence", error))
+    {
+      dcr_seq_free (seq);
+      return NULL;
+    }
+  VkCommandBufferAllocateInfo ai = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = seq->cmd_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  if (!dcr_vk_check (vkAllocateCommandBuffers (ctx->device, &ai, &seq->cb), "Allocating a command buffer", error))
+    {
+      dcr_seq_free (seq);
+      return NULL;
+    }
+  return seq;
+}
+
+void
+dcr_seq_free (DcrSeq *seq)
+{
+  if (!seq)
+    return;
+  VkDevice dev = seq->ctx->device;
+  if (seq->state == SEQ_PENDING)
+    vkWaitForFences (dev, 1, &seq->fence, VK_TRUE, UINT64_MAX);
+  for (guint i = 0; i < seq->desc_pools->len; i++)
+    vkDestroyDescriptorPool (dev, g_array_index (seq->desc_pools, VkDescriptorPool, i), NULL);
+  if (seq->queries)
+    vkDestroyQueryPool (dev, seq->queries, NULL);
+  if (seq->fence)
+    vkDestroyFence (dev, seq->fence, NULL);
+  if (seq->cmd_pool)
+    vkDestroyCommandPool (dev, seq->cmd_pool, NULL);
+  g_array_unref (seq->desc_pools);
+  g_array_unref (seq->writes);
+  g_array_unref (seq->reads);
+  g_array_unref (seq->timings);
+  g_clear_error (&seq->error);
+  g_free (seq);
+}
+
+void
+dcr_seq_enable_timing (DcrSeq *seq)
+{
+  g_return_if_fail (!seq->begun);
+  if (!seq->ctx->info.timestamps)
+    return;
+  VkQueryPoolCreateInfo qci = {
+    .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+    .queryCount = MAX_TIMESTAMPS,
+  };
+  if (vkCreateQueryPool (seq->ctx->device, &qci, NULL, &seq->queries) == VK_SUCCESS)
+    seq->timing = TRUE;
+}
+
+static gboolean
+begin (DcrSeq *seq)
+{
+  if (seq->error)
+    return FALSE;
+  if (seq->state != SEQ_RECORDING)
+    {
+      g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_FAILED,
+                   "A sequence cannot record more commands after it was submitted");
+      return FALSE;
+    }
+  if (!seq->begun)
+    {
+      VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+      vkBeginCommandBuffer (seq->cb, &bi);
+      if (seq->timing)
+        {
+          vkCmdResetQueryPool (seq->cb, seq->queries, 0, MAX_TIMESTAMPS);
+          vkCmdWriteTimestamp (seq->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, seq->queries, 0);
+          seq->n_queries = 1;
+        }
+      seq->begun = TRUE;
+    }
+  return TRUE;
+}
+
+static gboolean
+overlaps (GArray *spans, const Span *s)
+{
+  for (guint i = 0; i < spans->len; i++)
+    {
+      const Span *o = &g_array_index (spans, Span, i);
+      if (o->buffer == s->buffer && o->start < s->end && s->start < o->end)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static Span
+span_of (DcrBuffer *buf, gsize offset, gsize size)
+{
+  if (size == 0)
+    size = buf->size > offset ? buf->size - offset : 0;
+  Span s = { buf->block->buffer, buf->offset + offset, buf->offset + offset + size };
+  return s;
+}
+
+/* Inserts a barrier when any of the spans conflicts with unbarriered
+ * accesses, then records the spans as this command's accesses. */
+static void
+hazard (DcrSeq *seq, const Span *spans, const gboolean *writes, guint n)
+{
+  gboolean need = FALSE;
+  for (guint i = 0; i < n && !need; i++)
+    need = overlaps (seq->writes, &spans[i]) || (writes[i] && overlaps (seq->reads, &spans[i]));
+  if (need)
+    {
+      VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+      };
+      VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+      vkCmdPipelineBarrier (seq->cb, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+      seq->n_barriers++;
+      g_array_set_size (seq->writes, 0);
+      g_array_set_size (seq->reads, 0);
+    }
+  for (guint i = 0; i < n; i++)
+    g_array_append_val (writes[i] ? seq->writes : seq->reads, spans[i]);
+}
+
+static VkDescriptorSet
+alloc_set (DcrSeq *seq, DcrPipeline *pipe)
+{
+  VkDevice dev = seq->ctx->device;
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  if (seq->desc_pools->len == 0 || seq->sets_in_pool == SETS_PER_POOL)
+    {
+      VkDescriptorPoolSize ps = { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * 16 };
+      VkDescriptorPoolCreateInfo dpci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = SETS_PER_POOL,
+        .poolSizeCount = 1,
+        .pPoolSizes = &ps,
+      };
+      VkDescriptorPool pool;
+      if (!dcr_vk_check (vkCreateDescriptorPool (dev, &dpci, NULL, &pool), "Creating a descriptor pool", &seq->error))
+        return VK_NULL_HANDLE;
+      g_array_append_val (seq->desc_pools, pool);
+      seq->sets_in_pool = 0;
+    }
+  VkDescriptorSetAllocateInfo dsai = {
+    .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+    .descriptorPool = g_array_index (seq->desc_pools, VkDescriptorPool, seq->desc_pools->len - 1),
+    .descriptorSetCount = 1,
+    .pSetLayouts = &pipe->set_layout,
+  };
+  if (!dcr_vk_check (vkAllocateDescriptorSets (dev, &dsai, &set), "Allocating a descriptor set", &seq->error))
+    return VK_NULL_HANDLE;
+  seq->sets_in_pool++;
+  return set;
+}
+
+void
+dcr_seq_dispatch (DcrSeq *seq, DcrPipeline *pipe, const DcrBinding *bindings, guint n_bindings,
+                  const void *push, guint push_size, guint32 gx, guint32 gy, guint32 gz)
+{
+  g_return_if_fail (pipe != NULL);
+  if (!begin (seq))
+    return;
+  const DcrDeviceInfo *info = &seq->ctx->info;
+  if (n_bindings != pipe->n_bindings || push_size != pipe->push_size)
+    {
+      g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_FAILED,
+                   "Dispatch of %s with %u bindings / %u push bytes; the pipeline wants %u / %u",
+                   pipe->key, n_bindings, push_size, pipe->n_bindings, pipe->push_size);
+      return;
+    }
+  if (gx == 0 || gy == 0 || gz == 0)
+    return; /* nothing to do: an empty tensor */
+  if (gx > info->max_workgroup_count[0] || gy > info->max_workgroup_count[1] || gz > info->max_workgroup_count[2])
+    {
+      g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_TOO_LARGE,
+                   "Dispatch of %s with %u×%u×%u workgroups exceeds the device limit %u×%u×%u",
+                   pipe->key, gx, gy, gz, info->max_workgroup_count[0], info->max_workgroup_count[1],
+                   info->max_workgroup_count[2]);
+      return;
+    }
+
+  VkDescriptorSet set = alloc_set (seq, pipe);
+  if (!set)
+    return;
+  VkDescriptorBufferInfo dbi[16];
+  VkWriteDescriptorSet w[16];
+  Span spans[16];
+  gboolean writes[16];
+  for (guint i = 0; i < n_bindings; i++)
+    {
+      const DcrBinding *b = &bindings[i];
+      gsize size = b->size ? b->size : b->buf->size - b->offset;
+      if (b->offset > b->buf->size || size > b->buf->size - b->offset || size == 0)
+        {
+          g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_FAILED,
+                       "Dispatch of %s: binding %u (offset %" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT
+                       " bytes) lies outside its %" G_GUINT64_FORMAT "-byte buffer",
+                       pipe->key, i, b->offset, size, b->buf->size);
+          return;
+        }
+      dbi[i] = (VkDescriptorBufferInfo) { b->buf->block->buffer, b->buf->offset + b->offset, size };
+      w[i] = (VkWriteDescriptorSet) {
+        .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+        .dstSet = set,
+        .dstBinding = i,
+        .descriptorCount = 1,
+        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .pBufferInfo = &dbi[i],
+      };
+      spans[i] = span_of (b->buf, b->offset, size);
+      writes[i] = b->write;
+    }
+  vkUpdateDescriptorSets (seq->ctx->device, n_bindings, w, 0, NULL);
+
+  hazard (seq, spans, writes, n_bindings);
+  vkCmdBindPipeline (seq->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->pipeline);
+  vkCmdBindDescriptorSets (seq->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->layout, 0, 1, &set, 0, NULL);
+  if (push_size)
+    vkCmdPushConstants (seq->cb, pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+  vkCmdDispatch (seq->cb, gx, gy, gz);
+  if (seq->timing && seq->n_queries < MAX_TIMESTAMPS)
+    vkCmdWriteTimestamp (seq->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, seq->queries, seq->n_queries++);
+  seq->n_dispatches++;
+}
+
+void
+dcr_seq_copy (DcrSeq *seq, DcrBuffer *src, gsize src_off, DcrBuffer *dst, gsize dst_off, gsize n)
+{
+  if (!begin (seq) || n == 0)
+    return;
+  if (src_off > src->size || n > src->size - src_off || dst_off > dst->size || n > dst->size - dst_off)
+    {
+      g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_FAILED,
+                   "Copy of %" G_GSIZE_FORMAT " bytes runs past the end of a buffer", n);
+      return;
+    }
+  Span spans[2] = { span_of (src, src_off, n), span_of (dst, dst_off, n) };
+  gboolean writes[2] = { FALSE, TRUE };
+  hazard (seq, spans, writes, 2);
+  VkBufferCopy region = { src->offset + src_off, dst->offset + dst_off, n };
+  vkCmdCopyBuffer (seq->cb, src->block->buffer, dst->block->buffer, 1, &region);
+}
+
+static void
+read_timings (DcrSeq *seq)
+{
+  if (!seq->timing || seq->n_queries < 2)
+    return;
+  g_autofree guint64 *ts = g_new0 (guint64, seq->n_queries);
+  if (vkGetQueryPoolResults (seq->ctx->device, seq->queries, 0, seq->n_queries, seq->n_queries * sizeof (guint64),
+                             ts, sizeof (guint64), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+    return;
+  g_array_set_size (seq->timings, seq->n_queries - 1);
+  for (guint i = 0; i + 1 < seq->n_queries; i++)
+    g_array_index (seq->timings, double, i) =
+      (double) (ts[i + 1] - ts[i]) * seq->ctx->info.timestamp_period_ns * 1e-6;
+}
+
+gboolean
+dcr_seq_wait (DcrSeq *seq, GError **error)
+{
+  if (seq->state != SEQ_PENDING)
+    return TRUE;
+  VkResult r = vkWaitForFences (seq->ctx->device, 1, &seq->fence, VK_TRUE, UINT64_MAX);
+  seq->state = SEQ_EXECUTABLE;
+  if (!dcr_vk_check (r, "Running GPU work", error))
+    return FALSE;
+  read_timings (seq);
+  return TRUE;
+}
+
+gboolean
+dcr_seq_submit (DcrSeq *seq, gboolean wait, GError **error)
+{
+  if (seq->error)
+    {
+      g_propagate_error (error, g_error_copy (seq->error));
+      return FALSE;
+    }
+  if (seq->state == SEQ_PENDING && !dcr_seq_wait (seq, error))
+    return FALSE;
+  if (seq->state == SEQ_RECORDING)
+    {
+      if (!seq->begun && !begin (seq))
+        {
+          g_propagate_error (error, g_error_copy (seq->error));
+          return FALSE;
+        }
+      if (!dcr_vk_check (vkEndCommandBuffer (seq->cb), "Recording GPU commands", error))
+        return FALSE;
+      seq->state = SEQ_EXECUTABLE;
+    }
+  DcrContext *ctx = seq->ctx;
+  VkSubmitInfo si = {
+    .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+    .commandBufferCount = 1,
+    .pCommandBuffers = &seq->cb,
+  };
+  vkResetFences (ctx->device, 1, &seq->fence);
+  g_mutex_lock (&ctx->lock);
+  VkResult r = vkQueueSubmit (ctx->queue, 1, &si, seq->fence);
+  ctx->stats.submits++;
+  g_mutex_unlock (&ctx->lock);
+  if (!dcr_vk_check (r, "Submitting GPU work", error))
+    return FALSE;
+  seq->state = SEQ_PENDING;
+  return wait ? dcr_seq_wait (seq, error) : TRUE;
+}
+
+guint
+dcr_seq_n_dispatches (DcrSeq *seq)
+{
+  return seq->n_dispatches;
+}
+
+guint
+dcr_seq_n_barriers (DcrSeq *seq)
+{
+  return seq->n_barriers;
+}
+
+const double *
+dcr_seq_timings_ms (DcrSeq *seq, guint *n)
+{
+  if (!seq->timing || seq->timings->len == 0)
+    {
+      *n = 0;
+      return NULL;
+    }
+  *n = seq->timings->len;
+  return (const double *) seq->timings->data;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# quickstart.sh — one command from a fresh Debian 12 machine to a result.
+#   packaging/quickstart.sh run    install packages, build, run the main job
+#   packaging/quickstart.sh test   install packages, build, run every test headless
+# Packages are installed with apt-get (as root, or through sudo) only when
+# missing. Nothing is downloaded at build or run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-run}"
+build="${DCR_BUILD_DIR:-build}"
+
+packages=(
+  build-essential meson ninja-build pkg-config
+  libglib2.0-dev libjson-glib-dev libgtk-4-dev libadwaita-1-dev
+  libvulkan-dev glslc glslang-tools spirv-tools mesa-vulkan-drivers vulkan-tools
+  libpng-dev libjpeg-dev
+  desktop-file-utils appstream fonts-dejavu-core
+)
+test_packages=(
+  vulkan-validationlayers xvfb xauth dbus valgrind
+  python3 python3-numpy python3-torch python3-torchvision
+)
+
+install_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "quickstart: installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+configure_and_build() {
+  if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" -Dwerror=true
+  fi
+  ninja -C "$build"
+}
+
+case "$mode" in
+  run)
+    install_packages "${packages[@]}"
+    configure_and_build
+    "$build/app/dcr" devices
+    "$build/app/dcr" smoke
+    ;;
+  test)
+    install_packages "${packages[@]}" "${test_packages[@]}"
+    configure_and_build
+    status=0
+    # GTK needs a display and a session bus; tests pin everything else
+    # (settings, caches, renderer) themselves (tests/meson.build).
+    xvfb-run -a -s "-screen 0 1280x1024x24" dbus-run-session -- \
+      meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
+    /usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {'OK': 0, 'FAIL': 0, 'SKIP': 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line).get('result', 'FAIL')
+    counts['OK' if r in ('OK', 'EXPECTEDFAIL') else 'SKIP' if r == 'SKIP' else 'FAIL'] += 1
+print('tests: %d passed, %d failed, %d skipped' % (counts['OK'], counts['FAIL'], counts['SKIP']))
+PY
+    exit $status
+    ;;
+  *)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac

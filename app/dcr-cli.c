@@ -14,6 +14,7 @@ typedef struct {
 } DcrCommand;
 
 static const DcrCommand commands[] = {
+  { "bench", "Time the engine (`dcr bench ops`)", dcr_cmd_bench },
   { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
   { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
   { "version", "Print the version", dcr_cmd_version },

@@ -7,6 +7,7 @@ int dcr_cli_main (int argc, char **argv);
 gboolean dcr_cli_parse (GOptionContext *oc, int *argc, char ***argv);
 int dcr_cli_fail (GError *err);
 
+int dcr_cmd_bench (int argc, char **argv);
 int dcr_cmd_devices (int argc, char **argv);
 int dcr_cmd_smoke (int argc, char **argv);
 int dcr_cmd_version (int argc, char **argv);

@@ -95,6 +95,12 @@ dcr_seq_free (DcrSeq *seq)
   g_free (seq);
 }
 
+DcrContext *
+dcr_seq_context (DcrSeq *seq)
+{
+  return seq->ctx;
+}
+
 void
 dcr_seq_enable_timing (DcrSeq *seq)
 {

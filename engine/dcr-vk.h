@@ -151,6 +151,7 @@ typedef struct _DcrSeq DcrSeq;
 
 DcrSeq *dcr_seq_new (DcrContext *ctx, GError **error);
 void dcr_seq_free (DcrSeq *seq);
+DcrContext *dcr_seq_context (DcrSeq *seq);
 /* Per-dispatch GPU timestamps (when the queue supports them). */
 void dcr_seq_enable_timing (DcrSeq *seq);
 

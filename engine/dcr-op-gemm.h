@@ -1,0 +1,39 @@
+/* dcr-op-gemm.h — GEMM, batched GEMM and linear layers with a fused
+ * epilogue. The kernel behind linear layers, 1×1 convolutions, attention
+ * and the GEMM backward passes. */
+#pragma once
+
+#include "dcr-ops.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gboolean trans_a;   /* A is stored [K, M] instead of [M, K] */
+  gboolean trans_b;   /* B is stored [N, K] instead of [K, N] (linear weights) */
+  float alpha;        /* scales op(A)·op(B); 0 is taken as 1 */
+  float beta;         /* C = beta·C + … (gradient accumulation); act must be NONE then */
+  DcrAct act;
+  gint64 batch;       /* number of independent GEMMs; 0 or 1 = one */
+  /* Element strides between consecutive batch entries (0 = broadcast the
+   * same matrix to every batch entry, e.g. shared weights). Used only when
+   * batch > 1; the default (all 0 with batch > 1) is invalid for C. */
+  gint64 stride_a, stride_b, stride_c;
+} DcrGemmParams;
+
+/* C[M,N] = act(alpha·op(A)·op(B) + bias[N] + residual[M,N]) (+ beta·C)
+ * bias and residual may be NULL. M, N, K are taken from the shapes of A/B/C
+ * (the last two dims; leading dims fold into M for non-batched calls).
+ * All tensors share one dtype (f32 or f16 storage, fp32 accumulation). */
+gboolean dcr_op_gemm (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b,
+                      const DcrTensor *bias, const DcrTensor *residual,
+                      DcrTensor *c, const DcrGemmParams *params, GError **error);
+
+/* y[..., out] = act(x[..., in] · W[out, in]ᵀ + bias[out]) */
+gboolean dcr_op_linear (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w,
+                        const DcrTensor *bias, DcrTensor *y, DcrAct act, GError **error);
+
+/* References on host floats, same semantics (c is read when beta != 0). */
+void dcr_ref_gemm (const float *a, const float *b, const float *bias, const float *residual,
+                   float *c, gint64 m, gint64 n, gint64 k, const DcrGemmParams *params);
+
+G_END_DECLS

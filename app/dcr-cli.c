@@ -16,6 +16,7 @@ typedef struct {
 static const DcrCommand commands[] = {
   { "bench", "Time the engine (`dcr bench ops`)", dcr_cmd_bench },
   { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
+  { "features", "Print the backbone's feature vector of images", dcr_cmd_features },
   { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
   { "version", "Print the version", dcr_cmd_version },
 };

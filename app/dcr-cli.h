@@ -9,5 +9,6 @@ int dcr_cli_fail (GError *err);
 
 int dcr_cmd_bench (int argc, char **argv);
 int dcr_cmd_devices (int argc, char **argv);
+int dcr_cmd_features (int argc, char **argv);
 int dcr_cmd_smoke (int argc, char **argv);
 int dcr_cmd_version (int argc, char **argv);

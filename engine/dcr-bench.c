@@ -6,6 +6,10 @@
 
 /* One line per op family. */
 const DcrBenchFamily dcr_bench_families[] = {
+  dcr_bench_attn,
+  dcr_bench_gemm,
+  dcr_bench_grad,
+  dcr_bench_conv,
   NULL,
 };
 

@@ -30,6 +30,11 @@ typedef gboolean (*DcrBenchFamily) (DcrContext *ctx, const DcrBenchOptions *opts
 /* Every registered family, NULL-terminated. */
 extern const DcrBenchFamily dcr_bench_families[];
 
+gboolean dcr_bench_attn (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
+gboolean dcr_bench_conv (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
+gboolean dcr_bench_gemm (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
+gboolean dcr_bench_grad (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
+
 GArray *dcr_bench_results_new (void);
 /* Submits `seq` (record it after dcr_seq_enable_timing) once to warm up, then `repeats` times; per-run time is the
  * sum of GPU timestamps when the device has them, else wall-clock. */

@@ -23,7 +23,14 @@ typedef struct {
 /* C[M,N] = act(alpha·op(A)·op(B) + bias[N] + residual[M,N]) (+ beta·C)
  * bias and residual may be NULL. M, N, K are taken from the shapes of A/B/C
  * (the last two dims; leading dims fold into M for non-batched calls).
- * All tensors share one dtype (f32 or f16 storage, fp32 accumulation). */
+ * All tensors share one dtype (f32 or f16 storage, fp32 accumulation).
+ *
+ * Non-batched, each operand's leading dims fold into its outer (stored
+ * first) dimension: M for C and plain A, K for transposed A and plain B, N
+ * for transposed B — so a weight gradient dW = dYᵀ·X takes dY [B, T, out]
+ * and X [B, T, in] as they are. Batched, M, N, K come from the last two dims
+ * and the strides say where each entry starts. The residual has C's shape
+ * and batch stride. */
 gboolean dcr_op_gemm (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b,
                       const DcrTensor *bias, const DcrTensor *residual,
                       DcrTensor *c, const DcrGemmParams *params, GError **error);
@@ -31,6 +38,20 @@ gboolean dcr_op_gemm (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b,
 /* y[..., out] = act(x[..., in] · W[out, in]ᵀ + bias[out]) */
 gboolean dcr_op_linear (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w,
                         const DcrTensor *bias, DcrTensor *y, DcrAct act, GError **error);
+
+/* Which kernel dcr_op_gemm records: $DCR_GEMM_KERNEL=subgroup|tiled forces
+ * one; otherwise the subgroup-shuffle register kernel on CPU devices
+ * (lavapipe) and the shared-memory tiled kernel on GPUs. $DCR_GEMM_TILE
+ * forces a tile variant (TMxTN such as "32x8" for the first, "large",
+ * "medium", "small" or "compat" for the second), for tests and tuning. */
+typedef enum {
+  DCR_GEMM_KERNEL_AUTO,
+  DCR_GEMM_KERNEL_SUBGROUP,
+  DCR_GEMM_KERNEL_TILED,
+} DcrGemmKernel;
+
+DcrGemmKernel dcr_gemm_kernel_for (DcrContext *ctx);
+const char *dcr_gemm_kernel_name (DcrGemmKernel kernel);
 
 /* References on host floats, same semantics (c is read when beta != 0). */
 void dcr_ref_gemm (const float *a, const float *b, const float *bias, const float *residual,

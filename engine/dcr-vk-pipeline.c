@@ -166,7 +166,12 @@ dcr_pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guin
       g_string_free (key, TRUE);
       return p;
     }
+  gint64 t0 = g_get_monotonic_time ();
   p = pipeline_build (ctx, blob, spec, n_spec, n_bindings, push_size, error);
+  /* DCR_DEBUG_PIPELINES=1: one line per pipeline built, with its compile
+   * time — the way to find shape-specialised pipelines that multiply. */
+  if (g_strcmp0 (g_getenv ("DCR_DEBUG_PIPELINES"), "1") == 0)
+    g_printerr ("dcr: pipeline %s built in %.1f ms\n", key->str, (g_get_monotonic_time () - t0) / 1000.0);
   if (p)
     {
       p->key = g_string_free (key, FALSE);

@@ -309,6 +309,26 @@ dcr_seq_copy (DcrSeq *seq, DcrBuffer *src, gsize src_off, DcrBuffer *dst, gsize 
   vkCmdCopyBuffer (seq->cb, src->block->buffer, dst->block->buffer, 1, &region);
 }
 
+void
+dcr_seq_fill_zero (DcrSeq *seq, DcrBuffer *buf, gsize offset, gsize n)
+{
+  if (!begin (seq))
+    return;
+  if (n == 0)
+    n = buf->size > offset ? buf->size - offset : 0;
+  if (offset % 4 || n % 4 || offset > buf->size || n > buf->size - offset || n == 0)
+    {
+      g_set_error (&seq->error, DCR_VK_ERROR, DCR_VK_ERROR_FAILED,
+                   "Zeroing %" G_GSIZE_FORMAT " bytes at offset %" G_GSIZE_FORMAT " of a %" G_GUINT64_FORMAT
+                   "-byte buffer: both must be multiples of 4 and inside the buffer", n, offset, buf->size);
+      return;
+    }
+  Span span = span_of (buf, offset, n);
+  gboolean w = TRUE;
+  hazard (seq, &span, &w, 1);
+  vkCmdFillBuffer (seq->cb, buf->block->buffer, buf->offset + offset, n, 0);
+}
+
 static void
 read_timings (DcrSeq *seq)
 {

@@ -171,6 +171,9 @@ void dcr_seq_dispatch (DcrSeq *seq, DcrPipeline *pipe,
                        guint32 gx, guint32 gy, guint32 gz);
 void dcr_seq_copy (DcrSeq *seq, DcrBuffer *src, gsize src_off,
                    DcrBuffer *dst, gsize dst_off, gsize n);
+/* Records zeroing of n bytes at offset (both multiples of 4; n = 0 → to the
+ * end of the buffer), e.g. gradients before an accumulating step. */
+void dcr_seq_fill_zero (DcrSeq *seq, DcrBuffer *buf, gsize offset, gsize n);
 /* Ends recording on first use; may be called again to replay the same
  * commands. With wait=FALSE, call dcr_seq_wait before reading results or
  * re-submitting. */

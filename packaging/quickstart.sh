@@ -14,7 +14,7 @@ packages=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libgtk-4-dev libadwaita-1-dev
   libvulkan-dev glslc glslang-tools spirv-tools mesa-vulkan-drivers vulkan-tools
-  libpng-dev libjpeg-dev
+  libpng-dev libjpeg-dev libsqlite3-dev
   desktop-file-utils appstream fonts-dejavu-core
 )
 test_packages=(

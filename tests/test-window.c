@@ -4,6 +4,8 @@
 #include "dcr-application.h"
 #include "dcr-window.h"
 
+#include <stdio.h>
+
 static void
 on_activate (GApplication *app, gpointer data)
 {
@@ -37,8 +39,9 @@ main (int argc, char **argv)
 {
   if (!g_getenv ("DISPLAY") && !g_getenv ("WAYLAND_DISPLAY"))
     {
-      g_printerr ("test-window needs a display: run the suite under xvfb-run (see README)\n");
-      return 77; /* meson: skipped */
+      /* TAP's own skip; the README's test command always runs it under Xvfb */
+      printf ("1..0 # SKIP no display: run the suite under xvfb-run (see README)\n");
+      return 0;
     }
   gtk_disable_setlocale ();
   g_test_init (&argc, &argv, NULL);

@@ -1,0 +1,366 @@
+/* dcr-backbone.c — the backbone interface: parses a spec, hands the weight
+ * file to the implementation (dcr-backbone-{mobilenet,resnet,clip}.c), and
+ * owns what every backbone shares: the id, the feature layout, the input
+ * and feature tensors of a run, GPU preprocessing and the replayed pass. */
+#include "dcr-config.h"
+#include "dcr-backbone-private.h"
+#include "dcr-half.h"
+#include "dcr-op-conv.h"
+
+#include <math.h>
+#include <string.h>
+
+G_DEFINE_QUARK (dcr-backbone-error-quark, dcr_backbone_error)
+
+static const DcrBackboneClass *const classes[] = {
+  &dcr_backbone_mobilenet_class,
+  &dcr_backbone_resnet_class,
+  &dcr_backbone_clip_class,
+};
+
+gboolean
+dcr_backbone_weights_error (DcrBackbone *bb, GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_WEIGHTS, "%s: %s", bb->path, msg);
+  return FALSE;
+}
+
+DcrTensor *
+dcr_backbone_upload (DcrBackbone *bb, const char *what, const float *data, int ndim, const gint64 *shape,
+                     GError **error)
+{
+  g_autoptr (DcrTensor) t = dcr_tensor_new (bb->ctx, DCR_POOL_WEIGHTS, bb->dtype, ndim, shape, error);
+  if (!t)
+    return NULL;
+  gint64 n = dcr_tensor_numel (t);
+  gboolean ok;
+  if (bb->dtype == DCR_F16)
+    {
+      /* a folded BatchNorm can scale a weight past fp16's range */
+      for (gint64 i = 0; i < n; i++)
+        if (fabsf (data[i]) > 65504.0f)
+          {
+            dcr_backbone_weights_error (bb, error, "%s holds %g, beyond fp16's range; run the backbone in f32",
+                                        what, data[i]);
+            return NULL;
+          }
+      g_autofree guint16 *h = g_new (guint16, n);
+      dcr_half_from_floats (h, data, n);
+      ok = dcr_tensor_upload (t, h, error);
+    }
+  else
+    ok = dcr_tensor_upload (t, data, error);
+  return ok ? g_steal_pointer (&t) : NULL;
+}
+
+float *
+dcr_backbone_oihw_to_ohwi (const float *w, gint64 cout, gint64 cin, gint64 kh, gint64 kw)
+{
+  float *out = g_new (float, cout * cin * kh * kw);
+  for (gint64 o = 0; o < cout; o++)
+    for (gint64 i = 0; i < cin; i++)
+      for (gint64 y = 0; y < kh; y++)
+        for (gint64 x = 0; x < kw; x++)
+          out[((o * kh + y) * kw + x) * cin + i] = w[((o * cin + i) * kh + y) * kw + x];
+  return out;
+}
+
+gboolean
+dcr_backbone_fold_bn (DcrBackbone *bb, DcrSafetensors *st, const char *bn, float *w, float *bias, gint64 cout,
+                      gint64 per_out, float eps, GError **error)
+{
+  g_autofree float *gamma = NULL, *beta = NULL, *mean = NULL, *var = NULL;
+  gint64 vshape[] = { cout };
+  const char *suffix[] = { "weight", "bias", "running_mean", "running_var" };
+  float **dst[] = { &gamma, &beta, &mean, &var };
+  for (int i = 0; i < 4; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s.%s", bn, suffix[i]);
+      if (!dcr_safetensors_get_f32 (st, name, vshape, 1, dst[i], error))
+        return FALSE;
+    }
+  for (gint64 i = 0; i < cout; i++)
+    if (var[i] < 0)
+      return dcr_backbone_weights_error (bb, error, "%s.running_var[%" G_GINT64_FORMAT "] is negative", bn, i);
+  dcr_conv_fold_batchnorm (w, bias, cout, per_out, gamma, beta, mean, var, eps);
+  return TRUE;
+}
+
+void
+dcr_backbone_add_tap (DcrBackbone *bb, const char *name, guint width)
+{
+  char *copy = g_strdup (name);
+  g_ptr_array_add (bb->tap_names, copy);
+  DcrBackboneTap tap = { copy, bb->dim, width };
+  g_array_append_val (bb->taps, tap);
+  bb->dim += width;
+}
+
+void
+dcr_backbone_free (DcrBackbone *bb)
+{
+  if (!bb)
+    return;
+  if (bb->impl && bb->klass)
+    bb->klass->free_impl (bb->impl);
+  if (bb->taps)
+    g_array_unref (bb->taps);
+  if (bb->tap_names)
+    g_ptr_array_unref (bb->tap_names);
+  g_free (bb->path);
+  g_free (bb->sha256);
+  g_free (bb->id);
+  g_free (bb->arch);
+  g_free (bb);
+}
+
+char *
+dcr_backbone_default_path (void)
+{
+  const char *env = g_getenv ("DCR_DATA_DIR");
+  const char *dirs[] = { env, DCR_SOURCE_DATADIR, DCR_DATADIR };
+  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      if (!dirs[i])
+        continue;
+      char *p = g_build_filename (dirs[i], "models", "mobilenet_v2_b10.safetensors", NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        return p;
+      g_free (p);
+    }
+  return g_build_filename (DCR_DATADIR, "models", "mobilenet_v2_b10.safetensors", NULL);
+}
+
+static char *
+file_sha256 (const char *path, GError **error)
+{
+  g_autoptr (GMappedFile) mf = g_mapped_file_new (path, FALSE, error);
+  if (!mf)
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) g_mapped_file_get_contents (mf),
+                                      g_mapped_file_get_length (mf));
+}
+
+DcrBackbone *
+dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **error)
+{
+  g_autofree char *path = NULL;
+  const DcrBackboneClass *klass = NULL;
+  if (!spec || g_strcmp0 (spec, "default") == 0)
+    {
+      klass = &dcr_backbone_mobilenet_class;
+      path = dcr_backbone_default_path ();
+    }
+  for (gsize i = 0; !klass && i < G_N_ELEMENTS (classes); i++)
+    {
+      gsize n = strlen (classes[i]->kind);
+      if (strncmp (spec, classes[i]->kind, n) == 0 && spec[n] == ':' && spec[n + 1])
+        {
+          klass = classes[i];
+          path = g_strdup (spec + n + 1);
+        }
+    }
+  if (!klass)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                   "Unknown backbone \"%s\" (this build knows \"default\", \"mobilenet_v2:PATH\", "
+                   "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file)", spec);
+      return NULL;
+    }
+  if (dtype != DCR_F32 && dtype != DCR_F16)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC, "Backbones run in f32 or f16 only");
+      return NULL;
+    }
+  if (dtype == DCR_F16 && !dcr_context_device (ctx)->storage_16bit)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                   "%s has no 16-bit storage; run the backbone in f32", dcr_context_device (ctx)->name);
+      return NULL;
+    }
+  g_autoptr (DcrSafetensors) st = dcr_safetensors_open (path, error);
+  if (!st)
+    return NULL;
+  g_autoptr (DcrBackbone) bb = g_new0 (DcrBackbone, 1);
+  bb->klass = klass;
+  bb->ctx = ctx;
+  bb->dtype = dtype;
+  bb->path = g_steal_pointer (&path);
+  bb->taps = g_array_new (FALSE, TRUE, sizeof (DcrBackboneTap));
+  bb->tap_names = g_ptr_array_new_with_free_func (g_free);
+  bb->sha256 = file_sha256 (bb->path, error);
+  if (!bb->sha256 || !klass->load (bb, st, error))
+    return NULL;
+  g_assert (bb->input_size > 0 && bb->max_elems > 0 && bb->dim > 0);
+  bb->id = g_strdup_printf ("%s@%.12s", bb->arch ? bb->arch : klass->kind, bb->sha256);
+  return g_steal_pointer (&bb);
+}
+
+const char *dcr_backbone_id (DcrBackbone *bb) { return bb->id; }
+const char *dcr_backbone_kind (DcrBackbone *bb) { return bb->klass->kind; }
+const char *dcr_backbone_weights_path (DcrBackbone *bb) { return bb->path; }
+const char *dcr_backbone_weights_sha256 (DcrBackbone *bb) { return bb->sha256; }
+guint dcr_backbone_dim (DcrBackbone *bb) { return bb->dim; }
+guint dcr_backbone_input_size (DcrBackbone *bb) { return bb->input_size; }
+guint dcr_backbone_n_taps (DcrBackbone *bb) { return bb->taps->len; }
+DcrDtype dcr_backbone_dtype (DcrBackbone *bb) { return bb->dtype; }
+
+const DcrBackboneTap *
+dcr_backbone_tap (DcrBackbone *bb, guint i)
+{
+  g_return_val_if_fail (i < bb->taps->len, NULL);
+  return &g_array_index (bb->taps, DcrBackboneTap, i);
+}
+
+guint
+dcr_backbone_max_batch (DcrBackbone *bb)
+{
+  gint64 elems = MAX (bb->max_elems, MAX ((gint64) bb->input_size * bb->input_size * 3, (gint64) bb->dim));
+  guint64 per = (guint64) elems * dcr_dtype_size (bb->dtype);
+  return (guint) MIN (dcr_context_device (bb->ctx)->max_storage_buffer_range / per, 4096);
+}
+
+/* ---- runs ------------------------------------------------------------- */
+
+void
+dcr_backbone_run_free (DcrBackboneRun *run)
+{
+  if (!run)
+    return;
+  dcr_seq_free (run->seq);
+  dcr_tensor_free (run->input);
+  dcr_tensor_free (run->features);
+  if (run->scratch)
+    g_ptr_array_unref (run->scratch);
+  g_free (run);
+}
+
+DcrTensor *
+dcr_backbone_run_scratch (DcrBackboneRun *run, int ndim, const gint64 *shape, GError **error)
+{
+  DcrTensor *t = dcr_tensor_new (run->bb->ctx, DCR_POOL_ACTIVATIONS, run->bb->dtype, ndim, shape, error);
+  if (t)
+    g_ptr_array_add (run->scratch, t);
+  return t;
+}
+
+void
+dcr_backbone_run_gather (DcrBackboneRun *run, const DcrTensor *src, gint64 src_stride, gint64 src_offset,
+                         guint column, guint width)
+{
+  gsize es = dcr_dtype_size (run->bb->dtype);
+  for (gint64 n = 0; n < run->batch; n++)
+    dcr_seq_copy (run->seq, src->buf, (n * src_stride + src_offset) * es, run->features->buf,
+                  (n * run->bb->dim + column) * es, width * es);
+}
+
+DcrBackboneRun *
+dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
+{
+  guint max = dcr_backbone_max_batch (bb);
+  if (batch < 1 || batch > max)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH,
+                   "A batch of %u images does not fit %s's buffer limit for this backbone (1–%u)",
+                   batch, dcr_context_device (bb->ctx)->name, max);
+      return NULL;
+    }
+  g_autoptr (DcrBackboneRun) run = g_new0 (DcrBackboneRun, 1);
+  run->bb = bb;
+  run->batch = batch;
+  run->scratch = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
+  DcrContext *ctx = bb->ctx;
+  gint64 in_shape[] = { batch, bb->input_size, bb->input_size, 3 };
+  gint64 feat_shape[] = { batch, bb->dim };
+  if (!(run->input = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 4, in_shape, error)) ||
+      !(run->features = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 2, feat_shape, error)))
+    return NULL;
+  if (!dcr_buffer_fill_zero (run->input->buf, error))
+    return NULL;
+  run->seq = dcr_seq_new (ctx, error);
+  if (!run->seq || !bb->klass->record (run, error))
+    return NULL;
+  return g_steal_pointer (&run);
+}
+
+guint
+dcr_backbone_run_batch (DcrBackboneRun *run)
+{
+  return run->batch;
+}
+
+static gboolean
+check_slot (DcrBackboneRun *run, guint slot, GError **error)
+{
+  if (slot >= run->batch)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH,
+                   "Batch slot %u is outside a batch of %u", slot, run->batch);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error)
+{
+  if (!check_slot (run, slot, error))
+    return FALSE;
+  DcrBackbone *bb = run->bb;
+  g_autoptr (DcrTensor) t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
+  if (!t || !dcr_buffer_upload (t->buf, 0, img->pixels, (gsize) img->width * img->height * 3, error))
+    return FALSE;
+  DcrPreprocessParams p = { 0 };
+  bb->klass->preprocess (bb, img->height, img->width, &p);
+  p.batch_index = slot;
+  g_autoptr (DcrSeq) seq = dcr_seq_new (bb->ctx, error);
+  if (!seq || !dcr_op_preprocess (seq, t, run->input, &p, error))
+    return FALSE;
+  return dcr_seq_submit (seq, TRUE, error);
+}
+
+gboolean
+dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error)
+{
+  if (n > run->batch)
+    return check_slot (run, n - 1, error);
+  gsize count = (gsize) n * run->bb->input_size * run->bb->input_size * 3;
+  if (run->bb->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, count);
+      dcr_half_from_floats (h, nhwc, count);
+      return dcr_buffer_upload (run->input->buf, 0, h, count * 2, error);
+    }
+  return dcr_buffer_upload (run->input->buf, 0, nhwc, count * 4, error);
+}
+
+gboolean
+dcr_backbone_run_forward (DcrBackboneRun *run, GError **error)
+{
+  return dcr_seq_submit (run->seq, TRUE, error);
+}
+
+gboolean
+dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error)
+{
+  gsize n = (gsize) run->batch * run->bb->dim;
+  if (run->bb->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, n);
+      if (!dcr_tensor_download (run->features, h, error))
+        return FALSE;
+      dcr_half_to_floats (out, h, n);
+      return TRUE;
+    }
+  return dcr_tensor_download (run->features, out, error);
+}
+
+DcrTensor *
+dcr_backbone_run_feature_tensor (DcrBackboneRun *run)
+{
+  return run->features;
+}

@@ -1,0 +1,109 @@
+/* dcr-backbone.h — the frozen feature extractors behind one interface:
+ * load weights, describe the feature (width and taps), and run batches of
+ * images on the GPU. A run records the whole forward pass once into a
+ * sequence and replays it for every batch. */
+#pragma once
+
+#include "dcr-vk.h"
+#include "dcr-image.h"
+
+G_BEGIN_DECLS
+
+#define DCR_BACKBONE_ERROR (dcr_backbone_error_quark ())
+GQuark dcr_backbone_error_quark (void);
+
+typedef enum {
+  DCR_BACKBONE_ERROR_SPEC,     /* unknown backbone name */
+  DCR_BACKBONE_ERROR_WEIGHTS,  /* missing or mis-shaped tensors */
+  DCR_BACKBONE_ERROR_BATCH,    /* batch too large for the device, or slot out of range */
+} DcrBackboneError;
+
+/* A tap: a block whose globally average-pooled output is part of the
+ * feature, at columns [offset, offset + width). */
+typedef struct {
+  const char *name;
+  guint offset;
+  guint width;
+} DcrBackboneTap;
+
+typedef struct _DcrBackbone DcrBackbone;
+
+/* `spec` names the architecture and, after a colon, a .safetensors file:
+ *
+ *  "default"            the shipped MobileNetV2 (Keras, ImageNet) up to block
+ *  "mobilenet_v2:PATH"  10; feature = the pooled block_2, 5, 8, 10 outputs
+ *                       (24 + 32 + 64 + 96). Input 224, resize short side 224
+ *                       + centre crop, x/127.5 − 1.
+ *  "resnet50:PATH"      a torchvision or timm bottleneck ResNet state dict
+ *                       (conv1, bn1, layer1.0.conv1, …, downsample.0/1; fc is
+ *                       ignored; any prefix such as "module." is accepted);
+ *                       depth and widths from the shapes, so ResNet-101/152
+ *                       and wide variants load too. Feature = the pooled
+ *                       output of each stage, layer1…layer4, concatenated
+ *                       (256 + 512 + 1024 + 2048 = 3840 for ResNet-50): the
+ *                       usual 2048-d pooled output is the "layer4" tap, the
+ *                       last 2048 columns. Input 224, resize short side 256
+ *                       + centre crop 224, ImageNet mean/std.
+ *  "clip-vit-l14:PATH"  a Hugging Face CLIPVisionModel or CLIPModel file
+ *                       (vision_model.embeddings…, encoder.layers.N…,
+ *                       post_layernorm; text tower ignored). Width, depth,
+ *                       patch and input size from the shapes (ViT-B/16 and
+ *                       B/32 load too); heads, activation and LN epsilon from
+ *                       the file's metadata or the config.json beside it,
+ *                       else 64-wide heads, QuickGELU, 1e-5. Feature = RINE's:
+ *                       the class token after layer_norm2 (the MLP's input)
+ *                       of every block, taps "block_0" … "block_23" (1024
+ *                       each for ViT-L), then the pooled output
+ *                       post_layernorm(class token) as tap "pooled": 25 ×
+ *                       1024 = 25600 columns. Input 224 (grid × patch),
+ *                       resize short side 224 + centre crop, CLIP mean/std;
+ *                       CLIP resizes bicubic, we use the antialiased
+ *                       triangle filter of the other backbones.
+ *
+ * The weights are checked (names, shapes, finite values) and uploaded in
+ * `dtype` (DCR_F32, or DCR_F16 storage); errors name the file and tensor. */
+DcrBackbone *dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **error);
+void dcr_backbone_free (DcrBackbone *bb);
+
+/* Where the default weights are: $DCR_DATA_DIR/models, the source tree
+ * (for uninstalled builds), then the installed data directory. */
+char *dcr_backbone_default_path (void);
+
+/* "mobilenet_v2_b10@1a2b3c4d5e6f": the architecture as read from the
+ * weights ("resnet50", "resnet101", "clip-vit-l14", "clip-vit-b16", …) and
+ * the first 12 hex digits of the weight file's SHA-256 — features from
+ * different weights are not comparable, so a bank records this. */
+const char *dcr_backbone_id (DcrBackbone *bb);
+/* The spec's architecture name: "mobilenet_v2", "resnet50" or "clip-vit-l14". */
+const char *dcr_backbone_kind (DcrBackbone *bb);
+const char *dcr_backbone_weights_path (DcrBackbone *bb);
+const char *dcr_backbone_weights_sha256 (DcrBackbone *bb);
+guint dcr_backbone_dim (DcrBackbone *bb);
+guint dcr_backbone_input_size (DcrBackbone *bb);
+guint dcr_backbone_n_taps (DcrBackbone *bb);
+const DcrBackboneTap *dcr_backbone_tap (DcrBackbone *bb, guint i);
+DcrDtype dcr_backbone_dtype (DcrBackbone *bb);
+/* The largest batch whose activations fit the device's buffer limit. */
+guint dcr_backbone_max_batch (DcrBackbone *bb);
+
+typedef struct _DcrBackboneRun DcrBackboneRun;
+
+DcrBackboneRun *dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error);
+void dcr_backbone_run_free (DcrBackboneRun *run);
+guint dcr_backbone_run_batch (DcrBackboneRun *run);
+/* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
+ * centre-crops and normalises it on the GPU into batch slot `slot`. */
+gboolean dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error);
+/* Tests: sets slots 0..n-1 from already-normalised NHWC floats. */
+gboolean dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error);
+/* Runs the recorded forward pass over the whole batch. */
+gboolean dcr_backbone_run_forward (DcrBackboneRun *run, GError **error);
+/* [batch, dim] features as floats. */
+gboolean dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error);
+/* The device tensor holding the features, for GPU consumers (the heads). */
+DcrTensor *dcr_backbone_run_feature_tensor (DcrBackboneRun *run);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrBackbone, dcr_backbone_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrBackboneRun, dcr_backbone_run_free)
+
+G_END_DECLS

@@ -1,0 +1,472 @@
+/* dcr-op-conv.c — 2-D convolution: shape checks, the choice between the
+ * implicit-GEMM, depthwise and direct kernels with their tile sizes, the
+ * CPU reference and BatchNorm folding. */
+#include "dcr-op-conv.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+  gint64 n, h, w, cin, cout, ho, wo;
+  int kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, groups;
+} ConvShape;
+
+gint64
+dcr_conv2d_out_size (gint64 in, int kernel, int stride, int pad_before, int pad_after, int dilation)
+{
+  stride = MAX (stride, 1);
+  dilation = MAX (dilation, 1);
+  gint64 span = (gint64) dilation * (kernel - 1) + 1;
+  gint64 padded = in + pad_before + pad_after;
+  if (padded < span)
+    return 0;
+  return (padded - span) / stride + 1;
+}
+
+void
+dcr_conv2d_same_padding (gint64 in, int kernel, int stride, int dilation, int *pad_before, int *pad_after)
+{
+  stride = MAX (stride, 1);
+  dilation = MAX (dilation, 1);
+  gint64 out = (in + stride - 1) / stride;
+  gint64 span = (gint64) dilation * (kernel - 1) + 1;
+  gint64 total = MAX ((out - 1) * stride + span - in, 0);
+  *pad_before = (int) (total / 2);
+  *pad_after = (int) (total - total / 2);
+}
+
+static void
+shape_from_params (ConvShape *s, const DcrConv2dParams *p)
+{
+  s->sh = MAX (p->stride_h, 1);
+  s->sw = MAX (p->stride_w, 1);
+  s->dh = MAX (p->dilation_h, 1);
+  s->dw = MAX (p->dilation_w, 1);
+  s->groups = MAX (p->groups, 1);
+  s->pt = p->pad_top;
+  s->pb = p->pad_bottom;
+  s->pl = p->pad_left;
+  s->pr = p->pad_right;
+}
+
+void
+dcr_ref_conv2d (const float *x, gint64 n, gint64 h, gint64 w, gint64 cin,
+                const float *weights, gint64 cout, int kh, int kw,
+                const float *bias, const float *residual, float *y,
+                const DcrConv2dParams *params)
+{
+  ConvShape s;
+  shape_from_params (&s, params);
+  gint64 ho = dcr_conv2d_out_size (h, kh, s.sh, s.pt, s.pb, s.dh);
+  gint64 wo = dcr_conv2d_out_size (w, kw, s.sw, s.pl, s.pr, s.dw);
+  gint64 cin_g = cin / s.groups, cout_g = cout / s.groups;
+  for (gint64 b = 0; b < n; b++)
+    for (gint64 oy = 0; oy < ho; oy++)
+      for (gint64 ox = 0; ox < wo; ox++)
+        for (gint64 co = 0; co < cout; co++)
+          {
+            gint64 g = co / cout_g;
+            double acc = bias ? bias[co] : 0.0;
+            for (int ky = 0; ky < kh; ky++)
+              {
+                gint64 iy = oy * s.sh - s.pt + (gint64) ky * s.dh;
+                if (iy < 0 || iy >= h)
+                  continue;
+                for (int kx = 0; kx < kw; kx++)
+                  {
+                    gint64 ix = ox * s.sw - s.pl + (gint64) kx * s.dw;
+                    if (ix < 0 || ix >= w)
+                      continue;
+                    const float *xp = x + ((b * h + iy) * w + ix) * cin + g * cin_g;
+                    const float *wp = weights + ((co * kh + ky) * kw + kx) * cin_g;
+                    for (gint64 c = 0; c < cin_g; c++)
+                      acc += (double) xp[c] * wp[c];
+                  }
+              }
+            gint64 o = ((b * ho + oy) * wo + ox) * cout + co;
+            if (residual)
+              acc += residual[o];
+            y[o] = dcr_ref_act (params->act, (float) acc);
+          }
+}
+
+void
+dcr_conv_fold_batchnorm (float *weights, float *bias, gint64 cout, gint64 weights_per_out,
+                         const float *gamma, const float *beta, const float *mean,
+                         const float *var, float eps)
+{
+  for (gint64 o = 0; o < cout; o++)
+    {
+      double scale = gamma[o] / sqrt ((double) var[o] + eps);
+      for (gint64 i = 0; i < weights_per_out; i++)
+        weights[o * weights_per_out + i] = (float) (weights[o * weights_per_out + i] * scale);
+      bias[o] = (float) (((double) bias[o] - mean[o]) * scale + beta[o]);
+    }
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+static gboolean
+shape_error (GError **error, const char *what, const DcrTensor *t, const char *expected)
+{
+  g_autofree char *got = dcr_ops_shape_string (t);
+  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "conv2d: %s is %s, expected %s", what, got, expected);
+  return FALSE;
+}
+
+static gboolean
+check_shapes (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+              const DcrTensor *residual, const DcrTensor *y, const DcrConv2dParams *params,
+              ConvShape *s, GError **error)
+{
+  const DcrTensor *all[] = { x, w, bias, residual, y };
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      if (!all[i])
+        continue;
+      if (!dcr_ops_check_dtype (seq, "conv2d", all[i], error))
+        return FALSE;
+      if (all[i]->dtype != x->dtype)
+        {
+          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_DTYPE,
+                       "conv2d: all tensors must share one dtype (input is %s, another is %s)",
+                       dcr_dtype_name (x->dtype), dcr_dtype_name (all[i]->dtype));
+          return FALSE;
+        }
+      if (dcr_tensor_numel (all[i]) >= G_MAXINT32)
+        {
+          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                       "conv2d: a tensor of %" G_GINT64_FORMAT " elements is too large; split the batch",
+                       dcr_tensor_numel (all[i]));
+          return FALSE;
+        }
+    }
+  shape_from_params (s, params);
+  if (params->act != DCR_ACT_NONE && params->act != DCR_ACT_RELU && params->act != DCR_ACT_RELU6)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "conv2d: the fused activation must be none, relu or relu6, not %s "
+                   "(apply it with dcr_op_activation)", dcr_act_name (params->act));
+      return FALSE;
+    }
+  if (s->pt < 0 || s->pb < 0 || s->pl < 0 || s->pr < 0)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "conv2d: negative padding (%d, %d, %d, %d)",
+                   s->pt, s->pb, s->pl, s->pr);
+      return FALSE;
+    }
+  if (x->ndim != 4)
+    return shape_error (error, "the input", x, "[N, H, W, C]");
+  s->n = x->shape[0];
+  s->h = x->shape[1];
+  s->w = x->shape[2];
+  s->cin = x->shape[3];
+  if (s->cin % s->groups)
+    {
+      g_autofree char *xs = dcr_ops_shape_string (x);
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
+                   "conv2d: %d groups do not divide the %" G_GINT64_FORMAT " input channels of %s",
+                   s->groups, s->cin, xs);
+      return FALSE;
+    }
+  if (w->ndim != 4 || w->shape[3] != s->cin / s->groups || w->shape[0] % s->groups)
+    {
+      g_autofree char *xs = dcr_ops_shape_string (x);
+      g_autofree char *exp = g_strdup_printf ("[Cout, KH, KW, %" G_GINT64_FORMAT "] with Cout a multiple "
+                                              "of %d groups (input %s)", s->cin / s->groups, s->groups, xs);
+      return shape_error (error, "the weight tensor", w, exp);
+    }
+  s->cout = w->shape[0];
+  s->kh = (int) w->shape[1];
+  s->kw = (int) w->shape[2];
+  s->ho = dcr_conv2d_out_size (s->h, s->kh, s->sh, s->pt, s->pb, s->dh);
+  s->wo = dcr_conv2d_out_size (s->w, s->kw, s->sw, s->pl, s->pr, s->dw);
+  if (s->ho < 1 || s->wo < 1)
+    {
+      g_autofree char *xs = dcr_ops_shape_string (x);
+      g_autofree char *ws = dcr_ops_shape_string (w);
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
+                   "conv2d: the %dx%d kernel of %s (dilation %d, %d) does not fit in the padded input %s",
+                   s->kh, s->kw, ws, s->dh, s->dw, xs);
+      return FALSE;
+    }
+  g_autofree char *ys = g_strdup_printf ("[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                         ", %" G_GINT64_FORMAT "]", s->n, s->ho, s->wo, s->cout);
+  if (y->ndim != 4 || y->shape[0] != s->n || y->shape[1] != s->ho || y->shape[2] != s->wo
+      || y->shape[3] != s->cout)
+    return shape_error (error, "the output", y, ys);
+  if (residual && (residual->ndim != 4 || residual->shape[0] != s->n || residual->shape[1] != s->ho
+                   || residual->shape[2] != s->wo || residual->shape[3] != s->cout))
+    return shape_error (error, "the residual", residual, ys);
+  if (bias && (bias->ndim != 1 || bias->shape[0] != s->cout))
+    {
+      g_autofree char *exp = g_strdup_printf ("[%" G_GINT64_FORMAT "]", s->cout);
+      return shape_error (error, "the bias", bias, exp);
+    }
+  return TRUE;
+}
+
+static DcrBinding
+bind (const DcrTensor *t, gboolean write)
+{
+  return (DcrBinding) { t->buf, 0, dcr_tensor_bytes (t), write };
+}
+
+/* bias and residual slots get the input when absent; the shader never reads them then */
+static void
+conv_bindings (DcrBinding b[5], const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+               const DcrTensor *residual, const DcrTensor *y)
+{
+  b[0] = bind (x, FALSE);
+  b[1] = bind (w, FALSE);
+  b[2] = bind (bias ? bias : x, FALSE);
+  b[3] = bind (residual ? residual : x, FALSE);
+  b[4] = bind (y, TRUE);
+}
+
+static guint32
+next_pow2 (guint64 v)
+{
+  guint32 p = 1;
+  while (p < v && p < (1u << 30))
+    p <<= 1;
+  return p;
+}
+
+typedef struct {
+  guint32 M, H, W, Cin, Ho, Wo, Cout, KH, KW, SH, SW, DH, DW;
+  gint32 PT, PL;
+  guint32 cin_g, cout_g, tiles_per_group, row_tiles;
+  guint32 act, has_bias, has_res;
+} IgemmPush;
+
+/* Output channels per lane. On lavapipe every per-lane load costs ~16
+ * instructions per 32-bit value while a shuffle is nearly free, so the
+ * instructions per multiply-add go as 1/TM + 1/(SG·TN) (the pixels and the
+ * channels each vec4 load serves) plus a constant, times the share of
+ * padded channels; the tile stays within 256 accumulators per lane. */
+static guint32
+igemm_pick_tn (gint64 cout_g, guint32 sg, guint32 tm)
+{
+  static const guint32 cand[] = { 8, 6, 4, 3, 2, 1 };
+  guint32 best = 1;
+  double best_cost = G_MAXDOUBLE;
+  for (guint i = 0; i < G_N_ELEMENTS (cand); i++)
+    {
+      guint32 tn = cand[i];
+      if (tm * tn > 256)
+        continue;
+      gint64 tile = (gint64) sg * tn;
+      double padded = (double) ((cout_g + tile - 1) / tile * tile) / (double) cout_g;
+      double cost = padded * (62.5 / tm + 62.5 / tile + 1.9);
+      if (cost < best_cost - 1e-9)
+        {
+          best_cost = cost;
+          best = tn;
+        }
+    }
+  return best;
+}
+
+static gboolean
+record_igemm (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+              const DcrTensor *residual, DcrTensor *y, DcrAct act, GError **error)
+{
+  DcrContext *ctx = dcr_seq_context (seq);
+  const DcrDeviceInfo *dev = dcr_context_device (ctx);
+  guint32 sg = MAX (dev->subgroup_size, 1);
+  guint32 tm = MAX (sg, 32) / sg * sg; /* output pixels per subgroup */
+  if (g_getenv ("TM"))
+    tm = atoi (g_getenv ("TM"));
+  guint32 nsg = MAX (32 / sg, 1);  /* subgroups per workgroup */
+  if (g_getenv ("NSG"))
+    nsg = atoi (g_getenv ("NSG"));
+  gint64 cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+  guint32 tn = igemm_pick_tn (cout_g, sg, tm);
+  if (g_getenv ("TN"))
+    tn = atoi (g_getenv ("TN"));
+  gint64 m = s->n * s->ho * s->wo;
+  gint64 row_tiles = (m + tm - 1) / tm;
+  gint64 tiles_per_group = (cout_g + (gint64) sg * tn - 1) / ((gint64) sg * tn);
+  guint32 vw = tn % 4 == 0 && cout_g % 4 == 0 ? 4 : tn % 2 == 0 && cout_g % 2 == 0 ? 2 : 1;
+
+  guint32 spec[] = { sg * nsg, 1, 1, sg, tm, tn, cin_g % 4 == 0, vw };
+  char name[32];
+  DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("conv_igemm", x->dtype, name, sizeof name),
+                                        spec, G_N_ELEMENTS (spec), 5, sizeof (IgemmPush), error);
+  if (!pipe)
+    return FALSE;
+  IgemmPush pc = {
+    (guint32) m, (guint32) s->h, (guint32) s->w, (guint32) s->cin, (guint32) s->ho, (guint32) s->wo,
+    (guint32) s->cout, s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, s->pt, s->pl,
+    (guint32) cin_g, (guint32) cout_g, (guint32) tiles_per_group, (guint32) row_tiles,
+    act, bias != NULL, residual != NULL,
+  };
+  gint64 gx = (row_tiles + nsg - 1) / nsg, gz = 1;
+  gint64 gy = tiles_per_group * s->groups;
+  if (gx > dev->max_workgroup_count[0])
+    {
+      gz = (gx + dev->max_workgroup_count[0] - 1) / dev->max_workgroup_count[0];
+      gx = dev->max_workgroup_count[0];
+    }
+  if (gy > dev->max_workgroup_count[1] || gz > dev->max_workgroup_count[2])
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "conv2d: %" G_GINT64_FORMAT " output pixels × %" G_GINT64_FORMAT " channels exceed this "
+                   "device's dispatch limits; split the batch", m, s->cout);
+      return FALSE;
+    }
+  DcrBinding b[5];
+  conv_bindings (b, x, w, bias, residual, y);
+  dcr_seq_dispatch (seq, pipe, b, 5, &pc, sizeof pc, (guint32) gx, (guint32) gy, (guint32) gz);
+  return TRUE;
+}
+
+typedef struct {
+  guint32 H, W, Cin, Ho, Wo, Cout, KH, KW, SH, SW, DH, DW;
+  gint32 PT, PL;
+  guint32 cin_g, cout_g, n0;
+  guint32 act, has_bias, has_res;
+} DirectPush;
+
+/* Images per dispatch so that N·Ho workgroups fit the z limit. */
+static gint64
+images_per_dispatch (DcrSeq *seq, gint64 ho, gint64 lz)
+{
+  guint32 maxz = dcr_context_device (dcr_seq_context (seq))->max_workgroup_count[2];
+  return MAX ((gint64) maxz * lz / ho, 1);
+}
+
+static gboolean
+record_direct (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+               const DcrTensor *residual, DcrTensor *y, DcrAct act, GError **error)
+{
+  DcrContext *ctx = dcr_seq_context (seq);
+  gint64 cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+  guint32 tp = 4, tc = cout_g % 4 == 0 ? 4 : 1;
+  gint64 cx = s->cout / tc, cy = (s->wo + tp - 1) / tp;
+  guint32 lx = MIN (next_pow2 (cx), 16), ly = MIN (next_pow2 (cy), 64 / lx);
+  guint32 spec[] = { lx, ly, 1, tp, tc, cin_g % 4 == 0 };
+  char name[32];
+  DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("conv_direct", x->dtype, name, sizeof name),
+                                        spec, G_N_ELEMENTS (spec), 5, sizeof (DirectPush), error);
+  if (!pipe)
+    return FALSE;
+  DcrBinding b[5];
+  conv_bindings (b, x, w, bias, residual, y);
+  gint64 chunk = images_per_dispatch (seq, s->ho, 1);
+  for (gint64 n0 = 0; n0 < s->n; n0 += chunk)
+    {
+      gint64 nn = MIN (chunk, s->n - n0);
+      DirectPush pc = {
+        (guint32) s->h, (guint32) s->w, (guint32) s->cin, (guint32) s->ho, (guint32) s->wo, (guint32) s->cout,
+        s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, s->pt, s->pl, (guint32) cin_g, (guint32) cout_g,
+        (guint32) n0, act, bias != NULL, residual != NULL,
+      };
+      dcr_seq_dispatch (seq, pipe, b, 5, &pc, sizeof pc, (guint32) ((cx + lx - 1) / lx),
+                        (guint32) ((cy + ly - 1) / ly), (guint32) (nn * s->ho));
+    }
+  return TRUE;
+}
+
+typedef struct {
+  guint32 H, W, C, Ho, Wo, Cout, mult;
+  gint32 PT, PL;
+  guint32 n0;
+  guint32 act, has_bias, has_res;
+} DwPush;
+
+/* Output pixels per invocation: neighbours share the input window, so wider
+ * is better until the last tile of a row is mostly empty. */
+static guint32
+dw_pick_tp (gint64 wo, int kw, int dw)
+{
+  guint32 best = 1;
+  double best_cost = G_MAXDOUBLE;
+  for (guint32 tp = 8; tp >= 1; tp--)
+    {
+      double padded = (double) ((wo + tp - 1) / tp * tp);
+      double cost = padded * (1.0 + (double) (kw - 1) * dw / tp);
+      if (cost < best_cost - 1e-9)
+        {
+          best_cost = cost;
+          best = tp;
+        }
+    }
+  return best;
+}
+
+static gboolean
+record_depthwise (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTensor *w,
+                  const DcrTensor *bias, const DcrTensor *residual, DcrTensor *y, DcrAct act, GError **error)
+{
+  DcrContext *ctx = dcr_seq_context (seq);
+  gint64 mult = s->cout / s->cin;
+  gboolean vec = mult == 1 && s->cin % 4 == 0;
+  guint32 tp = dw_pick_tp (s->wo, s->kw, s->dw);
+  gint64 cx = vec ? s->cout / 4 : s->cout, cy = (s->wo + tp - 1) / tp;
+  guint32 lx = MIN (next_pow2 (cx), 8), ly = MIN (next_pow2 (cy), 32 / lx);
+  guint32 spec[] = { lx, ly, 1, s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, tp, vec };
+  char name[32];
+  DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("conv_dw", x->dtype, name, sizeof name),
+                                        spec, G_N_ELEMENTS (spec), 5, sizeof (DwPush), error);
+  if (!pipe)
+    return FALSE;
+  DcrBinding b[5];
+  conv_bindings (b, x, w, bias, residual, y);
+  gint64 chunk = images_per_dispatch (seq, s->ho, 1);
+  for (gint64 n0 = 0; n0 < s->n; n0 += chunk)
+    {
+      gint64 nn = MIN (chunk, s->n - n0);
+      DwPush pc = {
+        (guint32) s->h, (guint32) s->w, (guint32) s->cin, (guint32) s->ho, (guint32) s->wo, (guint32) s->cout,
+        (guint32) mult, s->pt, s->pl, (guint32) n0, act, bias != NULL, residual != NULL,
+      };
+      dcr_seq_dispatch (seq, pipe, b, 5, &pc, sizeof pc, (guint32) ((cx + lx - 1) / lx),
+                        (guint32) ((cy + ly - 1) / ly), (guint32) (nn * s->ho));
+    }
+  return TRUE;
+}
+
+gboolean
+dcr_op_conv2d (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+               const DcrTensor *residual, DcrTensor *y, const DcrConv2dParams *params, GError **error)
+{
+  ConvShape s;
+  if (!check_shapes (seq, x, w, bias, residual, y, params, &s, error))
+    return FALSE;
+  const DcrDeviceInfo *dev = dcr_context_device (dcr_seq_context (seq));
+  gboolean depthwise_ok = s.groups == s.cin && s.groups > 1;
+  gboolean igemm_ok = dev->subgroup_arithmetic;
+  switch (params->algo)
+    {
+    case DCR_CONV_ALGO_AUTO:
+      if (depthwise_ok)
+        return record_depthwise (seq, &s, x, w, bias, residual, y, params->act, error);
+      /* a group narrower than half a tile would leave most lanes idle */
+      if (igemm_ok && (s.groups == 1 || s.cout / s.groups >= 4 * (gint64) dev->subgroup_size))
+        return record_igemm (seq, &s, x, w, bias, residual, y, params->act, error);
+      return record_direct (seq, &s, x, w, bias, residual, y, params->act, error);
+    case DCR_CONV_ALGO_DIRECT:
+      return record_direct (seq, &s, x, w, bias, residual, y, params->act, error);
+    case DCR_CONV_ALGO_IGEMM:
+      if (!igemm_ok)
+        {
+          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                       "conv2d: the implicit-GEMM kernel needs subgroup broadcast, which %s lacks", dev->name);
+          return FALSE;
+        }
+      return record_igemm (seq, &s, x, w, bias, residual, y, params->act, error);
+    case DCR_CONV_ALGO_DEPTHWISE:
+      if (!depthwise_ok)
+        {
+          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                       "conv2d: the depthwise kernel needs groups == input channels > 1 (got %d groups, "
+                       "%" G_GINT64_FORMAT " channels)", s.groups, s.cin);
+          return FALSE;
+        }
+      return record_depthwise (seq, &s, x, w, bias, residual, y, params->act, error);
+    }
+  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "conv2d: unknown algorithm %d", params->algo);
+  return FALSE;
+}

@@ -1,0 +1,99 @@
+#version 450
+// Image preprocessing in one pass: u8 RGB interleaved [H, W, 3] → resize
+// (bilinear; with ANTIALIAS, the triangle filter widened by the scale factor
+// when downscaling, as PIL and torch's antialias=True) → crop window → (v /
+// divisor − mean) / std → slice n of an NHWC [N, OH, OW, 3] float tensor.
+// One invocation per output pixel; the separable taps are computed on the fly.
+#ifdef DCR_FP16
+#extension GL_EXT_shader_16bit_storage : require
+#define T float16_t
+#else
+#define T float
+#endif
+
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+layout(constant_id = 3) const bool ANTIALIAS = true;
+
+// the image as 32-bit words: no 8-bit storage needed (the op pads the buffer to 4 bytes)
+layout(std430, binding = 0) readonly buffer Img { uint img[]; };
+layout(std430, binding = 1) writeonly buffer Y { T y[]; };
+
+layout(push_constant) uniform P {
+    uint H, W;           // input image
+    uint RH, RW;         // resized size (before the crop)
+    uint top, left;      // crop window origin in the resized image
+    uint OH, OW;         // output size
+    uint out0;           // first output element in the bound range (the batch slice)
+    float scale_y, scale_x; // input / resized
+    float divisor;
+    float mean0, mean1, mean2;
+    float std0, std1, std2;
+} p;
+
+vec3 pixel(uint iy, uint ix) {
+    uint o = (iy * p.W + ix) * 3;
+    vec3 v;
+    for (uint c = 0; c < 3; c++) {
+        uint b = o + c;
+        v[c] = float((img[b >> 2] >> ((b & 3) * 8)) & 0xff);
+    }
+    return v;
+}
+
+// Triangle-filter taps of output index i along an axis (torch's
+// _compute_indices_weights_aa, PIL's precompute_coeffs): [lo, lo + n).
+void aa_span(uint i, float scale, uint size, out int lo, out int n, out float support, out float center,
+             out float invscale) {
+    support = scale >= 1.0 ? scale : 1.0;
+    invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+    center = scale * (float(i) + 0.5);
+    lo = max(int(center - support + 0.5), 0);
+    n = min(int(center + support + 0.5), int(size)) - lo;
+}
+
+float tri(float x) {
+    return max(1.0 - abs(x), 0.0);
+}
+
+void main() {
+    uint ox = gl_GlobalInvocationID.x, oy = gl_GlobalInvocationID.y;
+    if (ox >= p.OW || oy >= p.OH)
+        return;
+    uint ry = oy + p.top, rx = ox + p.left;
+    vec3 v = vec3(0.0);
+    if (ANTIALIAS) {
+        int y0, ny, x0, nx;
+        float sy, cy, iy, sx, cx, ix;
+        aa_span(ry, p.scale_y, p.H, y0, ny, sy, cy, iy);
+        aa_span(rx, p.scale_x, p.W, x0, nx, sx, cx, ix);
+        float ty = 0.0, tx = 0.0;
+        for (int j = 0; j < nx; j++)
+            tx += tri((float(j + x0) - cx + 0.5) * ix);
+        for (int k = 0; k < ny; k++) {
+            float wy = tri((float(k + y0) - cy + 0.5) * iy);
+            ty += wy;
+            if (wy == 0.0)
+                continue;
+            vec3 row = vec3(0.0);
+            for (int j = 0; j < nx; j++)
+                row += tri((float(j + x0) - cx + 0.5) * ix) * pixel(uint(k + y0), uint(j + x0));
+            v += wy * row;
+        }
+        v /= ty * tx;
+    } else {
+        // align_corners=False bilinear: source = scale·(i + 0.5) − 0.5, clamped at 0
+        float sy = max(p.scale_y * (float(ry) + 0.5) - 0.5, 0.0);
+        float sx = max(p.scale_x * (float(rx) + 0.5) - 0.5, 0.0);
+        uint y0 = uint(sy), x0 = uint(sx);
+        uint y1 = min(y0 + 1, p.H - 1), x1 = min(x0 + 1, p.W - 1);
+        float ly = sy - float(y0), lx = sx - float(x0);
+        v = (1.0 - ly) * ((1.0 - lx) * pixel(y0, x0) + lx * pixel(y0, x1))
+            + ly * ((1.0 - lx) * pixel(y1, x0) + lx * pixel(y1, x1));
+    }
+    vec3 mean = vec3(p.mean0, p.mean1, p.mean2), sd = vec3(p.std0, p.std1, p.std2);
+    vec3 o = (v / p.divisor - mean) / sd;
+    uint base = p.out0 + (oy * p.OW + ox) * 3;
+    y[base] = T(o.x);
+    y[base + 1] = T(o.y);
+    y[base + 2] = T(o.z);
+}

@@ -1,0 +1,232 @@
+/* test-backbone.c — the default MobileNetV2 backbone against the original
+ * model: pooled taps of four synthetic images, as computed by nsfwjs's own
+ * tfjs model (tests/golden/mobilenet_v2_tfjs.safetensors, written by
+ * data/models/tfjs-reference.mjs), in f32 and f16 storage; plus the image
+ * path through GPU preprocessing, and refusals of broken weight files. */
+#include "dcr-test-util.h"
+#include "dcr-backbone.h"
+#include "dcr-safetensors.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#define S 224
+
+static guint32
+lowbias32 (guint32 v)
+{
+  v ^= v >> 16;
+  v *= 0x7feb352du;
+  v ^= v >> 15;
+  v *= 0x846ca68bu;
+  v ^= v >> 16;
+  return v;
+}
+
+/* The golden file's inputs, as its metadata defines them. */
+static guint8
+golden_pixel (int k, guint32 y, guint32 x, guint32 c)
+{
+  switch (k)
+    {
+    case 0: return (guint8) (c == 0 ? x : c == 1 ? y : (x + y) >> 1);
+    case 1: return (guint8) (lowbias32 ((y * 224 + x) * 3 + c) & 255);
+    case 2: return (guint8) ((((x >> 4) ^ (y >> 4)) & 1) ? 230 - 40 * c : 20 + 60 * c);
+    default: return (guint8) (((x * x + 2 * y * y + 5000 * c) >> 6) & 255);
+    }
+}
+
+static char *
+golden_path (const char *name)
+{
+  return g_build_filename (g_getenv ("DCR_SOURCE_ROOT"), "tests", "golden", name, NULL);
+}
+
+static float *
+golden_features (DcrBackbone *bb, guint n_images)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *path = golden_path ("mobilenet_v2_tfjs.safetensors");
+  g_autoptr (DcrSafetensors) st = dcr_safetensors_open (path, &err);
+  g_assert_no_error (err);
+  guint dim = dcr_backbone_dim (bb);
+  float *want = g_new0 (float, n_images * dim);
+  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
+    {
+      const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
+      g_autofree char *name = g_strdup_printf ("%s.pooled", tap->name);
+      gint64 shape[] = { 4, tap->width };
+      g_autofree float *v = NULL;
+      g_assert_true (dcr_safetensors_get_f32 (st, name, shape, 2, &v, &err));
+      g_assert_no_error (err);
+      for (guint i = 0; i < n_images; i++)
+        memcpy (want + i * dim + tap->offset, v + i * tap->width, tap->width * sizeof (float));
+    }
+  return want;
+}
+
+/* Errors relative to the scale of the whole feature: pooled values near
+ * zero carry the absolute error of their large neighbours. */
+static void
+assert_scaled_close (const float *got, const float *want, gsize n, double frac)
+{
+  double max_want = 0, max_err = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      max_want = MAX (max_want, fabs (want[i]));
+      max_err = MAX (max_err, fabs ((double) got[i] - want[i]));
+    }
+  g_test_message ("max |error| %.3g, max |value| %.3g (%.3f%%)", max_err, max_want, 100 * max_err / max_want);
+  if (!(max_err <= frac * max_want))
+    g_test_fail_printf ("max |error| %.4g exceeds %.2f%% of the largest value %.4g", max_err, 100 * frac, max_want);
+}
+
+static void
+check_against_golden (DcrDtype dtype, double atol, double rtol)
+{
+  DcrContext *ctx = dcr_test_context ();
+  if (dtype == DCR_F16 && !dcr_context_device (ctx)->storage_16bit)
+    {
+      g_test_skip ("no 16-bit storage on this device");
+      return;
+    }
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, "default", dtype, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (dcr_backbone_dim (bb), ==, 24 + 32 + 64 + 96);
+  g_assert_true (g_str_has_prefix (dcr_backbone_id (bb), "mobilenet_v2_b10@"));
+
+  g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, 4, &err);
+  g_assert_no_error (err);
+  g_autofree float *in = g_new (float, 4 * S * S * 3);
+  for (int k = 0; k < 4; k++)
+    for (guint32 y = 0; y < S; y++)
+      for (guint32 x = 0; x < S; x++)
+        for (guint32 c = 0; c < 3; c++)
+          in[(((gsize) k * S + y) * S + x) * 3 + c] = (float) golden_pixel (k, y, x, c) / 127.5f - 1.0f;
+  g_assert_true (dcr_backbone_run_set_input (run, in, 4, &err));
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  g_assert_no_error (err);
+  guint dim = dcr_backbone_dim (bb);
+  g_autofree float *got = g_new (float, 4 * dim);
+  g_assert_true (dcr_backbone_run_features (run, got, &err));
+  g_autofree float *want = golden_features (bb, 4);
+  if (dtype == DCR_F32)
+    dcr_test_assert_close ("MobileNetV2 pooled taps vs tfjs", got, want, 4 * dim, atol, rtol);
+  else
+    assert_scaled_close (got, want, 4 * dim, atol);
+
+  /* replaying the recorded pass gives the same answer */
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  g_autofree float *again = g_new (float, 4 * dim);
+  g_assert_true (dcr_backbone_run_features (run, again, &err));
+  dcr_test_assert_close ("replay", again, got, 4 * dim, 0, 0);
+  dcr_test_assert_no_validation_errors ();
+}
+
+/* Largest pooled value is ~26; tfjs and torch agree to 7e-6. f32 on the GPU
+ * differs by accumulation order only: 1e-3 absolute + 1e-3 relative. f16
+ * storage rounds every weight and activation (2^-11 relative) through 30
+ * layers: within 1% of the largest pooled value. */
+static void
+test_golden_f32 (void)
+{
+  check_against_golden (DCR_F32, 1e-3, 1e-3);
+}
+
+static void
+test_golden_f16 (void)
+{
+  check_against_golden (DCR_F16, 0.01, 0);
+}
+
+/* An image whose size is already 224×224 passes preprocessing unchanged
+ * (up to the x/127.5 − 1 scaling), so the image path must give the same
+ * features as the direct input. */
+static void
+test_image_path (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, "default", DCR_F32, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, 2, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrImage) img = dcr_image_new (S, S);
+  for (guint32 y = 0; y < S; y++)
+    for (guint32 x = 0; x < S; x++)
+      for (guint32 c = 0; c < 3; c++)
+        img->pixels[(y * S + x) * 3 + c] = golden_pixel (3, y, x, c);
+  g_assert_true (dcr_backbone_run_set_image (run, 1, img, &err));
+  g_assert_no_error (err);
+  g_assert_false (dcr_backbone_run_set_image (run, 2, img, &err));
+  g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH);
+  g_clear_error (&err);
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  guint dim = dcr_backbone_dim (bb);
+  g_autofree float *got = g_new (float, 2 * dim);
+  g_assert_true (dcr_backbone_run_features (run, got, &err));
+  g_autofree float *want = golden_features (bb, 4);
+  dcr_test_assert_close ("image 3 through preprocessing", got + dim, want + 3 * dim, dim, 1e-3, 1e-3);
+}
+
+static void
+test_bad_weights (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dcr-bb-XXXXXX", &err);
+  g_autofree char *src = dcr_backbone_default_path ();
+  gchar *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (src, &data, &len, &err));
+
+  /* truncated */
+  g_autofree char *cut = g_build_filename (dir, "cut.safetensors", NULL);
+  g_assert_true (g_file_set_contents (cut, data, (gssize) (len / 2), &err));
+  g_autofree char *spec = g_strdup_printf ("mobilenet_v2:%s", cut);
+  g_assert_null (dcr_backbone_load (ctx, spec, DCR_F32, &err));
+  g_assert_nonnull (err);
+  g_assert_nonnull (strstr (err->message, "cut.safetensors"));
+  g_clear_error (&err);
+
+  /* missing file, unknown spec */
+  g_assert_null (dcr_backbone_load (ctx, "mobilenet_v2:/nonexistent/w.safetensors", DCR_F32, &err));
+  g_assert_nonnull (err);
+  g_clear_error (&err);
+  g_assert_null (dcr_backbone_load (ctx, "vgg16", DCR_F32, &err));
+  g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC);
+  g_clear_error (&err);
+
+  /* a valid safetensors file that is not this network */
+  g_autofree char *other = g_build_filename (dir, "other.safetensors", NULL);
+  float v[4] = { 1, 2, 3, 4 };
+  gint64 shape[] = { 4 };
+  DcrStWriteTensor t = { "Conv1.weight", DCR_ST_F32, 1, shape, v };
+  const char *meta[] = { "format", "dcr-mobilenet-v2-b10", NULL };
+  g_assert_true (dcr_safetensors_write (other, &t, 1, meta, &err));
+  g_free (spec);
+  spec = g_strdup_printf ("mobilenet_v2:%s", other);
+  g_assert_null (dcr_backbone_load (ctx, spec, DCR_F32, &err));
+  g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_WEIGHTS);
+  g_clear_error (&err);
+
+  g_free (data);
+  g_remove (cut);
+  g_remove (other);
+  g_rmdir (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/backbone/mobilenet-v2/golden-f32", test_golden_f32);
+  g_test_add_func ("/backbone/mobilenet-v2/golden-f16", test_golden_f16);
+  g_test_add_func ("/backbone/mobilenet-v2/image-path", test_image_path);
+  g_test_add_func ("/backbone/bad-weights", test_bad_weights);
+  int rc = g_test_run ();
+  dcr_test_context_teardown ();
+  return rc;
+}

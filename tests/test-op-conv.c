@@ -1,0 +1,493 @@
+/* test-op-conv.c — dcr_op_conv2d against dcr_ref_conv2d over odd shapes,
+ * strides, asymmetric padding, dilation and groups, with every kernel that
+ * applies, f32 and f16; the reference against PyTorch once (golden data);
+ * padding helpers, BatchNorm folding and shape errors. */
+#include "dcr-test-util.h"
+#include "dcr-op-conv.h"
+#include "golden/conv2d-torch.h"
+
+#include <math.h>
+#include <string.h>
+
+/* f32 storage: only the summation order differs from the double-precision
+ * reference. f16 storage: inputs are rounded to f16 before the reference
+ * sees them, so what remains is the rounding of the output (2^-11 relative)
+ * plus the fp32 accumulation. */
+#define F32_ATOL 1e-4
+#define F32_RTOL 1e-4
+#define F16_ATOL 2e-3
+#define F16_RTOL 2e-3
+
+static guint16
+f32_to_f16 (float f)
+{
+  guint32 x;
+  memcpy (&x, &f, 4);
+  guint32 sign = (x >> 16) & 0x8000;
+  gint32 e = (gint32) ((x >> 23) & 0xff) - 127 + 15;
+  guint32 m = x & 0x7fffff;
+  if (e >= 31)
+    return (guint16) (sign | 0x7c00);
+  if (e <= 0)
+    {
+      if (e < -10)
+        return (guint16) sign;
+      m |= 0x800000;
+      guint32 shift = (guint32) (14 - e);
+      guint32 h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+      if (rem > half || (rem == half && (h & 1)))
+        h++;
+      return (guint16) (sign | h);
+    }
+  guint32 h = ((guint32) e << 10) | (m >> 13);
+  guint32 rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+    h++;
+  return (guint16) (sign | h);
+}
+
+static float
+f16_to_f32 (guint16 h)
+{
+  guint32 sign = (guint32) (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  float f;
+  if (e == 0)
+    f = ldexpf ((float) m, -24);
+  else if (e == 31)
+    f = m ? NAN : INFINITY;
+  else
+    f = ldexpf ((float) (m | 0x400), (int) e - 25);
+  guint32 bits;
+  memcpy (&bits, &f, 4);
+  bits |= sign;
+  memcpy (&f, &bits, 4);
+  return f;
+}
+
+/* A device tensor holding `data` (rounded in place to f16 when dt is F16,
+ * so the reference sees exactly what the GPU does). */
+static DcrTensor *
+tensor_from (DcrDtype dt, int ndim, const gint64 *shape, float *data)
+{
+  g_autoptr (GError) err = NULL;
+  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
+  g_assert_no_error (err);
+  gint64 n = dcr_tensor_numel (t);
+  if (data)
+    {
+      if (dt == DCR_F16)
+        {
+          g_autofree guint16 *h = g_new (guint16, n);
+          for (gint64 i = 0; i < n; i++)
+            {
+              h[i] = f32_to_f16 (data[i]);
+              data[i] = f16_to_f32 (h[i]);
+            }
+          dcr_tensor_upload (t, h, &err);
+        }
+      else
+        dcr_tensor_upload (t, data, &err);
+      g_assert_no_error (err);
+    }
+  return t;
+}
+
+static float *
+tensor_read (DcrTensor *t)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 n = dcr_tensor_numel (t);
+  float *out = g_new (float, n);
+  if (t->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, n);
+      dcr_tensor_download (t, h, &err);
+      for (gint64 i = 0; i < n; i++)
+        out[i] = f16_to_f32 (h[i]);
+    }
+  else
+    dcr_tensor_download (t, out, &err);
+  g_assert_no_error (err);
+  return out;
+}
+
+typedef struct {
+  const char *what;
+  gint64 n, h, w, cin, cout;
+  int kh, kw;
+  DcrConv2dParams p;
+  gboolean bias, residual;
+} ConvCase;
+
+static gboolean
+have_f16 (void)
+{
+  return dcr_context_device (dcr_test_context ())->storage_16bit;
+}
+
+/* Runs one case with one kernel and dtype and compares with the reference. */
+static void
+run_case (const ConvCase *c, DcrConvAlgo algo, DcrDtype dt)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  DcrConv2dParams p = c->p;
+  p.algo = algo;
+  int groups = MAX (p.groups, 1);
+  gint64 ho = dcr_conv2d_out_size (c->h, c->kh, p.stride_h, p.pad_top, p.pad_bottom, p.dilation_h);
+  gint64 wo = dcr_conv2d_out_size (c->w, c->kw, p.stride_w, p.pad_left, p.pad_right, p.dilation_w);
+  g_assert_cmpint (ho, >=, 1);
+  g_assert_cmpint (wo, >=, 1);
+  gint64 xs[] = { c->n, c->h, c->w, c->cin };
+  gint64 ws[] = { c->cout, c->kh, c->kw, c->cin / groups };
+  gint64 ys[] = { c->n, ho, wo, c->cout };
+  gint64 nx = c->n * c->h * c->w * c->cin, nw = c->cout * c->kh * c->kw * (c->cin / groups);
+  gint64 ny = c->n * ho * wo * c->cout;
+  g_autofree float *x = g_new (float, nx);
+  g_autofree float *w = g_new (float, nw);
+  g_autofree float *b = g_new (float, c->cout);
+  g_autofree float *r = g_new (float, ny);
+  g_autofree float *want = g_new (float, ny);
+  dcr_test_fill (x, nx, 1, -1, 1);
+  dcr_test_fill (w, nw, 2, -0.5f, 0.5f);
+  dcr_test_fill (b, c->cout, 3, -1, 1);
+  dcr_test_fill (r, ny, 4, -2, 2);
+
+  g_autoptr (DcrTensor) tx = tensor_from (dt, 4, xs, x);
+  g_autoptr (DcrTensor) tw = tensor_from (dt, 4, ws, w);
+  gint64 bs[] = { c->cout };
+  g_autoptr (DcrTensor) tb = c->bias ? tensor_from (dt, 1, bs, b) : NULL;
+  g_autoptr (DcrTensor) tr = c->residual ? tensor_from (dt, 4, ys, r) : NULL;
+  g_autoptr (DcrTensor) ty = tensor_from (dt, 4, ys, NULL);
+
+  g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
+  g_assert_no_error (err);
+  gint64 T0 = g_get_monotonic_time ();
+  g_assert_true (dcr_op_conv2d (seq, tx, tw, tb, tr, ty, &p, &err));
+  g_printerr ("TIMING %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
+  g_assert_no_error (err);
+  T0 = g_get_monotonic_time ();
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_printerr ("TIMING submit %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
+  g_assert_no_error (err);
+  T0 = g_get_monotonic_time ();
+
+  dcr_ref_conv2d (x, c->n, c->h, c->w, c->cin, w, c->cout, c->kh, c->kw, c->bias ? b : NULL,
+                  c->residual ? r : NULL, want, &p);
+  g_printerr ("TIMING ref %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
+  g_autofree float *got = tensor_read (ty);
+  static const char *algos[] = { "auto", "direct", "igemm", "depthwise" };
+  g_autofree char *what = g_strdup_printf ("conv2d %s (%s, %s)", c->what, algos[algo], dcr_dtype_name (dt));
+  if (dt == DCR_F16)
+    dcr_test_assert_close (what, got, want, ny, F16_ATOL, F16_RTOL);
+  else
+    dcr_test_assert_close (what, got, want, ny, F32_ATOL, F32_RTOL);
+}
+
+static void
+run_all (const ConvCase *cases, gsize n_cases)
+{
+  const DcrDeviceInfo *dev = dcr_context_device (dcr_test_context ());
+  for (gsize i = 0; i < n_cases; i++)
+    {
+      const ConvCase *c = &cases[i];
+      int groups = MAX (c->p.groups, 1);
+      DcrConvAlgo algos[4];
+      guint n_algos = 0;
+      algos[n_algos++] = DCR_CONV_ALGO_DIRECT;
+      if (dev->subgroup_arithmetic)
+        algos[n_algos++] = DCR_CONV_ALGO_IGEMM;
+      if (groups == c->cin && groups > 1)
+        algos[n_algos++] = DCR_CONV_ALGO_DEPTHWISE;
+      for (guint a = 0; a < n_algos; a++)
+        run_case (c, algos[a], DCR_F32);
+      /* f16 storage changes only the loads and stores, and every pipeline costs
+       * a compile on lavapipe: f16 runs the kernel AUTO picks (test_conv_f16_direct
+       * covers the fallback) */
+      if (have_f16 ())
+        run_case (c, DCR_CONV_ALGO_AUTO, DCR_F16);
+    }
+  dcr_test_assert_no_validation_errors ();
+}
+
+#define P(...) ((DcrConv2dParams) { __VA_ARGS__ })
+
+static void
+test_conv_pointwise (void)
+{
+  const ConvCase cases[] = {
+    { "1x1 17->65", 2, 7, 17, 17, 65, 1, 1, P (0), TRUE, FALSE },
+    { "1x1 20->5 relu", 1, 3, 7, 20, 5, 1, 1, P (.act = DCR_ACT_RELU), TRUE, FALSE },
+    { "1x1 64->24 relu6", 1, 17, 3, 64, 24, 1, 1, P (.act = DCR_ACT_RELU6), FALSE, FALSE },
+    { "1x1 1->3 1x1 image", 3, 1, 1, 1, 3, 1, 1, P (0), TRUE, FALSE },
+    { "1x1 12->17 stride 2 residual relu", 1, 7, 17, 12, 17, 1, 1,
+      P (.stride_h = 2, .stride_w = 2, .act = DCR_ACT_RELU), TRUE, TRUE },
+  };
+  run_all (cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_conv_spatial (void)
+{
+  const ConvCase cases[] = {
+    { "3x3 5->17 pad 1", 1, 17, 17, 5, 17, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1), TRUE, FALSE },
+    { "3x3 8->24 stride 2 keras-same", 2, 17, 7, 8, 24, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1, .act = DCR_ACT_RELU6), TRUE, FALSE },
+    { "7x7/2 stem 3->5", 1, 17, 17, 3, 5, 7, 7,
+      P (.stride_h = 2, .stride_w = 2, .pad_top = 3, .pad_bottom = 3, .pad_left = 3, .pad_right = 3,
+         .act = DCR_ACT_RELU), TRUE, FALSE },
+    { "3x3 4->3 dilation 2", 1, 7, 7, 4, 3, 3, 3,
+      P (.pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .dilation_h = 2, .dilation_w = 2),
+      FALSE, FALSE },
+    { "3x2 3->1 uneven pads and strides", 2, 7, 17, 3, 1, 3, 2,
+      P (.stride_h = 2, .stride_w = 3, .pad_top = 2, .pad_left = 1, .pad_right = 3), TRUE, FALSE },
+    { "3x3 16->65 on 1x1 residual relu", 1, 1, 1, 16, 65, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .act = DCR_ACT_RELU), TRUE, TRUE },
+    { "3x3 64->64 resnet layer shape", 1, 7, 7, 64, 64, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .act = DCR_ACT_RELU), TRUE, TRUE },
+  };
+  run_all (cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_conv_grouped (void)
+{
+  const ConvCase cases[] = {
+    { "3x3 groups 4 8->12", 1, 7, 7, 8, 12, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 4), TRUE, FALSE },
+    { "1x1 groups 2 16->64 relu", 1, 3, 17, 16, 64, 1, 1, P (.groups = 2, .act = DCR_ACT_RELU), TRUE, FALSE },
+    { "3x3 groups 5 5->65 stride 2", 1, 17, 17, 5, 65, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_left = 1, .groups = 5), FALSE, FALSE },
+  };
+  run_all (cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_conv_depthwise (void)
+{
+  const ConvCase cases[] = {
+    { "dw 3x3 17 pad 1", 1, 17, 17, 17, 17, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 17), TRUE, FALSE },
+    { "dw 3x3 20 pad 1 relu6", 2, 7, 17, 20, 20, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 20, .act = DCR_ACT_RELU6),
+      TRUE, FALSE },
+    { "dw 3x3 16 stride 2 keras-same", 1, 17, 17, 16, 16, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1, .groups = 16, .act = DCR_ACT_RELU6),
+      TRUE, FALSE },
+    { "dw 3x3 5 stride 2 residual", 1, 7, 3, 5, 5, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+         .groups = 5), TRUE, TRUE },
+    { "dw 3x3 multiplier 2", 1, 7, 7, 3, 6, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 3), TRUE, FALSE },
+    { "dw 5x5 dilation 2 on 1x1", 1, 1, 1, 12, 12, 5, 5,
+      P (.pad_top = 4, .pad_bottom = 4, .pad_left = 4, .pad_right = 4, .dilation_h = 2, .dilation_w = 2,
+         .groups = 12), FALSE, TRUE },
+    { "dw 3x3 8 dilation 2 stride 2", 1, 17, 17, 8, 8, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_top = 2, .pad_left = 2, .pad_right = 1, .dilation_h = 2,
+         .dilation_w = 2, .groups = 8, .act = DCR_ACT_RELU), TRUE, FALSE },
+  };
+  run_all (cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_conv_f16_direct (void)
+{
+  if (!have_f16 ())
+    {
+      g_test_skip ("no 16-bit storage on this device");
+      return;
+    }
+  const ConvCase cases[] = {
+    { "3x3 8->24 stride 2 keras-same", 2, 17, 7, 8, 24, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1, .act = DCR_ACT_RELU6), TRUE, TRUE },
+    { "3x3 groups 5 5->65 stride 2", 1, 17, 17, 5, 65, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_left = 1, .groups = 5), FALSE, FALSE },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    run_case (&cases[i], DCR_CONV_ALGO_DIRECT, DCR_F16);
+  dcr_test_assert_no_validation_errors ();
+}
+
+/* The reference is the yardstick for everything above, so it is checked once
+ * against torch.nn.functional.conv2d (tests/golden/conv2d-torch.py). */
+static void
+test_ref_matches_torch (void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (conv2d_torch_cases); i++)
+    {
+      const Conv2dTorchCase *g = &conv2d_torch_cases[i];
+      DcrConv2dParams p = {
+        .stride_h = g->stride[0], .stride_w = g->stride[1],
+        .pad_top = g->pad[0], .pad_bottom = g->pad[1], .pad_left = g->pad[2], .pad_right = g->pad[3],
+        .dilation_h = g->dilation[0], .dilation_w = g->dilation[1], .groups = g->groups,
+      };
+      gint64 nx = g->n * g->h * g->w * g->cin, nw = g->cout * g->kh * g->kw * (g->cin / g->groups);
+      g_autofree float *x = g_new (float, nx);
+      g_autofree float *w = g_new (float, nw);
+      g_autofree float *b = g_new (float, g->cout);
+      for (gint64 k = 0; k < nx; k++)
+        x[k] = conv2d_torch_value (k, 1);
+      for (gint64 k = 0; k < nw; k++)
+        w[k] = conv2d_torch_value (k, 2);
+      for (gint64 k = 0; k < g->cout; k++)
+        b[k] = conv2d_torch_value (k, 3);
+      gint64 ho = dcr_conv2d_out_size (g->h, g->kh, p.stride_h, p.pad_top, p.pad_bottom, p.dilation_h);
+      gint64 wo = dcr_conv2d_out_size (g->w, g->kw, p.stride_w, p.pad_left, p.pad_right, p.dilation_w);
+      gint64 ny = g->n * ho * wo * g->cout;
+      g_assert_cmpint (ny, ==, g->n_out);
+      g_autofree float *y = g_new (float, ny);
+      dcr_ref_conv2d (x, g->n, g->h, g->w, g->cin, w, g->cout, g->kh, g->kw, b, NULL, y, &p);
+      g_autofree char *what = g_strdup_printf ("reference vs torch, case %u", i);
+      dcr_test_assert_close (what, y, g->out, ny, 1e-5, 1e-5);
+
+      /* and the GPU on the same numbers */
+      gint64 xs[] = { g->n, g->h, g->w, g->cin }, ws[] = { g->cout, g->kh, g->kw, g->cin / g->groups };
+      gint64 bs[] = { g->cout }, ys[] = { g->n, ho, wo, g->cout };
+      g_autoptr (DcrTensor) tx = tensor_from (DCR_F32, 4, xs, x);
+      g_autoptr (DcrTensor) tw = tensor_from (DCR_F32, 4, ws, w);
+      g_autoptr (DcrTensor) tb = tensor_from (DCR_F32, 1, bs, b);
+      g_autoptr (DcrTensor) ty = tensor_from (DCR_F32, 4, ys, NULL);
+      g_autoptr (GError) err = NULL;
+      g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+      g_assert_true (dcr_op_conv2d (seq, tx, tw, tb, NULL, ty, &p, &err));
+      g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+      g_assert_no_error (err);
+      g_autofree float *got = tensor_read (ty);
+      g_free (what);
+      what = g_strdup_printf ("GPU vs torch, case %u", i);
+      dcr_test_assert_close (what, got, g->out, ny, 1e-4, 1e-4);
+    }
+  dcr_test_assert_no_validation_errors ();
+}
+
+static void
+test_padding_rules (void)
+{
+  int a, b;
+  /* Keras 'same' with stride 2 on an even size puts the extra pixel after */
+  dcr_conv2d_same_padding (224, 3, 2, 1, &a, &b);
+  g_assert_cmpint (a, ==, 0);
+  g_assert_cmpint (b, ==, 1);
+  g_assert_cmpint (dcr_conv2d_out_size (224, 3, 2, a, b, 1), ==, 112);
+  dcr_conv2d_same_padding (7, 3, 1, 1, &a, &b);
+  g_assert_cmpint (a, ==, 1);
+  g_assert_cmpint (b, ==, 1);
+  dcr_conv2d_same_padding (17, 7, 2, 1, &a, &b);
+  g_assert_cmpint (a, ==, 3);
+  g_assert_cmpint (b, ==, 3);
+  g_assert_cmpint (dcr_conv2d_out_size (17, 7, 2, a, b, 1), ==, 9);
+  dcr_conv2d_same_padding (7, 3, 1, 2, &a, &b); /* dilation 2 spans 5 */
+  g_assert_cmpint (a, ==, 2);
+  g_assert_cmpint (b, ==, 2);
+  dcr_conv2d_same_padding (5, 1, 2, 1, &a, &b);
+  g_assert_cmpint (a + b, ==, 0);
+  /* PyTorch's floor rule: the ResNet stem maps 224 to 112, layer 2's stride to 28 */
+  g_assert_cmpint (dcr_conv2d_out_size (224, 7, 2, 3, 3, 1), ==, 112);
+  g_assert_cmpint (dcr_conv2d_out_size (56, 3, 2, 1, 1, 1), ==, 28);
+  g_assert_cmpint (dcr_conv2d_out_size (3, 7, 1, 1, 1, 1), ==, 0);
+}
+
+static void
+test_fold_batchnorm (void)
+{
+  /* conv → BN equals the folded conv, on the reference */
+  enum { N = 1, H = 5, W = 4, CIN = 3, COUT = 4, K = 3 };
+  float x[N * H * W * CIN], w[COUT * K * K * CIN], b[COUT];
+  float gamma[COUT] = { 1.5f, -0.5f, 2.0f, 0.25f }, beta[COUT] = { 0.1f, -0.2f, 0.3f, 0.0f };
+  float mean[COUT] = { 0.2f, -1.0f, 0.0f, 3.0f }, var[COUT] = { 0.5f, 2.0f, 1.0f, 0.01f };
+  const float eps = 1e-3f;
+  dcr_test_fill (x, G_N_ELEMENTS (x), 7, -1, 1);
+  dcr_test_fill (w, G_N_ELEMENTS (w), 8, -1, 1);
+  dcr_test_fill (b, COUT, 9, -1, 1);
+  DcrConv2dParams p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
+  float y[N * H * W * COUT], want[N * H * W * COUT];
+  dcr_ref_conv2d (x, N, H, W, CIN, w, COUT, K, K, b, NULL, want, &p);
+  for (int i = 0; i < N * H * W * COUT; i++)
+    {
+      int c = i % COUT;
+      want[i] = (want[i] - mean[c]) / sqrtf (var[c] + eps) * gamma[c] + beta[c];
+    }
+  dcr_conv_fold_batchnorm (w, b, COUT, K * K * CIN, gamma, beta, mean, var, eps);
+  dcr_ref_conv2d (x, N, H, W, CIN, w, COUT, K, K, b, NULL, y, &p);
+  dcr_test_assert_close ("folded batchnorm", y, want, G_N_ELEMENTS (y), 1e-4, 1e-5);
+
+  /* one value by hand: w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β */
+  float w1[2] = { 2.0f, -4.0f }, b1[1] = { 1.0f };
+  float g1[1] = { 3.0f }, be1[1] = { 0.5f }, m1[1] = { 2.0f }, v1[1] = { 3.0f };
+  dcr_conv_fold_batchnorm (w1, b1, 1, 2, g1, be1, m1, v1, 1.0f);
+  g_assert_cmpfloat_with_epsilon (w1[0], 3.0f, 1e-6);
+  g_assert_cmpfloat_with_epsilon (w1[1], -6.0f, 1e-6);
+  g_assert_cmpfloat_with_epsilon (b1[0], -1.0f, 1e-6);
+}
+
+static void
+expect_error (const DcrTensor *x, const DcrTensor *w, const DcrTensor *b, const DcrTensor *r, DcrTensor *y,
+              const DcrConv2dParams *p, int code, const char *needle)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_false (dcr_op_conv2d (seq, x, w, b, r, y, p, &err));
+  g_assert_error (err, DCR_OPS_ERROR, code);
+  if (needle && !strstr (err->message, needle))
+    g_test_fail_printf ("error message \"%s\" does not mention \"%s\"", err->message, needle);
+  g_assert_cmpuint (dcr_seq_n_dispatches (seq), ==, 0);
+}
+
+static void
+test_conv_errors (void)
+{
+  gint64 xs[] = { 1, 7, 7, 8 }, ws[] = { 4, 3, 3, 8 }, ys[] = { 1, 5, 5, 4 }, bad_y[] = { 1, 7, 7, 4 };
+  gint64 ws_g[] = { 4, 3, 3, 3 }, bs[] = { 5 }, xs3[] = { 7, 7, 8 };
+  g_autoptr (DcrTensor) x = tensor_from (DCR_F32, 4, xs, NULL);
+  g_autoptr (DcrTensor) x3 = tensor_from (DCR_F32, 3, xs3, NULL);
+  g_autoptr (DcrTensor) w = tensor_from (DCR_F32, 4, ws, NULL);
+  g_autoptr (DcrTensor) wg = tensor_from (DCR_F32, 4, ws_g, NULL);
+  g_autoptr (DcrTensor) y = tensor_from (DCR_F32, 4, ys, NULL);
+  g_autoptr (DcrTensor) ybad = tensor_from (DCR_F32, 4, bad_y, NULL);
+  g_autoptr (DcrTensor) b = tensor_from (DCR_F32, 1, bs, NULL);
+  DcrConv2dParams p = { 0 };
+  expect_error (x, w, NULL, NULL, ybad, &p, DCR_OPS_ERROR_SHAPE, "[1, 5, 5, 4]"); /* no padding → 5x5 */
+  expect_error (x3, w, NULL, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "[N, H, W, C]");
+  expect_error (x, wg, NULL, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "weight");
+  expect_error (x, w, b, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "bias");
+  expect_error (x, w, NULL, ybad, y, &p, DCR_OPS_ERROR_SHAPE, "residual");
+  p.groups = 3;
+  expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "groups");
+  p = (DcrConv2dParams) { .dilation_h = 4 };
+  expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "does not fit");
+  p = (DcrConv2dParams) { .act = DCR_ACT_GELU };
+  expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "gelu");
+  p = (DcrConv2dParams) { .algo = DCR_CONV_ALGO_DEPTHWISE };
+  expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "depthwise");
+  p = (DcrConv2dParams) { .pad_left = -1 };
+  expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "padding");
+  if (have_f16 ())
+    {
+      g_autoptr (DcrTensor) w16 = tensor_from (DCR_F16, 4, ws, NULL);
+      p = (DcrConv2dParams) { 0 };
+      expect_error (x, w16, NULL, NULL, y, &p, DCR_OPS_ERROR_DTYPE, "dtype");
+    }
+  dcr_test_assert_no_validation_errors ();
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/op-conv/padding-rules", test_padding_rules);
+  g_test_add_func ("/op-conv/fold-batchnorm", test_fold_batchnorm);
+  g_test_add_func ("/op-conv/ref-matches-torch", test_ref_matches_torch);
+  g_test_add_func ("/op-conv/pointwise", test_conv_pointwise);
+  g_test_add_func ("/op-conv/spatial", test_conv_spatial);
+  g_test_add_func ("/op-conv/grouped", test_conv_grouped);
+  g_test_add_func ("/op-conv/depthwise", test_conv_depthwise);
+  g_test_add_func ("/op-conv/f16-direct", test_conv_f16_direct);
+  g_test_add_func ("/op-conv/errors", test_conv_errors);
+  int ret = g_test_run ();
+  DcrContextStats st;
+  dcr_context_stats (dcr_test_context (), &st);
+  g_test_message ("%" G_GUINT64_FORMAT " pipelines built", st.pipelines_created);
+  dcr_test_context_teardown ();
+  return ret;
+}

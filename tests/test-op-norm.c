@@ -1,0 +1,257 @@
+/* test-op-norm.c — layer norm and L2 normalisation on the GPU against the
+ * CPU references over odd shapes, f32 and f16 storage, plus the argument
+ * checks. The torch cross-check of layer norm lives in test-op-attention. */
+#include "dcr-test-util.h"
+#include "dcr-op-norm.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- f16 storage helpers (round to nearest even) ---- */
+
+static guint16
+half_from_float (float f)
+{
+  guint32 x;
+  memcpy (&x, &f, 4);
+  guint32 sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
+  if (exp == 0xff)
+    return sign | 0x7c00 | (man ? 0x200 : 0);
+  int e = (int) exp - 112;
+  if (e >= 31)
+    return sign | 0x7c00;
+  if (e <= 0)
+    {
+      if (e < -10)
+        return sign;
+      man |= 0x800000;
+      guint32 shift = 14 - e, h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+      return sign | (h + (rem > half || (rem == half && (h & 1))));
+    }
+  guint32 h = ((guint32) e << 10) | (man >> 13), rem = man & 0x1fff;
+  return sign | (h + (rem > 0x1000 || (rem == 0x1000 && (h & 1))));
+}
+
+static float
+half_to_float (guint16 h)
+{
+  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
+  if (exp == 0)
+    {
+      float f = man * (1.0f / 16777216.0f);
+      return sign ? -f : f;
+    }
+  x = sign | (exp == 31 ? 0x7f800000 | (man << 13) : ((exp + 112) << 23) | (man << 13));
+  float f;
+  memcpy (&f, &x, 4);
+  return f;
+}
+
+/* A tensor holding `data`; for f16 the host copy is rounded in place so the
+ * reference sees exactly what the GPU reads. */
+static DcrTensor *
+tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
+{
+  g_autoptr (GError) err = NULL;
+  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
+  g_assert_no_error (err);
+  gint64 n = dcr_tensor_numel (t);
+  if (dt == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, n);
+      for (gint64 i = 0; i < n; i++)
+        {
+          h[i] = half_from_float (data[i]);
+          data[i] = half_to_float (h[i]);
+        }
+      g_assert_true (dcr_tensor_upload (t, h, &err));
+    }
+  else
+    g_assert_true (dcr_tensor_upload (t, data, &err));
+  g_assert_no_error (err);
+  return t;
+}
+
+static void
+tensor_read (DcrTensor *t, float *out)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 n = dcr_tensor_numel (t);
+  if (t->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, n);
+      g_assert_true (dcr_tensor_download (t, h, &err));
+      for (gint64 i = 0; i < n; i++)
+        out[i] = half_to_float (h[i]);
+    }
+  else
+    g_assert_true (dcr_tensor_download (t, out, &err));
+  g_assert_no_error (err);
+}
+
+static gboolean
+skip_f16 (DcrDtype dt)
+{
+  if (dt == DCR_F16 && !dcr_context_device (dcr_test_context ())->storage_16bit)
+    {
+      g_test_skip ("device has no 16-bit storage");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static const gint64 test_rows[] = { 1, 3, 7, 17, 65 };
+static const gint64 test_dims[] = { 1, 3, 7, 17, 65, 257, 1024 };
+
+/* One submit per case keeps every tensor small; the cases share nothing. */
+static void
+check_layer_norm (DcrDtype dt, gint64 rows, gint64 d, gboolean affine, gboolean in_place, float offset)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 shape[] = { rows, d }, dshape[] = { d };
+  gsize n = rows * d;
+  g_autofree float *x = g_new (float, n), *gamma = g_new (float, d), *beta = g_new (float, d);
+  g_autofree float *want = g_new (float, n), *got = g_new (float, n);
+  dcr_test_fill (x, n, (guint32) (rows * 131 + d), -2 + offset, 3 + offset);
+  dcr_test_fill (gamma, d, (guint32) d + 7, 0.5f, 1.5f);
+  dcr_test_fill (beta, d, (guint32) d + 9, -0.5f, 0.5f);
+  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
+  g_autoptr (DcrTensor) tg = tensor_with (dt, 1, dshape, gamma);
+  g_autoptr (DcrTensor) tb = tensor_with (dt, 1, dshape, beta);
+  g_autoptr (DcrTensor) ty = in_place ? NULL : tensor_with (dt, 2, shape, want);
+  DcrTensor *out = in_place ? tx : ty;
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_true (dcr_op_layer_norm (seq, tx, affine ? tg : NULL, affine ? tb : NULL, out, 1e-5f, &err));
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
+  dcr_ref_layer_norm (x, affine ? gamma : NULL, affine ? beta : NULL, want, rows, d, 1e-5f);
+  tensor_read (out, got);
+  g_autofree char *what = g_strdup_printf ("layer_norm %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "%s%s",
+                                           dcr_dtype_name (dt), rows, d, affine ? " affine" : "",
+                                           in_place ? " in-place" : "");
+  /* outputs are O(1): f32 within 1e-4 (fp32 sums over ≤1024 terms);
+   * f16 within the f16 rounding of the output plus 2e-3 */
+  if (dt == DCR_F16)
+    dcr_test_assert_close (what, got, want, n, 4e-3, 2e-3);
+  else
+    dcr_test_assert_close (what, got, want, n, 1e-4, 1e-4);
+}
+
+static void
+test_layer_norm (gconstpointer data)
+{
+  DcrDtype dt = GPOINTER_TO_INT (data);
+  if (skip_f16 (dt))
+    return;
+  for (gsize r = 0; r < G_N_ELEMENTS (test_rows); r++)
+    for (gsize i = 0; i < G_N_ELEMENTS (test_dims); i++)
+      check_layer_norm (dt, test_rows[r], test_dims[i], (r + i) % 2 == 0, FALSE, 0);
+  /* ViT-L/14's shape, in place, and rows far from zero mean (a one-pass
+   * E[x²]−E[x]² variance would lose most digits here) */
+  check_layer_norm (dt, 257, 1024, TRUE, TRUE, 0);
+  check_layer_norm (dt, 7, 1024, TRUE, FALSE, dt == DCR_F16 ? 100 : 1000);
+  dcr_test_assert_no_validation_errors ();
+}
+
+static void
+check_l2 (DcrDtype dt, gint64 rows, gint64 d, float scale, float eps)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 shape[] = { rows, d };
+  gsize n = rows * d;
+  g_autofree float *x = g_new (float, n), *want = g_new (float, n), *got = g_new (float, n);
+  dcr_test_fill (x, n, (guint32) (rows * 7 + d), -scale, scale);
+  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
+  g_autoptr (DcrTensor) ty = tensor_with (dt, 2, shape, want);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_true (dcr_op_l2_normalize (seq, tx, ty, eps, &err));
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
+  dcr_ref_l2_normalize (x, want, rows, d, eps);
+  tensor_read (ty, got);
+  g_autofree char *what = g_strdup_printf ("l2_normalize %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " scale %g",
+                                           dcr_dtype_name (dt), rows, d, scale);
+  /* unit rows: components ≤ 1; f16 output rounding is ≤ 4.9e-4 relative */
+  if (dt == DCR_F16)
+    dcr_test_assert_close (what, got, want, n, 1e-3, 2e-3);
+  else
+    dcr_test_assert_close (what, got, want, n, 1e-6, 1e-5);
+  if (eps == 0 || scale > eps)
+    for (gint64 r = 0; r < rows; r++)
+      {
+        double ss = 0;
+        for (gint64 i = 0; i < d; i++)
+          ss += (double) got[r * d + i] * got[r * d + i];
+        g_assert_cmpfloat_with_epsilon (sqrt (ss), 1.0, dt == DCR_F16 ? 2e-3 : 1e-5);
+      }
+}
+
+static void
+test_l2_normalize (gconstpointer data)
+{
+  DcrDtype dt = GPOINTER_TO_INT (data);
+  if (skip_f16 (dt))
+    return;
+  for (gsize r = 0; r < G_N_ELEMENTS (test_rows); r++)
+    for (gsize i = 0; i < G_N_ELEMENTS (test_dims); i++)
+      check_l2 (dt, test_rows[r], test_dims[i], 2.0f, 1e-12f);
+  /* rows smaller than eps are divided by eps, not by their norm */
+  check_l2 (dt, 3, 17, 1e-5f, 1.0f);
+  dcr_test_assert_no_validation_errors ();
+}
+
+static void
+test_zero_row (void)
+{
+  /* an all-zero row normalises to zeros (not NaN), as torch does */
+  g_autoptr (GError) err = NULL;
+  gint64 shape[] = { 2, 5 };
+  float x[10] = { 0, 0, 0, 0, 0, 3, 0, 4, 0, 0 }, got[10];
+  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_true (dcr_op_l2_normalize (seq, tx, tx, 1e-12f, &err));
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
+  tensor_read (tx, got);
+  const float want[10] = { 0, 0, 0, 0, 0, 0.6f, 0, 0.8f, 0, 0 };
+  dcr_test_assert_close ("l2 zero row", got, want, 10, 1e-7, 1e-6);
+}
+
+static void
+test_bad_args (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  gint64 s1[] = { 4, 8 }, s2[] = { 4, 9 }, s3[] = { 7 };
+  g_autoptr (DcrTensor) a = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, s1, &err);
+  g_autoptr (DcrTensor) b = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, s2, &err);
+  g_autoptr (DcrTensor) g = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 1, s3, &err);
+  g_autoptr (DcrTensor) u = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_U32, 2, s1, &err);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
+  g_assert_false (dcr_op_layer_norm (seq, a, NULL, NULL, b, 1e-5f, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_assert_nonnull (strstr (err->message, "layer_norm"));
+  g_clear_error (&err);
+  g_assert_false (dcr_op_layer_norm (seq, a, g, NULL, a, 1e-5f, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_assert_nonnull (strstr (err->message, "gamma"));
+  g_clear_error (&err);
+  g_assert_false (dcr_op_l2_normalize (seq, u, u, 1e-12f, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_DTYPE);
+  g_assert_cmpuint (dcr_seq_n_dispatches (seq), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_data_func ("/op-norm/layer-norm/f32", GINT_TO_POINTER (DCR_F32), test_layer_norm);
+  g_test_add_data_func ("/op-norm/layer-norm/f16", GINT_TO_POINTER (DCR_F16), test_layer_norm);
+  g_test_add_data_func ("/op-norm/l2-normalize/f32", GINT_TO_POINTER (DCR_F32), test_l2_normalize);
+  g_test_add_data_func ("/op-norm/l2-normalize/f16", GINT_TO_POINTER (DCR_F16), test_l2_normalize);
+  g_test_add_func ("/op-norm/zero-row", test_zero_row);
+  g_test_add_func ("/op-norm/bad-args", test_bad_args);
+  int rc = g_test_run ();
+  dcr_test_context_teardown ();
+  return rc;
+}

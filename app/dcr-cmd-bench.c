@@ -85,6 +85,9 @@ dcr_cmd_bench (int argc, char **argv)
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Small shapes only (checks the harness)", NULL },
     { NULL }
   };
+  /* `dcr bench backbone` has options of its own */
+  if (argc >= 2 && strcmp (argv[1], "backbone") == 0)
+    return dcr_cmd_bench_backbone (argc, argv);
   g_autoptr (GOptionContext) oc = g_option_context_new ("ops - time the tensor ops on the GPU");
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!dcr_cli_parse (oc, &argc, &argv))

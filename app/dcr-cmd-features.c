@@ -73,7 +73,7 @@ dcr_cmd_features (int argc, char **argv)
   int batch = 8;
   GOptionEntry entries[] = {
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
-    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "default or mobilenet_v2:PATH", "SPEC" },
+    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "default, mobilenet_v2:PATH, resnet50:PATH or clip-vit-l14:PATH", "SPEC" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name, "f32 or f16 (storage)", "TYPE" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (default 8)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },

@@ -41,13 +41,19 @@ struct _DcrBackbone {
   gpointer impl;
 };
 
+/* While `record` runs, batch, input and row0 describe the chunk being
+ * recorded: a batch whose activations exceed the device's buffer limit is
+ * recorded as several chunks that share one set of scratch tensors. */
 struct _DcrBackboneRun {
   DcrBackbone *bb;
   guint batch;
   DcrTensor *input;     /* [B, S, S, 3] */
-  DcrTensor *features;  /* [B, dim] */
+  DcrTensor *features;  /* [B, dim] of the whole batch */
+  guint row0;           /* the chunk's first row of features */
   DcrSeq *seq;
   GPtrArray *scratch;   /* DcrTensor, freed with the run */
+  guint scratch_next;   /* chunks after the first get the first's scratch, in order */
+  DcrTensor *whole_input, *chunk_input;
 };
 
 /* Appends a tap of `width` columns at the end of the feature. */
@@ -69,7 +75,8 @@ float *dcr_backbone_oihw_to_ohwi (const float *w, gint64 cout, gint64 cin, gint6
 gboolean dcr_backbone_fold_bn (DcrBackbone *bb, DcrSafetensors *st, const char *bn, float *w, float *bias,
                                gint64 cout, gint64 per_out, float eps, GError **error);
 
-/* An activation tensor owned by the run (freed with it). */
+/* An activation tensor owned by the run (freed with it); every chunk asks
+ * for the same tensors in the same order. */
 DcrTensor *dcr_backbone_run_scratch (DcrBackboneRun *run, int ndim, const gint64 *shape, GError **error);
 
 /* A view with another shape on (the start of) a tensor's buffer. */
@@ -82,8 +89,9 @@ dcr_backbone_view (const DcrTensor *t, int ndim, const gint64 *shape)
   return v;
 }
 
-/* Records the copy of `width` values per image from src (row n at
- * n·src_stride + src_offset elements) to the features at column `column`. */
+/* Records the copy of `width` values per image of the chunk from src (row
+ * n at n·src_stride + src_offset elements) to the features at column
+ * `column`. */
 void dcr_backbone_run_gather (DcrBackboneRun *run, const DcrTensor *src, gint64 src_stride, gint64 src_offset,
                               guint column, guint width);
 

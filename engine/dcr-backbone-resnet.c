@@ -251,7 +251,6 @@ resnet_record (DcrBackboneRun *run, GError **error)
   if (!dcr_op_pool2d (seq, &stem, &cur, &mp, error))
     return FALSE;
   int x = 1;
-
   for (guint i = 0; i < r->blocks->len; i++)
     {
       const Block *b = &g_array_index (r->blocks, Block, i);

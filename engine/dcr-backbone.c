@@ -8,6 +8,7 @@
 #include "dcr-op-conv.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 G_DEFINE_QUARK (dcr-backbone-error-quark, dcr_backbone_error)
@@ -216,12 +217,21 @@ dcr_backbone_tap (DcrBackbone *bb, guint i)
   return &g_array_index (bb->taps, DcrBackboneTap, i);
 }
 
+/* Images per chunk: the most whose largest activation fits one buffer. */
+static guint
+chunk_limit (DcrBackbone *bb)
+{
+  guint64 per = (guint64) bb->max_elems * dcr_dtype_size (bb->dtype);
+  return (guint) MIN (dcr_context_device (bb->ctx)->max_storage_buffer_range / per, 4096);
+}
+
 guint
 dcr_backbone_max_batch (DcrBackbone *bb)
 {
-  gint64 elems = MAX (bb->max_elems, MAX ((gint64) bb->input_size * bb->input_size * 3, (gint64) bb->dim));
+  gint64 elems = MAX ((gint64) bb->input_size * bb->input_size * 3, (gint64) bb->dim);
   guint64 per = (guint64) elems * dcr_dtype_size (bb->dtype);
-  return (guint) MIN (dcr_context_device (bb->ctx)->max_storage_buffer_range / per, 4096);
+  guint by_io = (guint) MIN (dcr_context_device (bb->ctx)->max_storage_buffer_range / per, 4096);
+  return chunk_limit (bb) ? by_io : 0;
 }
 
 /* ---- runs ------------------------------------------------------------- */
@@ -234,6 +244,7 @@ dcr_backbone_run_free (DcrBackboneRun *run)
   dcr_seq_free (run->seq);
   dcr_tensor_free (run->input);
   dcr_tensor_free (run->features);
+  dcr_tensor_free (run->chunk_input);
   if (run->scratch)
     g_ptr_array_unref (run->scratch);
   g_free (run);
@@ -242,9 +253,18 @@ dcr_backbone_run_free (DcrBackboneRun *run)
 DcrTensor *
 dcr_backbone_run_scratch (DcrBackboneRun *run, int ndim, const gint64 *shape, GError **error)
 {
+  if (run->scratch_next < run->scratch->len)
+    {
+      DcrTensor *t = g_ptr_array_index (run->scratch, run->scratch_next++);
+      g_assert (t->ndim == ndim && memcmp (t->shape, shape, ndim * sizeof (gint64)) == 0);
+      return t;
+    }
   DcrTensor *t = dcr_tensor_new (run->bb->ctx, DCR_POOL_ACTIVATIONS, run->bb->dtype, ndim, shape, error);
   if (t)
-    g_ptr_array_add (run->scratch, t);
+    {
+      g_ptr_array_add (run->scratch, t);
+      run->scratch_next++;
+    }
   return t;
 }
 
@@ -255,7 +275,55 @@ dcr_backbone_run_gather (DcrBackboneRun *run, const DcrTensor *src, gint64 src_s
   gsize es = dcr_dtype_size (run->bb->dtype);
   for (gint64 n = 0; n < run->batch; n++)
     dcr_seq_copy (run->seq, src->buf, (n * src_stride + src_offset) * es, run->features->buf,
-                  (n * run->bb->dim + column) * es, width * es);
+                  ((run->row0 + n) * run->bb->dim + column) * es, width * es);
+}
+
+/* Images per chunk of a batch: as many as the buffer limit allows;
+ * $DCR_BACKBONE_CHUNK=N caps it (tuning, and the tests of chunking). On
+ * lavapipe, chunks of one image used as much CPU time per image as whole
+ * batches of 8, so nothing smaller is chosen by default. */
+static guint
+chunk_size (DcrBackbone *bb, guint batch)
+{
+  guint chunk = MIN (batch, chunk_limit (bb));
+  const char *env = g_getenv ("DCR_BACKBONE_CHUNK");
+  if (env && atoi (env) > 0)
+    chunk = MIN (chunk, (guint) atoi (env));
+  return chunk;
+}
+
+/* Records the whole batch, in equal chunks when chunk_size says so (the
+ * last chunk overlaps the one before rather than being smaller, so every
+ * chunk fits the same scratch). */
+static gboolean
+record_chunks (DcrBackboneRun *run, GError **error)
+{
+  DcrBackbone *bb = run->bb;
+  guint whole = run->batch, chunk = chunk_size (bb, whole);
+  if (chunk == whole)
+    return bb->klass->record (run, error);
+  gint64 in_shape[] = { chunk, bb->input_size, bb->input_size, 3 };
+  run->whole_input = run->input;
+  run->chunk_input = dcr_tensor_new (bb->ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 4, in_shape, error);
+  if (!run->chunk_input)
+    return FALSE;
+  gsize image_bytes = (gsize) bb->input_size * bb->input_size * 3 * dcr_dtype_size (bb->dtype);
+  gboolean ok = TRUE;
+  for (guint start = 0; ok && start < whole; start += chunk)
+    {
+      guint first = MIN (start, whole - chunk);
+      dcr_seq_copy (run->seq, run->whole_input->buf, first * image_bytes, run->chunk_input->buf, 0,
+                    chunk * image_bytes);
+      run->input = run->chunk_input;
+      run->batch = chunk;
+      run->row0 = first;
+      run->scratch_next = 0;
+      ok = bb->klass->record (run, error);
+    }
+  run->input = run->whole_input;
+  run->batch = whole;
+  run->row0 = 0;
+  return ok;
 }
 
 DcrBackboneRun *
@@ -282,7 +350,7 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
   if (!dcr_buffer_fill_zero (run->input->buf, error))
     return NULL;
   run->seq = dcr_seq_new (ctx, error);
-  if (!run->seq || !bb->klass->record (run, error))
+  if (!run->seq || !record_chunks (run, error))
     return NULL;
   return g_steal_pointer (&run);
 }
@@ -363,4 +431,31 @@ DcrTensor *
 dcr_backbone_run_feature_tensor (DcrBackboneRun *run)
 {
   return run->features;
+}
+
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+gboolean
+dcr_backbone_run_time (DcrBackboneRun *run, int repeats, double *min_ms, double *median_ms, GError **error)
+{
+  repeats = MAX (repeats, 1);
+  if (!dcr_seq_submit (run->seq, TRUE, error))
+    return FALSE;
+  g_autofree double *t = g_new (double, repeats);
+  for (int i = 0; i < repeats; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      if (!dcr_seq_submit (run->seq, TRUE, error))
+        return FALSE;
+      t[i] = (g_get_monotonic_time () - t0) / 1000.0;
+    }
+  qsort (t, repeats, sizeof (double), cmp_double);
+  *min_ms = t[0];
+  *median_ms = t[repeats / 2];
+  return TRUE;
 }

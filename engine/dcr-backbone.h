@@ -18,8 +18,12 @@ typedef enum {
   DCR_BACKBONE_ERROR_BATCH,    /* batch too large for the device, or slot out of range */
 } DcrBackboneError;
 
-/* A tap: a block whose globally average-pooled output is part of the
- * feature, at columns [offset, offset + width). */
+/* A tap: one block's part of the feature — its globally average-pooled
+ * output (CNNs) or its class token (ViTs) — at columns [offset, offset +
+ * width). Every backbone concatenates several levels, as RINE does, so the
+ * detector sees low-level traces as well as semantics; a consumer that wants
+ * only the classic output takes the last tap (ResNet's "layer4", CLIP's
+ * "pooled"). */
 typedef struct {
   const char *name;
   guint offset;
@@ -83,7 +87,10 @@ guint dcr_backbone_input_size (DcrBackbone *bb);
 guint dcr_backbone_n_taps (DcrBackbone *bb);
 const DcrBackboneTap *dcr_backbone_tap (DcrBackbone *bb, guint i);
 DcrDtype dcr_backbone_dtype (DcrBackbone *bb);
-/* The largest batch whose activations fit the device's buffer limit. */
+/* The largest batch a run takes (the input and feature tensors must fit the
+ * device's buffer limit). A batch whose activations do not fit one buffer
+ * is recorded as several chunks in the same sequence ($DCR_BACKBONE_CHUNK=N
+ * caps the chunk). */
 guint dcr_backbone_max_batch (DcrBackbone *bb);
 
 typedef struct _DcrBackboneRun DcrBackboneRun;
@@ -102,6 +109,11 @@ gboolean dcr_backbone_run_forward (DcrBackboneRun *run, GError **error);
 gboolean dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error);
 /* The device tensor holding the features, for GPU consumers (the heads). */
 DcrTensor *dcr_backbone_run_feature_tensor (DcrBackboneRun *run);
+
+/* Benchmarks: replays the recorded pass once to warm up, then `repeats`
+ * times, and gives the fastest and the median wall-clock milliseconds per
+ * batch (submit to completion). */
+gboolean dcr_backbone_run_time (DcrBackboneRun *run, int repeats, double *min_ms, double *median_ms, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrBackbone, dcr_backbone_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrBackboneRun, dcr_backbone_run_free)

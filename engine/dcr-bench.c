@@ -10,6 +10,7 @@ const DcrBenchFamily dcr_bench_families[] = {
   dcr_bench_gemm,
   dcr_bench_grad,
   dcr_bench_conv,
+  dcr_bench_dcr,
   NULL,
 };
 

@@ -230,6 +230,12 @@ dcr_model_config (DcrModel *m)
   return &m->cfg;
 }
 
+DcrContext *
+dcr_model_context (DcrModel *m)
+{
+  return m->ctx;
+}
+
 const char *
 dcr_model_path (DcrModel *m)
 {
@@ -260,7 +266,7 @@ dcr_model_set_training (DcrModel *m, const char *json)
 DcrVerdict
 dcr_model_verdict (DcrModel *m, float p_fake)
 {
-  if (p_fake >= m->cfg.band_lo && p_fake <= m->cfg.band_hi && m->cfg.band_lo < m->cfg.band_hi)
+  if (m->cfg.band_lo < m->cfg.band_hi && p_fake >= m->cfg.band_lo && p_fake < m->cfg.band_hi)
     return DCR_VERDICT_INCONCLUSIVE;
   return p_fake >= m->cfg.threshold ? DCR_VERDICT_FAKE : DCR_VERDICT_REAL;
 }

@@ -42,7 +42,7 @@ typedef struct {
   gboolean gate;
   float dropout;         /* of the residual head in training (0.3) */
   /* The verdict on p_fake: fake at or above threshold, real below, and
-   * inconclusive inside [band_lo, band_hi] (lo ≤ threshold ≤ hi). */
+   * inconclusive in [band_lo, band_hi) (lo ≤ threshold ≤ hi; lo = hi: no band). */
   float threshold;
   float band_lo, band_hi;
   char *training;        /* JSON summary of how it was trained (or NULL) */
@@ -74,6 +74,7 @@ gboolean dcr_model_save (DcrModel *m, const char *path, GError **error);
 gboolean dcr_model_check_backbone (DcrModel *m, const char *backbone_id, guint dim, GError **error);
 
 const DcrModelConfig *dcr_model_config (DcrModel *m);
+DcrContext *dcr_model_context (DcrModel *m);
 /* The file it was loaded from (or last saved to), and that file's SHA-256
  * (hex); NULL for a model never on disk. */
 const char *dcr_model_path (DcrModel *m);

@@ -4,7 +4,6 @@
 #include "dcr-op-conv.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 typedef struct {
   gint64 n, h, w, cin, cout, ho, wo;
@@ -275,17 +274,13 @@ record_igemm (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTens
   DcrContext *ctx = dcr_seq_context (seq);
   const DcrDeviceInfo *dev = dcr_context_device (ctx);
   guint32 sg = MAX (dev->subgroup_size, 1);
-  guint32 tm = MAX (sg, 32) / sg * sg; /* output pixels per subgroup */
-  if (g_getenv ("TM"))
-    tm = atoi (g_getenv ("TM"));
+  gint64 m = s->n * s->ho * s->wo;
+  /* output pixels per subgroup: 32 loads the least per multiply-add, 16
+   * compiles in half the time and wastes less on a small image */
+  guint32 tm = MAX (sg, m > 1024 ? 32 : 16) / sg * sg;
   guint32 nsg = MAX (32 / sg, 1);  /* subgroups per workgroup */
-  if (g_getenv ("NSG"))
-    nsg = atoi (g_getenv ("NSG"));
   gint64 cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
   guint32 tn = igemm_pick_tn (cout_g, sg, tm);
-  if (g_getenv ("TN"))
-    tn = atoi (g_getenv ("TN"));
-  gint64 m = s->n * s->ho * s->wo;
   gint64 row_tiles = (m + tm - 1) / tm;
   gint64 tiles_per_group = (cout_g + (gint64) sg * tn - 1) / ((gint64) sg * tn);
   guint32 vw = tn % 4 == 0 && cout_g % 4 == 0 ? 4 : tn % 2 == 0 && cout_g % 2 == 0 ? 2 : 1;
@@ -372,28 +367,39 @@ record_direct (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTen
 typedef struct {
   guint32 H, W, C, Ho, Wo, Cout, mult;
   gint32 PT, PL;
-  guint32 n0;
+  guint32 n0, row_blocks;
   guint32 act, has_bias, has_res;
 } DwPush;
 
-/* Output pixels per invocation: neighbours share the input window, so wider
- * is better until the last tile of a row is mostly empty. */
-static guint32
-dw_pick_tp (gint64 wo, int kw, int dw)
+/* The output block per invocation. A depthwise convolution has no channel
+ * reuse, so its cost is the input loads (each ~500 instructions per subgroup
+ * on lavapipe against ~15 for a vec4 FMA): a TH × TP block loads
+ * ((TH−1)·SH + (KH−1)·DH + 1) × ((TP−1)·SW + (KW−1)·DW + 1) pixels for TH·TP
+ * outputs. Partial blocks waste work; accumulators stay within 32 vec4. */
+static void
+dw_pick_block (const ConvShape *s, gboolean vec, guint32 *th, guint32 *tp)
 {
-  guint32 best = 1;
-  double best_cost = G_MAXDOUBLE;
-  for (guint32 tp = 8; tp >= 1; tp--)
-    {
-      double padded = (double) ((wo + tp - 1) / tp * tp);
-      double cost = padded * (1.0 + (double) (kw - 1) * dw / tp);
-      if (cost < best_cost - 1e-9)
-        {
-          best_cost = cost;
-          best = tp;
-        }
-    }
-  return best;
+  double best = G_MAXDOUBLE;
+  /* the block is unrolled: a 32-output block takes lavapipe seconds to
+   * compile, worth it only on a large image */
+  guint32 max_block = s->ho * s->wo > 1024 ? 32 : 8;
+  *th = *tp = 1;
+  for (guint32 h = 1; h <= 8; h++)
+    for (guint32 w = 1; w <= 8; w++)
+      {
+        guint32 hn = (h - 1) * s->sh + (s->kh - 1) * s->dh + 1, wn = (w - 1) * s->sw + (s->kw - 1) * s->dw + 1;
+        if (h * w > max_block || wn > 24 || hn * wn > 160)
+          continue;
+        double padded = (double) ((s->ho + h - 1) / h * h) * (double) ((s->wo + w - 1) / w * w);
+        double per_block = 500.0 * hn * wn + 100.0 * s->kh * s->kw * (vec ? 4 : 1) + 15.0 * h * w * s->kh * s->kw;
+        double cost = padded * per_block / (h * w);
+        if (cost < best - 1e-9)
+          {
+            best = cost;
+            *th = h;
+            *tp = w;
+          }
+      }
 }
 
 static gboolean
@@ -403,10 +409,12 @@ record_depthwise (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const Dcr
   DcrContext *ctx = dcr_seq_context (seq);
   gint64 mult = s->cout / s->cin;
   gboolean vec = mult == 1 && s->cin % 4 == 0;
-  guint32 tp = dw_pick_tp (s->wo, s->kw, s->dw);
+  guint32 th, tp;
+  dw_pick_block (s, vec, &th, &tp);
   gint64 cx = vec ? s->cout / 4 : s->cout, cy = (s->wo + tp - 1) / tp;
+  gint64 row_blocks = (s->ho + th - 1) / th;
   guint32 lx = MIN (next_pow2 (cx), 8), ly = MIN (next_pow2 (cy), 32 / lx);
-  guint32 spec[] = { lx, ly, 1, s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, tp, vec };
+  guint32 spec[] = { lx, ly, 1, s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, tp, vec, th };
   char name[32];
   DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("conv_dw", x->dtype, name, sizeof name),
                                         spec, G_N_ELEMENTS (spec), 5, sizeof (DwPush), error);
@@ -414,16 +422,16 @@ record_depthwise (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const Dcr
     return FALSE;
   DcrBinding b[5];
   conv_bindings (b, x, w, bias, residual, y);
-  gint64 chunk = images_per_dispatch (seq, s->ho, 1);
+  gint64 chunk = images_per_dispatch (seq, row_blocks, 1);
   for (gint64 n0 = 0; n0 < s->n; n0 += chunk)
     {
       gint64 nn = MIN (chunk, s->n - n0);
       DwPush pc = {
         (guint32) s->h, (guint32) s->w, (guint32) s->cin, (guint32) s->ho, (guint32) s->wo, (guint32) s->cout,
-        (guint32) mult, s->pt, s->pl, (guint32) n0, act, bias != NULL, residual != NULL,
+        (guint32) mult, s->pt, s->pl, (guint32) n0, (guint32) row_blocks, act, bias != NULL, residual != NULL,
       };
       dcr_seq_dispatch (seq, pipe, b, 5, &pc, sizeof pc, (guint32) ((cx + lx - 1) / lx),
-                        (guint32) ((cy + ly - 1) / ly), (guint32) (nn * s->ho));
+                        (guint32) ((cy + ly - 1) / ly), (guint32) (nn * row_blocks));
     }
   return TRUE;
 }

@@ -38,7 +38,7 @@ dcr_ref_activation (const float *x, gint64 n, float *y, DcrAct act)
 }
 
 typedef struct {
-  guint32 n, nb;
+  guint32 nb, rows;
   float lo, hi;
 } EltPush;
 
@@ -107,30 +107,43 @@ broadcasts (const DcrTensor *a, const DcrTensor *b)
   return TRUE;
 }
 
+static guint32
+pow2_at_most (gint64 v, guint32 cap)
+{
+  guint32 p = 1;
+  while ((gint64) p * 2 <= v && p * 2 <= cap)
+    p *= 2;
+  return p;
+}
+
+/* b = NULL: a unary op over a, seen as one row */
 static gboolean
 record (DcrSeq *seq, guint32 opcode, DcrAct act, const DcrTensor *a, const DcrTensor *b, DcrTensor *y,
         float lo, float hi, GError **error)
 {
   DcrContext *ctx = dcr_seq_context (seq);
-  gint64 n = dcr_tensor_numel (a), nb = dcr_tensor_numel (b);
+  const DcrDeviceInfo *dev = dcr_context_device (ctx);
+  gint64 n = dcr_tensor_numel (a), nb = b ? dcr_tensor_numel (b) : n;
   gboolean vec = n % 4 == 0 && nb % 4 == 0;
-  guint32 local = 64;
-  guint32 spec[] = { local, 1, 1, opcode, act, vec };
+  gint64 width = vec ? nb / 4 : nb, rows = n / nb;
+  guint32 lx = pow2_at_most (width, 64), ly = 64 / lx;
+  guint32 spec[] = { lx, ly, 1, opcode, act, vec };
   char name[32];
   DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("eltwise", a->dtype, name, sizeof name),
                                         spec, G_N_ELEMENTS (spec), 3, sizeof (EltPush), error);
   if (!pipe)
     return FALSE;
-  EltPush pc = { (guint32) (vec ? n / 4 : n), (guint32) (vec ? nb / 4 : nb), lo, hi };
-  /* a few elements per invocation, and never more workgroups than the device allows */
-  guint32 maxg = MIN (dcr_context_device (ctx)->max_workgroup_count[0], 4096);
-  gint64 groups = MIN ((pc.n + local * 4 - 1) / (local * 4), maxg);
+  EltPush pc = { (guint32) width, (guint32) rows, lo, hi };
+  /* a few elements per invocation at most; the loops in the shader cover the rest */
+  gint64 gx = MIN ((width + lx * 4 - 1) / (lx * 4), MIN (dev->max_workgroup_count[0], 4096));
+  gint64 gy = MIN ((rows + ly - 1) / ly, MIN (dev->max_workgroup_count[1], 4096));
+  const DcrTensor *bt = b ? b : a;
   DcrBinding bind[3] = {
     { a->buf, 0, dcr_tensor_bytes (a), FALSE },
-    { b->buf, 0, dcr_tensor_bytes (b), FALSE },
+    { bt->buf, 0, dcr_tensor_bytes (bt), FALSE },
     { y->buf, 0, dcr_tensor_bytes (y), TRUE },
   };
-  dcr_seq_dispatch (seq, pipe, bind, 3, &pc, sizeof pc, (guint32) MAX (groups, 1), 1, 1);
+  dcr_seq_dispatch (seq, pipe, bind, 3, &pc, sizeof pc, (guint32) MAX (gx, 1), (guint32) MAX (gy, 1), 1);
   return TRUE;
 }
 
@@ -187,7 +200,7 @@ dcr_op_clamp (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, float lo, float hi,
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "clamp: the range [%g, %g] is empty", lo, hi);
       return FALSE;
     }
-  return record (seq, OP_CLAMP, DCR_ACT_NONE, x, x, y, lo, hi, error);
+  return record (seq, OP_CLAMP, DCR_ACT_NONE, x, NULL, y, lo, hi, error);
 }
 
 gboolean
@@ -201,5 +214,5 @@ dcr_op_activation (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, DcrAct act, GE
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "activation: unknown activation %d", act);
       return FALSE;
     }
-  return record (seq, OP_ACT, act, x, x, y, 0, 0, error);
+  return record (seq, OP_ACT, act, x, NULL, y, 0, 0, error);
 }

@@ -8,23 +8,6 @@
 #include <string.h>
 
 #define POINTWISE_LOCAL 256
-#define MAX_GROUPS_X 65535u
-
-static DcrBinding
-bind (const DcrTensor *t, gboolean write)
-{
-  return (DcrBinding) { t->buf, 0, dcr_tensor_bytes (t), write };
-}
-
-static gboolean
-shape_error (GError **error, const char *op, const char *what, const DcrTensor *a, const DcrTensor *b)
-{
-  g_autofree char *sa = dcr_ops_shape_string (a);
-  g_autofree char *sb = b ? dcr_ops_shape_string (b) : NULL;
-  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "%s: %s (%s%s%s)", op, what, sa,
-               sb ? " vs " : "", sb ? sb : "");
-  return FALSE;
-}
 
 static gboolean
 check_f32 (const char *op, const char *name, const DcrTensor *t, GError **error)
@@ -46,38 +29,10 @@ same_dtype (const char *op, const DcrTensor *ref, const DcrTensor *t, GError **e
   return FALSE;
 }
 
-static gboolean
-same_shape (const DcrTensor *a, const DcrTensor *b)
-{
-  if (a->ndim != b->ndim)
-    return FALSE;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != b->shape[i])
-      return FALSE;
-  return TRUE;
-}
-
 static gint64
 last_dim (const DcrTensor *t)
 {
   return t->ndim ? t->shape[t->ndim - 1] : 1;
-}
-
-static guint32
-pointwise_groups (gint64 n)
-{
-  return (guint32) MIN ((n + POINTWISE_LOCAL - 1) / POINTWISE_LOCAL, (gint64) MAX_GROUPS_X);
-}
-
-/* A flat 2-D view of a tensor's buffer. */
-static DcrTensor
-view_2d (const DcrTensor *t, gint64 rows, gint64 cols)
-{
-  DcrTensor v = *t;
-  v.ndim = 2;
-  v.shape[0] = rows;
-  v.shape[1] = cols;
-  return v;
 }
 
 /* ---- activations and |a − b| ------------------------------------------ */
@@ -93,7 +48,7 @@ dcr_op_act_backward (DcrSeq *seq, DcrAct act, const DcrTensor *x, const DcrTenso
     return FALSE;
   gint64 n = dcr_tensor_numel (x);
   if (dcr_tensor_numel (dy) != n || dcr_tensor_numel (dx) != n)
-    return shape_error (error, op, "x, dy and dx need equal element counts", x, dy);
+    return dcr_ops_shape_error (error, op, "x, dy and dx need equal element counts", x, dy);
   if (n == 0)
     return TRUE;
   char name[64];
@@ -103,9 +58,9 @@ dcr_op_act_backward (DcrSeq *seq, DcrAct act, const DcrTensor *x, const DcrTenso
                                         spec, G_N_ELEMENTS (spec), 3, 2 * sizeof (guint32), error);
   if (!pipe)
     return FALSE;
-  DcrBinding b[] = { bind (x, FALSE), bind (dy, FALSE), bind (dx, TRUE) };
+  DcrBinding b[] = { dcr_ops_bind (x, FALSE), dcr_ops_bind (dy, FALSE), dcr_ops_bind (dx, TRUE) };
   guint32 push[] = { (guint32) n, (flags & DCR_GRAD_ACCUMULATE_INPUT) != 0 };
-  dcr_seq_dispatch (seq, pipe, b, 3, push, sizeof push, pointwise_groups (n), 1, 1);
+  dcr_seq_dispatch (seq, pipe, b, 3, push, sizeof push, dcr_ops_groups (n, POINTWISE_LOCAL), 1, 1);
   return TRUE;
 }
 
@@ -114,7 +69,7 @@ dcr_op_act_backward (DcrSeq *seq, DcrAct act, const DcrTensor *x, const DcrTenso
 static gboolean
 broadcast_axis (const DcrTensor *a, const DcrTensor *b, gint64 *rows, gint64 *k, gint64 *d)
 {
-  if (same_shape (a, b))
+  if (dcr_ops_same_shape (a, b))
     {
       *rows = 1;
       *k = 1;
@@ -165,13 +120,13 @@ dcr_op_abs_diff_backward (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b, c
     return FALSE;
   gint64 rows, k, d;
   if (!broadcast_axis (a, b, &rows, &k, &d))
-    return shape_error (error, op, "a must have b's shape, or b's with one axis of size 1", a, b);
-  if (!same_shape (dd, b))
-    return shape_error (error, op, "dd must have b's shape", dd, b);
-  if (da && !same_shape (da, a))
-    return shape_error (error, op, "da must have a's shape", da, a);
-  if (db && !same_shape (db, b))
-    return shape_error (error, op, "db must have b's shape", db, b);
+    return dcr_ops_shape_error (error, op, "a must have b's shape, or b's with one axis of size 1", a, b);
+  if (!dcr_ops_same_shape (dd, b))
+    return dcr_ops_shape_error (error, op, "dd must have b's shape", dd, b);
+  if (da && !dcr_ops_same_shape (da, a))
+    return dcr_ops_shape_error (error, op, "da must have a's shape", da, a);
+  if (db && !dcr_ops_same_shape (db, b))
+    return dcr_ops_shape_error (error, op, "db must have b's shape", db, b);
   if ((!da && !db) || dcr_tensor_numel (b) == 0)
     return TRUE;
 
@@ -184,13 +139,13 @@ dcr_op_abs_diff_backward (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b, c
     return FALSE;
   /* a missing output is bound to the other one and never written */
   DcrBinding bd[] = {
-    bind (a, FALSE), bind (b, FALSE), bind (dd, FALSE), bind (da ? da : db, TRUE), bind (db ? db : da, TRUE),
+    dcr_ops_bind (a, FALSE), dcr_ops_bind (b, FALSE), dcr_ops_bind (dd, FALSE), dcr_ops_bind (da ? da : db, TRUE), dcr_ops_bind (db ? db : da, TRUE),
   };
   guint32 push[] = {
     (guint32) (rows * d), (guint32) k, (guint32) d,
     (da ? 1u : 0u) | (db ? 2u : 0u) | ((flags & DCR_GRAD_ACCUMULATE_INPUT) ? 4u : 0u),
   };
-  dcr_seq_dispatch (seq, pipe, bd, 5, push, sizeof push, pointwise_groups (rows * d), 1, 1);
+  dcr_seq_dispatch (seq, pipe, bd, 5, push, sizeof push, dcr_ops_groups (rows * d, POINTWISE_LOCAL), 1, 1);
   return TRUE;
 }
 
@@ -215,7 +170,7 @@ colsum (DcrSeq *seq, guint mode, const DcrTensor *dy, const DcrTensor *x, const 
     return FALSE;
   DcrTensor *o0 = out0 ? out0 : out1, *o1 = out1 ? out1 : out0;
   DcrBinding b[] = {
-    bind (dy, FALSE), bind (x ? x : dy, FALSE), bind (stats ? stats : dy, FALSE), bind (o0, TRUE), bind (o1, TRUE),
+    dcr_ops_bind (dy, FALSE), dcr_ops_bind (x ? x : dy, FALSE), dcr_ops_bind (stats ? stats : dy, FALSE), dcr_ops_bind (o0, TRUE), dcr_ops_bind (o1, TRUE),
   };
   ColsumPush push = { (guint32) rows, (guint32) cols, (accum ? 1u : 0u) | (out0 ? 2u : 0u) | (out1 ? 4u : 0u) };
   dcr_seq_dispatch (seq, pipe, b, 5, &push, sizeof push, (guint32) ((cols + lx - 1) / lx), 1, 1);
@@ -231,7 +186,7 @@ dcr_op_bias_backward (DcrSeq *seq, const DcrTensor *dy, DcrTensor *db, DcrGradFl
     return FALSE;
   gint64 n = last_dim (dy);
   if (dcr_tensor_numel (db) != n)
-    return shape_error (error, op, "db needs dy's last dim", db, dy);
+    return dcr_ops_shape_error (error, op, "db needs dy's last dim", db, dy);
   if (n == 0)
     return TRUE;
   return colsum (seq, 0, dy, NULL, NULL, db, NULL, dcr_tensor_numel (dy) / n, n,
@@ -252,27 +207,27 @@ dcr_op_linear_backward (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, con
     if (all[i] && !check_f32 (op, names[i], all[i], error))
       return FALSE;
   if (w->ndim != 2)
-    return shape_error (error, op, "w must be [out, in]", w, NULL);
+    return dcr_ops_shape_error (error, op, "w must be [out, in]", w, NULL);
   gint64 out = w->shape[0], in = w->shape[1];
   if (last_dim (x) != in || last_dim (dy) != out || in == 0 || out == 0)
-    return shape_error (error, op, "x must be [..., in] and dy [..., out] for w [out, in]", x, dy);
+    return dcr_ops_shape_error (error, op, "x must be [..., in] and dy [..., out] for w [out, in]", x, dy);
   gint64 rows = dcr_tensor_numel (x) / in;
   if (dcr_tensor_numel (dy) / out != rows)
-    return shape_error (error, op, "x and dy must have the same rows", x, dy);
+    return dcr_ops_shape_error (error, op, "x and dy must have the same rows", x, dy);
   if (dx && dcr_tensor_numel (dx) != dcr_tensor_numel (x))
-    return shape_error (error, op, "dx must have x's shape", dx, x);
-  if (dw && !same_shape (dw, w))
-    return shape_error (error, op, "dw must have w's shape", dw, w);
+    return dcr_ops_shape_error (error, op, "dx must have x's shape", dx, x);
+  if (dw && !dcr_ops_same_shape (dw, w))
+    return dcr_ops_shape_error (error, op, "dw must have w's shape", dw, w);
   if (db && dcr_tensor_numel (db) != out)
-    return shape_error (error, op, "db must be [out]", db, w);
+    return dcr_ops_shape_error (error, op, "db must be [out]", db, w);
   if (rows == 0)
     return TRUE;
 
-  DcrTensor dy2 = view_2d (dy, rows, out);
+  DcrTensor dy2 = dcr_ops_view_2d (dy, rows, out);
   if (dx)
     {
       /* dx[rows, in] = dy[rows, out] · W[out, in] */
-      DcrTensor dx2 = view_2d (dx, rows, in);
+      DcrTensor dx2 = dcr_ops_view_2d (dx, rows, in);
       DcrGemmParams gp = { .alpha = 1, .beta = (flags & DCR_GRAD_ACCUMULATE_INPUT) ? 1 : 0 };
       if (!dcr_op_gemm (seq, &dy2, w, NULL, NULL, &dx2, &gp, error))
         return FALSE;
@@ -280,7 +235,7 @@ dcr_op_linear_backward (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, con
   if (dw)
     {
       /* dW[out, in] = dyᵀ · x, dy stored [rows, out] = [K, M] */
-      DcrTensor x2 = view_2d (x, rows, in);
+      DcrTensor x2 = dcr_ops_view_2d (x, rows, in);
       DcrGemmParams gp = { .trans_a = TRUE, .alpha = 1, .beta = (flags & DCR_GRAD_ACCUMULATE_PARAMS) ? 1 : 0 };
       if (!dcr_op_gemm (seq, &dy2, &x2, NULL, NULL, dw, &gp, error))
         return FALSE;
@@ -300,24 +255,12 @@ typedef struct {
 
 enum { ROWS_SOFTMAX, ROWS_L2, ROWS_LAYER_NORM };
 
-/* The row and attention kernels reduce with subgroup arithmetic. */
-static gboolean
-need_subgroups (DcrSeq *seq, const char *op, GError **error)
-{
-  const DcrDeviceInfo *dev = dcr_context_device (dcr_seq_context (seq));
-  if (dev->subgroup_arithmetic)
-    return TRUE;
-  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
-               "%s: this device (%s) has no subgroup arithmetic in compute shaders", op, dev->name);
-  return FALSE;
-}
-
 static gboolean
 rows_dispatch (DcrSeq *seq, const char *op, guint mode, const DcrTensor *a, const DcrTensor *dy,
                const DcrTensor *gamma, DcrTensor *dx, DcrTensor *stats, gint64 rows, gint64 n, float eps,
                gboolean accum, GError **error)
 {
-  if (!need_subgroups (seq, op, error))
+  if (!dcr_ops_need_subgroups (seq, op, error))
     return FALSE;
   DcrContext *ctx = dcr_seq_context (seq);
   /* one subgroup per row */
@@ -326,11 +269,11 @@ rows_dispatch (DcrSeq *seq, const char *op, guint mode, const DcrTensor *a, cons
   if (!pipe)
     return FALSE;
   DcrBinding b[] = {
-    bind (a, FALSE), bind (dy, FALSE), bind (gamma ? gamma : dy, FALSE), bind (dx, TRUE),
-    bind (stats ? stats : dx, TRUE),
+    dcr_ops_bind (a, FALSE), dcr_ops_bind (dy, FALSE), dcr_ops_bind (gamma ? gamma : dy, FALSE), dcr_ops_bind (dx, TRUE),
+    dcr_ops_bind (stats ? stats : dx, TRUE),
   };
   RowsPush push = { (guint32) rows, (guint32) n, eps, (accum ? 1u : 0u) | (gamma ? 2u : 0u) | (stats ? 4u : 0u) };
-  dcr_seq_dispatch (seq, pipe, b, 5, &push, sizeof push, (guint32) MIN (rows, (gint64) MAX_GROUPS_X), 1, 1);
+  dcr_seq_dispatch (seq, pipe, b, 5, &push, sizeof push, dcr_ops_groups (rows, 1), 1, 1);
   return TRUE;
 }
 
@@ -341,8 +284,8 @@ rows_check (const char *op, const DcrTensor *a, const char *a_name, const DcrTen
   g_return_val_if_fail (a && dy && dx, FALSE);
   if (!check_f32 (op, a_name, a, error) || !check_f32 (op, "dy", dy, error) || !check_f32 (op, "dx", dx, error))
     return FALSE;
-  if (!same_shape (a, dy) || !same_shape (a, dx))
-    return shape_error (error, op, "the forward tensor, dy and dx need one shape", a, dy);
+  if (!dcr_ops_same_shape (a, dy) || !dcr_ops_same_shape (a, dx))
+    return dcr_ops_shape_error (error, op, "the forward tensor, dy and dx need one shape", a, dy);
   *n = last_dim (a);
   *rows = *n ? dcr_tensor_numel (a) / *n : 0;
   return TRUE;
@@ -396,7 +339,7 @@ dcr_op_layer_norm_backward (DcrSeq *seq, const DcrTensor *x, const DcrTensor *ga
       return FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (params); i++)
     if (params[i] && dcr_tensor_numel (params[i]) != n)
-      return shape_error (error, op, "gamma, dgamma and dbeta must be [n] for x [..., n]", params[i], x);
+      return dcr_ops_shape_error (error, op, "gamma, dgamma and dbeta must be [n] for x [..., n]", params[i], x);
   if ((dgamma || dbeta) && !stats)
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
@@ -406,7 +349,7 @@ dcr_op_layer_norm_backward (DcrSeq *seq, const DcrTensor *x, const DcrTensor *ga
   if (stats && (!check_f32 (op, "stats", stats, error)))
     return FALSE;
   if (stats && dcr_tensor_numel (stats) != rows * 2)
-    return shape_error (error, op, "stats must be [rows, 2]", stats, x);
+    return dcr_ops_shape_error (error, op, "stats must be [rows, 2]", stats, x);
   if (rows == 0)
     return TRUE;
   if (!rows_dispatch (seq, op, ROWS_LAYER_NORM, x, dy, gamma, dx, stats, rows, n, eps,
@@ -466,18 +409,18 @@ dcr_op_attention_backward (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, 
   gint64 bq, lq, dq_w, bk, lk, dk_w, bv, lv, dv_w, bo, lo, do_w;
   if (!tokens (q, &bq, &lq, &dq_w) || !tokens (k, &bk, &lk, &dk_w) || !tokens (v, &bv, &lv, &dv_w)
       || !tokens (dout, &bo, &lo, &do_w))
-    return shape_error (error, op, "q, k, v and dout must be [B, L, D] or [L, D]", q, k);
+    return dcr_ops_shape_error (error, op, "q, k, v and dout must be [B, L, D] or [L, D]", q, k);
   if (bk != bq || bv != bq || bo != bq || lv != lk || lo != lq || dk_w != dq_w || do_w != dv_w)
-    return shape_error (error, op, "need q [B, Lq, H·dh], k [B, Lk, H·dh], v [B, Lk, H·dv], dout [B, Lq, H·dv]",
+    return dcr_ops_shape_error (error, op, "need q [B, Lq, H·dh], k [B, Lk, H·dh], v [B, Lk, H·dv], dout [B, Lq, H·dv]",
                         q, k);
   if (dq_w % heads || dv_w % heads)
-    return shape_error (error, op, "head count must divide the q and v widths", q, v);
-  if ((dq && !same_shape (dq, q)) || (dk && !same_shape (dk, k)) || (dv && !same_shape (dv, v)))
-    return shape_error (error, op, "dq, dk, dv must have the shapes of q, k, v", q, k);
+    return dcr_ops_shape_error (error, op, "head count must divide the q and v widths", q, v);
+  if ((dq && !dcr_ops_same_shape (dq, q)) || (dk && !dcr_ops_same_shape (dk, k)) || (dv && !dcr_ops_same_shape (dv, v)))
+    return dcr_ops_shape_error (error, op, "dq, dk, dv must have the shapes of q, k, v", q, k);
   guint32 write = (dq ? 1 : 0) | (dk ? 2 : 0) | (dv ? 4 : 0);
   if (!write || bq == 0 || lq == 0 || lk == 0)
     return TRUE;
-  if (!need_subgroups (seq, op, error))
+  if (!dcr_ops_need_subgroups (seq, op, error))
     return FALSE;
   DcrContext *ctx = dcr_seq_context (seq);
   const DcrDeviceInfo *dev = dcr_context_device (ctx);
@@ -504,14 +447,14 @@ dcr_op_attention_backward (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, 
   /* missing outputs alias a present one and are never written */
   DcrTensor *any = dq ? dq : dk ? dk : dv;
   DcrBinding b[] = {
-    bind (q, FALSE), bind (k, FALSE), bind (v, FALSE), bind (dout, FALSE),
-    bind (dq ? dq : any, TRUE), bind (dk ? dk : any, TRUE), bind (dv ? dv : any, TRUE),
+    dcr_ops_bind (q, FALSE), dcr_ops_bind (k, FALSE), dcr_ops_bind (v, FALSE), dcr_ops_bind (dout, FALSE),
+    dcr_ops_bind (dq ? dq : any, TRUE), dcr_ops_bind (dk ? dk : any, TRUE), dcr_ops_bind (dv ? dv : any, TRUE),
   };
   AttnPush push = {
     (guint32) bq, (guint32) lq, (guint32) lk, (guint32) heads, (guint32) dh, (guint32) dvh, scale,
     write | ((flags & DCR_GRAD_ACCUMULATE_INPUT) ? 8u : 0u),
   };
-  guint32 groups = (guint32) MIN (bq * heads, (gint64) MIN (dev->max_workgroup_count[0], MAX_GROUPS_X));
+  guint32 groups = (guint32) MIN (bq * heads, (gint64) MIN (dev->max_workgroup_count[0], DCR_OPS_MAX_GROUPS));
   dcr_seq_dispatch (seq, pipe, b, 7, &push, sizeof push, groups, 1, 1);
   return TRUE;
 }

@@ -8,6 +8,7 @@ typedef struct {
   guint32 rows;
   guint32 d;
   float eps;
+  guint32 affine; /* bit 0: gamma, bit 1: beta */
 } NormPush;
 
 enum { MODE_LAYER_NORM = 0, MODE_L2 = 1 };
@@ -56,7 +57,7 @@ record_norm (DcrSeq *seq, const char *op, guint32 mode, const DcrTensor *x, cons
   DcrContext *ctx = dcr_seq_context (seq);
   const DcrDeviceInfo *dev = dcr_context_device (ctx);
   char name[32];
-  guint32 spec[] = { dev->subgroup_size, 1, 1, mode, d % 4 == 0, gamma != NULL, beta != NULL };
+  guint32 spec[] = { dev->subgroup_size, 1, 1, mode, d % 4 == 0 };
   DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("norm", x->dtype, name, sizeof name), spec,
                                         G_N_ELEMENTS (spec), 4, sizeof (NormPush), error);
   if (!pipe)
@@ -68,8 +69,11 @@ record_norm (DcrSeq *seq, const char *op, guint32 mode, const DcrTensor *x, cons
     { beta ? beta->buf : x->buf, 0, 0, FALSE },
     { y->buf, 0, 0, TRUE },
   };
-  NormPush push = { (guint32) rows, (guint32) d, eps };
-  guint32 groups = (guint32) MIN (rows, (gint64) MIN (dev->max_workgroup_count[0], 65535u));
+  NormPush push = { (guint32) rows, (guint32) d, eps, (gamma != NULL) | (beta != NULL) << 1 };
+  /* On a CPU device a few rows per subgroup amortise the gamma/beta loads;
+   * GPUs want every row in flight. */
+  guint32 max_groups = dev->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 64 : MIN (dev->max_workgroup_count[0], 65535u);
+  guint32 groups = (guint32) MIN (rows, (gint64) max_groups);
   dcr_seq_dispatch (seq, pipe, b, G_N_ELEMENTS (b), &push, sizeof push, groups, 1, 1);
   return TRUE;
 }

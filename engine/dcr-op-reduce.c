@@ -68,23 +68,25 @@ dcr_op_reduce (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, DcrReduceOp op, GE
 
 /* ---- top-k ---- */
 
-/* How many chunks to cut each row into: enough (row, chunk) tasks to fill a
- * GPU (~256 subgroups), chunks of at least 4096 entries so that the merge
- * pass stays small; rows that are short or numerous run in one pass. */
+/* Chunk length for splitting rows: enough (row, chunk) tasks to fill a GPU
+ * (~256 subgroups), chunks of at least 4096 entries and 128·k (so that the
+ * merge pass stays small), a multiple of 4 (vec4 loads). Rows that are
+ * short or numerous run in one pass: one chunk of n. */
 static gint64
-topk_chunks (gint64 rows, gint64 n)
+topk_chunk_len (gint64 rows, gint64 n, guint k)
 {
   if (n < 8192 || rows >= 256)
-    return 1;
+    return n;
   gint64 want = (256 + rows - 1) / rows;
-  gint64 len = MAX (4096, (n + want - 1) / want);
-  return (n + len - 1) / len;
+  gint64 len = MAX (MAX (4096, 128 * (gint64) k), (n + want - 1) / want);
+  return MIN (n, (len + 3) & ~(gint64) 3);
 }
 
 static gint64
-topk_chunk_len (gint64 n, gint64 chunks)
+topk_chunks (gint64 rows, gint64 n, guint k)
 {
-  return (n + chunks - 1) / chunks;
+  gint64 len = topk_chunk_len (rows, n, k);
+  return (n + len - 1) / len;
 }
 
 typedef struct {
@@ -107,16 +109,18 @@ dcr_op_topk_scratch_size (const DcrTensor *x, guint k)
 {
   gint64 n = x->shape[x->ndim - 1];
   gint64 rows = n ? dcr_tensor_numel (x) / n : 0;
-  gint64 chunks = rows ? topk_chunks (rows, n) : 1;
+  gint64 chunks = rows ? topk_chunks (rows, n, k) : 1;
   return chunks > 1 ? scratch_layout (x->dtype, rows, chunks, k).total : 0;
 }
 
 static DcrPipeline *
-topk_pipeline (DcrSeq *seq, DcrDtype dt, guint k, gboolean in_idx, gboolean write_values, GError **error)
+topk_pipeline (DcrSeq *seq, DcrDtype dt, guint k, gboolean in_idx, gboolean write_values, const TopkPush *push,
+               GError **error)
 {
   DcrContext *ctx = dcr_seq_context (seq);
   char name[32];
-  guint32 spec[] = { dcr_context_device (ctx)->subgroup_size, 1, 1, k, in_idx, write_values };
+  gboolean vec4 = (push->n | push->in_rs | push->in_v_off | push->in_i_off | push->chunk_len) % 4 == 0;
+  guint32 spec[] = { dcr_context_device (ctx)->subgroup_size, 1, 1, k, in_idx, write_values, vec4 };
   return dcr_pipeline_get (ctx, dcr_ops_shader_name ("topk", dt, name, sizeof name), spec, G_N_ELEMENTS (spec), 4,
                            sizeof (TopkPush), error);
 }
@@ -152,19 +156,21 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
   gint64 rows = dcr_tensor_numel (x) / n;
   DcrContext *ctx = dcr_seq_context (seq);
   const DcrDeviceInfo *dev = dcr_context_device (ctx);
-  gint64 chunks = topk_chunks (rows, n);
+  gint64 chunk_len = topk_chunk_len (rows, n, k);
+  gint64 chunks = (n + chunk_len - 1) / chunk_len;
   ScratchLayout sl = scratch_layout (x->dtype, rows, chunks, k);
   if (chunks > 1 && (!scratch || dcr_buffer_size (scratch) < sl.total))
-    chunks = 1;
+    chunk_len = n, chunks = 1;
 
-  DcrPipeline *first = topk_pipeline (seq, x->dtype, k, x_indices != NULL, chunks > 1 || values != NULL, error);
-  if (!first)
-    return FALSE;
   TopkPush push = {
     .rows = (guint32) rows, .n = (guint32) n, .n_chunks = (guint32) chunks,
-    .chunk_len = (guint32) topk_chunk_len (n, chunks), .in_rs = (guint32) n,
+    .chunk_len = (guint32) chunk_len, .in_rs = (guint32) n,
     .index_base = index_base,
   };
+  DcrPipeline *first = topk_pipeline (seq, x->dtype, k, x_indices != NULL, chunks > 1 || values != NULL, &push,
+                                      error);
+  if (!first)
+    return FALSE;
   DcrBinding in_b[2] = {
     { x->buf, 0, 0, FALSE },
     { x_indices ? x_indices->buf : x->buf, 0, 0, FALSE },
@@ -191,14 +197,14 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
   dcr_seq_dispatch (seq, first, b1, 4, &push, sizeof push, row_groups (dev, rows * chunks), 1, 1);
 
   /* pass 2: merge each row's candidates, carrying their indices */
-  DcrPipeline *merge = topk_pipeline (seq, x->dtype, k, TRUE, values != NULL, error);
-  if (!merge)
-    return FALSE;
   TopkPush mp = {
     .rows = (guint32) rows, .n = (guint32) (chunks * k), .n_chunks = 1, .chunk_len = (guint32) (chunks * k),
     .in_rs = (guint32) (chunks * k), .in_v_off = 0, .in_i_off = (guint32) (sl.values_bytes / 4),
     .out_rs = (guint32) out_rs, .out_v_off = (guint32) out_column, .out_i_off = (guint32) out_column,
   };
+  DcrPipeline *merge = topk_pipeline (seq, x->dtype, k, TRUE, values != NULL, &mp, error);
+  if (!merge)
+    return FALSE;
   DcrBinding b2[] = { { scratch, 0, 0, FALSE }, { scratch, 0, 0, FALSE }, out_b[0], out_b[1] };
   dcr_seq_dispatch (seq, merge, b2, 4, &mp, sizeof mp, row_groups (dev, rows), 1, 1);
   return TRUE;

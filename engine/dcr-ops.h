@@ -50,5 +50,28 @@ gboolean dcr_ops_check_dtype (DcrSeq *seq, const char *op, const DcrTensor *t, G
 /* The shader name for a family and the tensor's dtype: "gemm" → "gemm" or "gemm_f16". */
 const char *dcr_ops_shader_name (const char *base, DcrDtype dtype, char *buf, gsize len);
 char *dcr_ops_shape_string (const DcrTensor *t);
+/* Sets a DCR_OPS_ERROR_SHAPE "op: what (a's shape[ vs b's])" and returns FALSE;
+ * b may be NULL. */
+gboolean dcr_ops_shape_error (GError **error, const char *op, const char *what, const DcrTensor *a,
+                              const DcrTensor *b);
+gboolean dcr_ops_same_shape (const DcrTensor *a, const DcrTensor *b);
+/* FALSE with DCR_OPS_ERROR_UNSUPPORTED where the device has no subgroup
+ * arithmetic, which kernels that reduce with subgroup ops need. */
+gboolean dcr_ops_need_subgroups (DcrSeq *seq, const char *op, GError **error);
+/* t's buffer seen as [rows, cols] (a copy of the struct; the buffer is t's). */
+DcrTensor dcr_ops_view_2d (const DcrTensor *t, gint64 rows, gint64 cols);
+/* The whole of t as a storage-buffer binding. */
+DcrBinding dcr_ops_bind (const DcrTensor *t, gboolean write);
+
+/* Vulkan's guaranteed minimum of maxComputeWorkGroupCount; kernels dispatched
+ * with dcr_ops_groups stride over what does not fit. */
+#define DCR_OPS_MAX_GROUPS 65535u
+/* Workgroups of `local` invocations for n items, at most DCR_OPS_MAX_GROUPS. */
+guint32 dcr_ops_groups (gint64 n, guint32 local);
+/* Gets the pipeline of shader with these spec constants (n_bindings storage
+ * buffers, push_size bytes of push constants) and records one dispatch. */
+gboolean dcr_ops_dispatch (DcrSeq *seq, const char *shader, const guint32 *spec, guint n_spec,
+                           const DcrBinding *bindings, guint n_bindings, const void *push, guint push_size,
+                           guint32 gx, guint32 gy, guint32 gz, GError **error);
 
 G_END_DECLS

@@ -2,6 +2,7 @@
  * from users, so nothing in the header is trusted: every length, offset and
  * shape is checked (without overflow) before a tensor is handed out. */
 #include "dcr-safetensors.h"
+#include "dcr-half.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -494,35 +495,6 @@ dcr_safetensors_metadata_keys (const DcrSafetensors *st)
   return (const char *const *) st->metadata_keys;
 }
 
-/* IEEE binary16 → binary32, exact for every value including subnormals. */
-static float
-half_to_float (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16;
-  guint32 exp = (h >> 10) & 0x1f;
-  guint32 mant = h & 0x3ff;
-  guint32 bits;
-  if (exp == 0 && mant == 0)
-    bits = sign;
-  else if (exp == 0)
-    {
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400))
-        {
-          mant <<= 1;
-          exp--;
-        }
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  else if (exp == 31)
-    bits = sign | 0x7f800000u | (mant << 13);
-  else
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  float f;
-  memcpy (&f, &bits, 4);
-  return f;
-}
-
 /* Index of the first NaN/infinity in a floating-point tensor, or -1. */
 static gint64
 first_non_finite (const DcrStTensor *t)
@@ -659,7 +631,7 @@ dcr_safetensors_get_f32 (const DcrSafetensors *st, const char *name, const gint6
         {
           guint16 v;
           memcpy (&v, p + 2 * i, 2);
-          f[i] = half_to_float (GUINT16_FROM_LE (v));
+          f[i] = dcr_half_to_float (GUINT16_FROM_LE (v));
           break;
         }
       case DCR_ST_BF16:

@@ -22,7 +22,6 @@
 // is a butterfly sum per key. For few queries (the DCR head: Lq = 1,
 // d = 512) and any d.
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_KHR_shader_subgroup_ballot : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
@@ -37,9 +36,12 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 3) const uint QB = 16;       // tile: queries per task
-layout(constant_id = 4) const uint KL = 4;        // tile: keys per lane per block
+layout(constant_id = 4) const uint KL = 2;        // tile: keys per lane per block
 layout(constant_id = 5) const uint CL = 2;        // column chunks per lane: ≥ chunks / SG
 layout(constant_id = 6) const bool VEC4 = true;   // split: d % 4 == 0 (the tile kernel needs it)
+layout(constant_id = 7) const bool WEIGHTS = false; // also write the softmax weights (a second pass
+                                                    // over the keys; a variant, so that the code is
+                                                    // only compiled where it is used)
 
 const uint SG = gl_WorkGroupSize.x;               // = the subgroup size
 const uint AQ = (QB + SG - 1) / SG;               // tile: Q rows each lane loads per step
@@ -59,7 +61,6 @@ layout(push_constant) uniform P {
     uint q_rs, k_rs, v_rs;      // row strides (elements)
     uint q_off, k_off, v_off;   // column offsets (elements): a fused qkv has 0, H·d, 2·H·d
     uint n_qblocks;
-    uint weights;               // 1: write the softmax weights (a second pass over the keys)
     float scale;                // softmax scale · log2(e): exp2 below
 } p;
 
@@ -194,7 +195,7 @@ void main() {
             }
         }
 
-        if (p.weights != 0) {
+        if (WEIGHTS) {
             // the normalised weights need the final max and sum: recompute the scores
             for (uint kb = 0; kb < p.lk; kb += KL * SG) {
                 float s[QB][KL];
@@ -274,7 +275,7 @@ void main() {
                     o1[oe + c] = S1(r.x);
             }
         }
-        if (p.weights != 0) {
+        if (WEIGHTS) {
             uint wrow = ((b * p.heads + h) * p.lq + i) * p.lk;
             for (uint j = 0; j < p.lk; j++) {
                 float s = score(qr, (b * p.lk + j) * p.k_rs + p.k_off + h * p.d, lane, nc, cw);

@@ -9,15 +9,25 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
+// f16 storage moves 2- and 4-vectors as packed 32-bit words: lavapipe pays per
+// loaded or stored component, so a uvec2 costs half an f16vec4.
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define T float16_t
-#define T2 f16vec2
-#define T4 f16vec4
+#define T2 uint
+#define T4 uvec2
+#define LD2(a) unpackHalf2x16(a)
+#define LD4(a) vec4(unpackHalf2x16((a).x), unpackHalf2x16((a).y))
+#define ST2(v) packHalf2x16(v)
+#define ST4(v) uvec2(packHalf2x16((v).xy), packHalf2x16((v).zw))
 #else
 #define T float
 #define T2 vec2
 #define T4 vec4
+#define LD2(a) (a)
+#define LD4(a) (a)
+#define ST2(v) (v)
+#define ST4(v) (v)
 #endif
 
 layout(local_size_x_id = 0) in;
@@ -110,12 +120,12 @@ void main() {
                 for (uint c = 0; c < p.cin_g; c += 4) {
                     vec4 a[RPL];
                     [[unroll]] for (uint i = 0; i < RPL; i++) {
-                        vec4 v = vec4(x4[(xoff[i] + c) >> 2]);
+                        vec4 v = LD4(x4[(xoff[i] + c) >> 2]);
                         a[i] = ok[i] ? v : vec4(0.0);
                     }
                     vec4 b[TN];
                     [[unroll]] for (uint j = 0; j < TN; j++)
-                        b[j] = vec4(w4[(wrow[j] + woff + c) >> 2]);
+                        b[j] = LD4(w4[(wrow[j] + woff + c) >> 2]);
                     [[unroll]] for (uint r = 0; r < TM; r++) {
                         vec4 av = subgroupShuffle(a[r / SG], r % SG);
                         [[unroll]] for (uint j = 0; j < TN; j++)
@@ -150,9 +160,9 @@ void main() {
         uint n = nb + q * VW;
         bool use = p.has_bias != 0u && nl0 + q * VW < p.cout_g;
         if (VW == 4)
-            bv[q] = use ? vec4(bias4[n >> 2]) : vec4(0.0);
+            bv[q] = use ? LD4(bias4[n >> 2]) : vec4(0.0);
         else if (VW == 2)
-            bv[q] = use ? vec4(vec2(bias2[n >> 1]), 0.0, 0.0) : vec4(0.0);
+            bv[q] = use ? vec4(LD2(bias2[n >> 1]), 0.0, 0.0) : vec4(0.0);
         else
             bv[q] = use ? vec4(float(bias[n])) : vec4(0.0);
     }
@@ -168,11 +178,13 @@ void main() {
             [[unroll]] for (uint k = 0; k < VW; k++)
                 v[k] += acc[r][q * VW + k];
             if (VW == 4) {
-                y4[o >> 2] = T4(v);
+                if (p.has_res != 0u)
+                    v += LD4(res4[o >> 2]);
+                y4[o >> 2] = ST4(act(v));
             } else if (VW == 2) {
                 if (p.has_res != 0u)
-                    v.xy += vec2(res2[o >> 1]);
-                y2[o >> 1] = T2(act(v).xy);
+                    v.xy += LD2(res2[o >> 1]);
+                y2[o >> 1] = ST2(act(v).xy);
             } else {
                 if (p.has_res != 0u)
                     v.x += float(res[o]);

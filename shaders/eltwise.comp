@@ -1,8 +1,9 @@
 #version 450
 // Pointwise ops over flat tensors: y = act(a ∘ b) for add, mul and |a − b|
-// (b broadcast over a's leading dimensions: b[i mod nb]), clamp, and a bare
-// activation. One invocation handles 4 elements when the sizes allow, and
-// the grid strides so any size fits one dispatch.
+// (b broadcast over a's leading dimensions: a is `rows` copies of b's size),
+// clamp, and a bare activation. One invocation handles 4 elements when the
+// sizes allow; x walks b, y walks the rows (no integer division), and both
+// stride so any size fits one dispatch.
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define T float16_t
@@ -12,7 +13,7 @@
 #define T4 vec4
 #endif
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(constant_id = 3) const uint OP = 0;      // 0 add, 1 mul, 2 absdiff, 3 clamp, 4 activation only
 layout(constant_id = 4) const uint ACT = 0;     // DcrAct, applied last
 layout(constant_id = 5) const bool VEC = true;  // n % 4 == 0 and nb % 4 == 0
@@ -25,8 +26,8 @@ layout(std430, binding = 2) writeonly buffer Y { T y[]; };
 layout(std430, binding = 2) writeonly buffer Y4 { T4 y4[]; };
 
 layout(push_constant) uniform P {
-    uint n;     // elements (or quads when VEC) of a and y
-    uint nb;    // elements (or quads) of b
+    uint nb;    // elements (or quads when VEC) of b, the length of a row of a
+    uint rows;  // a and y hold rows · nb
     float lo, hi;
 } p;
 
@@ -55,14 +56,16 @@ vec4 op(vec4 x, vec4 z) {
 }
 
 void main() {
-    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride) {
-        if (VEC) {
-            vec4 z = OP <= 2 ? vec4(b4[i < p.nb ? i : i % p.nb]) : vec4(0.0);
-            y4[i] = T4(act(op(vec4(a4[i]), z)));
-        } else {
-            float z = OP <= 2 ? float(b[i < p.nb ? i : i % p.nb]) : 0.0;
-            y[i] = T(act(op(vec4(float(a[i])), vec4(z))).x);
+    uint sx = gl_NumWorkGroups.x * gl_WorkGroupSize.x, sy = gl_NumWorkGroups.y * gl_WorkGroupSize.y;
+    for (uint row = gl_GlobalInvocationID.y; row < p.rows; row += sy)
+        for (uint bi = gl_GlobalInvocationID.x; bi < p.nb; bi += sx) {
+            uint i = row * p.nb + bi;
+            if (VEC) {
+                vec4 z = OP <= 2 ? vec4(b4[bi]) : vec4(0.0);
+                y4[i] = T4(act(op(vec4(a4[i]), z)));
+            } else {
+                float z = OP <= 2 ? float(b[bi]) : 0.0;
+                y[i] = T(act(op(vec4(float(a[i])), vec4(z))).x);
+            }
         }
-    }
 }

@@ -4,6 +4,7 @@
 // when downscaling, as PIL and torch's antialias=True) → crop window → (v /
 // divisor − mean) / std → slice n of an NHWC [N, OH, OW, 3] float tensor.
 // One invocation per output pixel; the separable taps are computed on the fly.
+#extension GL_EXT_control_flow_attributes : require
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define T float16_t
@@ -69,14 +70,28 @@ void main() {
         float ty = 0.0, tx = 0.0;
         for (int j = 0; j < nx; j++)
             tx += tri((float(j + x0) - cx + 0.5) * ix);
+        // A row of taps is 3·nx consecutive bytes: read it a 32-bit word at a
+        // time (a memory access costs far more than the arithmetic that picks
+        // the bytes apart on a CPU device).
+        uint nbytes = uint(nx) * 3;
         for (int k = 0; k < ny; k++) {
             float wy = tri((float(k + y0) - cy + 0.5) * iy);
             ty += wy;
             if (wy == 0.0)
                 continue;
+            uint b0 = (uint(k + y0) * p.W + uint(x0)) * 3;
+            uint s = b0 & 3, nw = (s + nbytes + 3) >> 2;
             vec3 row = vec3(0.0);
-            for (int j = 0; j < nx; j++)
-                row += tri((float(j + x0) - cx + 0.5) * ix) * pixel(uint(k + y0), uint(j + x0));
+            for (uint wi = 0; wi < nw; wi++) {
+                uint word = img[(b0 >> 2) + wi];
+                [[unroll]] for (uint t = 0; t < 4; t++) {
+                    int kk = int(wi * 4 + t) - int(s);   // byte within the row of taps
+                    uint j = uint(max(kk, 0)) / 3, c = uint(max(kk, 0)) - j * 3;
+                    float wx = kk >= 0 && kk < int(nbytes) ? tri((float(int(j) + x0) - cx + 0.5) * ix) : 0.0;
+                    float v = wx * float((word >> (t * 8)) & 0xff);
+                    row += vec3(c == 0 ? v : 0.0, c == 1 ? v : 0.0, c == 2 ? v : 0.0);
+                }
+            }
             v += wy * row;
         }
         v /= ty * tx;

@@ -1,9 +1,10 @@
 #version 450
 // Sum / mean / max along the last dim, one subgroup per row (lanes stride the
-// row, subgroup reductions combine them; no shared memory, no barriers).
+// row, shuffle-xor butterflies combine them; no shared memory, no barriers).
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define S1 float16_t
@@ -24,6 +25,23 @@ layout(std430, binding = 1) writeonly buffer Y { S1 y[]; };
 layout(push_constant) uniform P { uint rows; uint n; } p;
 
 #define NEG_INF uintBitsToFloat(0xff800000u)
+
+// Butterfly reductions over the lanes (a power of two) with shuffle-xor:
+// every lane gets the same bits, and lavapipe compiles them to vector
+// permutes where its subgroupAdd/Max loop over the lanes. The loops count k
+// so that they unroll.
+float sg_sum(float v, uint lanes) {
+    [[unroll]] for (uint k = 0; k < 7; k++)
+        if ((1u << k) < lanes)
+            v += subgroupShuffleXor(v, 1u << k);
+    return v;
+}
+float sg_max(float v, uint lanes) {
+    [[unroll]] for (uint k = 0; k < 7; k++)
+        if ((1u << k) < lanes)
+            v = max(v, subgroupShuffleXor(v, 1u << k));
+    return v;
+}
 
 void main() {
     uint lane = gl_SubgroupInvocationID;
@@ -48,7 +66,7 @@ void main() {
                 acc = OP == 2 ? max(acc, v) : acc + v;
             }
         }
-        float r = OP == 2 ? subgroupMax(acc) : subgroupAdd(acc);
+        float r = OP == 2 ? sg_max(acc, lanes) : sg_sum(acc, lanes);
         if (OP == 1)
             r /= float(p.n);
         if (lane == 0)

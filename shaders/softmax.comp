@@ -1,11 +1,14 @@
 #version 450
 // Softmax along the last dim of scale·x + mask, one subgroup per row: each
-// lane keeps a running (max, sum of exp) over its strided share of the row
-// (one read), the lanes merge them with subgroup max/add, and a second read
-// writes exp(v − max) / sum. No shared memory, no barriers.
+// lane keeps a running (max, sum of exp) over its share of the row, the lanes
+// merge them with shuffle-xor butterflies, and a second read writes
+// exp(v − max) / sum. No shared memory, no barriers. Rows are read in chunks
+// of 4 entries (n % 4 == 0: vec4 loads) or of 1. (Holding rows in registers
+// instead of reading twice compiles for seconds on lavapipe.)
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define S1 float16_t
@@ -30,9 +33,52 @@ layout(push_constant) uniform P { uint rows; uint n; uint mask_rows; float scale
 
 #define NEG_INF uintBitsToFloat(0xff800000u)
 
-// exp(a − b) where b ≥ a, and 0 when both are −inf (an all-masked prefix).
-float exp_below(float a, float b) {
-    return b == NEG_INF ? 0.0 : exp(a - b);
+// Butterfly reductions over the lanes (a power of two) with shuffle-xor:
+// every lane gets the same bits, and lavapipe compiles them to vector
+// permutes where its subgroupAdd/Max loop over the lanes. The loops count k
+// so that they unroll.
+float sg_sum(float v, uint lanes) {
+    [[unroll]] for (uint k = 0; k < 7; k++)
+        if ((1u << k) < lanes)
+            v += subgroupShuffleXor(v, 1u << k);
+    return v;
+}
+float sg_max(float v, uint lanes) {
+    [[unroll]] for (uint k = 0; k < 7; k++)
+        if ((1u << k) < lanes)
+            v = max(v, subgroupShuffleXor(v, 1u << k));
+    return v;
+}
+
+// scale·x + mask for chunk c of a row; −inf past the end (and in the unused
+// components of a 1-entry chunk), which the max ignores and exp turns to 0.
+vec4 logits(uint row, uint mrow, uint c, uint nc) {
+    if (c >= nc)
+        return vec4(NEG_INF);
+    if (VEC4) {
+        vec4 v = vec4(x4[row * nc + c]) * p.scale;
+        return HAS_MASK ? v + vec4(m4[mrow * nc + c]) : v;
+    }
+    float v = float(x[row * nc + c]) * p.scale;
+    if (HAS_MASK)
+        v += float(m[mrow * nc + c]);
+    return vec4(v, NEG_INF, NEG_INF, NEG_INF);
+}
+
+void store(uint row, uint c, uint nc, vec4 v) {
+    if (c >= nc)
+        return;
+    if (VEC4)
+        y4[row * nc + c] = S4(v);
+    else
+        y[row * nc + c] = S1(v.x);
+}
+
+float max4(vec4 v) { return VEC4 ? max(max(v.x, v.y), max(v.z, v.w)) : v.x; }
+
+// exp(v − base), only the used component of a 1-entry chunk.
+vec4 exp_from(vec4 v, float base) {
+    return VEC4 ? exp(v - base) : vec4(exp(v.x - base), 0.0, 0.0, 0.0);
 }
 
 void main() {
@@ -40,53 +86,26 @@ void main() {
     uint lanes = subgroupBallotBitCount(subgroupBallot(true));
     uint first = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID;
     uint stride = gl_NumWorkGroups.x * gl_NumSubgroups;
+    uint nc = VEC4 ? p.n / 4 : p.n;
 
     for (uint row = first; row < p.rows; row += stride) {
         uint mrow = HAS_MASK ? row % p.mask_rows : 0;
         float mx = NEG_INF, sum = 0.0;
-        if (VEC4) {
-            uint n4 = p.n / 4, b4 = row * n4, mb4 = mrow * n4;
-            for (uint i = lane; i < n4; i += lanes) {
-                vec4 v = vec4(x4[b4 + i]) * p.scale;
-                if (HAS_MASK)
-                    v += vec4(m4[mb4 + i]);
-                float nm = max(mx, max(max(v.x, v.y), max(v.z, v.w)));
-                if (nm != NEG_INF)
-                    sum = sum * exp_below(mx, nm) + dot(exp(v - nm), vec4(1.0));
-                mx = nm;
-            }
-        } else {
-            uint b = row * p.n, mb = mrow * p.n;
-            for (uint i = lane; i < p.n; i += lanes) {
-                float v = float(x[b + i]) * p.scale;
-                if (HAS_MASK)
-                    v += float(m[mb + i]);
-                float nm = max(mx, v);
-                if (nm != NEG_INF)
-                    sum = sum * exp_below(mx, nm) + exp(v - nm);
+        for (uint c = lane; c < nc; c += lanes) {
+            vec4 v = logits(row, mrow, c, nc);
+            float nm = max(mx, max4(v));
+            if (nm != NEG_INF) {
+                // rescale what was summed to the new max (nothing yet if mx is −inf)
+                sum = (mx == NEG_INF ? 0.0 : sum * exp(mx - nm)) + dot(exp_from(v, nm), vec4(1.0));
                 mx = nm;
             }
         }
-        float rmax = subgroupMax(mx);
-        float rsum = subgroupAdd(sum * exp_below(mx, rmax));
-        // A fully masked row has rmax = −inf and rsum = 0: write zeros.
+        float rmax = sg_max(mx, lanes);
+        // A fully masked row has max −inf and sum 0: it is written as zeros.
+        float rsum = sg_sum(mx == NEG_INF ? 0.0 : sum * exp(mx - rmax), lanes);
         float inv = rsum > 0.0 ? 1.0 / rsum : 0.0;
-        if (VEC4) {
-            uint n4 = p.n / 4, b4 = row * n4, mb4 = mrow * n4;
-            for (uint i = lane; i < n4; i += lanes) {
-                vec4 v = vec4(x4[b4 + i]) * p.scale;
-                if (HAS_MASK)
-                    v += vec4(m4[mb4 + i]);
-                y4[b4 + i] = S4(inv > 0.0 ? exp(v - rmax) * inv : vec4(0.0));
-            }
-        } else {
-            uint b = row * p.n, mb = mrow * p.n;
-            for (uint i = lane; i < p.n; i += lanes) {
-                float v = float(x[b + i]) * p.scale;
-                if (HAS_MASK)
-                    v += float(m[mb + i]);
-                y[b + i] = S1(inv > 0.0 ? exp(v - rmax) * inv : 0.0);
-            }
-        }
+        float base = rmax == NEG_INF ? 0.0 : rmax;
+        for (uint c = lane; c < nc; c += lanes)
+            store(row, c, nc, exp_from(logits(row, mrow, c, nc), base) * inv);
     }
 }

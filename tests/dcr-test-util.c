@@ -1,5 +1,6 @@
 /* dcr-test-util.c — see the header. */
 #include "dcr-test-util.h"
+#include "dcr-half.h"
 
 #include <math.h>
 
@@ -60,4 +61,108 @@ dcr_test_fill (float *x, gsize n, guint32 seed, float lo, float hi)
       s ^= s << 5;
       x[i] = lo + (hi - lo) * (float) ((s >> 8) * (1.0 / 16777216.0));
     }
+}
+
+float *
+dcr_test_random_floats (gsize n, guint32 seed, float lo, float hi)
+{
+  float *x = g_new (float, MAX (n, 1));
+  dcr_test_fill (x, n, seed, lo, hi);
+  return x;
+}
+
+gboolean
+dcr_test_device_has_f16 (void)
+{
+  return dcr_context_device (dcr_test_context ())->storage_16bit;
+}
+
+void
+dcr_test_round_to_dtype (float *x, gsize n, DcrDtype dt)
+{
+  if (dt == DCR_F16)
+    for (gsize i = 0; i < n; i++)
+      x[i] = dcr_half_to_float (dcr_half_from_float (x[i]));
+}
+
+void
+dcr_test_upload_floats (DcrTensor *t, const float *data)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 n = dcr_tensor_numel (t);
+  if (t->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
+      dcr_half_from_floats (h, data, n);
+      g_assert_true (dcr_tensor_upload (t, h, &err));
+    }
+  else
+    g_assert_true (dcr_tensor_upload (t, data, &err));
+  g_assert_no_error (err);
+}
+
+DcrTensor *
+dcr_test_upload_tensor (DcrPoolKind pool, DcrDtype dt, int ndim, const gint64 *shape, const float *data)
+{
+  g_autoptr (GError) err = NULL;
+  DcrTensor *t = dcr_tensor_new (dcr_test_context (), pool, dt, ndim, shape, &err);
+  g_assert_no_error (err);
+  if (data)
+    dcr_test_upload_floats (t, data);
+  else
+    {
+      g_assert_true (dcr_buffer_fill_zero (t->buf, &err));
+      g_assert_no_error (err);
+    }
+  return t;
+}
+
+DcrTensor *
+dcr_test_upload_rounded (DcrDtype dt, int ndim, const gint64 *shape, float *data)
+{
+  DcrTensor *t = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, dt, ndim, shape, data);
+  if (data)
+    dcr_test_round_to_dtype (data, dcr_tensor_numel (t), dt);
+  return t;
+}
+
+void
+dcr_test_download_into (DcrTensor *t, float *out)
+{
+  g_autoptr (GError) err = NULL;
+  gint64 n = dcr_tensor_numel (t);
+  if (t->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
+      g_assert_true (dcr_tensor_download (t, h, &err));
+      dcr_half_to_floats (out, h, n);
+    }
+  else
+    g_assert_true (dcr_tensor_download (t, out, &err));
+  g_assert_no_error (err);
+}
+
+float *
+dcr_test_download_floats (DcrTensor *t)
+{
+  float *out = g_new (float, MAX (dcr_tensor_numel (t), 1));
+  dcr_test_download_into (t, out);
+  return out;
+}
+
+DcrSeq *
+dcr_test_seq_new (void)
+{
+  g_autoptr (GError) err = NULL;
+  DcrSeq *seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_no_error (err);
+  return seq;
+}
+
+void
+dcr_test_submit_wait (DcrSeq *seq)
+{
+  g_autoptr (GError) err = NULL;
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
 }

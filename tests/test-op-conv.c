@@ -1,8 +1,11 @@
 /* test-op-conv.c — dcr_op_conv2d against dcr_ref_conv2d over odd shapes,
  * strides, asymmetric padding, dilation and groups, with every kernel that
- * applies, f32 and f16; the reference against PyTorch once (golden data);
- * padding helpers, BatchNorm folding and shape errors. */
+ * applies (and the larger tiles of large images), f32 and f16; the reference
+ * against PyTorch once (golden data); padding helpers, BatchNorm folding and
+ * shape errors. Every distinct kernel configuration costs a compile of up to
+ * a few seconds on lavapipe, which is what bounds the number of cases. */
 #include "dcr-test-util.h"
+#include "dcr-half.h"
 #include "dcr-op-conv.h"
 #include "golden/conv2d-torch.h"
 
@@ -18,52 +21,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-static guint16
-f32_to_f16 (float f)
-{
-  guint32 x;
-  memcpy (&x, &f, 4);
-  guint32 sign = (x >> 16) & 0x8000;
-  gint32 e = (gint32) ((x >> 23) & 0xff) - 127 + 15;
-  guint32 m = x & 0x7fffff;
-  if (e >= 31)
-    return (guint16) (sign | 0x7c00);
-  if (e <= 0)
-    {
-      if (e < -10)
-        return (guint16) sign;
-      m |= 0x800000;
-      guint32 shift = (guint32) (14 - e);
-      guint32 h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-      if (rem > half || (rem == half && (h & 1)))
-        h++;
-      return (guint16) (sign | h);
-    }
-  guint32 h = ((guint32) e << 10) | (m >> 13);
-  guint32 rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-    h++;
-  return (guint16) (sign | h);
-}
-
-static float
-f16_to_f32 (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  float f;
-  if (e == 0)
-    f = ldexpf ((float) m, -24);
-  else if (e == 31)
-    f = m ? NAN : INFINITY;
-  else
-    f = ldexpf ((float) (m | 0x400), (int) e - 25);
-  guint32 bits;
-  memcpy (&bits, &f, 4);
-  bits |= sign;
-  memcpy (&f, &bits, 4);
-  return f;
-}
-
 /* A device tensor holding `data` (rounded in place to f16 when dt is F16,
  * so the reference sees exactly what the GPU does). */
 static DcrTensor *
@@ -78,11 +35,8 @@ tensor_from (DcrDtype dt, int ndim, const gint64 *shape, float *data)
       if (dt == DCR_F16)
         {
           g_autofree guint16 *h = g_new (guint16, n);
-          for (gint64 i = 0; i < n; i++)
-            {
-              h[i] = f32_to_f16 (data[i]);
-              data[i] = f16_to_f32 (h[i]);
-            }
+          dcr_half_from_floats (h, data, n);
+          dcr_half_to_floats (data, h, n);
           dcr_tensor_upload (t, h, &err);
         }
       else
@@ -102,8 +56,7 @@ tensor_read (DcrTensor *t)
     {
       g_autofree guint16 *h = g_new (guint16, n);
       dcr_tensor_download (t, h, &err);
-      for (gint64 i = 0; i < n; i++)
-        out[i] = f16_to_f32 (h[i]);
+      dcr_half_to_floats (out, h, n);
     }
   else
     dcr_tensor_download (t, out, &err);
@@ -162,19 +115,13 @@ run_case (const ConvCase *c, DcrConvAlgo algo, DcrDtype dt)
 
   g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
   g_assert_no_error (err);
-  gint64 T0 = g_get_monotonic_time ();
   g_assert_true (dcr_op_conv2d (seq, tx, tw, tb, tr, ty, &p, &err));
-  g_printerr ("TIMING %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
   g_assert_no_error (err);
-  T0 = g_get_monotonic_time ();
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_printerr ("TIMING submit %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
   g_assert_no_error (err);
-  T0 = g_get_monotonic_time ();
 
   dcr_ref_conv2d (x, c->n, c->h, c->w, c->cin, w, c->cout, c->kh, c->kw, c->bias ? b : NULL,
                   c->residual ? r : NULL, want, &p);
-  g_printerr ("TIMING ref %s algo %d %s: %.3f s\n", c->what, algo, dcr_dtype_name (dt), (g_get_monotonic_time () - T0) / 1e6);
   g_autofree float *got = tensor_read (ty);
   static const char *algos[] = { "auto", "direct", "igemm", "depthwise" };
   g_autofree char *what = g_strdup_printf ("conv2d %s (%s, %s)", c->what, algos[algo], dcr_dtype_name (dt));
@@ -288,6 +235,25 @@ test_conv_depthwise (void)
          .dilation_w = 2, .groups = 8, .act = DCR_ACT_RELU), TRUE, FALSE },
   };
   run_all (cases, G_N_ELEMENTS (cases));
+}
+
+/* Images above 1024 output pixels get the larger tiles (32 pixels per
+ * subgroup, depthwise blocks up to 32 outputs); f32 only, they take seconds
+ * to compile on lavapipe. */
+static void
+test_conv_large_tiles (void)
+{
+  const ConvCase cases[] = {
+    { "1x1 24->40 on 33x35", 1, 33, 35, 24, 40, 1, 1, P (.act = DCR_ACT_RELU6), TRUE, TRUE },
+    { "dw 3x3 16 pad 1 on 35x33", 1, 35, 33, 16, 16, 3, 3,
+      P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 16, .act = DCR_ACT_RELU6),
+      TRUE, TRUE },
+    { "dw 3x3 8 stride 2 keras-same on 67x65", 1, 67, 65, 8, 8, 3, 3,
+      P (.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1, .groups = 8), TRUE, FALSE },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    run_case (&cases[i], DCR_CONV_ALGO_AUTO, DCR_F32);
+  dcr_test_assert_no_validation_errors ();
 }
 
 static void
@@ -482,6 +448,7 @@ main (int argc, char **argv)
   g_test_add_func ("/op-conv/spatial", test_conv_spatial);
   g_test_add_func ("/op-conv/grouped", test_conv_grouped);
   g_test_add_func ("/op-conv/depthwise", test_conv_depthwise);
+  g_test_add_func ("/op-conv/large-tiles", test_conv_large_tiles);
   g_test_add_func ("/op-conv/f16-direct", test_conv_f16_direct);
   g_test_add_func ("/op-conv/errors", test_conv_errors);
   int ret = g_test_run ();

@@ -9,67 +9,10 @@
  * and the driver may truncate when converting; inputs are rounded to f16
  * before the reference sees them, so only the output rounding differs). */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-gemm.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ---- device tensors from host floats ------------------------------------- */
-
-static DcrTensor *
-upload (const float *x, int ndim, const gint64 *shape, DcrDtype dt)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_half_from_floats (h, x, n);
-      dcr_tensor_upload (t, h, &err);
-    }
-  else
-    dcr_tensor_upload (t, x, &err);
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-download (DcrTensor *t, float *x)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_tensor_download (t, h, &err);
-      dcr_half_to_floats (x, h, n);
-    }
-  else
-    dcr_tensor_download (t, x, &err);
-  g_assert_no_error (err);
-}
-
-/* Random values, rounded to f16 when the test runs in f16 so that the
- * reference sees exactly what the device sees. */
-static float *
-random_floats (gsize n, guint32 seed, DcrDtype dt)
-{
-  float *x = g_new (float, n);
-  dcr_test_fill (x, n, seed, -1.0f, 1.0f);
-  if (dt == DCR_F16)
-    for (gsize i = 0; i < n; i++)
-      x[i] = dcr_half_to_float (dcr_half_from_float (x[i]));
-  return x;
-}
-
-static gboolean
-have_f16 (void)
-{
-  return dcr_context_device (dcr_test_context ())->storage_16bit;
-}
 
 /* ---- one case ------------------------------------------------------------- */
 
@@ -123,31 +66,31 @@ run_case (const Case *in, DcrDtype dt)
   operand_shape (&cs, cs.m, cs.n, cs.stride_c, &ndc, shc, &nc);
 
   guint32 seed = (guint32) (cs.m * 7919 + cs.n * 104729 + cs.k * 31 + cs.trans_a * 2 + cs.trans_b);
-  g_autofree float *a = random_floats (na, seed, dt);
-  g_autofree float *b = random_floats (nb, seed + 1, dt);
-  g_autofree float *bias = random_floats (cs.n, seed + 2, dt);
-  g_autofree float *res = random_floats (nc, seed + 3, dt);
-  g_autofree float *want = random_floats (nc, seed + 4, dt); /* C before the op (read when beta != 0) */
+  g_autofree float *a = dcr_test_random_floats (na, seed, -1.0f, 1.0f);
+  g_autofree float *b = dcr_test_random_floats (nb, seed + 1, -1.0f, 1.0f);
+  g_autofree float *bias = dcr_test_random_floats (cs.n, seed + 2, -1.0f, 1.0f);
+  g_autofree float *res = dcr_test_random_floats (nc, seed + 3, -1.0f, 1.0f);
+  /* C before the op (read when beta != 0) */
+  g_autofree float *want = dcr_test_random_floats (nc, seed + 4, -1.0f, 1.0f);
   g_autofree float *got = g_new (float, nc);
 
-  g_autoptr (DcrTensor) ta = upload (a, nda, sha, dt);
-  g_autoptr (DcrTensor) tb = upload (b, ndb, shb, dt);
-  g_autoptr (DcrTensor) tbias = cs.bias ? upload (bias, 1, &cs.n, dt) : NULL;
-  g_autoptr (DcrTensor) tres = cs.residual ? upload (res, ndc, shc, dt) : NULL;
-  g_autoptr (DcrTensor) tc = upload (want, ndc, shc, dt);
+  g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (dt, nda, sha, a);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (dt, ndb, shb, b);
+  g_autoptr (DcrTensor) tbias = cs.bias ? dcr_test_upload_rounded (dt, 1, &cs.n, bias) : NULL;
+  g_autoptr (DcrTensor) tres = cs.residual ? dcr_test_upload_rounded (dt, ndc, shc, res) : NULL;
+  g_autoptr (DcrTensor) tc = dcr_test_upload_rounded (dt, ndc, shc, want);
+  /* the uploads rounded the inputs to dt: the reference sees what the device reads */
 
   DcrGemmParams p = {
     .trans_a = cs.trans_a, .trans_b = cs.trans_b, .alpha = cs.alpha, .beta = cs.beta, .act = cs.act,
     .batch = cs.batch, .stride_a = cs.stride_a, .stride_b = cs.stride_b, .stride_c = cs.stride_c,
   };
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
-  g_assert_no_error (err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_gemm (seq, ta, tb, tbias, tres, tc, &p, &err));
   g_assert_no_error (err);
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
-  download (tc, got);
+  dcr_test_submit_wait (seq);
+  dcr_test_download_into (tc, got);
 
   dcr_ref_gemm (a, b, cs.bias ? bias : NULL, cs.residual ? res : NULL, want, cs.m, cs.n, cs.k, &p);
   g_autofree char *what = g_strdup_printf (
@@ -213,7 +156,7 @@ test_shapes (gconstpointer data, DcrDtype dt)
   const KernelChoice *kc = data;
   if (!kernel_available (kc))
     return;
-  if (dt == DCR_F16 && !have_f16 ())
+  if (dt == DCR_F16 && !dcr_test_device_has_f16 ())
     {
       g_test_skip ("no 16-bit storage on this device");
       return;
@@ -289,7 +232,7 @@ test_epilogue (gconstpointer data)
         continue;
       run_case (&cases[i], DCR_F32);
     }
-  if (have_f16 ())
+  if (dcr_test_device_has_f16 ())
     {
       Case h = { 17, 12, 7, FALSE, TRUE, 2, 0, DCR_ACT_GELU, TRUE, TRUE };
       Case hb = { 7, 3, 17, TRUE, FALSE, 1, 0.5f, DCR_ACT_NONE, TRUE, FALSE };
@@ -403,21 +346,20 @@ test_linear (void)
 {
   g_autoptr (GError) err = NULL;
   const gint64 xs[] = { 2, 5, 12 }, ws[] = { 7, 12 }, ys[] = { 2, 5, 7 };
-  g_autofree float *x = random_floats (120, 1, DCR_F32);
-  g_autofree float *w = random_floats (84, 2, DCR_F32);
-  g_autofree float *bias = random_floats (7, 3, DCR_F32);
+  g_autofree float *x = dcr_test_random_floats (120, 1, -1.0f, 1.0f);
+  g_autofree float *w = dcr_test_random_floats (84, 2, -1.0f, 1.0f);
+  g_autofree float *bias = dcr_test_random_floats (7, 3, -1.0f, 1.0f);
   g_autofree float *want = g_new0 (float, 70);
   g_autofree float *got = g_new0 (float, 70);
-  g_autoptr (DcrTensor) tx = upload (x, 3, xs, DCR_F32);
-  g_autoptr (DcrTensor) tw = upload (w, 2, ws, DCR_F32);
-  g_autoptr (DcrTensor) tb = upload (bias, 1, &ws[0], DCR_F32);
-  g_autoptr (DcrTensor) ty = upload (want, 3, ys, DCR_F32);
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 3, xs, x);
+  g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F32, 2, ws, w);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (DCR_F32, 1, &ws[0], bias);
+  g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (DCR_F32, 3, ys, want);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_linear (seq, tx, tw, tb, ty, DCR_ACT_QUICK_GELU, &err));
   g_assert_no_error (err);
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
-  download (ty, got);
+  dcr_test_submit_wait (seq);
+  dcr_test_download_into (ty, got);
   DcrGemmParams p = { .trans_b = TRUE, .act = DCR_ACT_QUICK_GELU };
   dcr_ref_gemm (x, w, bias, NULL, want, 10, 7, 12, &p);
   dcr_test_assert_close ("linear", got, want, 70, 1e-5 * sqrt (12.0), 1e-5);
@@ -431,21 +373,20 @@ test_fold (void)
 {
   g_autoptr (GError) err = NULL;
   const gint64 dys[] = { 2, 5, 7 }, xs[] = { 2, 5, 12 }, ws[] = { 7, 12 };
-  g_autofree float *dy = random_floats (70, 4, DCR_F32);
-  g_autofree float *x = random_floats (120, 5, DCR_F32);
-  g_autofree float *want = random_floats (84, 6, DCR_F32);
+  g_autofree float *dy = dcr_test_random_floats (70, 4, -1.0f, 1.0f);
+  g_autofree float *x = dcr_test_random_floats (120, 5, -1.0f, 1.0f);
+  g_autofree float *want = dcr_test_random_floats (84, 6, -1.0f, 1.0f);
   g_autofree float *got = g_new0 (float, 84);
-  g_autoptr (DcrTensor) tdy = upload (dy, 3, dys, DCR_F32);
-  g_autoptr (DcrTensor) tx = upload (x, 3, xs, DCR_F32);
-  g_autoptr (DcrTensor) tw = upload (want, 2, ws, DCR_F32);
+  g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (DCR_F32, 3, dys, dy);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 3, xs, x);
+  g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F32, 2, ws, want);
   /* accumulate into the existing gradient, as a backward pass does */
   DcrGemmParams p = { .trans_a = TRUE, .alpha = 1, .beta = 1 };
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_gemm (seq, tdy, tx, NULL, NULL, tw, &p, &err));
   g_assert_no_error (err);
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
-  download (tw, got);
+  dcr_test_submit_wait (seq);
+  dcr_test_download_into (tw, got);
   dcr_ref_gemm (dy, x, NULL, NULL, want, 7, 12, 10, &p);
   dcr_test_assert_close ("dW = dY^T X", got, want, 84, 1e-5 * sqrt (10.0), 1e-5);
   dcr_test_assert_no_validation_errors ();
@@ -475,7 +416,7 @@ static void
 test_errors (void)
 {
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   const gint64 s35[] = { 3, 5 }, s45[] = { 4, 5 }, s53[] = { 5, 3 }, s34[] = { 3, 4 }, s33[] = { 3, 3 };
   const gint64 s4[] = { 4 }, s233[] = { 2, 3, 3 };
   g_autoptr (DcrTensor) a35 = empty (DCR_F32, 2, s35);
@@ -519,7 +460,7 @@ test_errors (void)
   /* dtypes */
   const char *dt_msg[] = { "i32", NULL };
   expect_error (dcr_op_gemm (seq, a35, b53, NULL, NULL, i34, &plain, &err), &err, DCR_OPS_ERROR_DTYPE, dt_msg);
-  if (have_f16 ())
+  if (dcr_test_device_has_f16 ())
     {
       g_autoptr (DcrTensor) h33 = empty (DCR_F16, 2, s33);
       const char *mix_msg[] = { "dtype", "f16", NULL };

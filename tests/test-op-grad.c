@@ -3,63 +3,10 @@
  * ops against the references over odd shapes (f32; f16 storage for the
  * pointwise ones), overwriting and accumulating, plus the argument checks. */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-grad.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ---- tensors ---------------------------------------------------------------- */
-
-/* A tensor holding `data`; for f16 the host copy is rounded in place so the
- * reference sees exactly what the GPU reads. */
-static DcrTensor *
-tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      for (gint64 i = 0; i < n; i++)
-        {
-          h[i] = dcr_half_from_float (data[i]);
-          data[i] = dcr_half_to_float (h[i]);
-        }
-      g_assert_true (dcr_tensor_upload (t, h, &err));
-    }
-  else
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      g_assert_true (dcr_tensor_download (t, h, &err));
-      for (gint64 i = 0; i < n; i++)
-        out[i] = dcr_half_to_float (h[i]);
-    }
-  else
-    g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
-static float *
-random_floats (gsize n, guint32 seed, float lo, float hi)
-{
-  float *x = g_new (float, MAX (n, 1));
-  dcr_test_fill (x, n, seed, lo, hi);
-  return x;
-}
 
 static double *
 to_double (const float *x, gsize n)
@@ -68,29 +15,6 @@ to_double (const float *x, gsize n)
   for (gsize i = 0; i < n; i++)
     d[i] = x[i];
   return d;
-}
-
-static DcrSeq *
-new_seq (void)
-{
-  g_autoptr (GError) err = NULL;
-  DcrSeq *seq = dcr_seq_new (dcr_test_context (), &err);
-  g_assert_no_error (err);
-  return seq;
-}
-
-static void
-submit (DcrSeq *seq)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
-}
-
-static gboolean
-have_f16 (void)
-{
-  return dcr_context_device (dcr_test_context ())->storage_16bit;
 }
 
 /* ---- finite differences --------------------------------------------------- */
@@ -159,7 +83,7 @@ act_obj (gpointer p)
 static float *
 act_inputs (gsize n, guint32 seed)
 {
-  float *x = random_floats (n, seed, -8, 8);
+  float *x = dcr_test_random_floats (n, seed, -8, 8);
   for (gsize i = 0; i < n; i++)
     {
       if (fabsf (x[i]) < 0.05f)
@@ -175,7 +99,7 @@ test_act_fd (void)
 {
   const gsize n = 200;
   g_autofree float *x = act_inputs (n, 1);
-  g_autofree float *dy = random_floats (n, 2, -1, 1);
+  g_autofree float *dy = dcr_test_random_floats (n, 2, -1, 1);
   g_autofree float *dx = g_new (float, n);
   for (guint a = 0; a < G_N_ELEMENTS (acts); a++)
     {
@@ -203,7 +127,7 @@ static void
 test_act_gpu (void)
 {
   const gint64 sizes[] = { 1, 3, 17, 65, 1000, 70001 };
-  for (int f16 = 0; f16 <= have_f16 (); f16++)
+  for (int f16 = 0; f16 <= dcr_test_device_has_f16 (); f16++)
     for (guint a = 0; a < G_N_ELEMENTS (acts); a++)
       for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
         for (int acc = 0; acc < 2; acc++)
@@ -213,19 +137,18 @@ test_act_gpu (void)
             DcrDtype dt = f16 ? DCR_F16 : DCR_F32;
             gint64 n = sizes[s];
             g_autofree float *x = act_inputs (n, 10 + s);
-            g_autofree float *dy = random_floats (n, 20 + s, -2, 2);
-            g_autofree float *dx0 = random_floats (n, 30 + s, -1, 1);
-            g_autoptr (DcrTensor) tx = tensor_with (dt, 1, &n, x);
-            g_autoptr (DcrTensor) tdy = tensor_with (dt, 1, &n, dy);
-            g_autoptr (DcrTensor) tdx = tensor_with (dt, 1, &n, dx0);
+            g_autofree float *dy = dcr_test_random_floats (n, 20 + s, -2, 2);
+            g_autofree float *dx0 = dcr_test_random_floats (n, 30 + s, -1, 1);
+            g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 1, &n, x);
+            g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (dt, 1, &n, dy);
+            g_autoptr (DcrTensor) tdx = dcr_test_upload_rounded (dt, 1, &n, dx0);
             DcrGradFlags fl = acc ? DCR_GRAD_ACCUMULATE_INPUT : DCR_GRAD_OVERWRITE;
-            g_autoptr (DcrSeq) seq = new_seq ();
+            g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
             g_autoptr (GError) err = NULL;
             g_assert_true (dcr_op_act_backward (seq, acts[a], tx, tdy, tdx, fl, &err));
             g_assert_no_error (err);
-            submit (seq);
-            g_autofree float *got = g_new (float, n);
-            tensor_read (tdx, got);
+            dcr_test_submit_wait (seq);
+            g_autofree float *got = dcr_test_download_floats (tdx);
             dcr_ref_act_backward (acts[a], x, dy, dx0, n, fl);
             g_autofree char *what = g_strdup_printf ("%s backward n=%" G_GINT64_FORMAT " %s%s", dcr_act_name (acts[a]),
                                                      n, dcr_dtype_name (dt), acc ? " accumulate" : "");
@@ -261,9 +184,9 @@ static void
 test_abs_diff_fd (void)
 {
   const gint64 rows = 3, k = 4, d = 5, na = rows * d, nb = rows * k * d;
-  g_autofree float *a = random_floats (na, 1, -1, 1);
-  g_autofree float *b = random_floats (nb, 2, -1, 1);
-  g_autofree float *dd = random_floats (nb, 3, -1, 1);
+  g_autofree float *a = dcr_test_random_floats (na, 1, -1, 1);
+  g_autofree float *b = dcr_test_random_floats (nb, 2, -1, 1);
+  g_autofree float *dd = dcr_test_random_floats (nb, 3, -1, 1);
   for (gint64 i = 0; i < nb; i++)
     if (fabsf (a[(i / (k * d)) * d + i % d] - b[i]) < 0.01f)
       b[i] += 0.05f;
@@ -299,35 +222,33 @@ test_abs_diff_gpu (void)
     { 2, 3, { 5, 33 }, { 5, 7, 33 }, 5, 7, 33 },
     { 2, 2, { 1, 9 }, { 13, 9 }, 1, 13, 9 },
   };
-  for (int f16 = 0; f16 <= have_f16 (); f16++)
+  for (int f16 = 0; f16 <= dcr_test_device_has_f16 (); f16++)
     for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
       for (int mode = 0; mode < 4; mode++)
         {
           /* mode 0 both outputs, 1 da only, 2 db only, 3 both accumulating */
           DcrDtype dt = f16 ? DCR_F16 : DCR_F32;
           gint64 na = cases[c].rows * cases[c].d, nb = na * cases[c].k;
-          g_autofree float *a = random_floats (na, 40 + c, -1, 1);
-          g_autofree float *b = random_floats (nb, 50 + c, -1, 1);
-          g_autofree float *dd = random_floats (nb, 60 + c, -1, 1);
+          g_autofree float *a = dcr_test_random_floats (na, 40 + c, -1, 1);
+          g_autofree float *b = dcr_test_random_floats (nb, 50 + c, -1, 1);
+          g_autofree float *dd = dcr_test_random_floats (nb, 60 + c, -1, 1);
           b[0] = a[0]; /* the a == b subgradient */
-          g_autofree float *da = random_floats (na, 70 + c, -1, 1);
-          g_autofree float *db = random_floats (nb, 80 + c, -1, 1);
-          g_autoptr (DcrTensor) ta = tensor_with (dt, cases[c].na, cases[c].a, a);
-          g_autoptr (DcrTensor) tb = tensor_with (dt, cases[c].nb, cases[c].b, b);
-          g_autoptr (DcrTensor) tdd = tensor_with (dt, cases[c].nb, cases[c].b, dd);
-          g_autoptr (DcrTensor) tda = tensor_with (dt, cases[c].na, cases[c].a, da);
-          g_autoptr (DcrTensor) tdb = tensor_with (dt, cases[c].nb, cases[c].b, db);
+          g_autofree float *da = dcr_test_random_floats (na, 70 + c, -1, 1);
+          g_autofree float *db = dcr_test_random_floats (nb, 80 + c, -1, 1);
+          g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (dt, cases[c].na, cases[c].a, a);
+          g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (dt, cases[c].nb, cases[c].b, b);
+          g_autoptr (DcrTensor) tdd = dcr_test_upload_rounded (dt, cases[c].nb, cases[c].b, dd);
+          g_autoptr (DcrTensor) tda = dcr_test_upload_rounded (dt, cases[c].na, cases[c].a, da);
+          g_autoptr (DcrTensor) tdb = dcr_test_upload_rounded (dt, cases[c].nb, cases[c].b, db);
           DcrGradFlags fl = mode == 3 ? DCR_GRAD_ACCUMULATE_INPUT : DCR_GRAD_OVERWRITE;
-          g_autoptr (DcrSeq) seq = new_seq ();
+          g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
           g_autoptr (GError) err = NULL;
           g_assert_true (dcr_op_abs_diff_backward (seq, ta, tb, tdd, mode == 2 ? NULL : tda, mode == 1 ? NULL : tdb,
                                                    fl, &err));
           g_assert_no_error (err);
-          submit (seq);
-          g_autofree float *got_a = g_new (float, na);
-          g_autofree float *got_b = g_new (float, nb);
-          tensor_read (tda, got_a);
-          tensor_read (tdb, got_b);
+          dcr_test_submit_wait (seq);
+          g_autofree float *got_a = dcr_test_download_floats (tda);
+          g_autofree float *got_b = dcr_test_download_floats (tdb);
           dcr_ref_abs_diff_backward (a, b, dd, mode == 2 ? NULL : da, mode == 1 ? NULL : db, cases[c].rows,
                                      cases[c].k, cases[c].d, fl);
           g_autofree char *what = g_strdup_printf ("abs_diff case %u mode %d %s", c, mode, dcr_dtype_name (dt));
@@ -365,10 +286,10 @@ static void
 test_linear_fd (void)
 {
   const gint64 rows = 3, in = 5, out = 4;
-  g_autofree float *x = random_floats (rows * in, 1, -1, 1);
-  g_autofree float *w = random_floats (out * in, 2, -1, 1);
-  g_autofree float *bias = random_floats (out, 3, -1, 1);
-  g_autofree float *dy = random_floats (rows * out, 4, -1, 1);
+  g_autofree float *x = dcr_test_random_floats (rows * in, 1, -1, 1);
+  g_autofree float *w = dcr_test_random_floats (out * in, 2, -1, 1);
+  g_autofree float *bias = dcr_test_random_floats (out, 3, -1, 1);
+  g_autofree float *dy = dcr_test_random_floats (rows * out, 4, -1, 1);
   g_autofree float *dx = g_new (float, rows * in);
   g_autofree float *dw = g_new (float, out * in);
   g_autofree float *db = g_new (float, out);
@@ -392,31 +313,31 @@ test_linear_gpu (void)
       {
         /* mode 0 all three, 1 all accumulating, 2 params only, x given as [rows/…, 1, in] */
         gint64 rows = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
-        g_autofree float *x = random_floats (rows * in, 1 + s, -1, 1);
-        g_autofree float *w = random_floats (out * in, 2 + s, -1, 1);
-        g_autofree float *dy = random_floats (rows * out, 3 + s, -1, 1);
-        g_autofree float *dx = random_floats (rows * in, 4 + s, -1, 1);
-        g_autofree float *dw = random_floats (out * in, 5 + s, -1, 1);
-        g_autofree float *db = random_floats (out, 6 + s, -1, 1);
+        g_autofree float *x = dcr_test_random_floats (rows * in, 1 + s, -1, 1);
+        g_autofree float *w = dcr_test_random_floats (out * in, 2 + s, -1, 1);
+        g_autofree float *dy = dcr_test_random_floats (rows * out, 3 + s, -1, 1);
+        g_autofree float *dx = dcr_test_random_floats (rows * in, 4 + s, -1, 1);
+        g_autofree float *dw = dcr_test_random_floats (out * in, 5 + s, -1, 1);
+        g_autofree float *db = dcr_test_random_floats (out, 6 + s, -1, 1);
         gint64 xs[] = { rows, 1, in }, ys[] = { rows, 1, out }, ws[] = { out, in };
-        g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 3, xs, x);
-        g_autoptr (DcrTensor) tw = tensor_with (DCR_F32, 2, ws, w);
-        g_autoptr (DcrTensor) tdy = tensor_with (DCR_F32, 3, ys, dy);
-        g_autoptr (DcrTensor) tdx = tensor_with (DCR_F32, 3, xs, dx);
-        g_autoptr (DcrTensor) tdw = tensor_with (DCR_F32, 2, ws, dw);
-        g_autoptr (DcrTensor) tdb = tensor_with (DCR_F32, 1, &out, db);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 3, xs, x);
+        g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F32, 2, ws, w);
+        g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (DCR_F32, 3, ys, dy);
+        g_autoptr (DcrTensor) tdx = dcr_test_upload_rounded (DCR_F32, 3, xs, dx);
+        g_autoptr (DcrTensor) tdw = dcr_test_upload_rounded (DCR_F32, 2, ws, dw);
+        g_autoptr (DcrTensor) tdb = dcr_test_upload_rounded (DCR_F32, 1, &out, db);
         DcrGradFlags fl = mode == 1 ? DCR_GRAD_ACCUMULATE_ALL : DCR_GRAD_OVERWRITE;
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_linear_backward (seq, tx, tw, tdy, mode == 2 ? NULL : tdx, tdw, tdb, fl, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree float *gx = g_new (float, rows * in);
         g_autofree float *gw = g_new (float, out * in);
         g_autofree float *gb = g_new (float, out);
-        tensor_read (tdx, gx);
-        tensor_read (tdw, gw);
-        tensor_read (tdb, gb);
+        dcr_test_download_into (tdx, gx);
+        dcr_test_download_into (tdw, gw);
+        dcr_test_download_into (tdb, gb);
         dcr_ref_linear_backward (x, w, dy, mode == 2 ? NULL : dx, dw, db, rows, in, out, fl);
         g_autofree char *what = g_strdup_printf ("linear_backward %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
                                                  "->%" G_GINT64_FORMAT " mode %d", rows, in, out, mode);
@@ -436,18 +357,17 @@ test_bias_gpu (void)
     for (int acc = 0; acc < 2; acc++)
       {
         gint64 rows = shapes[s][0], n = shapes[s][1];
-        g_autofree float *dy = random_floats (rows * n, 7 + s, -1, 1);
-        g_autofree float *db = random_floats (n, 8 + s, -1, 1);
-        g_autoptr (DcrTensor) tdy = tensor_with (DCR_F32, 2, shapes[s], dy);
-        g_autoptr (DcrTensor) tdb = tensor_with (DCR_F32, 1, &n, db);
+        g_autofree float *dy = dcr_test_random_floats (rows * n, 7 + s, -1, 1);
+        g_autofree float *db = dcr_test_random_floats (n, 8 + s, -1, 1);
+        g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], dy);
+        g_autoptr (DcrTensor) tdb = dcr_test_upload_rounded (DCR_F32, 1, &n, db);
         DcrGradFlags fl = acc ? DCR_GRAD_ACCUMULATE_PARAMS : DCR_GRAD_OVERWRITE;
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_bias_backward (seq, tdy, tdb, fl, &err));
         g_assert_no_error (err);
-        submit (seq);
-        g_autofree float *got = g_new (float, n);
-        tensor_read (tdb, got);
+        dcr_test_submit_wait (seq);
+        g_autofree float *got = dcr_test_download_floats (tdb);
         dcr_ref_bias_backward (dy, db, rows, n, fl);
         g_autofree char *what = g_strdup_printf ("bias_backward %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " acc %d",
                                                  rows, n, acc);
@@ -490,10 +410,10 @@ test_layer_norm_fd (void)
 {
   const gint64 rows = 3, n = 7;
   const float eps = 1e-5f;
-  g_autofree float *x = random_floats (rows * n, 1, -2, 2);
-  g_autofree float *gamma = random_floats (n, 2, 0.5, 1.5);
-  g_autofree float *beta = random_floats (n, 3, -1, 1);
-  g_autofree float *dy = random_floats (rows * n, 4, -1, 1);
+  g_autofree float *x = dcr_test_random_floats (rows * n, 1, -2, 2);
+  g_autofree float *gamma = dcr_test_random_floats (n, 2, 0.5, 1.5);
+  g_autofree float *beta = dcr_test_random_floats (n, 3, -1, 1);
+  g_autofree float *dy = dcr_test_random_floats (rows * n, 4, -1, 1);
   g_autofree float *dx = g_new (float, rows * n);
   g_autofree float *dg = g_new (float, n);
   g_autofree float *dbt = g_new (float, n);
@@ -518,34 +438,34 @@ test_layer_norm_gpu (void)
       {
         /* mode 0 with γ, 1 accumulating, 2 without γ and without parameter grads */
         gint64 rows = shapes[s][0], n = shapes[s][1], ss[] = { rows, 2 };
-        g_autofree float *x = random_floats (rows * n, 1 + s, -3, 2);
-        g_autofree float *gamma = random_floats (n, 2 + s, 0.5, 1.5);
-        g_autofree float *dy = random_floats (rows * n, 3 + s, -1, 1);
-        g_autofree float *dx = random_floats (rows * n, 4 + s, -1, 1);
-        g_autofree float *dg = random_floats (n, 5 + s, -1, 1);
-        g_autofree float *dbt = random_floats (n, 6 + s, -1, 1);
+        g_autofree float *x = dcr_test_random_floats (rows * n, 1 + s, -3, 2);
+        g_autofree float *gamma = dcr_test_random_floats (n, 2 + s, 0.5, 1.5);
+        g_autofree float *dy = dcr_test_random_floats (rows * n, 3 + s, -1, 1);
+        g_autofree float *dx = dcr_test_random_floats (rows * n, 4 + s, -1, 1);
+        g_autofree float *dg = dcr_test_random_floats (n, 5 + s, -1, 1);
+        g_autofree float *dbt = dcr_test_random_floats (n, 6 + s, -1, 1);
         g_autofree float *stats = g_new0 (float, rows * 2);
-        g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shapes[s], x);
-        g_autoptr (DcrTensor) tg = tensor_with (DCR_F32, 1, &n, gamma);
-        g_autoptr (DcrTensor) tdy = tensor_with (DCR_F32, 2, shapes[s], dy);
-        g_autoptr (DcrTensor) tdx = tensor_with (DCR_F32, 2, shapes[s], dx);
-        g_autoptr (DcrTensor) tdg = tensor_with (DCR_F32, 1, &n, dg);
-        g_autoptr (DcrTensor) tdb = tensor_with (DCR_F32, 1, &n, dbt);
-        g_autoptr (DcrTensor) tst = tensor_with (DCR_F32, 2, ss, stats);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], x);
+        g_autoptr (DcrTensor) tg = dcr_test_upload_rounded (DCR_F32, 1, &n, gamma);
+        g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], dy);
+        g_autoptr (DcrTensor) tdx = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], dx);
+        g_autoptr (DcrTensor) tdg = dcr_test_upload_rounded (DCR_F32, 1, &n, dg);
+        g_autoptr (DcrTensor) tdb = dcr_test_upload_rounded (DCR_F32, 1, &n, dbt);
+        g_autoptr (DcrTensor) tst = dcr_test_upload_rounded (DCR_F32, 2, ss, stats);
         DcrGradFlags fl = mode == 1 ? DCR_GRAD_ACCUMULATE_ALL : DCR_GRAD_OVERWRITE;
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_layer_norm_backward (seq, tx, mode == 2 ? NULL : tg, tdy, eps, tdx,
                                                    mode == 2 ? NULL : tdg, mode == 2 ? NULL : tdb,
                                                    mode == 2 ? NULL : tst, fl, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree float *gx = g_new (float, rows * n);
         g_autofree float *gg = g_new (float, n);
         g_autofree float *gb = g_new (float, n);
-        tensor_read (tdx, gx);
-        tensor_read (tdg, gg);
-        tensor_read (tdb, gb);
+        dcr_test_download_into (tdx, gx);
+        dcr_test_download_into (tdg, gg);
+        dcr_test_download_into (tdb, gb);
         dcr_ref_layer_norm_backward (x, mode == 2 ? NULL : gamma, dy, eps, dx, mode == 2 ? NULL : dg,
                                      mode == 2 ? NULL : dbt, rows, n, fl);
         g_autofree char *what = g_strdup_printf ("layer_norm_backward %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
@@ -557,8 +477,7 @@ test_layer_norm_gpu (void)
         if (mode == 0)
           {
             /* the saved statistics are the row's mean and 1/√(var + eps) */
-            g_autofree float *st = g_new (float, rows * 2);
-            tensor_read (tst, st);
+            g_autofree float *st = dcr_test_download_floats (tst);
             for (gint64 r = 0; r < rows; r++)
               {
                 double mean = 0, var = 0;
@@ -639,9 +558,9 @@ static void
 test_softmax_l2_fd (void)
 {
   const gint64 rows = 3, n = 6;
-  g_autofree float *x = random_floats (rows * n, 1, -2, 2);
+  g_autofree float *x = dcr_test_random_floats (rows * n, 1, -2, 2);
   g_autofree float *y = g_new (float, rows * n);
-  g_autofree float *dy = random_floats (rows * n, 2, -1, 1);
+  g_autofree float *dy = dcr_test_random_floats (rows * n, 2, -1, 1);
   g_autofree float *dx = g_new (float, rows * n);
   softmax_rows (x, y, rows, n);
   dcr_ref_softmax_backward (y, dy, dx, rows, n, DCR_GRAD_OVERWRITE);
@@ -673,7 +592,7 @@ test_softmax_l2_gpu (void)
           /* op 0 softmax, 1 L2 normalise (eps 1e-12), 2 L2 with rows below eps */
           gint64 rows = shapes[s][0], n = shapes[s][1];
           float eps = op == 2 ? 1.0f : 1e-12f;
-          g_autofree float *x = random_floats (rows * n, 11 + s, -2, 2);
+          g_autofree float *x = dcr_test_random_floats (rows * n, 11 + s, -2, 2);
           if (op == 2)
             for (gint64 i = 0; i < rows * n; i++)
               x[i] *= (i / n) % 2 ? 1.0f : 0.01f; /* every other row under eps */
@@ -682,22 +601,21 @@ test_softmax_l2_gpu (void)
             softmax_rows (x, a, rows, n);
           else
             memcpy (a, x, sizeof (float) * rows * n);
-          g_autofree float *dy = random_floats (rows * n, 12 + s, -1, 1);
-          g_autofree float *dx = random_floats (rows * n, 13 + s, -1, 1);
-          g_autoptr (DcrTensor) ta = tensor_with (DCR_F32, 2, shapes[s], a);
-          g_autoptr (DcrTensor) tdy = tensor_with (DCR_F32, 2, shapes[s], dy);
-          g_autoptr (DcrTensor) tdx = tensor_with (DCR_F32, 2, shapes[s], dx);
+          g_autofree float *dy = dcr_test_random_floats (rows * n, 12 + s, -1, 1);
+          g_autofree float *dx = dcr_test_random_floats (rows * n, 13 + s, -1, 1);
+          g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], a);
+          g_autoptr (DcrTensor) tdy = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], dy);
+          g_autoptr (DcrTensor) tdx = dcr_test_upload_rounded (DCR_F32, 2, shapes[s], dx);
           DcrGradFlags fl = acc ? DCR_GRAD_ACCUMULATE_INPUT : DCR_GRAD_OVERWRITE;
-          g_autoptr (DcrSeq) seq = new_seq ();
+          g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
           g_autoptr (GError) err = NULL;
           if (op == 0)
             g_assert_true (dcr_op_softmax_backward (seq, ta, tdy, tdx, fl, &err));
           else
             g_assert_true (dcr_op_l2_normalize_backward (seq, ta, tdy, eps, tdx, fl, &err));
           g_assert_no_error (err);
-          submit (seq);
-          g_autofree float *got = g_new (float, rows * n);
-          tensor_read (tdx, got);
+          dcr_test_submit_wait (seq);
+          g_autofree float *got = dcr_test_download_floats (tdx);
           if (op == 0)
             dcr_ref_softmax_backward (a, dy, dx, rows, n, fl);
           else
@@ -756,10 +674,10 @@ test_attention_fd (void)
 {
   const gint64 b = 2, lq = 2, lk = 3, h = 2, dh = 3, dv = 2;
   gint64 nq = b * lq * h * dh, nk = b * lk * h * dh, nv = b * lk * h * dv, no = b * lq * h * dv;
-  g_autofree float *q = random_floats (nq, 1, -1, 1);
-  g_autofree float *k = random_floats (nk, 2, -1, 1);
-  g_autofree float *v = random_floats (nv, 3, -1, 1);
-  g_autofree float *dout = random_floats (no, 4, -1, 1);
+  g_autofree float *q = dcr_test_random_floats (nq, 1, -1, 1);
+  g_autofree float *k = dcr_test_random_floats (nk, 2, -1, 1);
+  g_autofree float *v = dcr_test_random_floats (nv, 3, -1, 1);
+  g_autofree float *dout = dcr_test_random_floats (no, 4, -1, 1);
   g_autofree float *dq = g_new (float, nq);
   g_autofree float *dk = g_new (float, nk);
   g_autofree float *dvv = g_new (float, nv);
@@ -797,33 +715,33 @@ test_attention_gpu (void)
         gint64 qs[] = { b, lq, h * dh }, ks[] = { b, lk, h * dh }, vs[] = { b, lk, h * dv }, os[] = { b, lq, h * dv };
         const gint64 *q_shape = qs + 3 - nd, *k_shape = ks + 3 - nd, *v_shape = vs + 3 - nd, *o_shape = os + 3 - nd;
         gint64 nq = b * lq * h * dh, nk = b * lk * h * dh, nv = b * lk * h * dv, no = b * lq * h * dv;
-        g_autofree float *q = random_floats (nq, 21 + c, -1, 1);
-        g_autofree float *k = random_floats (nk, 22 + c, -1, 1);
-        g_autofree float *v = random_floats (nv, 23 + c, -1, 1);
-        g_autofree float *dout = random_floats (no, 24 + c, -1, 1);
-        g_autofree float *dq = random_floats (nq, 25 + c, -1, 1);
-        g_autofree float *dk = random_floats (nk, 26 + c, -1, 1);
-        g_autofree float *dvv = random_floats (nv, 27 + c, -1, 1);
-        g_autoptr (DcrTensor) tq = tensor_with (DCR_F32, nd, q_shape, q);
-        g_autoptr (DcrTensor) tk = tensor_with (DCR_F32, nd, k_shape, k);
-        g_autoptr (DcrTensor) tv = tensor_with (DCR_F32, nd, v_shape, v);
-        g_autoptr (DcrTensor) to = tensor_with (DCR_F32, nd, o_shape, dout);
-        g_autoptr (DcrTensor) tdq = tensor_with (DCR_F32, nd, q_shape, dq);
-        g_autoptr (DcrTensor) tdk = tensor_with (DCR_F32, nd, k_shape, dk);
-        g_autoptr (DcrTensor) tdv = tensor_with (DCR_F32, nd, v_shape, dvv);
+        g_autofree float *q = dcr_test_random_floats (nq, 21 + c, -1, 1);
+        g_autofree float *k = dcr_test_random_floats (nk, 22 + c, -1, 1);
+        g_autofree float *v = dcr_test_random_floats (nv, 23 + c, -1, 1);
+        g_autofree float *dout = dcr_test_random_floats (no, 24 + c, -1, 1);
+        g_autofree float *dq = dcr_test_random_floats (nq, 25 + c, -1, 1);
+        g_autofree float *dk = dcr_test_random_floats (nk, 26 + c, -1, 1);
+        g_autofree float *dvv = dcr_test_random_floats (nv, 27 + c, -1, 1);
+        g_autoptr (DcrTensor) tq = dcr_test_upload_rounded (DCR_F32, nd, q_shape, q);
+        g_autoptr (DcrTensor) tk = dcr_test_upload_rounded (DCR_F32, nd, k_shape, k);
+        g_autoptr (DcrTensor) tv = dcr_test_upload_rounded (DCR_F32, nd, v_shape, v);
+        g_autoptr (DcrTensor) to = dcr_test_upload_rounded (DCR_F32, nd, o_shape, dout);
+        g_autoptr (DcrTensor) tdq = dcr_test_upload_rounded (DCR_F32, nd, q_shape, dq);
+        g_autoptr (DcrTensor) tdk = dcr_test_upload_rounded (DCR_F32, nd, k_shape, dk);
+        g_autoptr (DcrTensor) tdv = dcr_test_upload_rounded (DCR_F32, nd, v_shape, dvv);
         DcrGradFlags fl = mode == 1 ? DCR_GRAD_ACCUMULATE_INPUT : DCR_GRAD_OVERWRITE;
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_attention_backward (seq, tq, tk, tv, to, h, 0, mode == 2 ? NULL : tdq, tdk, tdv, fl,
                                                   &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree float *gq = g_new (float, nq);
         g_autofree float *gk = g_new (float, nk);
         g_autofree float *gv = g_new (float, nv);
-        tensor_read (tdq, gq);
-        tensor_read (tdk, gk);
-        tensor_read (tdv, gv);
+        dcr_test_download_into (tdq, gq);
+        dcr_test_download_into (tdk, gk);
+        dcr_test_download_into (tdv, gv);
         dcr_ref_attention_backward (q, k, v, dout, b, lq, lk, h, dh, dv, 0, mode == 2 ? NULL : dq, dk, dvv, fl);
         g_autofree char *what = g_strdup_printf ("attention_backward case %u mode %d", c, mode);
         dcr_test_assert_close (what, gq, dq, nq, 1e-5, 1e-4);
@@ -856,7 +774,7 @@ test_errors (void)
   g_autoptr (DcrTensor) t243 = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 3, s243, &err);
   g_autoptr (DcrTensor) big = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 3, s2k, &err);
   g_assert_no_error (err);
-  g_autoptr (DcrSeq) seq = new_seq ();
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
 
   g_assert_false (dcr_op_act_backward (seq, DCR_ACT_RELU, a4, a5, a4, 0, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);

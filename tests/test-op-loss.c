@@ -14,15 +14,7 @@
 static DcrTensor *
 tensor_f32 (int ndim, const gint64 *shape, const float *data)
 {
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, DCR_F32, ndim, shape, &err);
-  g_assert_no_error (err);
-  if (data)
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  else
-    g_assert_true (dcr_buffer_fill_zero (t->buf, &err));
-  g_assert_no_error (err);
-  return t;
+  return dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, ndim, shape, data);
 }
 
 static DcrTensor *
@@ -44,34 +36,18 @@ scalar_tensor (void)
   return tensor_f32 (1, &one, &nan);
 }
 
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
 static float
 read_scalar (DcrTensor *t)
 {
   float v;
-  tensor_read (t, &v);
+  dcr_test_download_into (t, &v);
   return v;
-}
-
-static float *
-random_floats (gsize n, guint32 seed, float lo, float hi)
-{
-  float *x = g_new (float, MAX (n, 1));
-  dcr_test_fill (x, n, seed, lo, hi);
-  return x;
 }
 
 static gint32 *
 random_labels (gsize n, guint32 seed, int lo, int hi)
 {
-  g_autofree float *f = random_floats (n, seed, 0, 1);
+  g_autofree float *f = dcr_test_random_floats (n, seed, 0, 1);
   gint32 *y = g_new (gint32, MAX (n, 1));
   for (gsize i = 0; i < n; i++)
     y[i] = lo + MIN ((int) (f[i] * (hi - lo + 1)), hi - lo);
@@ -91,23 +67,6 @@ normalize_rows (float *x, gint64 rows, gint64 d)
       for (gint64 c = 0; c < d; c++)
         x[r * d + c] = (float) (x[r * d + c] * inv);
     }
-}
-
-static DcrSeq *
-new_seq (void)
-{
-  g_autoptr (GError) err = NULL;
-  DcrSeq *seq = dcr_seq_new (dcr_test_context (), &err);
-  g_assert_no_error (err);
-  return seq;
-}
-
-static void
-submit (DcrSeq *seq)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
 }
 
 static void
@@ -196,7 +155,7 @@ test_fd (void)
   /* cross-entropy, one ignored row */
   {
     const gint64 b = 5, c = 4;
-    g_autofree float *z = random_floats (b * c, 1, -3, 3);
+    g_autofree float *z = dcr_test_random_floats (b * c, 1, -3, 3);
     gint32 y[] = { 0, 3, -100, 1, 2 };
     g_autofree float *g = g_new (float, b * c);
     dcr_ref_cross_entropy (z, y, b, c, 1, g);
@@ -206,13 +165,13 @@ test_fd (void)
   /* BCE away from the clamps, and BCE with logits */
   {
     const gint64 n = 9;
-    g_autofree float *p = random_floats (n, 2, 0.02f, 0.98f);
-    g_autofree float *t = random_floats (n, 3, 0, 1);
+    g_autofree float *p = dcr_test_random_floats (n, 2, 0.02f, 0.98f);
+    g_autofree float *t = dcr_test_random_floats (n, 3, 0, 1);
     g_autofree float *g = g_new (float, n);
     dcr_ref_bce (p, t, n, 1, g);
     LossObj o = { .a = p, .b = t, .n = n };
     check_fd ("bce", p, n, bce_obj, &o, g, 1e-7, 1e-4);
-    g_autofree float *z = random_floats (n, 4, -6, 6);
+    g_autofree float *z = dcr_test_random_floats (n, 4, -6, 6);
     dcr_ref_bce_with_logits (z, t, n, 1, g);
     LossObj ol = { .a = z, .b = t, .n = n };
     check_fd ("bce_with_logits", z, n, bcel_obj, &ol, g, 1e-7, 1e-4);
@@ -222,7 +181,7 @@ test_fd (void)
   for (int variant = 0; variant < 2; variant++)
     {
       const gint64 n = 7, d = 4;
-      g_autofree float *z = random_floats (n * d, 5 + variant, -1, 1);
+      g_autofree float *z = dcr_test_random_floats (n * d, 5 + variant, -1, 1);
       normalize_rows (z, n, d);
       gint32 y[] = { 0, 1, 0, 2, 1, 0, 1 };
       float t = variant ? 0.5f : 0.07f, base = variant ? 0.3f : 0.07f;
@@ -234,9 +193,9 @@ test_fd (void)
   /* InfoNCE, both q and k⁺ */
   {
     const gint64 b = 3, q = 5, d = 4;
-    g_autofree float *qq = random_floats (b * d, 8, -1, 1);
-    g_autofree float *kk = random_floats (b * d, 9, -1, 1);
-    g_autofree float *queue = random_floats (q * d, 10, -1, 1);
+    g_autofree float *qq = dcr_test_random_floats (b * d, 8, -1, 1);
+    g_autofree float *kk = dcr_test_random_floats (b * d, 9, -1, 1);
+    g_autofree float *queue = dcr_test_random_floats (q * d, 10, -1, 1);
     normalize_rows (qq, b, d);
     normalize_rows (kk, b, d);
     normalize_rows (queue, q, d);
@@ -250,7 +209,7 @@ test_fd (void)
   /* grad_scale scales the gradient, not the loss */
   {
     const gint64 b = 3, c = 2;
-    g_autofree float *z = random_floats (b * c, 11, -3, 3);
+    g_autofree float *z = dcr_test_random_floats (b * c, 11, -3, 3);
     gint32 y[] = { 1, 0, 1 };
     g_autofree float *g1 = g_new (float, b * c);
     g_autofree float *g3 = g_new (float, b * c);
@@ -331,20 +290,20 @@ test_golden_gpu (void)
     g_autoptr (DcrTensor) tl = tensor_f32 (1, &n8, bcel_targets);
     g_autoptr (DcrTensor) dzl = tensor_f32 (1, &n8, NULL);
     g_autoptr (DcrTensor) l1 = scalar_tensor (), l2 = scalar_tensor (), l3 = scalar_tensor ();
-    g_autoptr (DcrSeq) seq = new_seq ();
+    g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
     g_assert_true (dcr_op_cross_entropy (seq, z, y, 1, l1, dz, &err));
     g_assert_true (dcr_op_bce (seq, p, t, 1, l2, dp, &err));
     g_assert_true (dcr_op_bce_with_logits (seq, zl, tl, 1, l3, dzl, &err));
     g_assert_no_error (err);
-    submit (seq);
+    dcr_test_submit_wait (seq);
     assert_loss ("gpu cross_entropy vs torch", read_scalar (l1), ce_loss, 1e-5);
-    tensor_read (dz, g);
+    dcr_test_download_into (dz, g);
     dcr_test_assert_close ("gpu cross_entropy grad vs torch", g, ce_grad, 18, 1e-7, 1e-5);
     assert_loss ("gpu bce vs torch", read_scalar (l2), bce_loss, 1e-5);
-    tensor_read (dp, g);
+    dcr_test_download_into (dp, g);
     dcr_test_assert_close ("gpu bce grad vs torch", g, bce_grad, 8, 1e-7, 1e-5);
     assert_loss ("gpu bce_with_logits vs torch", read_scalar (l3), bcel_loss, 1e-5);
-    tensor_read (dzl, g);
+    dcr_test_download_into (dzl, g);
     dcr_test_assert_close ("gpu bce_with_logits grad vs torch", g, bcel_grad, 8, 1e-7, 1e-5);
   }
   /* SupCon on normalised features, chained into the L2-normalise backward */
@@ -361,17 +320,17 @@ test_golden_gpu (void)
       g_autoptr (DcrTensor) tdz = tensor_f32 (2, s, NULL);
       g_autoptr (DcrTensor) tdx = tensor_f32 (2, s, NULL);
       g_autoptr (DcrTensor) loss = scalar_tensor ();
-      g_autoptr (DcrSeq) seq = new_seq ();
+      g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
       g_assert_true (dcr_op_supcon (seq, tz, ty, i ? supcon_b_temp : supcon_a_temp, i ? supcon_b_base : supcon_a_base,
                                     1, tw, loss, tdz, &err));
       g_assert_true (dcr_op_l2_normalize_backward (seq, tx, tdz, 1e-12f, tdx, DCR_GRAD_OVERWRITE, &err));
       g_assert_no_error (err);
-      submit (seq);
+      dcr_test_submit_wait (seq);
       g_autofree char *what = g_strdup_printf ("gpu supcon %c vs torch", i ? 'B' : 'A');
       assert_loss (what, read_scalar (loss), i ? supcon_b_loss : supcon_a_loss, 1e-5);
-      tensor_read (tdz, g);
+      dcr_test_download_into (tdz, g);
       dcr_test_assert_close (what, g, i ? supcon_b_dz : supcon_a_dz, n * d, 1e-5, 1e-4);
-      tensor_read (tdx, g);
+      dcr_test_download_into (tdx, g);
       dcr_test_assert_close (what, g, i ? supcon_b_dx : supcon_a_dx, n * d, 1e-5, 1e-4);
     }
   /* InfoNCE */
@@ -384,14 +343,14 @@ test_golden_gpu (void)
     g_autoptr (DcrTensor) dq = tensor_f32 (2, s, NULL);
     g_autoptr (DcrTensor) dk = tensor_f32 (2, s, NULL);
     g_autoptr (DcrTensor) loss = scalar_tensor ();
-    g_autoptr (DcrSeq) seq = new_seq ();
+    g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
     g_assert_true (dcr_op_infonce (seq, q, k, queue, infonce_temp, 1, w, loss, dq, dk, &err));
     g_assert_no_error (err);
-    submit (seq);
+    dcr_test_submit_wait (seq);
     assert_loss ("gpu infonce vs torch", read_scalar (loss), infonce_loss, 1e-5);
-    tensor_read (dq, g);
+    dcr_test_download_into (dq, g);
     dcr_test_assert_close ("gpu infonce dq vs torch", g, infonce_dq, INFONCE_B * INFONCE_D, 1e-6, 1e-4);
-    tensor_read (dk, g);
+    dcr_test_download_into (dk, g);
     dcr_test_assert_close ("gpu infonce dk vs torch", g, infonce_dk, INFONCE_B * INFONCE_D, 1e-6, 1e-4);
   }
   dcr_test_assert_no_validation_errors ();
@@ -408,7 +367,7 @@ test_cross_entropy_gpu (void)
       {
         /* mode 0 loss and grad, 1 loss only, 2 every label ignored */
         gint64 b = shapes[s][0], c = shapes[s][1];
-        g_autofree float *z = random_floats (b * c, 1 + s, -5, 5);
+        g_autofree float *z = dcr_test_random_floats (b * c, 1 + s, -5, 5);
         g_autofree gint32 *y = random_labels (b, 2 + s, mode == 2 ? c : -1, mode == 2 ? c + 3 : (int) c - 1);
         g_autofree float *want = g_new (float, b * c);
         g_autofree float *got = g_new (float, b * c);
@@ -417,11 +376,11 @@ test_cross_entropy_gpu (void)
         g_autoptr (DcrTensor) ty = tensor_i32 (b, y);
         g_autoptr (DcrTensor) tg = tensor_f32 (2, shapes[s], NULL);
         g_autoptr (DcrTensor) loss = scalar_tensor ();
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_cross_entropy (seq, tz, ty, 0.5f, loss, mode == 1 ? NULL : tg, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree char *what = g_strdup_printf ("cross_entropy %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " mode %d",
                                                  b, c, mode);
         assert_loss (what, read_scalar (loss), want_loss, 1e-5);
@@ -429,7 +388,7 @@ test_cross_entropy_gpu (void)
           g_assert_cmpfloat (read_scalar (loss), ==, 0);
         if (mode != 1)
           {
-            tensor_read (tg, got);
+            dcr_test_download_into (tg, got);
             dcr_test_assert_close (what, got, want, b * c, 1e-7, 1e-5);
           }
       }
@@ -445,8 +404,9 @@ test_bce_gpu (void)
       for (int with_grad = 0; with_grad < 2; with_grad++)
         {
           gint64 n = sizes[s];
-          g_autofree float *x = logits ? random_floats (n, 3 + s, -20, 20) : random_floats (n, 3 + s, 0.001f, 0.999f);
-          g_autofree float *t = random_floats (n, 4 + s, 0, 1);
+          g_autofree float *x = logits ? dcr_test_random_floats (n, 3 + s, -20, 20)
+                                       : dcr_test_random_floats (n, 3 + s, 0.001f, 0.999f);
+          g_autofree float *t = dcr_test_random_floats (n, 4 + s, 0, 1);
           for (gint64 i = 0; i < n; i += 3)
             t[i] = (float) (i % 2); /* hard labels too */
           g_autofree float *want = g_new (float, n);
@@ -456,19 +416,19 @@ test_bce_gpu (void)
           g_autoptr (DcrTensor) tt = tensor_f32 (1, &n, t);
           g_autoptr (DcrTensor) tg = tensor_f32 (1, &n, NULL);
           g_autoptr (DcrTensor) loss = scalar_tensor ();
-          g_autoptr (DcrSeq) seq = new_seq ();
+          g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
           g_autoptr (GError) err = NULL;
           if (logits)
             g_assert_true (dcr_op_bce_with_logits (seq, tx, tt, 2, loss, with_grad ? tg : NULL, &err));
           else
             g_assert_true (dcr_op_bce (seq, tx, tt, 2, loss, with_grad ? tg : NULL, &err));
           g_assert_no_error (err);
-          submit (seq);
+          dcr_test_submit_wait (seq);
           g_autofree char *what = g_strdup_printf ("%s n=%" G_GINT64_FORMAT, logits ? "bce_with_logits" : "bce", n);
           assert_loss (what, read_scalar (loss), want_loss, 1e-5);
           if (with_grad)
             {
-              tensor_read (tg, got);
+              dcr_test_download_into (tg, got);
               dcr_test_assert_close (what, got, want, n, 1e-7, 1e-5);
             }
         }
@@ -484,7 +444,7 @@ test_supcon_gpu (void)
     for (int with_grad = 0; with_grad < 2; with_grad++)
       {
         gint64 n = cases[c][0], d = cases[c][1], s[] = { n, d }, ws[] = { n, n + 1 };
-        g_autofree float *z = random_floats (n * d, 5 + c, -1, 1);
+        g_autofree float *z = dcr_test_random_floats (n * d, 5 + c, -1, 1);
         normalize_rows (z, n, d);
         g_autofree gint32 *y = random_labels (n, 6 + c, 0, (int) cases[c][2] - 1);
         float t = c % 2 ? 0.07f : 0.2f, base = c % 2 ? 0 : 0.1f, gs = 1.5f;
@@ -496,18 +456,18 @@ test_supcon_gpu (void)
         g_autoptr (DcrTensor) tw = tensor_f32 (2, ws, NULL);
         g_autoptr (DcrTensor) tg = tensor_f32 (2, s, NULL);
         g_autoptr (DcrTensor) loss = scalar_tensor ();
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_supcon (seq, tz, ty, t, base, gs, tw, loss, with_grad ? tg : NULL, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree char *what = g_strdup_printf ("supcon n=%" G_GINT64_FORMAT " d=%" G_GINT64_FORMAT, n, d);
         assert_loss (what, read_scalar (loss), want_loss, 2e-5);
         if (n == 1)
           g_assert_cmpfloat (read_scalar (loss), ==, 0); /* no positives anywhere */
         if (with_grad)
           {
-            tensor_read (tg, got);
+            dcr_test_download_into (tg, got);
             /* logits up to 1/τ ≈ 14 enter exp(): fp32 there is ~1e-6 relative */
             dcr_test_assert_close (what, got, want, n * d, 2e-5, 1e-4);
           }
@@ -526,9 +486,9 @@ test_infonce_gpu (void)
         /* mode 0 dq and dk, 1 dq only, 2 loss only */
         gint64 b = cases[c][0], d = cases[c][1], ql = cases[c][2];
         gint64 s[] = { b, d }, qs[] = { ql, d }, ws[] = { b, ql + 2 };
-        g_autofree float *q = random_floats (b * d, 7 + c, -1, 1);
-        g_autofree float *k = random_floats (b * d, 8 + c, -1, 1);
-        g_autofree float *queue = random_floats (ql * d, 9 + c, -1, 1);
+        g_autofree float *q = dcr_test_random_floats (b * d, 7 + c, -1, 1);
+        g_autofree float *k = dcr_test_random_floats (b * d, 8 + c, -1, 1);
+        g_autofree float *queue = dcr_test_random_floats (ql * d, 9 + c, -1, 1);
         normalize_rows (q, b, d);
         normalize_rows (k, b, d);
         normalize_rows (queue, ql, d);
@@ -543,23 +503,23 @@ test_infonce_gpu (void)
         g_autoptr (DcrTensor) tdq = tensor_f32 (2, s, NULL);
         g_autoptr (DcrTensor) tdk = tensor_f32 (2, s, NULL);
         g_autoptr (DcrTensor) loss = scalar_tensor ();
-        g_autoptr (DcrSeq) seq = new_seq ();
+        g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
         g_autoptr (GError) err = NULL;
         g_assert_true (dcr_op_infonce (seq, tq, tk, tqueue, 0.07f, 0.5f, tw, loss, mode < 2 ? tdq : NULL,
                                        mode == 0 ? tdk : NULL, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         g_autofree char *what = g_strdup_printf ("infonce b=%" G_GINT64_FORMAT " d=%" G_GINT64_FORMAT
                                                  " q=%" G_GINT64_FORMAT " mode %d", b, d, ql, mode);
         assert_loss (what, read_scalar (loss), want_loss, 2e-5);
         if (mode < 2)
           {
-            tensor_read (tdq, got);
+            dcr_test_download_into (tdq, got);
             dcr_test_assert_close (what, got, wq, b * d, 1e-5, 1e-4);
           }
         if (mode == 0)
           {
-            tensor_read (tdk, got);
+            dcr_test_download_into (tdk, got);
             dcr_test_assert_close (what, got, wk, b * d, 1e-5, 1e-4);
           }
         if (mode == 0)
@@ -567,7 +527,7 @@ test_infonce_gpu (void)
             /* the scratch ends with the probabilities (queue, then positives:
              * each row sums to 1) and the row losses, −log p(positive) */
             g_autofree float *w = g_new (float, b * (ql + 2));
-            tensor_read (tw, w);
+            dcr_test_download_into (tw, w);
             double total = 0;
             for (gint64 r = 0; r < b; r++)
               {
@@ -597,7 +557,7 @@ test_errors (void)
   g_autoptr (DcrTensor) y3 = tensor_i32 (3, lab);
   g_autoptr (DcrTensor) y2 = tensor_i32 (2, lab);
   g_autoptr (DcrTensor) loss = scalar_tensor ();
-  g_autoptr (DcrSeq) seq = new_seq ();
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
 
   g_assert_false (dcr_op_cross_entropy (seq, z, y3, 1, loss, NULL, &err)); /* 2 rows, 3 labels */
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);

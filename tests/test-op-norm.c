@@ -146,6 +146,10 @@ test_layer_norm (gconstpointer data)
   for (gsize r = 0; r < G_N_ELEMENTS (test_rows); r++)
     for (gsize i = 0; i < G_N_ELEMENTS (test_dims); i++)
       check_layer_norm (dt, test_rows[r], test_dims[i], (r + i) % 2 == 0, FALSE, 0);
+  /* more widths with d % 4 == 0 (vec4 loads) */
+  const gint64 wide[] = { 4, 12, 64, 2048, 4096 };
+  for (gsize i = 0; i < G_N_ELEMENTS (wide); i++)
+    check_layer_norm (dt, 3 + i, wide[i], i % 2 == 0, FALSE, 0);
   /* ViT-L/14's shape, in place, and rows far from zero mean (a one-pass
    * E[x²]−E[x]² variance would lose most digits here) */
   check_layer_norm (dt, 257, 1024, TRUE, TRUE, 0);
@@ -195,6 +199,8 @@ test_l2_normalize (gconstpointer data)
   for (gsize r = 0; r < G_N_ELEMENTS (test_rows); r++)
     for (gsize i = 0; i < G_N_ELEMENTS (test_dims); i++)
       check_l2 (dt, test_rows[r], test_dims[i], 2.0f, 1e-12f);
+  check_l2 (dt, 130, 1024, 2.0f, 1e-12f);
+  check_l2 (dt, 2, 4096, 2.0f, 1e-12f);
   /* rows smaller than eps are divided by eps, not by their norm */
   check_l2 (dt, 3, 17, 1e-5f, 1.0f);
   dcr_test_assert_no_validation_errors ();

@@ -13,31 +13,7 @@
 static DcrTensor *
 tensor_f32 (gint64 n, const float *data)
 {
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_WEIGHTS, DCR_F32, 1, &n, &err);
-  g_assert_no_error (err);
-  if (data)
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  else
-    g_assert_true (dcr_buffer_fill_zero (t->buf, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
-static void
-upload (DcrTensor *t, const float *data)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
+  return dcr_test_upload_tensor (DCR_POOL_WEIGHTS, DCR_F32, 1, &n, data);
 }
 
 typedef enum { RUN_ADAMW, RUN_AMSGRAD, RUN_SGD, RUN_NESTEROV, RUN_PLAIN_SGD } Run;
@@ -135,8 +111,7 @@ check_gpu_run (Run run, gint64 n, int steps, const float *p0, const float *grads
   g_autoptr (DcrTensor) tm = tensor_f32 (n, NULL);
   g_autoptr (DcrTensor) tv = tensor_f32 (n, NULL);
   g_autoptr (DcrTensor) tvmax = tensor_f32 (n, NULL);
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
-  g_assert_no_error (err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   gboolean ok;
   if (run == RUN_ADAMW || run == RUN_AMSGRAD)
     ok = dcr_op_adamw (seq, hyper, tp, tg, tm, tv, run == RUN_AMSGRAD ? tvmax : NULL, &err);
@@ -149,30 +124,29 @@ check_gpu_run (Run run, gint64 n, int steps, const float *p0, const float *grads
     {
       float h[DCR_OPTIM_HYPER_LEN];
       hyper_for (run, step, h);
-      upload (hyper, h);
-      upload (tg, grads + (step - 1) * n);
-      g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-      g_assert_no_error (err);
+      dcr_test_upload_floats (hyper, h);
+      dcr_test_upload_floats (tg, grads + (step - 1) * n);
+      dcr_test_submit_wait (seq);
       ref_step (run, h, &s, grads + (step - 1) * n, n);
       g_autofree char *what = g_strdup_printf ("gpu %s n=%" G_GINT64_FORMAT " step %d", run_name (run), n, step);
       /* one rounding apart at most per operation (the GPU may fuse a multiply-add) */
-      tensor_read (tp, got);
+      dcr_test_download_into (tp, got);
       dcr_test_assert_close (what, got, p, n, 1e-7, 2e-6);
       if (golden)
         dcr_test_assert_close (what, got, golden + (step - 1) * n, n, 1e-7, 2e-6);
       if (run != RUN_PLAIN_SGD)
         {
-          tensor_read (tm, got);
+          dcr_test_download_into (tm, got);
           dcr_test_assert_close (what, got, m, n, 1e-7, 2e-6);
         }
       if (run == RUN_ADAMW || run == RUN_AMSGRAD)
         {
-          tensor_read (tv, got);
+          dcr_test_download_into (tv, got);
           dcr_test_assert_close (what, got, v, n, 1e-9, 2e-6);
         }
       if (run == RUN_AMSGRAD)
         {
-          tensor_read (tvmax, got);
+          dcr_test_download_into (tvmax, got);
           dcr_test_assert_close (what, got, vmax, n, 1e-9, 2e-6);
         }
     }
@@ -235,7 +209,7 @@ test_errors (void)
   gint64 five = 5;
   g_autoptr (DcrTensor) pu32 = dcr_tensor_new (dcr_test_context (), DCR_POOL_WEIGHTS, DCR_U32, 1, &five, &err);
   g_assert_no_error (err);
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
 
   g_assert_false (dcr_op_adamw (seq, h, p, q, p, p, NULL, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);

@@ -160,6 +160,9 @@ test_softmax (gconstpointer data)
     for (gsize i = 0; i < G_N_ELEMENTS (test_lens); i++)
       check_softmax (dt, test_rows[r], test_lens[i], (r + i) % 3 == 0 ? 0 : 0.125f, (MaskKind) ((r + i) % 4),
                      4, FALSE);
+  /* longer rows, with and without vec4 loads */
+  check_softmax (dt, 3, 601, 0.5f, MASK_FULL, 4, FALSE);
+  check_softmax (dt, 2, 4100, 0, MASK_SHARED, 4, TRUE);
   /* large logits: a naive exp overflows without the max subtraction */
   check_softmax (dt, 7, 65, 1, MASK_NONE, dt == DCR_F16 ? 6e4f : 1e4f, FALSE);
   check_softmax (dt, 7, 257, 30, MASK_SHARED, 50, TRUE);

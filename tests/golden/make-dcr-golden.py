@@ -114,8 +114,8 @@ def make_case(outdir, name, seed, B, L, D, H, HR, gate):
     model = DCRHeads(D, H, HR, gate)
     with torch.no_grad():
         # sharper query/key so the softmax over the tokens is far from uniform
-        model.fusion.query_layer.weight.mul_(8)
-        model.fusion.key_layer.weight.mul_(8)
+        model.fusion.query_layer.weight.mul_(10)
+        model.fusion.key_layer.weight.mul_(40)
         for p in model.parameters():  # the values the f32 model file will hold
             p.copy_(p.float().double())
     f = torch.randn(B, D).float().double()

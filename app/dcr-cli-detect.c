@@ -1,0 +1,105 @@
+/* dcr-cli-detect.c — shared by the detector commands; see the header. */
+#include "dcr-cli-detect.h"
+#include "dcr-detector.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+
+DcrModel *
+dcr_cli_load_model (DcrContext *ctx, const char *path, GError **error)
+{
+  g_autofree char *def = path ? NULL : dcr_detector_default_model_path ();
+  if (!path && !def)
+    {
+      g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
+                   "no detector model: this installation ships none yet; train one with `dcr train --real DIR "
+                   "--fake DIR --out MODEL` and pass it with --model MODEL");
+      return NULL;
+    }
+  return dcr_model_load (ctx, path ? path : def, error);
+}
+
+DcrBank *
+dcr_cli_open_bank (const char *path, DcrBackbone *bb, gboolean writable, GError **error)
+{
+  g_autofree char *def = path ? NULL : dcr_detector_default_bank_path ();
+  if (!path && !def)
+    {
+      g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_IO,
+                   "no prototype bank: pass --bank BANK (one is built from real images by `dcr train "
+                   "--bank BANK --bank-from-reals`)");
+      return NULL;
+    }
+  return dcr_bank_open (path ? path : def, dcr_backbone_id (bb), dcr_backbone_dim (bb), !writable, error);
+}
+
+char *
+dcr_cli_duration (double s)
+{
+  if (!isfinite (s) || s < 0)
+    return g_strdup ("?");
+  guint64 t = (guint64) (s + 0.5);
+  if (t >= 3600)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT " h %02u min", t / 3600, (guint) (t % 3600 / 60));
+  if (t >= 60)
+    return g_strdup_printf ("%u min %02u s", (guint) (t / 60), (guint) (t % 60));
+  return g_strdup_printf ("%u s", (guint) t);
+}
+
+gboolean
+dcr_cli_progress (guint done, guint total, gpointer user_data)
+{
+  DcrCliProgress *p = user_data;
+  if (p->quiet)
+    return TRUE;
+  gint64 now = g_get_monotonic_time ();
+  if (!p->start_us)
+    p->start_us = p->last_us = now;
+  gboolean tty = isatty (2);
+  if (done < total && now - p->last_us < (tty ? 200000 : 5000000))
+    return TRUE;
+  p->last_us = now;
+  double el = (now - p->start_us) / 1e6, rate = el > 0 ? done / el : 0;
+  if (done == total)
+    {
+      g_autofree char *took = dcr_cli_duration (el);
+      fprintf (stderr, "%s%s: %u/%u in %s\n", tty ? "\r" : "", p->what, done, total, took);
+      return TRUE;
+    }
+  g_autofree char *eta = dcr_cli_duration (rate > 0 ? (total - done) / rate : NAN);
+  fprintf (stderr, "%s%s: %u/%u (%.1f/s, ETA %s)%s", tty ? "\r" : "", p->what, done, total, rate, eta,
+           tty ? "  " : "\n");
+  return TRUE;
+}
+
+gboolean
+dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use_cache, gboolean quiet, float **features,
+                         DcrFeatureItem **items, guint *n, GError **error)
+{
+  g_autoptr (GPtrArray) files = dcr_list_images (dir, error);
+  if (!files)
+    return FALSE;
+  *n = files->len;
+  *features = g_new0 (float, (gsize) MAX (files->len, 1) * dcr_backbone_dim (bb));
+  *items = g_new0 (DcrFeatureItem, MAX (files->len, 1));
+  g_autofree char *what = g_strdup_printf ("features of %s", dir);
+  DcrCliProgress pr = { what, .quiet = quiet };
+  if (!dcr_features_extract (bb, (const char *const *) files->pdata, files->len, use_cache, 8, *features, *items,
+                             dcr_cli_progress, &pr, error))
+    return FALSE;
+  for (guint i = 0; i < files->len; i++)
+    if ((*items)[i].error)
+      fprintf (stderr, "dcr: skipped %s\n", (*items)[i].error->message);
+  return TRUE;
+}
+
+void
+dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v)
+{
+  json_builder_set_member_name (b, name);
+  if (isfinite (v))
+    json_builder_add_double_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}

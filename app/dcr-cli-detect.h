@@ -1,0 +1,37 @@
+/* dcr-cli-detect.h — what `dcr train`, `dcr scan` and `dcr eval` share:
+ * finding the model and bank, feature extraction with terminal progress,
+ * and durations for people. */
+#pragma once
+
+#include "dcr-backbone.h"
+#include "dcr-bank.h"
+#include "dcr-feature-cache.h"
+#include "dcr-model.h"
+
+#include <json-glib/json-glib.h>
+
+/* The model at `path`, or the shipped default; a message saying how to get
+ * one otherwise. */
+DcrModel *dcr_cli_load_model (DcrContext *ctx, const char *path, GError **error);
+/* The bank at `path` (or the shipped default), read-only unless writable. */
+DcrBank *dcr_cli_open_bank (const char *path, DcrBackbone *bb, gboolean writable, GError **error);
+
+typedef struct {
+  const char *what;   /* "features" */
+  gint64 start_us;
+  gint64 last_us;
+  gboolean quiet;
+} DcrCliProgress;
+
+/* A DcrFeatureProgress that prints "what: done/total (rate, ETA)" on stderr,
+ * on one line on a terminal, every few seconds otherwise. */
+gboolean dcr_cli_progress (guint done, guint total, gpointer user_data);
+/* "1 h 02 min", "3 min 05 s", "12 s" */
+char *dcr_cli_duration (double seconds);
+
+/* Features of every image under dir; prints files that failed. items and
+ * features are allocated; returns the count. */
+gboolean dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use_cache, gboolean quiet,
+                                  float **features, DcrFeatureItem **items, guint *n, GError **error);
+
+void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* null when not finite */

@@ -1,0 +1,470 @@
+/* dcr-cmd-scan.c — `dcr scan` (a verdict and its evidence per image) and
+ * `dcr eval` (the detector's metrics on folders of known real and fake
+ * images). Evidence files are only ever opened read-only; the bank is
+ * opened read-only unless scan is asked to count retrievals. */
+#include "dcr-cli.h"
+#include "dcr-cli-detect.h"
+#include "dcr-detector.h"
+#include "dcr-metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TOP_CHANNELS 10
+
+typedef struct {
+  DcrContext *ctx;
+  DcrBackbone *bb;
+  DcrModel *model;
+  DcrBank *bank;
+  DcrDetector *det;
+  GHashTable *sources;  /* bank id → DcrPrototype (no features) */
+  GPtrArray *protos;
+} Setup;
+
+static void
+setup_clear (Setup *s)
+{
+  g_clear_pointer (&s->det, dcr_detector_free);
+  g_clear_pointer (&s->sources, g_hash_table_unref);
+  g_clear_pointer (&s->protos, g_ptr_array_unref);
+  g_clear_pointer (&s->bank, dcr_bank_close);
+  g_clear_pointer (&s->model, dcr_model_free);
+  g_clear_pointer (&s->bb, dcr_backbone_free);
+  g_clear_pointer (&s->ctx, dcr_context_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Setup, setup_clear)
+
+static gboolean
+setup_open (Setup *s, const char *device, const char *backbone, const char *dtype_name, const char *model,
+            const char *bank, gboolean writable, guint batch, GError **error)
+{
+  DcrDtype dtype = g_strcmp0 (dtype_name, "f16") == 0 ? DCR_F16 : DCR_F32;
+  DcrContextOptions copts = { .device = device };
+  if (!(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error)) ||
+      !(s->model = dcr_cli_load_model (s->ctx, model, error)) ||
+      !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error) ||
+      !(s->bank = dcr_cli_open_bank (bank, s->bb, writable, error)) ||
+      !(s->det = dcr_detector_new (s->bb, s->model, s->bank, batch, error)) ||
+      !(s->protos = dcr_bank_list (s->bank, error)))
+    return FALSE;
+  s->sources = g_hash_table_new (g_int64_hash, g_int64_equal);
+  for (guint i = 0; i < s->protos->len; i++)
+    {
+      DcrPrototype *p = s->protos->pdata[i];
+      g_hash_table_insert (s->sources, &p->id, p);
+    }
+  return TRUE;
+}
+
+static void
+add_model_bank (Setup *s, JsonBuilder *b)
+{
+  json_builder_set_member_name (b, "model");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, dcr_model_path (s->model));
+  json_builder_set_member_name (b, "sha256");
+  json_builder_add_string_value (b, dcr_model_sha256 (s->model));
+  json_builder_set_member_name (b, "backbone");
+  json_builder_add_string_value (b, dcr_model_config (s->model)->backbone_id);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "bank");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, dcr_bank_path (s->bank));
+  json_builder_set_member_name (b, "uuid");
+  json_builder_add_string_value (b, dcr_bank_uuid (s->bank));
+  json_builder_set_member_name (b, "generation");
+  json_builder_add_int_value (b, dcr_bank_generation (s->bank));
+  json_builder_set_member_name (b, "prototypes");
+  json_builder_add_int_value (b, (gint64) dcr_detector_bank_count (s->det));
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "device");
+  json_builder_add_string_value (b, dcr_context_device (s->ctx)->name);
+}
+
+static const char *
+tap_of (DcrBackbone *bb, guint channel)
+{
+  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
+    {
+      const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
+      if (channel >= tap->offset && channel < tap->offset + tap->width)
+        return tap->name;
+    }
+  return "?";
+}
+
+/* The channels where the suspect differs most from its nearest prototype. */
+static void
+top_channels (const float *residual, guint dim, guint *idx, guint n)
+{
+  for (guint t = 0; t < n; t++)
+    {
+      gint best = -1;
+      for (guint c = 0; c < dim; c++)
+        {
+          gboolean taken = FALSE;
+          for (guint u = 0; u < t; u++)
+            taken |= idx[u] == c;
+          if (!taken && (best < 0 || residual[c] > residual[best]))
+            best = (gint) c;
+        }
+      idx[t] = (guint) best;
+    }
+}
+
+typedef struct {
+  const char *path;
+  char *sha256;
+  DcrImage *img;
+  GError *error;
+  DcrDetection det;
+  double ms;
+} Item;
+
+static void
+item_clear (Item *it)
+{
+  g_free (it->sha256);
+  dcr_image_free (it->img);
+  g_clear_error (&it->error);
+  dcr_detection_clear (&it->det);
+}
+
+static void
+item_load (Item *it)
+{
+  g_autoptr (GMappedFile) mf = g_mapped_file_new (it->path, FALSE, &it->error);
+  if (!mf)
+    return;
+  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
+  it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
+  it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
+}
+
+static JsonNode *
+item_json (Setup *s, const Item *it)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "file");
+  json_builder_add_string_value (b, it->path);
+  if (it->error)
+    {
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, it->error->message);
+      json_builder_end_object (b);
+      return json_builder_get_root (b);
+    }
+  const DcrDetection *d = &it->det;
+  const DcrModelConfig *cfg = dcr_model_config (s->model);
+  json_builder_set_member_name (b, "sha256");
+  json_builder_add_string_value (b, it->sha256);
+  json_builder_set_member_name (b, "width");
+  json_builder_add_int_value (b, it->img->width);
+  json_builder_set_member_name (b, "height");
+  json_builder_add_int_value (b, it->img->height);
+  json_builder_set_member_name (b, "verdict");
+  json_builder_add_string_value (b, dcr_verdict_name (d->verdict));
+  dcr_cli_json_add_double (b, "p_fake", d->p_fake);
+  dcr_cli_json_add_double (b, "anomaly", d->anomaly);
+  dcr_cli_json_add_double (b, "threshold", cfg->threshold);
+  json_builder_set_member_name (b, "inconclusive_band");
+  json_builder_begin_array (b);
+  json_builder_add_double_value (b, cfg->band_lo);
+  json_builder_add_double_value (b, cfg->band_hi);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "prototypes");
+  json_builder_begin_array (b);
+  for (guint j = 0; j < d->k; j++)
+    {
+      const DcrPrototype *p = g_hash_table_lookup (s->sources, &d->ids[j]);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_int_value (b, d->ids[j]);
+      dcr_cli_json_add_double (b, "similarity", d->similarity[j]);
+      dcr_cli_json_add_double (b, "attention", d->attention[j]);
+      json_builder_set_member_name (b, "source");
+      json_builder_add_string_value (b, p ? p->source : NULL);
+      json_builder_set_member_name (b, "sha256");
+      json_builder_add_string_value (b, p ? p->sha256 : NULL);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  guint dim = dcr_backbone_dim (s->bb), top[TOP_CHANNELS], nt = MIN (TOP_CHANNELS, dim);
+  top_channels (d->residual, dim, top, nt);
+  json_builder_set_member_name (b, "top_channels");
+  json_builder_begin_array (b);
+  for (guint t = 0; t < nt; t++)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "index");
+      json_builder_add_int_value (b, top[t]);
+      json_builder_set_member_name (b, "tap");
+      json_builder_add_string_value (b, tap_of (s->bb, top[t]));
+      dcr_cli_json_add_double (b, "magnitude", d->residual[top[t]]);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "attention");
+  json_builder_begin_array (b);
+  for (guint j = 0; j < d->k; j++)
+    json_builder_add_double_value (b, d->attention[j]);
+  json_builder_end_array (b);
+  add_model_bank (s, b);
+  json_builder_set_member_name (b, "backbone");
+  json_builder_add_string_value (b, dcr_backbone_id (s->bb));
+  dcr_cli_json_add_double (b, "ms", it->ms);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static void
+item_print (Setup *s, const Item *it)
+{
+  if (it->error)
+    {
+      fprintf (stderr, "dcr: %s\n", it->error->message);
+      return;
+    }
+  const DcrDetection *d = &it->det;
+  const DcrPrototype *p = d->k ? g_hash_table_lookup (s->sources, &d->ids[0]) : NULL;
+  printf ("%s: %s (p_fake %.3f, anomaly %.3f)", it->path, dcr_verdict_name (d->verdict), d->p_fake, d->anomaly);
+  if (d->k)
+    printf ("; nearest real #%" G_GINT64_FORMAT " %s (similarity %.3f)", d->ids[0], p && p->source ? p->source : "",
+            d->similarity[0]);
+  printf ("\n");
+}
+
+int
+dcr_cmd_scan (int argc, char **argv)
+{
+  const char *device = NULL, *backbone = "default", *dtype = "f32", *model = NULL, *bank = NULL;
+  gboolean json = FALSE, count = FALSE;
+  int batch = 8;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
+    { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank, "Bank of real prototypes (the shipped one by default)", "BANK" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON (an array, one object per file)", NULL },
+    { "count-retrievals", 0, 0, G_OPTION_ARG_NONE, &count, "Record in the bank which prototypes were nearest",
+      NULL },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (8)", "N" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
+    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
+    { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype, "f32 or f16 (storage)", "TYPE" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new ("FILE… - real, fake or inconclusive, and why");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  if (!dcr_cli_parse (oc, &argc, &argv))
+    return 2;
+  if (argc < 2 || batch < 1 || (g_strcmp0 (dtype, "f32") != 0 && g_strcmp0 (dtype, "f16") != 0))
+    {
+      fprintf (stderr, "dcr: scan needs at least one image (and --batch ≥ 1, --dtype f32|f16)\n");
+      return 2;
+    }
+  g_autoptr (GError) err = NULL;
+  g_auto (Setup) s = { 0 };
+  if (!setup_open (&s, device, backbone, dtype, model, bank, count, (guint) MIN (batch, argc - 1), &err))
+    return dcr_cli_fail (err);
+  guint b = dcr_detector_batch (s.det);
+  g_autoptr (JsonArray) out = json_array_new ();
+  g_autoptr (GArray) nearest = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autofree Item *items = g_new0 (Item, b);
+  g_autofree DcrImage **imgs = g_new0 (DcrImage *, b);
+  g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
+  g_autofree guint *slot = g_new0 (guint, b);
+  int failed = 0;
+  for (int start = 1; start < argc; start += (int) b)
+    {
+      guint n = MIN (b, (guint) (argc - start)), m = 0;
+      for (guint i = 0; i < n; i++)
+        {
+          items[i] = (Item) { argv[start + i] };
+          item_load (&items[i]);
+          if (!items[i].error)
+            {
+              imgs[m] = items[i].img;
+              slot[m++] = i;
+            }
+        }
+      gint64 t0 = g_get_monotonic_time ();
+      if (m && !dcr_detector_run (s.det, imgs, m, dets, &err))
+        return dcr_cli_fail (err);
+      double ms = m ? (g_get_monotonic_time () - t0) / 1e3 / m : 0;
+      for (guint j = 0; j < m; j++)
+        {
+          items[slot[j]].det = dets[j];
+          items[slot[j]].ms = ms;
+          if (dets[j].k)
+            g_array_append_val (nearest, dets[j].ids[0]);
+        }
+      for (guint i = 0; i < n; i++)
+        {
+          if (items[i].error)
+            {
+              failed++;
+              if (json) /* the JSON has it too; stderr tells a person at once */
+                fprintf (stderr, "dcr: %s\n", items[i].error->message);
+            }
+          if (json)
+            json_array_add_element (out, item_json (&s, &items[i]));
+          else
+            item_print (&s, &items[i]);
+          item_clear (&items[i]);
+        }
+    }
+  if (count && nearest->len && !dcr_bank_add_retrievals (s.bank, (gint64 *) nearest->data, nearest->len, &err))
+    return dcr_cli_fail (err);
+  if (json)
+    {
+      g_autoptr (JsonNode) root = json_node_init_array (json_node_alloc (), out);
+      g_autofree char *text = json_to_string (root, TRUE);
+      printf ("%s\n", text);
+    }
+  return failed ? 1 : 0;
+}
+
+static void
+add_metrics (JsonBuilder *b, const DcrMetrics *m)
+{
+  dcr_cli_json_add_double (b, "acc", m->acc);
+  dcr_cli_json_add_double (b, "ap", m->ap);
+  dcr_cli_json_add_double (b, "auc", m->auc);
+  dcr_cli_json_add_double (b, "eer", m->eer);
+  dcr_cli_json_add_double (b, "tpr_at_fpr5", m->tpr_at_fpr5);
+}
+
+int
+dcr_cmd_eval (int argc, char **argv)
+{
+  const char *device = NULL, *backbone = "default", *dtype = "f32", *model = NULL, *bank = NULL;
+  const char *real_dir = NULL, *fake_dir = NULL;
+  gboolean json = FALSE, no_cache = FALSE, quiet = FALSE;
+  double threshold = NAN;
+  GOptionEntry entries[] = {
+    { "real", 0, 0, G_OPTION_ARG_FILENAME, &real_dir, "Folder of real images", "DIR" },
+    { "fake", 0, 0, G_OPTION_ARG_FILENAME, &fake_dir, "Folder of fake images", "DIR" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
+    { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank, "Bank of real prototypes (the shipped one by default)", "BANK" },
+    { "threshold", 0, 0, G_OPTION_ARG_DOUBLE, &threshold, "Decision threshold on p_fake (the model's)", "T" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
+    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
+    { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype, "f32 or f16 (storage)", "TYPE" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- measure the detector on labelled folders");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  if (!dcr_cli_parse (oc, &argc, &argv))
+    return 2;
+  if (!real_dir || !fake_dir || argc > 1 || (g_strcmp0 (dtype, "f32") != 0 && g_strcmp0 (dtype, "f16") != 0))
+    {
+      fprintf (stderr, "dcr: eval needs --real DIR --fake DIR (see `dcr eval --help`)\n");
+      return 2;
+    }
+  g_autoptr (GError) err = NULL;
+  g_auto (Setup) s = { 0 };
+  if (!setup_open (&s, device, backbone, dtype, model, bank, FALSE, 32, &err))
+    return dcr_cli_fail (err);
+  const char *dirs[] = { real_dir, fake_dir };
+  g_autoptr (GArray) scores = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr (GArray) anomaly = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr (GArray) labels = g_array_new (FALSE, FALSE, sizeof (gint32));
+  guint n_failed = 0, n_inconclusive = 0, dim = dcr_backbone_dim (s.bb), b = dcr_detector_batch (s.det);
+  g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
+  g_autofree float *rows = g_new (float, (gsize) b * dim);
+  for (gint32 cls = 0; cls < 2; cls++)
+    {
+      float *features = NULL;
+      DcrFeatureItem *items = NULL;
+      guint n = 0;
+      if (!dcr_cli_folder_features (s.bb, dirs[cls], !no_cache, quiet || json, &features, &items, &n, &err))
+        return dcr_cli_fail (err);
+      for (guint i = 0; i < n;)
+        {
+          guint m = 0;
+          for (; i < n && m < b; i++)
+            if (!items[i].error)
+              memcpy (rows + (gsize) m++ * dim, features + (gsize) i * dim, dim * sizeof (float));
+            else
+              n_failed++;
+          if (m && !dcr_detector_run_features (s.det, rows, m, dets, &err))
+            {
+              g_free (features);
+              return dcr_cli_fail (err);
+            }
+          for (guint j = 0; j < m; j++)
+            {
+              g_array_append_val (scores, dets[j].p_fake);
+              g_array_append_val (anomaly, dets[j].anomaly);
+              g_array_append_val (labels, cls);
+              n_inconclusive += dets[j].verdict == DCR_VERDICT_INCONCLUSIVE;
+              dcr_detection_clear (&dets[j]);
+            }
+        }
+      for (guint i = 0; i < n; i++)
+        dcr_feature_item_clear (&items[i]);
+      g_free (items);
+      g_free (features);
+    }
+  const DcrModelConfig *cfg = dcr_model_config (s.model);
+  float thr = isfinite (threshold) ? (float) threshold : cfg->threshold;
+  DcrMetrics m, ma;
+  dcr_metrics_compute ((float *) scores->data, (gint32 *) labels->data, scores->len, thr, &m);
+  dcr_metrics_compute ((float *) anomaly->data, (gint32 *) labels->data, anomaly->len, 0.5f, &ma);
+  if (json)
+    {
+      g_autoptr (JsonBuilder) jb = json_builder_new ();
+      json_builder_begin_object (jb);
+      json_builder_set_member_name (jb, "n_real");
+      json_builder_add_int_value (jb, (gint64) m.n_neg);
+      json_builder_set_member_name (jb, "n_fake");
+      json_builder_add_int_value (jb, (gint64) m.n_pos);
+      json_builder_set_member_name (jb, "n_failed");
+      json_builder_add_int_value (jb, n_failed);
+      dcr_cli_json_add_double (jb, "threshold", thr);
+      add_metrics (jb, &m);
+      dcr_cli_json_add_double (jb, "eer_threshold", m.eer_threshold);
+      json_builder_set_member_name (jb, "confusion");
+      json_builder_begin_object (jb);
+      const char *names[] = { "tp", "fp", "tn", "fn" };
+      gsize vals[] = { m.tp, m.fp, m.tn, m.fn };
+      for (guint i = 0; i < 4; i++)
+        {
+          json_builder_set_member_name (jb, names[i]);
+          json_builder_add_int_value (jb, (gint64) vals[i]);
+        }
+      json_builder_end_object (jb);
+      json_builder_set_member_name (jb, "inconclusive");
+      json_builder_add_int_value (jb, n_inconclusive);
+      json_builder_set_member_name (jb, "anomaly_score");
+      json_builder_begin_object (jb);
+      dcr_cli_json_add_double (jb, "auc", ma.auc);
+      dcr_cli_json_add_double (jb, "ap", ma.ap);
+      json_builder_end_object (jb);
+      add_model_bank (&s, jb);
+      json_builder_end_object (jb);
+      g_autoptr (JsonNode) root = json_builder_get_root (jb);
+      g_autofree char *text = json_to_string (root, TRUE);
+      printf ("%s\n", text);
+    }
+  else
+    {
+      printf ("images: %zu real, %zu fake (%u could not be read)\n", m.n_neg, m.n_pos, n_failed);
+      printf ("ACC %.4f at threshold %.4f\n", m.acc, thr);
+      printf ("AP %.4f  ROC AUC %.4f  EER %.4f (at %.4f)  TPR@5%%FPR %.4f\n", m.ap, m.auc, m.eer, m.eer_threshold,
+              m.tpr_at_fpr5);
+      printf ("confusion: TP %zu  FP %zu  TN %zu  FN %zu\n", m.tp, m.fp, m.tn, m.fn);
+      printf ("inconclusive: %u of %zu (band [%.4f, %.4f))\n", n_inconclusive, m.n_pos + m.n_neg, cfg->band_lo,
+              cfg->band_hi);
+      printf ("anomaly score alone: ROC AUC %.4f, AP %.4f\n", ma.auc, ma.ap);
+    }
+  return scores->len ? 0 : 1;
+}

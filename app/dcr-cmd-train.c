@@ -1,0 +1,314 @@
+/* dcr-cmd-train.c — `dcr train`: trains the DCR heads on folders of real
+ * and fake images. Features of the frozen backbone are computed once (and
+ * cached); the bank of real prototypes gives each sample its difference
+ * tokens and can be built from the training reals; the model file gets the
+ * threshold and inconclusive band chosen on a held-out split. */
+#include "dcr-cli.h"
+#include "dcr-cli-detect.h"
+#include "dcr-retrieval.h"
+#include "dcr-train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  GHashTable *by_path;  /* canonical path → index */
+  GHashTable *by_name;  /* basename → index, or -1 when several files share it */
+} Index;
+
+static void
+index_add (Index *ix, const char *path, gint64 i)
+{
+  g_hash_table_insert (ix->by_path, g_canonicalize_filename (path, NULL), GINT_TO_POINTER ((gint) i + 1));
+  g_autofree char *base = g_path_get_basename (path);
+  gpointer old = g_hash_table_lookup (ix->by_name, base);
+  g_hash_table_insert (ix->by_name, g_steal_pointer (&base), old ? GINT_TO_POINTER (-1) : GINT_TO_POINTER ((gint) i + 1));
+}
+
+/* A path from the CSV: as given, relative to the CSV, then by unique name. */
+static gint64
+index_find (Index *ix, const char *csv_dir, const char *path)
+{
+  g_autofree char *a = g_canonicalize_filename (path, NULL);
+  g_autofree char *b = g_canonicalize_filename (path, csv_dir);
+  gint v = GPOINTER_TO_INT (g_hash_table_lookup (ix->by_path, a));
+  if (!v)
+    v = GPOINTER_TO_INT (g_hash_table_lookup (ix->by_path, b));
+  if (!v)
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      v = GPOINTER_TO_INT (g_hash_table_lookup (ix->by_name, base));
+    }
+  return v > 0 ? v - 1 : -1;
+}
+
+/* Lines "fake,real" (a header line and #-comments are skipped). */
+static gboolean
+read_pairs (const char *csv, Index *fakes, Index *reals, gsize n_real, gint64 *pair, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (csv, &text, NULL, error))
+    return FALSE;
+  g_autofree char *dir = g_path_get_dirname (csv);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint used = 0, unmatched = 0;
+  for (guint l = 0; lines[l]; l++)
+    {
+      char *line = g_strstrip (lines[l]);
+      if (!*line || line[0] == '#')
+        continue;
+      g_auto (GStrv) f = g_strsplit (line, ",", 2);
+      if (!f[0] || !f[1])
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%u: expected \"fake,real\", got \"%s\"", csv,
+                       l + 1, line);
+          return FALSE;
+        }
+      gint64 fi = index_find (fakes, dir, g_strstrip (f[0])), ri = index_find (reals, dir, g_strstrip (f[1]));
+      if (fi < 0 || ri < 0)
+        {
+          if (used || l > 0 || (g_ascii_strcasecmp (f[0], "fake") != 0))
+            unmatched++;
+          continue;
+        }
+      pair[n_real + fi] = ri;
+      used++;
+    }
+  fprintf (stderr, "dcr: %u pairs from %s%s", used, csv, unmatched ? "" : "\n");
+  if (unmatched)
+    fprintf (stderr, " (%u lines name files not among the images; skipped)\n", unmatched);
+  return TRUE;
+}
+
+/* The features of one folder and their per-file records. */
+typedef struct {
+  float *features;
+  DcrFeatureItem *items;
+  guint n;
+} Folder;
+
+static void
+folder_clear (Folder *f)
+{
+  for (guint i = 0; i < f->n; i++)
+    dcr_feature_item_clear (&f->items[i]);
+  g_clear_pointer (&f->items, g_free);
+  g_clear_pointer (&f->features, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Folder, folder_clear)
+
+static void
+index_clear (Index *ix)
+{
+  g_clear_pointer (&ix->by_path, g_hash_table_unref);
+  g_clear_pointer (&ix->by_name, g_hash_table_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Index, index_clear)
+
+static gboolean
+on_epoch (const DcrTrainProgress *p, gpointer data)
+{
+  g_autofree char *eta = dcr_cli_duration (p->eta_s);
+  g_autofree char *el = dcr_cli_duration (p->elapsed_s);
+  fprintf (stderr, "epoch %u/%u  loss %.4f (CE %.4f, BCE %.4f, SupCon %.4f)", p->epoch, p->epochs, p->loss[0],
+           p->loss[1], p->loss[2], p->loss[3]);
+  if (isfinite (p->val_auc))
+    fprintf (stderr, "  val AUC %.3f, ACC %.3f", p->val_auc, p->val_acc);
+  fprintf (stderr, "  %s elapsed, ETA %s\n", el, eta);
+  return TRUE;
+}
+
+int
+dcr_cmd_train (int argc, char **argv)
+{
+  const char *device = NULL, *backbone = "default", *real_dir = NULL, *fake_dir = NULL, *pairs = NULL;
+  const char *out = NULL, *bank_path = NULL, *checkpoint = NULL;
+  int epochs = 20, k = 8, batch = 32, hidden = 512, head_hidden = 512, warmup = 0;
+  double lr = 1e-3, wd = 1e-2, val = 0.2, lambda_bce = 1, lambda_supcon = 0.1;
+  gint64 seed = 1;
+  gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE;
+  GOptionEntry entries[] = {
+    { "real", 0, 0, G_OPTION_ARG_FILENAME, &real_dir, "Folder of real images", "DIR" },
+    { "fake", 0, 0, G_OPTION_ARG_FILENAME, &fake_dir, "Folder of fake images", "DIR" },
+    { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs, "CSV of fake,real source pairs", "CSV" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Model file to write", "MODEL" },
+    { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank_path, "Bank of real prototypes for the tokens", "BANK" },
+    { "bank-from-reals", 0, 0, G_OPTION_ARG_NONE, &from_reals, "Create or extend --bank with the real images", NULL },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs (20)", "N" },
+    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Peak learning rate, cosine schedule (1e-3)", "LR" },
+    { "warmup", 0, 0, G_OPTION_ARG_INT, &warmup, "Linear warm-up updates (0)", "N" },
+    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &wd, "AdamW weight decay (1e-2)", "W" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Samples per update (32)", "N" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (1)", "S" },
+    { "k", 0, 0, G_OPTION_ARG_INT, &k, "Prototypes compared with per image (8, at most 32)", "K" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &hidden, "Attention width (512)", "H" },
+    { "head-hidden", 0, 0, G_OPTION_ARG_INT, &head_hidden, "Residual head width (512)", "H" },
+    { "no-gate", 0, 0, G_OPTION_ARG_NONE, &no_gate, "No sigmoid gate on the attention output", NULL },
+    { "lambda-bce", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_bce, "Weight of the anomaly BCE (1)", "L" },
+    { "lambda-supcon", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_supcon, "Weight of SupCon, negative: off (0.1)", "L" },
+    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val, "Files per class held out (0.2; negative: none)", "F" },
+    { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint file (MODEL.checkpoint)", "FILE" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the checkpoint", NULL },
+    { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
+    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- train the DCR detector heads");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  if (!dcr_cli_parse (oc, &argc, &argv))
+    return 2;
+  if (!real_dir || !fake_dir || !out || argc > 1)
+    {
+      fprintf (stderr, "dcr: train needs --real DIR --fake DIR --out MODEL (see `dcr train --help`)\n");
+      return 2;
+    }
+  if (from_reals && !bank_path)
+    {
+      fprintf (stderr, "dcr: --bank-from-reals needs --bank BANK\n");
+      return 2;
+    }
+  if (epochs < 1 || batch < 2 || k < 1 || k > 32 || hidden < 1 || head_hidden < 1 || !(lr > 0) || wd < 0)
+    {
+      fprintf (stderr, "dcr: train: epochs ≥ 1, batch ≥ 2, k in 1…32, widths ≥ 1, lr > 0, weight decay ≥ 0\n");
+      return 2;
+    }
+  g_autofree char *ck = checkpoint ? g_strdup (checkpoint) : g_strconcat (out, ".checkpoint", NULL);
+
+  g_autoptr (GError) err = NULL;
+  DcrContextOptions copts = { .device = device };
+  g_autoptr (DcrContext) ctx = dcr_context_new (&copts, &err);
+  if (!ctx)
+    return dcr_cli_fail (err);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, backbone, DCR_F32, &err);
+  if (!bb)
+    return dcr_cli_fail (err);
+  guint dim = dcr_backbone_dim (bb);
+
+  g_auto (Folder) rf = { 0 };
+  g_auto (Folder) fk = { 0 };
+  if (!dcr_cli_folder_features (bb, real_dir, !no_cache, quiet, &rf.features, &rf.items, &rf.n, &err) ||
+      !dcr_cli_folder_features (bb, fake_dir, !no_cache, quiet, &fk.features, &fk.items, &fk.n, &err))
+    return dcr_cli_fail (err);
+  guint nr = rf.n, nf = fk.n;
+  const float *fr = rf.features;
+  const DcrFeatureItem *ir = rf.items;
+
+  /* the samples that have a feature: reals first, then fakes */
+  gsize n = 0;
+  g_autofree float *features = g_new (float, (gsize) (nr + nf + 1) * dim);
+  g_autofree gint32 *labels = g_new (gint32, nr + nf + 1);
+  g_autofree gint64 *pair = g_new (gint64, nr + nf + 1);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_auto (Index) reals = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
+                           g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  g_auto (Index) fakes = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
+                           g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  gsize n_real = 0;
+  for (int cls = 0; cls < 2; cls++)
+    {
+      const DcrFeatureItem *items = cls ? fk.items : rf.items;
+      const float *src = cls ? fk.features : rf.features;
+      guint m = cls ? nf : nr;
+      for (guint i = 0; i < m; i++)
+        {
+          if (items[i].error)
+            continue;
+          memcpy (features + n * dim, src + (gsize) i * dim, dim * sizeof (float));
+          labels[n] = cls;
+          pair[n] = -1;
+          g_ptr_array_add (keys, g_strdup (items[i].sha256));
+          index_add (cls ? &fakes : &reals, items[i].path, cls ? (gint64) (n - n_real) : (gint64) n);
+          n++;
+        }
+      if (!cls)
+        n_real = n;
+    }
+  g_ptr_array_add (keys, NULL);
+  if (pairs && !read_pairs (pairs, &fakes, &reals, n_real, pair, &err))
+    return dcr_cli_fail (err);
+
+  /* the bank: created or extended from the reals when asked */
+  g_autoptr (DcrBank) bank = NULL;
+  g_autoptr (DcrRetrieval) retrieval = NULL;
+  g_autoptr (GPtrArray) bank_keys = g_ptr_array_new_with_free_func (g_free);
+  if (bank_path)
+    {
+      if (from_reals && !g_file_test (bank_path, G_FILE_TEST_EXISTS))
+        bank = dcr_bank_create (bank_path, dcr_backbone_id (bb), dim, &err);
+      else
+        bank = dcr_bank_open (bank_path, dcr_backbone_id (bb), dim, !from_reals, &err);
+      if (!bank)
+        return dcr_cli_fail (err);
+      if (from_reals)
+        {
+          g_autofree DcrPrototypeNew *items = g_new0 (DcrPrototypeNew, MAX (nr, 1));
+          g_autofree gint64 *ids = g_new (gint64, MAX (nr, 1));
+          guint m = 0;
+          for (guint i = 0; i < nr; i++)
+            if (!ir[i].error)
+              items[m++] = (DcrPrototypeNew) { .feature = fr + (gsize) i * dim, .source = ir[i].path,
+                                               .sha256 = ir[i].sha256, .note = "added by dcr train" };
+          if (!dcr_bank_add (bank, items, m, TRUE, ids, &err))
+            return dcr_cli_fail (err);
+          guint added = 0;
+          for (guint i = 0; i < m; i++)
+            added += ids[i] > 0;
+          if (!quiet)
+            fprintf (stderr, "dcr: %u real prototypes added to %s (%u already there)\n", added, bank_path, m - added);
+        }
+      retrieval = dcr_retrieval_new (ctx, dim, DCR_F32, 256, &err);
+      if (!retrieval || !dcr_retrieval_sync (retrieval, bank, NULL, &err))
+        return dcr_cli_fail (err);
+      g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+      if (!protos)
+        return dcr_cli_fail (err);
+      g_autoptr (GHashTable) sha_of = g_hash_table_new (g_int64_hash, g_int64_equal);
+      for (guint i = 0; i < protos->len; i++)
+        {
+          DcrPrototype *p = protos->pdata[i];
+          g_hash_table_insert (sha_of, &p->id, p->sha256);
+        }
+      for (gsize i = 0; i < dcr_retrieval_count (retrieval); i++)
+        {
+          gint64 id = dcr_retrieval_id_at (retrieval, i);
+          g_ptr_array_add (bank_keys, g_strdup (g_hash_table_lookup (sha_of, &id)));
+        }
+    }
+  else if (!quiet)
+    fprintf (stderr, "dcr: no --bank: each sample is compared with one other real image (pair mode); scanning "
+                     "will need a bank\n");
+
+  {
+    DcrModelConfig cfg = { .backbone_id = (char *) dcr_backbone_id (bb), .dim = dim, .k = (guint) k,
+                           .hidden = (guint) hidden, .head_hidden = (guint) head_hidden, .gate = !no_gate };
+    g_autoptr (DcrModel) m = dcr_model_new (ctx, &cfg, (guint64) seed, &err);
+    if (!m)
+      return dcr_cli_fail (err);
+    DcrTrainData data = { features, labels, pair, (const char *const *) keys->pdata, n, retrieval,
+                          bank_keys->len ? (const char *const *) bank_keys->pdata : NULL };
+    DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
+                          .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
+                          .resume = resume,
+                          .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon } };
+    if (!quiet)
+      fprintf (stderr, "dcr: training on %" G_GSIZE_FORMAT " real and %" G_GSIZE_FORMAT " fake images, %s, %s\n",
+               n_real, n - n_real, dcr_backbone_id (bb), dcr_context_device (ctx)->name);
+    DcrTrainSummary sum;
+    if (!dcr_train_run (m, &data, &o, quiet ? NULL : on_epoch, NULL, &sum, &err) || !dcr_model_save (m, out, &err))
+      return dcr_cli_fail (err);
+    printf ("model: %s\n", out);
+    printf ("trained: %u epochs on %u samples (%u held out), %u prototype%s per image\n", sum.epochs_run,
+            sum.n_train, sum.n_val, sum.tokens, sum.tokens == 1 ? "" : "s");
+    printf ("loss: %.4f -> %.4f\n", sum.first_loss, sum.last_loss);
+    if (sum.n_val)
+      printf ("validation: AUC %.4f, AP %.4f, EER %.4f\n", sum.val_auc, sum.val_ap, sum.val_eer);
+    printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);
+  }
+
+  return 0;
+}

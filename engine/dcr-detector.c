@@ -1,0 +1,209 @@
+/* dcr-detector.c — backbone → retrieval → heads for a batch: two recorded
+ * sequences over the same runs, one fed by the backbone's feature tensor on
+ * the GPU, one by uploaded features. */
+#include "dcr-config.h"
+#include "dcr-detector.h"
+#include "dcr-half.h"
+
+#include <string.h>
+
+struct _DcrDetector {
+  DcrBackbone *bb;
+  DcrModel *m;
+  DcrBank *bank;
+  DcrContext *ctx;
+  guint batch;
+  DcrDtype dtype;
+  DcrRetrieval *retrieval;
+  DcrBackboneRun *bb_run;
+  DcrRetrievalRun *rr;
+  DcrModelRun *run;
+  DcrTensor *features;   /* [batch, dim] what the heads read */
+  DcrSeq *seq_images;    /* copy from the backbone, then the heads */
+  DcrSeq *seq_features;  /* the heads on uploaded features */
+};
+
+void
+dcr_detection_clear (DcrDetection *d)
+{
+  g_clear_pointer (&d->residual, g_free);
+}
+
+static void
+drop_runs (DcrDetector *det)
+{
+  g_clear_pointer (&det->seq_images, dcr_seq_free);
+  g_clear_pointer (&det->seq_features, dcr_seq_free);
+  g_clear_pointer (&det->run, dcr_model_run_free);
+  g_clear_pointer (&det->rr, dcr_retrieval_run_free);
+}
+
+void
+dcr_detector_free (DcrDetector *det)
+{
+  if (!det)
+    return;
+  drop_runs (det);
+  dcr_tensor_free (det->features);
+  dcr_backbone_run_free (det->bb_run);
+  dcr_retrieval_free (det->retrieval);
+  g_free (det);
+}
+
+static gboolean
+make_runs (DcrDetector *det, GError **error)
+{
+  drop_runs (det);
+  guint k = dcr_model_config (det->m)->k;
+  if (!(det->rr = dcr_retrieval_run_new (det->retrieval, det->batch, k, error)) ||
+      !(det->run = dcr_model_run_new (det->m, det->dtype, det->batch, dcr_retrieval_run_k (det->rr), FALSE, error)) ||
+      !(det->seq_images = dcr_seq_new (det->ctx, error)) || !(det->seq_features = dcr_seq_new (det->ctx, error)))
+    return FALSE;
+  dcr_seq_copy (det->seq_images, dcr_backbone_run_feature_tensor (det->bb_run)->buf, 0, det->features->buf, 0,
+                dcr_tensor_bytes (det->features));
+  return dcr_model_run_record_single (det->run, det->seq_images, det->rr, det->features, error) &&
+         dcr_model_run_record_single (det->run, det->seq_features, det->rr, det->features, error);
+}
+
+DcrDetector *
+dcr_detector_new (DcrBackbone *bb, DcrModel *m, DcrBank *bank, guint batch, GError **error)
+{
+  guint dim = dcr_backbone_dim (bb);
+  if (!dcr_model_check_backbone (m, dcr_backbone_id (bb), dim, error))
+    return NULL;
+  if (g_strcmp0 (dcr_bank_backbone_id (bank), dcr_backbone_id (bb)) != 0 || dcr_bank_dim (bank) != dim)
+    {
+      g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_MISMATCH,
+                   "%s holds features of %s (%u wide), not of the backbone in use, %s (%u wide)", dcr_bank_path (bank),
+                   dcr_bank_backbone_id (bank), dcr_bank_dim (bank), dcr_backbone_id (bb), dim);
+      return NULL;
+    }
+  g_autoptr (DcrDetector) det = g_new0 (DcrDetector, 1);
+  det->bb = bb;
+  det->m = m;
+  det->bank = bank;
+  det->dtype = dcr_backbone_dtype (bb);
+  det->batch = MAX (1, MIN (batch, dcr_backbone_max_batch (bb)));
+  det->ctx = dcr_model_context (m);
+  gint64 fs[] = { det->batch, dim };
+  if (!(det->bb_run = dcr_backbone_run_new (bb, det->batch, error)) ||
+      !(det->features = dcr_tensor_new (det->ctx, DCR_POOL_ACTIVATIONS, det->dtype, 2, fs, error)) ||
+      !(det->retrieval = dcr_retrieval_new (det->ctx, dim, det->dtype, det->batch, error)) ||
+      !dcr_retrieval_sync (det->retrieval, bank, NULL, error) || !make_runs (det, error))
+    return NULL;
+  return g_steal_pointer (&det);
+}
+
+guint
+dcr_detector_batch (DcrDetector *det)
+{
+  return det->batch;
+}
+
+guint
+dcr_detector_k (DcrDetector *det)
+{
+  return dcr_retrieval_run_k (det->rr);
+}
+
+gsize
+dcr_detector_bank_count (DcrDetector *det)
+{
+  return dcr_retrieval_count (det->retrieval);
+}
+
+gboolean
+dcr_detector_sync (DcrDetector *det, GError **error)
+{
+  gboolean reloaded = FALSE;
+  if (!dcr_retrieval_sync (det->retrieval, det->bank, &reloaded, error))
+    return FALSE;
+  return !reloaded || make_runs (det, error);
+}
+
+static gboolean
+finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
+{
+  guint k = dcr_retrieval_run_k (det->rr), dim = dcr_backbone_dim (det->bb);
+  g_autofree float *logits = g_new (float, 2 * n), *p = g_new (float, n), *an = g_new (float, n);
+  g_autofree float *att = g_new (float, (gsize) n * k), *sims = g_new (float, (gsize) n * k);
+  g_autofree float *res = g_new (float, (gsize) n * dim);
+  g_autofree gint64 *ids = g_new (gint64, (gsize) n * k);
+  if (!dcr_model_run_outputs (det->run, n, logits, p, an, att, res, NULL, error) ||
+      !dcr_retrieval_run_results (det->rr, n, ids, sims, NULL, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      DcrDetection *d = &out[i];
+      memset (d, 0, sizeof *d);
+      d->p_fake = p[i];
+      d->anomaly = an[i];
+      d->logits[0] = logits[2 * i];
+      d->logits[1] = logits[2 * i + 1];
+      d->verdict = dcr_model_verdict (det->m, p[i]);
+      d->k = k;
+      memcpy (d->ids, ids + (gsize) i * k, k * sizeof (gint64));
+      memcpy (d->similarity, sims + (gsize) i * k, k * sizeof (float));
+      memcpy (d->attention, att + (gsize) i * k, k * sizeof (float));
+      d->residual = g_memdup2 (res + (gsize) i * dim, dim * sizeof (float));
+    }
+  return TRUE;
+}
+
+gboolean
+dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error)
+{
+  g_return_val_if_fail (n <= det->batch, FALSE);
+  for (guint i = 0; i < n; i++)
+    if (!dcr_backbone_run_set_image (det->bb_run, i, images[i], error))
+      return FALSE;
+  return dcr_backbone_run_forward (det->bb_run, error) && dcr_seq_submit (det->seq_images, TRUE, error) &&
+         finish (det, n, out, error);
+}
+
+gboolean
+dcr_detector_run_features (DcrDetector *det, const float *features, guint n, DcrDetection *out, GError **error)
+{
+  g_return_val_if_fail (n <= det->batch, FALSE);
+  gsize dim = dcr_backbone_dim (det->bb), total = (gsize) det->batch * dim;
+  g_autofree float *buf = g_new0 (float, total);
+  memcpy (buf, features, n * dim * sizeof (float));
+  gboolean ok;
+  if (det->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, total);
+      dcr_half_from_floats (h, buf, total);
+      ok = dcr_tensor_upload (det->features, h, error);
+    }
+  else
+    ok = dcr_tensor_upload (det->features, buf, error);
+  return ok && dcr_seq_submit (det->seq_features, TRUE, error) && finish (det, n, out, error);
+}
+
+static char *
+find_data (const char *sub, const char *name)
+{
+  const char *dirs[] = { g_getenv ("DCR_DATA_DIR"), DCR_SOURCE_DATADIR, DCR_DATADIR };
+  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      if (!dirs[i])
+        continue;
+      char *p = g_build_filename (dirs[i], sub, name, NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        return p;
+      g_free (p);
+    }
+  return NULL;
+}
+
+char *
+dcr_detector_default_model_path (void)
+{
+  return find_data ("models", "dcr-default.safetensors");
+}
+
+char *
+dcr_detector_default_bank_path (void)
+{
+  return find_data ("banks", "dcr-default.dcrbank");
+}

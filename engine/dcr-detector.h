@@ -1,0 +1,57 @@
+/* dcr-detector.h — the whole detector in single mode, as scan, eval and the
+ * app use it: backbone features of a batch of images (or features already
+ * computed), GPU retrieval of the k nearest real prototypes, the heads, and
+ * per image the verdict with its evidence. */
+#pragma once
+
+#include "dcr-backbone.h"
+#include "dcr-bank.h"
+#include "dcr-model.h"
+#include "dcr-op-reduce.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  DcrVerdict verdict;
+  float p_fake;
+  float anomaly;
+  float logits[2];
+  guint k;                        /* prototypes compared with */
+  gint64 ids[DCR_TOPK_MAX];       /* bank ids, nearest first */
+  float similarity[DCR_TOPK_MAX]; /* cosine similarity */
+  float attention[DCR_TOPK_MAX];  /* the attention weight on each */
+  float *residual;                /* dim floats: |f̂ − r̂₁| per channel (owned) */
+} DcrDetection;
+
+void dcr_detection_clear (DcrDetection *d);
+
+typedef struct _DcrDetector DcrDetector;
+
+/* Checks that the model and the bank were made for this backbone, loads
+ * the bank's enabled prototypes to the GPU and records the passes for up to
+ * `batch` images. Storage follows the backbone's dtype. */
+DcrDetector *dcr_detector_new (DcrBackbone *bb, DcrModel *m, DcrBank *bank, guint batch, GError **error);
+void dcr_detector_free (DcrDetector *det);
+guint dcr_detector_batch (DcrDetector *det);
+/* Prototypes compared with per image: min(model k, enabled prototypes). */
+guint dcr_detector_k (DcrDetector *det);
+gsize dcr_detector_bank_count (DcrDetector *det);
+/* Reloads the prototypes if the bank changed since (and re-records). */
+gboolean dcr_detector_sync (DcrDetector *det, GError **error);
+
+/* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */
+gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
+/* The same from backbone features [n, dim] (e.g. from the feature cache). */
+gboolean dcr_detector_run_features (DcrDetector *det, const float *features, guint n, DcrDetection *out,
+                                    GError **error);
+
+/* Where the shipped model and bank are looked for: $DCR_DATA_DIR, the
+ * source tree (uninstalled builds), the installed data directory —
+ * models/dcr-default.safetensors and banks/dcr-default.dcrbank. NULL when
+ * none exists. */
+char *dcr_detector_default_model_path (void);
+char *dcr_detector_default_bank_path (void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrDetector, dcr_detector_free)
+
+G_END_DECLS

@@ -1,0 +1,204 @@
+/* dcr-feature-cache.c — hashing, decoding and batched feature extraction
+ * with the on-disk cache (one small file per backbone and image hash:
+ * "DCRF", u32 dim, u32 width, u32 height, dim little-endian f32), and the
+ * image-folder listing. */
+#include "dcr-feature-cache.h"
+
+#include <gio/gio.h>
+#include <math.h>
+#include <string.h>
+
+#define CACHE_MAGIC "DCRF"
+
+void
+dcr_feature_item_clear (DcrFeatureItem *it)
+{
+  g_clear_pointer (&it->path, g_free);
+  g_clear_pointer (&it->sha256, g_free);
+  g_clear_error (&it->error);
+}
+
+char *
+dcr_feature_cache_dir (DcrBackbone *bb)
+{
+  g_autofree char *name = g_strdup_printf ("%s-%s", dcr_backbone_id (bb), dcr_dtype_name (dcr_backbone_dtype (bb)));
+  g_strcanon (name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-", '_');
+  return g_build_filename (g_get_user_cache_dir (), "dcr-forensics", "features", name, NULL);
+}
+
+static char *
+cache_file (const char *dir, const char *sha256)
+{
+  char sub[3] = { sha256[0], sha256[1], 0 };
+  g_autofree char *leaf = g_strconcat (sha256, ".feat", NULL);
+  return g_build_filename (dir, sub, leaf, NULL);
+}
+
+static gboolean
+cache_read (const char *dir, DcrFeatureItem *it, guint dim, float *out)
+{
+  g_autofree char *path = cache_file (dir, it->sha256);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, NULL) || len != 16 + (gsize) dim * 4 ||
+      memcmp (data, CACHE_MAGIC, 4) != 0)
+    return FALSE;
+  guint32 hdr[3];
+  memcpy (hdr, data + 4, sizeof hdr);
+  if (GUINT32_FROM_LE (hdr[0]) != dim)
+    return FALSE;
+  for (guint i = 0; i < dim; i++)
+    {
+      guint32 u;
+      memcpy (&u, data + 16 + i * 4, 4);
+      u = GUINT32_FROM_LE (u);
+      memcpy (&out[i], &u, 4);
+      if (!isfinite (out[i]))
+        return FALSE;
+    }
+  it->width = GUINT32_FROM_LE (hdr[1]);
+  it->height = GUINT32_FROM_LE (hdr[2]);
+  it->cached = TRUE;
+  return TRUE;
+}
+
+/* Best effort: a cache that cannot be written only costs time later. */
+static void
+cache_write (const char *dir, const DcrFeatureItem *it, guint dim, const float *f)
+{
+  g_autofree char *path = cache_file (dir, it->sha256);
+  g_autofree char *parent = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (parent, 0700) != 0)
+    return;
+  g_autofree char *data = g_malloc (16 + (gsize) dim * 4);
+  memcpy (data, CACHE_MAGIC, 4);
+  guint32 hdr[3] = { GUINT32_TO_LE (dim), GUINT32_TO_LE (it->width), GUINT32_TO_LE (it->height) };
+  memcpy (data + 4, hdr, sizeof hdr);
+  for (guint i = 0; i < dim; i++)
+    {
+      guint32 u;
+      memcpy (&u, &f[i], 4);
+      u = GUINT32_TO_LE (u);
+      memcpy (data + 16 + i * 4, &u, 4);
+    }
+  g_file_set_contents (path, data, 16 + (gssize) dim * 4, NULL);
+}
+
+gboolean
+dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
+                      float *features, DcrFeatureItem *items, DcrFeatureProgress progress, gpointer user_data,
+                      GError **error)
+{
+  guint dim = dcr_backbone_dim (bb);
+  g_autofree char *dir = dcr_feature_cache_dir (bb);
+  memset (features, 0, (gsize) n * dim * sizeof (float));
+  memset (items, 0, n * sizeof *items);
+  batch = MIN (batch ? batch : 8, dcr_backbone_max_batch (bb));
+  g_autoptr (DcrBackboneRun) run = NULL;
+  g_autofree guint *slot_item = g_new (guint, MAX (batch, 1));
+  g_autofree float *out = g_new (float, (gsize) MAX (batch, 1) * dim);
+  guint filled = 0, done = 0;
+  for (guint i = 0; i <= n; i++)
+    {
+      if (i < n)
+        {
+          DcrFeatureItem *it = &items[i];
+          it->path = g_strdup (paths[i]);
+          /* hash and decode from one read-only mapping of the file */
+          g_autoptr (GMappedFile) mf = g_mapped_file_new (paths[i], FALSE, &it->error);
+          if (mf)
+            {
+              g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
+              it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
+              if (!use_cache || !cache_read (dir, it, dim, features + (gsize) i * dim))
+                {
+                  g_autoptr (DcrImage) img = dcr_image_load_from_bytes (bytes, paths[i], NULL, &it->error);
+                  if (img)
+                    {
+                      it->width = img->width;
+                      it->height = img->height;
+                      if (!run && !(run = dcr_backbone_run_new (bb, MIN (batch, n), error)))
+                        return FALSE;
+                      if (dcr_backbone_run_set_image (run, filled, img, &it->error))
+                        slot_item[filled++] = i;
+                    }
+                }
+            }
+          if (it->cached || it->error)
+            {
+              done++;
+              if (progress && !progress (done, n, user_data))
+                goto cancelled;
+            }
+        }
+      if (filled && (filled == dcr_backbone_run_batch (run) || i == n))
+        {
+          if (!dcr_backbone_run_forward (run, error) || !dcr_backbone_run_features (run, out, error))
+            return FALSE;
+          for (guint s = 0; s < filled; s++)
+            {
+              DcrFeatureItem *it = &items[slot_item[s]];
+              memcpy (features + (gsize) slot_item[s] * dim, out + (gsize) s * dim, dim * sizeof (float));
+              if (use_cache)
+                cache_write (dir, it, dim, out + (gsize) s * dim);
+            }
+          done += filled;
+          filled = 0;
+          if (progress && !progress (done, n, user_data))
+            goto cancelled;
+        }
+    }
+  return TRUE;
+
+cancelled:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled after %u of %u images", done, n);
+  return FALSE;
+}
+
+static gboolean
+is_image_name (const char *name)
+{
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+  return g_str_has_suffix (lower, ".png") || g_str_has_suffix (lower, ".jpg") || g_str_has_suffix (lower, ".jpeg");
+}
+
+static gboolean
+walk (const char *dir, GPtrArray *out, guint depth, GError **error)
+{
+  if (depth > 32)
+    return TRUE; /* a link loop or absurd nesting */
+  g_autoptr (GDir) d = g_dir_open (dir, 0, error);
+  if (!d)
+    return FALSE;
+  const char *name;
+  while ((name = g_dir_read_name (d)))
+    {
+      if (name[0] == '.')
+        continue;
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          if (!walk (path, out, depth + 1, error))
+            return FALSE;
+        }
+      else if (is_image_name (name) && g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        g_ptr_array_add (out, g_steal_pointer (&path));
+    }
+  return TRUE;
+}
+
+static int
+cmp_str (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+dcr_list_images (const char *dir, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  if (!walk (dir, out, 0, error))
+    return NULL;
+  g_ptr_array_sort (out, cmp_str);
+  return g_steal_pointer (&out);
+}

@@ -1,0 +1,40 @@
+/* dcr-feature-cache.h — backbone features of image files, computed once:
+ * each file is hashed (SHA-256) and decoded read-only, and its feature is
+ * kept on disk under $XDG_CACHE_HOME/dcr-forensics/features/<backbone id>-
+ * <dtype>/ by that hash, so training, evaluation and bank building never
+ * run the backbone twice over the same bytes. Also lists image folders. */
+#pragma once
+
+#include "dcr-backbone.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *path;
+  char *sha256;     /* NULL when the file could not be read */
+  guint width, height; /* 0 when served from the cache without decoding */
+  gboolean cached;  /* the feature came from the cache */
+  GError *error;    /* why this file has no feature (NULL on success) */
+} DcrFeatureItem;
+
+void dcr_feature_item_clear (DcrFeatureItem *it);
+
+/* FALSE cancels. */
+typedef gboolean (*DcrFeatureProgress) (guint done, guint total, gpointer user_data);
+
+/* The cache directory of a backbone and storage dtype (not created). */
+char *dcr_feature_cache_dir (DcrBackbone *bb);
+
+/* features [n, dim] for paths[n] (rows of files that failed are zeros, with
+ * the reason in items[i].error); items[n] are filled in and must be
+ * cleared. batch 0 → 8. The function fails only on GPU errors or when
+ * cancelled; unreadable files are per-item errors. */
+gboolean dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
+                               float *features, DcrFeatureItem *items, DcrFeatureProgress progress,
+                               gpointer user_data, GError **error);
+
+/* The image files (.png, .jpg, .jpeg, any case) under dir, recursively,
+ * sorted; hidden entries skipped. */
+GPtrArray *dcr_list_images (const char *dir, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+/* dcr-metrics.h — detection metrics over scores (higher = more likely
+ * fake) and labels (1 fake, 0 real), defined as scikit-learn defines them,
+ * plus the two decisions training takes on a validation split: the
+ * threshold and the inconclusive band around it. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gsize n_pos, n_neg;       /* fakes, reals */
+  double auc;               /* ROC AUC (trapezoids over the ROC points: ties count half) */
+  double ap;                /* average precision, Σ (Rₙ − Rₙ₋₁)·Pₙ over distinct thresholds */
+  double eer;               /* equal error rate, FPR = FNR interpolated between ROC points */
+  double eer_threshold;     /* the score where the ROC crosses it */
+  double tpr_at_fpr5;       /* the best TPR with FPR ≤ 5 % (no interpolation) */
+  float threshold;          /* what acc and the confusion matrix use: fake when score ≥ threshold */
+  double acc;
+  gsize tp, fp, tn, fn;
+} DcrMetrics;
+
+/* Everything at once; AUC, AP, EER are NaN when a class is missing. */
+void dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float threshold, DcrMetrics *out);
+double dcr_metrics_roc_auc (const float *scores, const gint32 *labels, gsize n);
+double dcr_metrics_average_precision (const float *scores, const gint32 *labels, gsize n);
+double dcr_metrics_eer (const float *scores, const gint32 *labels, gsize n, double *threshold);
+double dcr_metrics_tpr_at_fpr (const float *scores, const gint32 *labels, gsize n, double max_fpr);
+
+/* The threshold of the highest balanced accuracy ((TPR + TNR) / 2): the
+ * midpoint between the lowest score called fake and the next lower score,
+ * so the split generalises rather than sits on a sample. *bal_acc may be
+ * NULL. 0.5 when a class is missing. */
+float dcr_metrics_best_threshold (const float *scores, const gint32 *labels, gsize n, double *bal_acc);
+
+/* The inconclusive band around `threshold`: scores at or above hi are the
+ * region where "fake" calls keep a precision ≥ min_precision (scanning down
+ * from the top score), scores below lo where "real" calls keep it (scanning
+ * up from the lowest); in between the validation data could not tell. The
+ * band is at least ±min_half_width around the threshold and inside [0, 1]. */
+void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, double min_precision,
+                       double min_half_width, float *lo, float *hi);
+
+G_END_DECLS

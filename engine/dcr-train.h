@@ -1,0 +1,120 @@
+/* dcr-train.h — training the DCR heads on frozen backbone features, on the
+ * GPU: one step (forward with dropout, the three losses, the backward pass
+ * through the engine's backward ops, AdamW) is recorded once and replayed
+ * for every batch; the loop around it builds the difference tokens of each
+ * sample (its pair, then its nearest bank prototypes), follows a cosine
+ * learning-rate schedule, validates on a held-out split of the files,
+ * chooses the decision threshold and inconclusive band there, and writes
+ * resumable checkpoints.
+ *
+ * Loss = CE(logits, y) + λ₁·BCE(anomaly, y) + λ₂·SupCon_τ(normalise(fused), y)
+ * with y = 0 for a real sample (paired with a real) and 1 for a fake. */
+#pragma once
+
+#include "dcr-model.h"
+#include "dcr-op-optim.h"
+
+G_BEGIN_DECLS
+
+#define DCR_TRAIN_ERROR (dcr_train_error_quark ())
+GQuark dcr_train_error_quark (void);
+
+typedef enum {
+  DCR_TRAIN_ERROR_DATA,       /* too few samples of a class, bad pairs */
+  DCR_TRAIN_ERROR_CHECKPOINT, /* a checkpoint that does not fit the run */
+  DCR_TRAIN_ERROR_DIVERGED,   /* the loss became NaN or infinite */
+  DCR_TRAIN_ERROR_CANCELLED,
+} DcrTrainError;
+
+typedef struct {
+  float lambda_bce;     /* λ₁; 0 → 1 */
+  float lambda_supcon;  /* λ₂; 0 → 0.1 (negative: off) */
+  float temperature;    /* SupCon τ; 0 → 0.07 */
+  DcrAdamWConfig adamw; /* lr 0 → 1e-3, betas 0 → (0.9, 0.999), eps 0 → 1e-8; weight_decay as given */
+} DcrTrainLoss;
+
+/* ---- one step ------------------------------------------------------------ */
+
+typedef struct _DcrTrainStep DcrTrainStep;
+
+/* A step over `batch` samples of `tokens` prototypes each, on the model's
+ * f32 parameters; with_optimizer FALSE records forward and backward only
+ * (gradient checks). */
+DcrTrainStep *dcr_train_step_new (DcrModel *m, guint batch, guint tokens, const DcrTrainLoss *loss,
+                                  gboolean with_optimizer, GError **error);
+void dcr_train_step_free (DcrTrainStep *step);
+/* Raw features f [B, D], prototypes r [B, L, D], labels [B] (0 real, 1
+ * fake) and the residual head's dropout mask [B, Hr] of 0 and 1/(1 − p)
+ * (NULL: drawn from `rng`). */
+gboolean dcr_train_step_set_batch (DcrTrainStep *step, const float *f, const float *r, const gint32 *labels,
+                                   const float *mask, GRand *rng, GError **error);
+/* Runs the step; `update` is the AdamW update number (1 for the first) and
+ * lr the learning rate of this update. losses: total, CE, BCE, SupCon. */
+gboolean dcr_train_step_run (DcrTrainStep *step, gint64 update, double lr, double losses[4], GError **error);
+/* The gradient of a parameter after a run (tests), in the device layout. */
+gboolean dcr_train_step_gradient (DcrTrainStep *step, int param, float *out, GError **error);
+/* AdamW state for checkpoints: exp_avg and exp_avg_sq of a parameter. */
+gboolean dcr_train_step_get_state (DcrTrainStep *step, int param, float *exp_avg, float *exp_avg_sq,
+                                   GError **error);
+gboolean dcr_train_step_set_state (DcrTrainStep *step, int param, const float *exp_avg,
+                                   const float *exp_avg_sq, GError **error);
+
+/* ---- the loop ------------------------------------------------------------ */
+
+typedef struct {
+  const float *features;  /* [n, D] raw backbone features */
+  const gint32 *labels;   /* [n]: 0 real, 1 fake */
+  const gint64 *pair;     /* [n] or NULL: for a fake, the index of its real source (−1: none) */
+  const char *const *keys; /* [n] stable per-file keys (SHA-256) for the validation split and self-exclusion */
+  gsize n;
+  /* Real prototypes the tokens come from (may be NULL: then one token, a
+   * pair with a random real). Prototypes whose key equals the sample's are
+   * never its tokens. */
+  DcrRetrieval *bank;
+  const char *const *bank_keys; /* [dcr_retrieval_count(bank)] keys of the prototypes, or NULL */
+} DcrTrainData;
+
+typedef struct {
+  guint epochs;          /* 0 → 20 */
+  guint batch;           /* 0 → 32 */
+  guint64 seed;
+  double lr;             /* peak; cosine to lr·min_lr_ratio over all updates; 0 → 1e-3 */
+  double min_lr_ratio;   /* 0 → 0.01 */
+  guint warmup;          /* linear warm-up updates */
+  double weight_decay;   /* AdamW; default in the CLI 1e-2 */
+  double val_fraction;   /* of the files held out; 0 → 0.2; negative: none */
+  DcrTrainLoss loss;
+  const char *checkpoint; /* written after every epoch (and read by resume) */
+  gboolean resume;
+} DcrTrainOptions;
+
+typedef struct {
+  guint epoch, epochs;
+  gint64 update, updates;
+  double loss[4];        /* mean over the epoch: total, CE, BCE, SupCon */
+  double val_auc;        /* NaN without a validation split */
+  double val_acc;
+  double elapsed_s, eta_s;
+} DcrTrainProgress;
+
+typedef gboolean (*DcrTrainProgressFunc) (const DcrTrainProgress *p, gpointer user_data); /* FALSE cancels */
+
+typedef struct {
+  guint n_train, n_val;
+  guint n_real, n_fake;
+  guint tokens;
+  double first_loss, last_loss;  /* mean total loss of the first and last epoch */
+  double val_auc, val_ap, val_eer;
+  float threshold, band_lo, band_hi;
+  guint epochs_run;
+} DcrTrainSummary;
+
+/* Trains m (its parameters in place), sets its threshold, band and training
+ * summary (JSON), and writes the checkpoint after every epoch. */
+gboolean dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opts,
+                        DcrTrainProgressFunc progress, gpointer user_data, DcrTrainSummary *summary,
+                        GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrTrainStep, dcr_train_step_free)
+
+G_END_DECLS

@@ -1,0 +1,144 @@
+#!/bin/sh
+# test-cli-dcr.sh — the detector commands as a user meets them, on a tiny
+# synthetic image set (tests/make-dcr-images.py): `dcr train` builds a bank
+# from the reals, a model with its threshold and band, resumes from its
+# checkpoint; `dcr scan` tells held-out reals from fakes with its evidence
+# in JSON, reports non-images as {file, error} with exit status 1, reads
+# evidence without changing it and refuses a model of another backbone;
+# `dcr eval` gives the metrics. TAP output.
+#   test-cli-dcr.sh DCR PYTHON MAKE-IMAGES
+dcr="$1"; py="$2"; make_images="$3"
+n=0; fail=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+notok() { n=$((n+1)); fail=$((fail+1)); echo "not ok $n - $1"; }
+check() { desc="$1"; shift; if "$@"; then ok "$desc"; else notok "$desc"; fi; }
+tmp=$(mktemp -d); trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+d="$tmp/data"
+
+"$py" "$make_images" "$d" 6
+check "synthetic images written" [ -f "$d/real/scene00-0.png" ] && [ -f "$d/pairs.csv" ]
+
+train() {
+  "$dcr" train --real "$d/real" --fake "$d/fake" --pairs "$d/pairs.csv" --bank "$d/bank.dcrbank" \
+    --bank-from-reals --k 3 --hidden 32 --head-hidden 16 --batch 8 --lr 3e-3 --seed 5 "$@"
+}
+train --epochs 25 --out "$d/m.safetensors" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "train exits 0" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
+check "train writes the model" [ -s "$d/m.safetensors" ]
+check "train builds the bank from the reals" grep -q '12 real prototypes added' "$tmp/err"
+check "train reports epochs with loss and validation AUC" grep -q '^epoch 25/25  loss .*val AUC' "$tmp/err"
+check "train states the threshold and band" grep -q '^threshold: .*inconclusive band' "$tmp/out"
+check "train writes a checkpoint" [ -s "$d/m.safetensors.checkpoint" ]
+
+# the same run again: features come from the cache, the bank is not duplicated
+train --epochs 2 --out "$tmp/again.safetensors" >/dev/null 2>"$tmp/err"; rc=$?
+check "a second run reuses the bank" grep -q '0 real prototypes added .*12 already there' "$tmp/err"
+# resume: a checkpoint after 2 of 4 epochs continues with epoch 3
+train --epochs 2 --out "$tmp/r.safetensors" --checkpoint "$tmp/r.ck" >/dev/null 2>&1
+train --epochs 2 --out "$tmp/r.safetensors" --checkpoint "$tmp/r.ck" --resume >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "resume of a finished run exits 0" [ $rc -eq 0 ]
+train --epochs 4 --out "$tmp/r.safetensors" --checkpoint "$tmp/r.ck" --resume >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "resume continues at epoch 3" grep -q '^epoch 3/4' "$tmp/err"
+check "resume does not repeat epoch 1" sh -c "! grep -q '^epoch 1/4' '$tmp/err'"
+train --epochs 4 --seed 6 --out "$tmp/r.safetensors" --checkpoint "$tmp/r.ck" --resume >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "resume refuses a checkpoint of another seed" [ $rc -eq 1 ] && grep -q 'seed' "$tmp/err"
+
+# scan: evidence read-only, hashes unchanged
+chmod a-w "$d"/test-real/*.png "$d"/test-fake/*.png
+sha256sum "$d"/test-real/*.png "$d"/test-fake/*.png >"$tmp/before"
+printf 'not an image' >"$tmp/notes.txt"
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json \
+  "$d"/test-real/*.png "$d"/test-fake/*.png "$tmp/notes.txt" >"$tmp/scan.json" 2>"$tmp/err"; rc=$?
+check "scan with a non-image exits 1" [ $rc -eq 1 ]
+sha256sum "$d"/test-real/*.png "$d"/test-fake/*.png >"$tmp/after"
+check "scan leaves the evidence untouched" cmp -s "$tmp/before" "$tmp/after"
+"$py" - "$tmp/scan.json" "$d" >"$tmp/check" 2>&1 <<'EOF'
+import hashlib, json, sys
+res = json.load(open(sys.argv[1]))
+need = ['file', 'sha256', 'width', 'height', 'verdict', 'p_fake', 'anomaly', 'threshold', 'prototypes',
+        'top_channels', 'attention', 'model', 'bank', 'device', 'ms']
+right = 0
+for r in res[:-1]:
+    missing = [k for k in need if k not in r]
+    assert not missing, 'missing %s in %s' % (missing, r['file'])
+    assert r['sha256'] == hashlib.sha256(open(r['file'], 'rb').read()).hexdigest(), r['file']
+    assert (r['width'], r['height']) == (64, 64)
+    assert r['verdict'] in ('real', 'fake', 'inconclusive')
+    assert 0 <= r['p_fake'] <= 1 and 0 <= r['anomaly'] <= 1
+    assert len(r['prototypes']) == 3 and len(r['attention']) == 3
+    assert abs(sum(r['attention']) - 1) < 1e-4
+    p = r['prototypes']
+    assert all(p[i]['similarity'] >= p[i + 1]['similarity'] for i in range(2))
+    assert all(q['source'].startswith(sys.argv[2] + '/real/') for q in p)
+    assert len(r['top_channels']) == 10 and r['top_channels'][0]['tap'].startswith('block')
+    mags = [c['magnitude'] for c in r['top_channels']]
+    assert mags == sorted(mags, reverse=True)
+    truth = 'fake' if '/test-fake/' in r['file'] else 'real'
+    right += r['verdict'] == truth
+    # a real photo's nearest prototype is a photo of its own scene
+    if truth == 'real':
+        scene = r['file'].rsplit('/', 1)[1][:7]
+        assert p[0]['source'].rsplit('/', 1)[1].startswith(scene), (r['file'], p[0]['source'])
+last = res[-1]
+assert set(last) == {'file', 'error'} and last['file'].endswith('notes.txt'), last
+print('right', right, 'of', len(res) - 1)
+assert right >= len(res) - 1 - 2
+EOF
+rc=$?
+sed 's/^/# /' "$tmp/check"
+check "scan JSON: every field, sensible values, held-out verdicts right" [ $rc -eq 0 ]
+check "scan names the unreadable file on stderr" grep -q 'notes.txt' "$tmp/err"
+
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$d/test-fake/scene00.png" >"$tmp/out" 2>&1; rc=$?
+check "scan text output" [ $rc -eq 0 ] && grep -q 'scene00.png: \(fake\|real\|inconclusive\) (p_fake' "$tmp/out"
+
+"$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
+  --json >"$tmp/eval.json" 2>"$tmp/err"; rc=$?
+check "eval exits 0" [ $rc -eq 0 ]
+"$py" - "$tmp/eval.json" <<'EOF' >"$tmp/check" 2>&1
+import json, sys
+m = json.load(open(sys.argv[1]))
+for k in ('acc', 'ap', 'auc', 'eer', 'tpr_at_fpr5', 'confusion', 'threshold', 'n_real', 'n_fake'):
+    assert k in m, k
+c = m['confusion']
+assert m['n_real'] == 6 and m['n_fake'] == 6 and c['tp'] + c['fn'] == 6 and c['tn'] + c['fp'] == 6
+assert abs(m['acc'] - (c['tp'] + c['tn']) / 12) < 1e-9
+print('auc', m['auc'])
+assert m['auc'] > 0.8
+EOF
+rc=$?
+sed 's/^/# /' "$tmp/check"
+check "eval JSON: metrics and confusion matrix, AUC above chance" [ $rc -eq 0 ]
+"$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
+  >"$tmp/out" 2>&1
+check "eval text output" grep -q '^AP .* ROC AUC .* EER .* TPR@5%FPR' "$tmp/out"
+
+# refusals: a model of another backbone, no model at all, an empty bank
+"$py" - "$d/m.safetensors" "$tmp/other.safetensors" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+h['__metadata__']['backbone'] = 'mobilenet_v2_b10@000000000000'
+t = json.dumps(h).encode()
+t += b' ' * (-len(t) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+EOF
+"$dcr" scan --model "$tmp/other.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "a model of another backbone is refused" [ $rc -eq 1 ] && grep -q 'trained on features of backbone' "$tmp/err"
+DCR_DATA_DIR="$tmp/none" "$dcr" scan --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" >/dev/null 2>"$tmp/err"
+rc=$?
+# (only meaningful while no default model ships)
+if [ -f "$(dirname "$make_images")/../data/models/dcr-default.safetensors" ]; then ok "default model shipped"; else
+  check "no model: says how to train one" [ $rc -eq 1 ] && grep -q 'dcr train' "$tmp/err"; fi
+"$dcr" scan --model "$d/m.safetensors" --bank "$tmp/missing.dcrbank" "$d/test-real/scene00.png" >/dev/null 2>"$tmp/err"
+check "a missing bank exits 1" [ $? -eq 1 ]
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" >/dev/null 2>&1
+check "scan without files is a usage error" [ $? -eq 2 ]
+"$dcr" train --real "$d/real" --out "$tmp/x.safetensors" >/dev/null 2>&1
+check "train without --fake is a usage error" [ $? -eq 2 ]
+
+echo "1..$n"
+[ $fail -eq 0 ]

@@ -1,0 +1,127 @@
+/* test-metrics.c — detection metrics against hand-computed values (the
+ * scikit-learn documentation's four-sample example, ties, perfect and
+ * inverted rankings, a missing class), the threshold of the best balanced
+ * accuracy and the inconclusive band. */
+#include "dcr-metrics.h"
+
+#include <math.h>
+
+#define EPS 1e-9
+
+/* sklearn: roc_auc_score = 0.75, average_precision_score = 0.8333…,
+ * roc_curve fpr [0, 0, .5, .5, 1], tpr [0, .5, .5, 1, 1] */
+static const float ex_s[] = { 0.1f, 0.4f, 0.35f, 0.8f };
+static const gint32 ex_y[] = { 0, 0, 1, 1 };
+
+static void
+test_sklearn_example (void)
+{
+  DcrMetrics m;
+  dcr_metrics_compute (ex_s, ex_y, 4, 0.5f, &m);
+  g_assert_cmpuint (m.n_pos, ==, 2);
+  g_assert_cmpuint (m.n_neg, ==, 2);
+  g_assert_cmpfloat_with_epsilon (m.auc, 0.75, EPS);
+  g_assert_cmpfloat_with_epsilon (m.ap, 5.0 / 6.0, EPS);
+  /* (FPR, FNR) goes (0, 1) → (0, .5) → (.5, .5): equal at the score 0.4 */
+  g_assert_cmpfloat_with_epsilon (m.eer, 0.5, EPS);
+  g_assert_cmpfloat_with_epsilon (m.eer_threshold, 0.4, 1e-7);
+  g_assert_cmpfloat_with_epsilon (m.tpr_at_fpr5, 0.5, EPS);
+  /* at 0.5 only 0.8 is called fake */
+  g_assert_cmpuint (m.tp, ==, 1);
+  g_assert_cmpuint (m.fn, ==, 1);
+  g_assert_cmpuint (m.tn, ==, 2);
+  g_assert_cmpuint (m.fp, ==, 0);
+  g_assert_cmpfloat_with_epsilon (m.acc, 0.75, EPS);
+}
+
+static void
+test_ties_and_extremes (void)
+{
+  const float tied[] = { 0.5f, 0.5f, 0.5f, 0.5f };
+  const gint32 y[] = { 0, 1, 0, 1 };
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_roc_auc (tied, y, 4), 0.5, EPS);
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_average_precision (tied, y, 4), 0.5, EPS);
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_eer (tied, y, 4, NULL), 0.5, EPS);
+
+  /* one tie across the classes counts half: pairs (p, n) = 4, one tied */
+  const float half[] = { 0.2f, 0.6f, 0.6f, 0.9f };
+  const gint32 hy[] = { 0, 0, 1, 1 };
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_roc_auc (half, hy, 4), 3.5 / 4, EPS);
+
+  const float perfect[] = { 0.1f, 0.2f, 0.3f, 0.7f, 0.9f };
+  const gint32 py[] = { 0, 0, 0, 1, 1 };
+  DcrMetrics m;
+  dcr_metrics_compute (perfect, py, 5, 0.5f, &m);
+  g_assert_cmpfloat_with_epsilon (m.auc, 1, EPS);
+  g_assert_cmpfloat_with_epsilon (m.ap, 1, EPS);
+  g_assert_cmpfloat_with_epsilon (m.eer, 0, EPS);
+  g_assert_cmpfloat_with_epsilon (m.tpr_at_fpr5, 1, EPS);
+  g_assert_cmpfloat_with_epsilon (m.acc, 1, EPS);
+
+  const gint32 inv[] = { 1, 1, 1, 0, 0 };
+  dcr_metrics_compute (perfect, inv, 5, 0.5f, &m);
+  g_assert_cmpfloat_with_epsilon (m.auc, 0, EPS);
+  g_assert_cmpfloat_with_epsilon (m.eer, 1, EPS);
+  g_assert_cmpfloat_with_epsilon (m.tpr_at_fpr5, 0, EPS);
+  /* AP: precisions 0, 0, 1/3, 2/4, 3/5 at recalls 0, 0, 1/3, 2/3, 1 */
+  g_assert_cmpfloat_with_epsilon (m.ap, (1.0 / 3 + 2.0 / 4 + 3.0 / 5) / 3, EPS);
+
+  /* EER interpolated between ROC points: (FPR, FNR) (0, 1) → (0, 2/3) →
+   * (1/2, 2/3) → (1/2, 1/3) → (1/2, 0) → … crosses between 3rd and 4th */
+  const float s2[] = { 0.9f, 0.8f, 0.7f, 0.6f, 0.5f };
+  const gint32 y2[] = { 1, 0, 1, 1, 0 };
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_eer (s2, y2, 5, NULL), 0.5, EPS);
+  /* AUC by hand: positives 0.9, 0.7, 0.6 against negatives 0.8, 0.5 → 4 of 6 pairs */
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_roc_auc (s2, y2, 5), 4.0 / 6, EPS);
+  /* TPR with FPR ≤ 5 %: only the first point (FPR 0) — TPR 1/3 */
+  g_assert_cmpfloat_with_epsilon (dcr_metrics_tpr_at_fpr (s2, y2, 5, 0.05), 1.0 / 3, EPS);
+
+  const gint32 one_class[] = { 1, 1, 1, 1 };
+  dcr_metrics_compute (tied, one_class, 4, 0.5f, &m);
+  g_assert_true (isnan (m.auc));
+  g_assert_true (isnan (m.ap));
+  g_assert_true (isnan (m.eer));
+  g_assert_cmpfloat_with_epsilon (m.acc, 1, EPS);
+}
+
+static void
+test_threshold_and_band (void)
+{
+  double bal;
+  /* balanced accuracy 0.75 first reached calling only 0.8 fake: the
+   * midpoint to the next score, 0.4 */
+  float thr = dcr_metrics_best_threshold (ex_s, ex_y, 4, &bal);
+  g_assert_cmpfloat_with_epsilon (bal, 0.75, EPS);
+  g_assert_cmpfloat_with_epsilon (thr, 0.6, 1e-6);
+  float lo, hi;
+  /* fakes from the top: 0.8 precise, adding 0.4 (real) drops to ½ → hi = 0.6,
+   * widened to thr + 0.05; reals from the bottom: 0.1 precise, adding 0.35
+   * (fake) drops to ½ → lo = (0.1 + 0.35)/2 */
+  dcr_metrics_band (ex_s, ex_y, 4, thr, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat_with_epsilon (lo, 0.225, 1e-6);
+  g_assert_cmpfloat_with_epsilon (hi, 0.65, 1e-6);
+
+  /* separable scores: the band is the minimum width around the threshold */
+  const float s[] = { 0.05f, 0.1f, 0.2f, 0.8f, 0.9f, 0.95f };
+  const gint32 y[] = { 0, 0, 0, 1, 1, 1 };
+  thr = dcr_metrics_best_threshold (s, y, 6, &bal);
+  g_assert_cmpfloat_with_epsilon (bal, 1, EPS);
+  g_assert_cmpfloat_with_epsilon (thr, 0.5, 1e-6);
+  dcr_metrics_band (s, y, 6, thr, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat_with_epsilon (lo, 0.45, 1e-6);
+  g_assert_cmpfloat_with_epsilon (hi, 0.55, 1e-6);
+
+  /* one class only: 0.5 */
+  const gint32 ones[] = { 1, 1, 1, 1, 1, 1 };
+  g_assert_cmpfloat (dcr_metrics_best_threshold (s, ones, 6, NULL), ==, 0.5f);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/metrics/sklearn-example", test_sklearn_example);
+  g_test_add_func ("/metrics/ties-and-extremes", test_ties_and_extremes);
+  g_test_add_func ("/metrics/threshold-and-band", test_threshold_and_band);
+  return g_test_run ();
+}

@@ -423,11 +423,11 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
 
   /* Absent bias/residual bind A: the shader never reads them then. */
   DcrBinding bind[5] = {
-    { a->buf, 0, dcr_tensor_bytes (a), FALSE },
-    { b->buf, 0, dcr_tensor_bytes (b), FALSE },
-    { (bias ? bias : a)->buf, 0, dcr_tensor_bytes (bias ? bias : a), FALSE },
-    { (res ? res : a)->buf, 0, dcr_tensor_bytes (res ? res : a), FALSE },
-    { c->buf, 0, dcr_tensor_bytes (c), TRUE },
+    dcr_ops_bind (a, FALSE),
+    dcr_ops_bind (b, FALSE),
+    dcr_ops_bind (bias ? bias : a, FALSE),
+    dcr_ops_bind (res ? res : a, FALSE),
+    dcr_ops_bind (c, TRUE),
   };
   GemmPush push = {
     .m = (guint32) s.m, .n = (guint32) s.n, .k = (guint32) s.k,

@@ -53,15 +53,11 @@ dcr_op_act_backward (DcrSeq *seq, DcrAct act, const DcrTensor *x, const DcrTenso
     return TRUE;
   char name[64];
   guint32 spec[] = { POINTWISE_LOCAL, 1, 1, (guint32) act };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq),
-                                        dcr_ops_shader_name ("grad_act", x->dtype, name, sizeof name),
-                                        spec, G_N_ELEMENTS (spec), 3, 2 * sizeof (guint32), error);
-  if (!pipe)
-    return FALSE;
   DcrBinding b[] = { dcr_ops_bind (x, FALSE), dcr_ops_bind (dy, FALSE), dcr_ops_bind (dx, TRUE) };
   guint32 push[] = { (guint32) n, (flags & DCR_GRAD_ACCUMULATE_INPUT) != 0 };
-  dcr_seq_dispatch (seq, pipe, b, 3, push, sizeof push, dcr_ops_groups (n, POINTWISE_LOCAL), 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, dcr_ops_shader_name ("grad_act", x->dtype, name, sizeof name), spec,
+                           G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), push, sizeof push,
+                           dcr_ops_groups (n, POINTWISE_LOCAL), 1, 1, error);
 }
 
 /* a against b: either the same shape (k = 1) or b's shape with one axis of
@@ -132,21 +128,18 @@ dcr_op_abs_diff_backward (DcrSeq *seq, const DcrTensor *a, const DcrTensor *b, c
 
   char name[64];
   guint32 spec[] = { POINTWISE_LOCAL, 1, 1 };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq),
-                                        dcr_ops_shader_name ("grad_absdiff", a->dtype, name, sizeof name),
-                                        spec, G_N_ELEMENTS (spec), 5, 4 * sizeof (guint32), error);
-  if (!pipe)
-    return FALSE;
   /* a missing output is bound to the other one and never written */
   DcrBinding bd[] = {
-    dcr_ops_bind (a, FALSE), dcr_ops_bind (b, FALSE), dcr_ops_bind (dd, FALSE), dcr_ops_bind (da ? da : db, TRUE), dcr_ops_bind (db ? db : da, TRUE),
+    dcr_ops_bind (a, FALSE), dcr_ops_bind (b, FALSE), dcr_ops_bind (dd, FALSE),
+    dcr_ops_bind (da ? da : db, TRUE), dcr_ops_bind (db ? db : da, TRUE),
   };
   guint32 push[] = {
     (guint32) (rows * d), (guint32) k, (guint32) d,
     (da ? 1u : 0u) | (db ? 2u : 0u) | ((flags & DCR_GRAD_ACCUMULATE_INPUT) ? 4u : 0u),
   };
-  dcr_seq_dispatch (seq, pipe, bd, 5, push, sizeof push, dcr_ops_groups (rows * d, POINTWISE_LOCAL), 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, dcr_ops_shader_name ("grad_absdiff", a->dtype, name, sizeof name), spec,
+                           G_N_ELEMENTS (spec), bd, G_N_ELEMENTS (bd), push, sizeof push,
+                           dcr_ops_groups (rows * d, POINTWISE_LOCAL), 1, 1, error);
 }
 
 /* ---- column sums: bias, dγ/dβ ------------------------------------------ */
@@ -164,17 +157,14 @@ colsum (DcrSeq *seq, guint mode, const DcrTensor *dy, const DcrTensor *x, const 
   gboolean cpu = dcr_context_device (dcr_seq_context (seq))->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   const guint32 lx = 32, ly = cpu || rows < 32 ? 1 : 8;
   guint32 spec[] = { lx, ly, 1, mode };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq), "grad_colsum", spec, G_N_ELEMENTS (spec),
-                                        5, sizeof (ColsumPush), error);
-  if (!pipe)
-    return FALSE;
   DcrTensor *o0 = out0 ? out0 : out1, *o1 = out1 ? out1 : out0;
   DcrBinding b[] = {
-    dcr_ops_bind (dy, FALSE), dcr_ops_bind (x ? x : dy, FALSE), dcr_ops_bind (stats ? stats : dy, FALSE), dcr_ops_bind (o0, TRUE), dcr_ops_bind (o1, TRUE),
+    dcr_ops_bind (dy, FALSE), dcr_ops_bind (x ? x : dy, FALSE), dcr_ops_bind (stats ? stats : dy, FALSE),
+    dcr_ops_bind (o0, TRUE), dcr_ops_bind (o1, TRUE),
   };
   ColsumPush push = { (guint32) rows, (guint32) cols, (accum ? 1u : 0u) | (out0 ? 2u : 0u) | (out1 ? 4u : 0u) };
-  dcr_seq_dispatch (seq, pipe, b, 5, &push, sizeof push, (guint32) ((cols + lx - 1) / lx), 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "grad_colsum", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), &push, sizeof push,
+                           (guint32) ((cols + lx - 1) / lx), 1, 1, error);
 }
 
 gboolean
@@ -262,19 +252,15 @@ rows_dispatch (DcrSeq *seq, const char *op, guint mode, const DcrTensor *a, cons
 {
   if (!dcr_ops_need_subgroups (seq, op, error))
     return FALSE;
-  DcrContext *ctx = dcr_seq_context (seq);
   /* one subgroup per row */
-  guint32 spec[] = { dcr_context_device (ctx)->subgroup_size, 1, 1, mode };
-  DcrPipeline *pipe = dcr_pipeline_get (ctx, "grad_rows", spec, G_N_ELEMENTS (spec), 5, sizeof (RowsPush), error);
-  if (!pipe)
-    return FALSE;
+  guint32 spec[] = { dcr_context_device (dcr_seq_context (seq))->subgroup_size, 1, 1, mode };
   DcrBinding b[] = {
-    dcr_ops_bind (a, FALSE), dcr_ops_bind (dy, FALSE), dcr_ops_bind (gamma ? gamma : dy, FALSE), dcr_ops_bind (dx, TRUE),
-    dcr_ops_bind (stats ? stats : dx, TRUE),
+    dcr_ops_bind (a, FALSE), dcr_ops_bind (dy, FALSE), dcr_ops_bind (gamma ? gamma : dy, FALSE),
+    dcr_ops_bind (dx, TRUE), dcr_ops_bind (stats ? stats : dx, TRUE),
   };
   RowsPush push = { (guint32) rows, (guint32) n, eps, (accum ? 1u : 0u) | (gamma ? 2u : 0u) | (stats ? 4u : 0u) };
-  dcr_seq_dispatch (seq, pipe, b, 5, &push, sizeof push, dcr_ops_groups (rows, 1), 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "grad_rows", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), &push, sizeof push,
+                           dcr_ops_groups (rows, 1), 1, 1, error);
 }
 
 static gboolean
@@ -411,11 +397,12 @@ dcr_op_attention_backward (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, 
       || !tokens (dout, &bo, &lo, &do_w))
     return dcr_ops_shape_error (error, op, "q, k, v and dout must be [B, L, D] or [L, D]", q, k);
   if (bk != bq || bv != bq || bo != bq || lv != lk || lo != lq || dk_w != dq_w || do_w != dv_w)
-    return dcr_ops_shape_error (error, op, "need q [B, Lq, H·dh], k [B, Lk, H·dh], v [B, Lk, H·dv], dout [B, Lq, H·dv]",
-                        q, k);
+    return dcr_ops_shape_error (error, op,
+                                "need q [B, Lq, H·dh], k [B, Lk, H·dh], v [B, Lk, H·dv], dout [B, Lq, H·dv]", q, k);
   if (dq_w % heads || dv_w % heads)
     return dcr_ops_shape_error (error, op, "head count must divide the q and v widths", q, v);
-  if ((dq && !dcr_ops_same_shape (dq, q)) || (dk && !dcr_ops_same_shape (dk, k)) || (dv && !dcr_ops_same_shape (dv, v)))
+  if ((dq && !dcr_ops_same_shape (dq, q)) || (dk && !dcr_ops_same_shape (dk, k))
+      || (dv && !dcr_ops_same_shape (dv, v)))
     return dcr_ops_shape_error (error, op, "dq, dk, dv must have the shapes of q, k, v", q, k);
   guint32 write = (dq ? 1 : 0) | (dk ? 2 : 0) | (dv ? 4 : 0);
   if (!write || bq == 0 || lq == 0 || lk == 0)
@@ -441,9 +428,6 @@ dcr_op_attention_backward (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, 
 
   /* one subgroup per (batch, head) task, the tasks strided over the groups */
   guint32 spec[] = { dev->subgroup_size, 1, 1, (guint32) cq, (guint32) cv, vec4 };
-  DcrPipeline *pipe = dcr_pipeline_get (ctx, "grad_attn", spec, G_N_ELEMENTS (spec), 7, sizeof (AttnPush), error);
-  if (!pipe)
-    return FALSE;
   /* missing outputs alias a present one and are never written */
   DcrTensor *any = dq ? dq : dk ? dk : dv;
   DcrBinding b[] = {
@@ -455,8 +439,8 @@ dcr_op_attention_backward (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, 
     write | ((flags & DCR_GRAD_ACCUMULATE_INPUT) ? 8u : 0u),
   };
   guint32 groups = (guint32) MIN (bq * heads, (gint64) MIN (dev->max_workgroup_count[0], DCR_OPS_MAX_GROUPS));
-  dcr_seq_dispatch (seq, pipe, b, 7, &push, sizeof push, groups, 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "grad_attn", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), &push, sizeof push,
+                           groups, 1, 1, error);
 }
 
 /* ---- references ---------------------------------------------------------- */

@@ -7,24 +7,6 @@
 
 #include <math.h>
 
-#define MAX_GROUPS 65535
-
-static DcrBinding
-bind (const DcrTensor *t, gboolean write)
-{
-  return (DcrBinding) { t->buf, 0, dcr_tensor_bytes (t), write };
-}
-
-static gboolean
-shape_error (GError **error, const char *op, const char *what, const DcrTensor *a, const DcrTensor *b)
-{
-  g_autofree char *sa = dcr_ops_shape_string (a);
-  g_autofree char *sb = b ? dcr_ops_shape_string (b) : NULL;
-  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "%s: %s (%s%s%s)", op, what, sa,
-               sb ? " vs " : "", sb ? sb : "");
-  return FALSE;
-}
-
 static gboolean
 check_dtype (const char *op, const char *name, const DcrTensor *t, DcrDtype want, GError **error)
 {
@@ -41,18 +23,7 @@ check_loss (const char *op, const DcrTensor *loss, GError **error)
   if (!check_dtype (op, "loss", loss, DCR_F32, error))
     return FALSE;
   if (dcr_tensor_numel (loss) != 1)
-    return shape_error (error, op, "loss must hold one value", loss, NULL);
-  return TRUE;
-}
-
-static gboolean
-same_shape (const DcrTensor *a, const DcrTensor *b)
-{
-  if (a->ndim != b->ndim)
-    return FALSE;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != b->shape[i])
-      return FALSE;
+    return dcr_ops_shape_error (error, op, "loss must hold one value", loss, NULL);
   return TRUE;
 }
 
@@ -80,20 +51,18 @@ dcr_op_cross_entropy (DcrSeq *seq, const DcrTensor *logits, const DcrTensor *lab
   gint64 c = logits->ndim ? logits->shape[logits->ndim - 1] : 0;
   gint64 rows = c ? dcr_tensor_numel (logits) / c : 0;
   if (rows == 0 || dcr_tensor_numel (labels) != rows)
-    return shape_error (error, op, "need logits [B, C] (C, B > 0) and labels [B]", logits, labels);
-  if (dlogits && !same_shape (dlogits, logits))
-    return shape_error (error, op, "dlogits must have the logits' shape", dlogits, logits);
+    return dcr_ops_shape_error (error, op, "need logits [B, C] (C, B > 0) and labels [B]", logits, labels);
+  if (dlogits && !dcr_ops_same_shape (dlogits, logits))
+    return dcr_ops_shape_error (error, op, "dlogits must have the logits' shape", dlogits, logits);
 
   guint32 spec[] = { REDUCE_LOCAL, 1, 1 };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq), "loss_ce", spec, G_N_ELEMENTS (spec), 4,
-                                        sizeof (CePush), error);
-  if (!pipe)
-    return FALSE;
-  DcrBinding b[] = { bind (logits, FALSE), bind (labels, FALSE), bind (dlogits ? dlogits : loss, TRUE),
-                     bind (loss, TRUE) };
+  DcrBinding b[] = {
+    dcr_ops_bind (logits, FALSE), dcr_ops_bind (labels, FALSE), dcr_ops_bind (dlogits ? dlogits : loss, TRUE),
+    dcr_ops_bind (loss, TRUE),
+  };
   CePush push = { (guint32) rows, (guint32) c, grad_scale, dlogits != NULL };
-  dcr_seq_dispatch (seq, pipe, b, 4, &push, sizeof push, 1, 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "loss_ce", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), &push, sizeof push, 1,
+                           1, 1, error);
 }
 
 typedef struct {
@@ -112,19 +81,18 @@ bce (DcrSeq *seq, const char *op, guint mode, const DcrTensor *x, const DcrTenso
     return FALSE;
   gint64 n = dcr_tensor_numel (x);
   if (n == 0 || dcr_tensor_numel (targets) != n)
-    return shape_error (error, op, "input and targets need the same, non-zero element count", x, targets);
+    return dcr_ops_shape_error (error, op, "input and targets need the same, non-zero element count", x, targets);
   if (dx && dcr_tensor_numel (dx) != n)
-    return shape_error (error, op, "the gradient needs the input's element count", dx, x);
+    return dcr_ops_shape_error (error, op, "the gradient needs the input's element count", dx, x);
 
   guint32 spec[] = { REDUCE_LOCAL, 1, 1, mode };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq), "loss_bce", spec, G_N_ELEMENTS (spec), 4,
-                                        sizeof (BcePush), error);
-  if (!pipe)
-    return FALSE;
-  DcrBinding b[] = { bind (x, FALSE), bind (targets, FALSE), bind (dx ? dx : loss, TRUE), bind (loss, TRUE) };
+  DcrBinding b[] = {
+    dcr_ops_bind (x, FALSE), dcr_ops_bind (targets, FALSE), dcr_ops_bind (dx ? dx : loss, TRUE),
+    dcr_ops_bind (loss, TRUE),
+  };
   BcePush push = { (guint32) n, grad_scale, dx != NULL };
-  dcr_seq_dispatch (seq, pipe, b, 4, &push, sizeof push, 1, 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "loss_bce", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), &push, sizeof push, 1,
+                           1, 1, error);
 }
 
 gboolean
@@ -152,17 +120,6 @@ typedef struct {
 
 enum { CONTRAST_SUPCON, CONTRAST_INFONCE };
 
-static gboolean
-need_subgroups (DcrSeq *seq, const char *op, GError **error)
-{
-  const DcrDeviceInfo *dev = dcr_context_device (dcr_seq_context (seq));
-  if (dev->subgroup_arithmetic)
-    return TRUE;
-  g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
-               "%s: this device (%s) has no subgroup arithmetic in compute shaders", op, dev->name);
-  return FALSE;
-}
-
 /* One pass of loss_contrast.comp; a missing tensor is bound to one that is
  * there and is never touched. */
 static gboolean
@@ -172,21 +129,18 @@ contrast_pass (DcrSeq *seq, guint mode, guint stage, const DcrTensor *a, const D
 {
   ContrastPush pass = *push_in, *push = &pass;
   pass.flags = (da ? 1u : 0u) | (da_add ? 2u : 0u) | (db ? 4u : 0u);
-  DcrContext *ctx = dcr_seq_context (seq);
   gboolean rows = stage == 0, grads = da || db;
-  guint32 lx = rows ? dcr_context_device (ctx)->subgroup_size : 64;
+  guint32 lx = rows ? dcr_context_device (dcr_seq_context (seq))->subgroup_size : 64;
   guint32 spec[] = { lx, 1, 1, mode, stage };
-  DcrPipeline *pipe = dcr_pipeline_get (ctx, "loss_contrast", spec, G_N_ELEMENTS (spec), 7, sizeof *push, error);
-  if (!pipe)
-    return FALSE;
   DcrBinding b[] = {
-    bind (a, FALSE), bind (kpos ? kpos : a, FALSE), bind (labels ? labels : a, FALSE), bind (scratch, rows),
-    bind (da ? da : loss, !rows), bind (db ? db : loss, !rows), bind (loss, !rows),
+    dcr_ops_bind (a, FALSE), dcr_ops_bind (kpos ? kpos : a, FALSE), dcr_ops_bind (labels ? labels : a, FALSE),
+    dcr_ops_bind (scratch, rows), dcr_ops_bind (da ? da : loss, !rows), dcr_ops_bind (db ? db : loss, !rows),
+    dcr_ops_bind (loss, !rows),
   };
   guint32 gx, gy;
   if (rows)
     {
-      gx = MIN (push->rows, MAX_GROUPS);
+      gx = dcr_ops_groups (push->rows, 1);
       gy = 1;
     }
   else
@@ -194,18 +148,8 @@ contrast_pass (DcrSeq *seq, guint mode, guint stage, const DcrTensor *a, const D
       gx = grads ? (push->d + 63) / 64 : 1;
       gy = grads ? push->rows : 1;
     }
-  dcr_seq_dispatch (seq, pipe, b, 7, push, sizeof *push, gx, gy, 1);
-  return TRUE;
-}
-
-static DcrTensor
-view_2d (const DcrTensor *t, gint64 rows, gint64 cols)
-{
-  DcrTensor v = *t;
-  v.ndim = 2;
-  v.shape[0] = rows;
-  v.shape[1] = cols;
-  return v;
+  return dcr_ops_dispatch (seq, "loss_contrast", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), push, sizeof *push,
+                           gx, gy, 1, error);
 }
 
 gboolean
@@ -220,14 +164,14 @@ dcr_op_supcon (DcrSeq *seq, const DcrTensor *features, const DcrTensor *labels, 
       || !check_dtype (op, "dfeatures", dfeatures, DCR_F32, error) || !check_loss (op, loss, error))
     return FALSE;
   if (features->ndim != 2 || features->shape[0] == 0 || features->shape[1] == 0)
-    return shape_error (error, op, "features must be [N, D]", features, NULL);
+    return dcr_ops_shape_error (error, op, "features must be [N, D]", features, NULL);
   gint64 n = features->shape[0], d = features->shape[1];
   if (dcr_tensor_numel (labels) != n)
-    return shape_error (error, op, "labels must be [N] for features [N, D]", labels, features);
+    return dcr_ops_shape_error (error, op, "labels must be [N] for features [N, D]", labels, features);
   if (dcr_tensor_numel (scratch) != n * (n + 1))
-    return shape_error (error, op, "scratch must hold N·(N + 1) floats, e.g. [N, N + 1]", scratch, features);
-  if (dfeatures && !same_shape (dfeatures, features))
-    return shape_error (error, op, "dfeatures must have the features' shape", dfeatures, features);
+    return dcr_ops_shape_error (error, op, "scratch must hold N·(N + 1) floats, e.g. [N, N + 1]", scratch, features);
+  if (dfeatures && !dcr_ops_same_shape (dfeatures, features))
+    return dcr_ops_shape_error (error, op, "dfeatures must have the features' shape", dfeatures, features);
   if (!(temperature > 0) || base_temperature < 0)
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
@@ -235,7 +179,7 @@ dcr_op_supcon (DcrSeq *seq, const DcrTensor *features, const DcrTensor *labels, 
                    base_temperature);
       return FALSE;
     }
-  if (!need_subgroups (seq, op, error))
+  if (!dcr_ops_need_subgroups (seq, op, error))
     return FALSE;
   if (base_temperature == 0)
     base_temperature = temperature;
@@ -244,7 +188,7 @@ dcr_op_supcon (DcrSeq *seq, const DcrTensor *features, const DcrTensor *labels, 
     0, (guint32) (n * n),
   };
   /* logits = z·zᵀ/τ into the [N, N] head of the scratch */
-  DcrTensor logits = view_2d (scratch, n, n);
+  DcrTensor logits = dcr_ops_view_2d (scratch, n, n);
   DcrGemmParams gram = { .trans_b = TRUE, .alpha = push.inv_temp };
   if (!dcr_op_gemm (seq, features, features, NULL, NULL, &logits, &gram, error)
       || !contrast_pass (seq, CONTRAST_SUPCON, 0, features, NULL, labels, scratch, NULL, FALSE, NULL, loss, &push,
@@ -275,32 +219,32 @@ dcr_op_infonce (DcrSeq *seq, const DcrTensor *q, const DcrTensor *k, const DcrTe
       return FALSE;
   if (!check_loss (op, loss, error))
     return FALSE;
-  if (q->ndim != 2 || q->shape[0] == 0 || q->shape[1] == 0 || !same_shape (q, k))
-    return shape_error (error, op, "q and k must be [B, D]", q, k);
+  if (q->ndim != 2 || q->shape[0] == 0 || q->shape[1] == 0 || !dcr_ops_same_shape (q, k))
+    return dcr_ops_shape_error (error, op, "q and k must be [B, D]", q, k);
   gint64 b = q->shape[0], d = q->shape[1];
   if (queue->ndim != 2 || queue->shape[0] == 0 || queue->shape[1] != d)
-    return shape_error (error, op, "queue must be [Q, D] (Q > 0) for q [B, D]", queue, q);
+    return dcr_ops_shape_error (error, op, "queue must be [Q, D] (Q > 0) for q [B, D]", queue, q);
   gint64 ql = queue->shape[0];
   if (dcr_tensor_numel (scratch) != b * (ql + 2))
-    return shape_error (error, op, "scratch must hold B·(Q + 2) floats, e.g. [B, Q + 2]", scratch, queue);
-  if ((dq && !same_shape (dq, q)) || (dk && !same_shape (dk, k)))
-    return shape_error (error, op, "dq and dk must have the shape of q", dq ? dq : dk, q);
+    return dcr_ops_shape_error (error, op, "scratch must hold B·(Q + 2) floats, e.g. [B, Q + 2]", scratch, queue);
+  if ((dq && !dcr_ops_same_shape (dq, q)) || (dk && !dcr_ops_same_shape (dk, k)))
+    return dcr_ops_shape_error (error, op, "dq and dk must have the shape of q", dq ? dq : dk, q);
   if (!(temperature > 0))
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
                    "%s: temperature must be positive (MoCo uses 0.07), got %g", op, temperature);
       return FALSE;
     }
-  if (b > MAX_GROUPS)
-    return shape_error (error, op, "too many queries for one dispatch; split the batch", q, NULL);
-  if (!need_subgroups (seq, op, error))
+  if (b > DCR_OPS_MAX_GROUPS)
+    return dcr_ops_shape_error (error, op, "too many queries for one dispatch; split the batch", q, NULL);
+  if (!dcr_ops_need_subgroups (seq, op, error))
     return FALSE;
   ContrastPush push = {
     (guint32) b, (guint32) d, (guint32) ql, 1.0f / temperature, 1.0f, grad_scale,
     (guint32) (b * ql), (guint32) (b * ql + b),
   };
   /* negative logits q·queueᵀ/τ into the [B, Q] head of the scratch */
-  DcrTensor neg = view_2d (scratch, b, ql);
+  DcrTensor neg = dcr_ops_view_2d (scratch, b, ql);
   DcrGemmParams logits = { .trans_b = TRUE, .alpha = push.inv_temp };
   if (!dcr_op_gemm (seq, q, queue, NULL, NULL, &neg, &logits, error)
       || !contrast_pass (seq, CONTRAST_INFONCE, 0, q, k, NULL, scratch, NULL, FALSE, NULL, loss, &push, error))

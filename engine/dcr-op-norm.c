@@ -70,8 +70,8 @@ record_norm (DcrSeq *seq, const char *op, guint32 mode, const DcrTensor *x, cons
     { y->buf, 0, 0, TRUE },
   };
   NormPush push = { (guint32) rows, (guint32) d, eps, (gamma != NULL) | (beta != NULL) << 1 };
-  /* On a CPU device a few rows per subgroup amortise the gamma/beta loads;
-   * GPUs want every row in flight. */
+  /* A CPU device runs a few long workgroups better than one per row; GPUs
+   * want every row in flight. */
   guint32 max_groups = dev->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 64 : MIN (dev->max_workgroup_count[0], 65535u);
   guint32 groups = (guint32) MIN (rows, (gint64) max_groups);
   dcr_seq_dispatch (seq, pipe, b, G_N_ELEMENTS (b), &push, sizeof push, groups, 1, 1);

@@ -69,12 +69,6 @@ check_hyper (const char *op, const DcrTensor *hyper, GError **error)
   return TRUE;
 }
 
-static DcrBinding
-bind (const DcrTensor *t, gboolean write)
-{
-  return (DcrBinding) { t->buf, 0, dcr_tensor_bytes (t), write };
-}
-
 static gboolean
 optim_dispatch (DcrSeq *seq, guint mode, gboolean flag_a, gboolean flag_b, gboolean flag_c, const DcrTensor *hyper,
                 DcrTensor *param, const DcrTensor *grad, DcrTensor *m, DcrTensor *v, DcrTensor *vmax,
@@ -84,19 +78,14 @@ optim_dispatch (DcrSeq *seq, guint mode, gboolean flag_a, gboolean flag_b, gbool
   if (n == 0)
     return TRUE;
   guint32 spec[] = { OPTIM_LOCAL, 1, 1, mode };
-  DcrPipeline *pipe = dcr_pipeline_get (dcr_seq_context (seq), "optim", spec, G_N_ELEMENTS (spec), 6,
-                                        2 * sizeof (guint32), error);
-  if (!pipe)
-    return FALSE;
   /* unused state bindings alias the parameter and are never touched */
   DcrBinding b[] = {
-    bind (hyper, FALSE), bind (param, TRUE), bind (grad, FALSE), bind (m ? m : param, TRUE),
-    bind (v ? v : param, TRUE), bind (vmax ? vmax : param, TRUE),
+    dcr_ops_bind (hyper, FALSE), dcr_ops_bind (param, TRUE), dcr_ops_bind (grad, FALSE),
+    dcr_ops_bind (m ? m : param, TRUE), dcr_ops_bind (v ? v : param, TRUE), dcr_ops_bind (vmax ? vmax : param, TRUE),
   };
   guint32 push[] = { (guint32) n, (flag_a ? 1u : 0u) | (flag_b ? 2u : 0u) | (flag_c ? 4u : 0u) };
-  guint32 groups = (guint32) MIN ((n + OPTIM_LOCAL - 1) / OPTIM_LOCAL, 65535);
-  dcr_seq_dispatch (seq, pipe, b, 6, push, sizeof push, groups, 1, 1);
-  return TRUE;
+  return dcr_ops_dispatch (seq, "optim", spec, G_N_ELEMENTS (spec), b, G_N_ELEMENTS (b), push, sizeof push,
+                           dcr_ops_groups (n, OPTIM_LOCAL), 1, 1, error);
 }
 
 gboolean

@@ -14,7 +14,8 @@ typedef enum {
 } DcrReduceOp;
 
 /* y[r] = op(x[r, :]) over the last dim N; y has numel = rows of x (e.g.
- * [..., 1] or [...]) and x's dtype. fp32 accumulation. */
+ * [..., 1] or [...]) and x's dtype. fp32 accumulation; the max of a row
+ * holding NaN is unspecified. */
 gboolean dcr_op_reduce (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, DcrReduceOp op, GError **error);
 
 #define DCR_TOPK_MAX 32
@@ -31,7 +32,8 @@ typedef struct {
 } DcrTopkParams;
 
 /* The k largest entries of each row of x [..., N], in descending order, ties
- * broken by the lower index; NaN entries are never selected.
+ * broken by the lower index. NaN entries are never selected (a row with
+ * fewer than k other entries is padded with −inf and index 0xffffffff).
  * values [..., ≥k] (x's dtype, or NULL) and indices [..., ≥k] (u32 or i32)
  * have the rows of x. Without x_indices the index is the position in the
  * row plus index_base; with x_indices (u32/i32, x's shape) it is the index
@@ -44,8 +46,9 @@ gboolean dcr_op_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indice
 gsize dcr_op_topk_scratch_size (const DcrTensor *x, guint k);
 
 /* indices[r] = the position of the largest entry of x[r, :] (the first on
- * ties); values[r] its value, when values is not NULL. Shapes as top-k with
- * k = 1. */
+ * ties; NaN as in top-k); values[r] its value, when values is not NULL.
+ * indices (u32 or i32) and values (x's dtype) hold one entry per row of x,
+ * in any shape. */
 gboolean dcr_op_argmax (DcrSeq *seq, const DcrTensor *x, DcrTensor *indices, DcrTensor *values, GError **error);
 
 /* References on host floats (x rows × n). */

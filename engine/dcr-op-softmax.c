@@ -62,6 +62,8 @@ dcr_op_softmax (DcrSeq *seq, const DcrTensor *x, const DcrTensor *mask, DcrTenso
     { y->buf, 0, 0, TRUE },
   };
   SoftmaxPush push = { (guint32) rows, (guint32) n, (guint32) mask_rows, scale != 0 ? scale : 1.0f };
+  /* A CPU device runs a few long workgroups better than one per row; GPUs
+   * want every row in flight. */
   guint32 max_groups = dev->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 64 : MIN (dev->max_workgroup_count[0], 65535u);
   guint32 groups = (guint32) MIN (rows, (gint64) max_groups);
   dcr_seq_dispatch (seq, pipe, b, G_N_ELEMENTS (b), &push, sizeof push, groups, 1, 1);

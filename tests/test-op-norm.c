@@ -1,11 +1,14 @@
 /* test-op-norm.c — layer norm and L2 normalisation on the GPU against the
- * CPU references over odd shapes, f32 and f16 storage, plus the argument
- * checks. The torch cross-check of layer norm lives in test-op-attention. */
+ * CPU references over odd shapes, f32 and f16 storage, PyTorch's layer norm
+ * on a small case (tests/golden/attn-norm-golden.h), and the argument
+ * checks. */
 #include "dcr-test-util.h"
 #include "dcr-op-norm.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "golden/attn-norm-golden.h"
 
 /* ---- f16 storage helpers (round to nearest even) ---- */
 
@@ -224,6 +227,30 @@ test_zero_row (void)
 }
 
 static void
+test_torch_golden (void)
+{
+  /* torch.nn.functional.layer_norm (PyTorch 1.13, eps 1e-5) on 3 rows of 20
+   * with mean ≈ 3, and the C reference against the same numbers */
+  g_autoptr (GError) err = NULL;
+  gint64 shape[] = { GOLDEN_LN_ROWS, GOLDEN_LN_D }, dshape[] = { GOLDEN_LN_D };
+  float x[G_N_ELEMENTS (golden_ln_x)], g[GOLDEN_LN_D], bt[GOLDEN_LN_D], got[G_N_ELEMENTS (golden_ln_x)];
+  memcpy (x, golden_ln_x, sizeof x);
+  memcpy (g, golden_ln_gamma, sizeof g);
+  memcpy (bt, golden_ln_beta, sizeof bt);
+  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
+  g_autoptr (DcrTensor) tg = tensor_with (DCR_F32, 1, dshape, g);
+  g_autoptr (DcrTensor) tb = tensor_with (DCR_F32, 1, dshape, bt);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_true (dcr_op_layer_norm (seq, tx, tg, tb, tx, 1e-5f, &err));
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
+  tensor_read (tx, got);
+  dcr_test_assert_close ("torch layer_norm", got, golden_ln_y, G_N_ELEMENTS (got), 1e-5, 1e-5);
+  dcr_ref_layer_norm (golden_ln_x, golden_ln_gamma, golden_ln_beta, got, GOLDEN_LN_ROWS, GOLDEN_LN_D, 1e-5f);
+  dcr_test_assert_close ("reference vs torch layer_norm", got, golden_ln_y, G_N_ELEMENTS (got), 1e-6, 1e-6);
+}
+
+static void
 test_bad_args (void)
 {
   DcrContext *ctx = dcr_test_context ();
@@ -256,6 +283,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/op-norm/l2-normalize/f32", GINT_TO_POINTER (DCR_F32), test_l2_normalize);
   g_test_add_data_func ("/op-norm/l2-normalize/f16", GINT_TO_POINTER (DCR_F16), test_l2_normalize);
   g_test_add_func ("/op-norm/zero-row", test_zero_row);
+  g_test_add_func ("/op-norm/torch-golden", test_torch_golden);
   g_test_add_func ("/op-norm/bad-args", test_bad_args);
   int rc = g_test_run ();
   dcr_test_context_teardown ();

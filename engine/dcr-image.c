@@ -4,6 +4,7 @@
  * anything that would leave wrong pixels behind (truncation, corrupt entropy
  * data) is an error, never a silently grey image. */
 #include "dcr-image.h"
+#include "dcr-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,18 +241,6 @@ dcr_image_free (DcrImage *img)
   g_free (img);
 }
 
-static const char *
-human_size (guint64 n, char *buf, gsize len)
-{
-  if (n < 1024)
-    g_snprintf (buf, len, "%" G_GUINT64_FORMAT " bytes", n);
-  else if (n < 1024 * 1024)
-    g_snprintf (buf, len, "%" G_GUINT64_FORMAT " KiB", n / 1024);
-  else
-    g_snprintf (buf, len, "%.1f MiB", (double) n / (1024.0 * 1024.0));
-  return buf;
-}
-
 static void
 resolve_limits (const DcrImageLimits *in, DcrImageLimits *out)
 {
@@ -333,7 +322,7 @@ set_decode_error (Decode *d, GError **error)
     g_propagate_error (error, g_steal_pointer (&d->error));
   else if (d->truncated)
     g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TRUNCATED, "%s: %s data ends after %s (truncated file?)",
-                 d->name, d->format, human_size (d->len, sz, sizeof sz));
+                 d->name, d->format, dcr_human_size (d->len, sz, sizeof sz));
   else if (d->jpeg_code == JERR_BAD_PRECISION)
     g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_UNSUPPORTED,
                  "%s: %s (only 8-bit JPEG is supported)", d->name, d->msg);
@@ -761,7 +750,7 @@ dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrImageLimits
     {
       g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TOO_LARGE,
                    "%s: %s is over the limit of %s for an image file", d.name,
-                   human_size (len, sz, sizeof sz), human_size (d.limits.max_file_bytes, lim, sizeof lim));
+                   dcr_human_size (len, sz, sizeof sz), dcr_human_size (d.limits.max_file_bytes, lim, sizeof lim));
       return NULL;
     }
   gboolean ok;
@@ -773,7 +762,7 @@ dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrImageLimits
            || is_prefix_of (p, len, jpeg_signature, sizeof jpeg_signature))
     {
       g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TRUNCATED, "%s: %s data ends after %s (truncated file?)",
-                   d.name, p[0] == 0x89 ? "PNG" : "JPEG", human_size (len, sz, sizeof sz));
+                   d.name, p[0] == 0x89 ? "PNG" : "JPEG", dcr_human_size (len, sz, sizeof sz));
       return NULL;
     }
   else
@@ -824,7 +813,8 @@ read_file (const char *path, const char *name, guint64 max_bytes, GError **error
     {
       close (fd);
       g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TOO_LARGE, "%s: %s is over the limit of %s for an image file",
-                   name, human_size ((guint64) st.st_size, sz, sizeof sz), human_size (max_bytes, lim, sizeof lim));
+                   name, dcr_human_size ((guint64) st.st_size, sz, sizeof sz),
+                   dcr_human_size (max_bytes, lim, sizeof lim));
       return NULL;
     }
   GByteArray *buf = g_byte_array_sized_new (S_ISREG (st.st_mode) ? (guint) MIN ((guint64) st.st_size + 1, G_MAXUINT) : 65536);
@@ -849,7 +839,7 @@ read_file (const char *path, const char *name, guint64 max_bytes, GError **error
           close (fd);
           g_byte_array_unref (buf);
           g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TOO_LARGE, "%s: more than %s, the limit for an image file",
-                       name, human_size (max_bytes, lim, sizeof lim));
+                       name, dcr_human_size (max_bytes, lim, sizeof lim));
           return NULL;
         }
       g_byte_array_append (buf, chunk, (guint) n);

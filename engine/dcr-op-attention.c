@@ -115,7 +115,7 @@ record_attention (DcrSeq *seq, Operand q, Operand k, Operand v, DcrTensor *out, 
     { weights ? weights->buf : out->buf, 0, 0, weights != NULL },
   };
   gint64 tasks = batch * heads * n_qblocks;
-  guint32 groups = (guint32) MIN (tasks, (gint64) MIN (dev->max_workgroup_count[0], 65535u));
+  guint32 groups = dcr_ops_groups (tasks, 1);
   dcr_seq_dispatch (seq, pipe, b, G_N_ELEMENTS (b), &push, sizeof push, groups, 1, 1);
   return TRUE;
 }

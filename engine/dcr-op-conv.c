@@ -205,22 +205,16 @@ check_shapes (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTens
   return TRUE;
 }
 
-static DcrBinding
-bind (const DcrTensor *t, gboolean write)
-{
-  return (DcrBinding) { t->buf, 0, dcr_tensor_bytes (t), write };
-}
-
 /* bias and residual slots get the input when absent; the shader never reads them then */
 static void
 conv_bindings (DcrBinding b[5], const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
                const DcrTensor *residual, const DcrTensor *y)
 {
-  b[0] = bind (x, FALSE);
-  b[1] = bind (w, FALSE);
-  b[2] = bind (bias ? bias : x, FALSE);
-  b[3] = bind (residual ? residual : x, FALSE);
-  b[4] = bind (y, TRUE);
+  b[0] = dcr_ops_bind (x, FALSE);
+  b[1] = dcr_ops_bind (w, FALSE);
+  b[2] = dcr_ops_bind (bias ? bias : x, FALSE);
+  b[3] = dcr_ops_bind (residual ? residual : x, FALSE);
+  b[4] = dcr_ops_bind (y, TRUE);
 }
 
 static guint32

@@ -66,20 +66,9 @@ check_tensor (DcrSeq *seq, const char *op, const DcrTensor *t, const DcrTensor *
 }
 
 static gboolean
-same_shape (const DcrTensor *a, const DcrTensor *b)
-{
-  if (a->ndim != b->ndim)
-    return FALSE;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != b->shape[i])
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 output_shape_ok (const char *op, const DcrTensor *a, const DcrTensor *y, GError **error)
 {
-  if (same_shape (a, y))
+  if (dcr_ops_same_shape (a, y))
     return TRUE;
   g_autofree char *as = dcr_ops_shape_string (a);
   g_autofree char *ys = dcr_ops_shape_string (y);

@@ -14,17 +14,6 @@ typedef struct {
 enum { MODE_LAYER_NORM = 0, MODE_L2 = 1 };
 
 static gboolean
-same_shape (const DcrTensor *a, const DcrTensor *b)
-{
-  if (a->ndim != b->ndim)
-    return FALSE;
-  for (int i = 0; i < a->ndim; i++)
-    if (a->shape[i] != b->shape[i])
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 shape_error (const char *op, const char *what, const DcrTensor *a, const DcrTensor *b, GError **error)
 {
   g_autofree char *sa = dcr_ops_shape_string (a);
@@ -40,7 +29,7 @@ record_norm (DcrSeq *seq, const char *op, guint32 mode, const DcrTensor *x, cons
 {
   if (!dcr_ops_check_dtype (seq, op, x, error))
     return FALSE;
-  if (!same_shape (x, y) || y->dtype != x->dtype)
+  if (!dcr_ops_same_shape (x, y) || y->dtype != x->dtype)
     return shape_error (op, "y must have the shape and dtype of x", x, y, error);
   gint64 d = x->shape[x->ndim - 1];
   const DcrTensor *aff[2] = { gamma, beta };

@@ -28,12 +28,6 @@ shape_error (const char *op, const char *what, const DcrTensor *x, const DcrTens
   return FALSE;
 }
 
-static guint32
-row_groups (const DcrDeviceInfo *dev, gint64 tasks)
-{
-  return (guint32) MIN (tasks, (gint64) MIN (dev->max_workgroup_count[0], 65535u));
-}
-
 gboolean
 dcr_op_reduce (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, DcrReduceOp op, GError **error)
 {
@@ -62,7 +56,7 @@ dcr_op_reduce (DcrSeq *seq, const DcrTensor *x, DcrTensor *y, DcrReduceOp op, GE
     return FALSE;
   DcrBinding b[] = { { x->buf, 0, 0, FALSE }, { y->buf, 0, 0, TRUE } };
   ReducePush push = { (guint32) rows, (guint32) n };
-  dcr_seq_dispatch (seq, pipe, b, 2, &push, sizeof push, row_groups (dev, rows), 1, 1);
+  dcr_seq_dispatch (seq, pipe, b, 2, &push, sizeof push, dcr_ops_groups (rows, 1), 1, 1);
   return TRUE;
 }
 
@@ -154,8 +148,6 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
 {
   gint64 n = x->shape[x->ndim - 1];
   gint64 rows = dcr_tensor_numel (x) / n;
-  DcrContext *ctx = dcr_seq_context (seq);
-  const DcrDeviceInfo *dev = dcr_context_device (ctx);
   gint64 chunk_len = topk_chunk_len (rows, n, k);
   gint64 chunks = (n + chunk_len - 1) / chunk_len;
   ScratchLayout sl = scratch_layout (x->dtype, rows, chunks, k);
@@ -185,7 +177,7 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
       push.out_rs = (guint32) out_rs;
       push.out_v_off = push.out_i_off = (guint32) out_column;
       DcrBinding b[] = { in_b[0], in_b[1], out_b[0], out_b[1] };
-      dcr_seq_dispatch (seq, first, b, 4, &push, sizeof push, row_groups (dev, rows), 1, 1);
+      dcr_seq_dispatch (seq, first, b, 4, &push, sizeof push, dcr_ops_groups (rows, 1), 1, 1);
       return TRUE;
     }
 
@@ -194,7 +186,7 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
   push.out_v_off = 0;
   push.out_i_off = (guint32) (sl.values_bytes / 4);
   DcrBinding b1[] = { in_b[0], in_b[1], { scratch, 0, 0, TRUE }, { scratch, 0, 0, TRUE } };
-  dcr_seq_dispatch (seq, first, b1, 4, &push, sizeof push, row_groups (dev, rows * chunks), 1, 1);
+  dcr_seq_dispatch (seq, first, b1, 4, &push, sizeof push, dcr_ops_groups (rows * chunks, 1), 1, 1);
 
   /* pass 2: merge each row's candidates, carrying their indices */
   TopkPush mp = {
@@ -206,7 +198,7 @@ record_topk (DcrSeq *seq, const DcrTensor *x, const DcrTensor *x_indices, DcrTen
   if (!merge)
     return FALSE;
   DcrBinding b2[] = { { scratch, 0, 0, FALSE }, { scratch, 0, 0, FALSE }, out_b[0], out_b[1] };
-  dcr_seq_dispatch (seq, merge, b2, 4, &mp, sizeof mp, row_groups (dev, rows), 1, 1);
+  dcr_seq_dispatch (seq, merge, b2, 4, &mp, sizeof mp, dcr_ops_groups (rows, 1), 1, 1);
   return TRUE;
 }
 

@@ -3,6 +3,7 @@
  * shape is checked (without overflow) before a tensor is handed out. */
 #include "dcr-safetensors.h"
 #include "dcr-half.h"
+#include "dcr-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -364,18 +365,6 @@ parse_header (DcrSafetensors *st, const char *json, gsize len, GError **error)
   return TRUE;
 }
 
-static const char *
-human_size (guint64 n, char *buf, gsize len)
-{
-  if (n < 1024)
-    g_snprintf (buf, len, "%" G_GUINT64_FORMAT " bytes", n);
-  else if (n < 1024 * 1024)
-    g_snprintf (buf, len, "%" G_GUINT64_FORMAT " KiB", n / 1024);
-  else
-    g_snprintf (buf, len, "%.1f MiB", (double) n / (1024.0 * 1024.0));
-  return buf;
-}
-
 DcrSafetensors *
 dcr_safetensors_new_from_bytes (GBytes *bytes, const char *name, GError **error)
 {
@@ -396,7 +385,7 @@ dcr_safetensors_new_from_bytes (GBytes *bytes, const char *name, GError **error)
     {
       g_set_error (error, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_CORRUPT,
                    "%s: the file ends after %s, before the 8-byte header length (truncated file?)",
-                   st->name, human_size (size, sz, sizeof sz));
+                   st->name, dcr_human_size (size, sz, sizeof sz));
       return NULL;
     }
   guint64 hlen;
@@ -413,7 +402,7 @@ dcr_safetensors_new_from_bytes (GBytes *bytes, const char *name, GError **error)
     {
       g_set_error (error, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_CORRUPT,
                    "%s: the file ends after %s, inside its %" G_GUINT64_FORMAT "-byte header "
-                   "(truncated file?)", st->name, human_size (size, sz, sizeof sz), hlen);
+                   "(truncated file?)", st->name, dcr_human_size (size, sz, sizeof sz), hlen);
       return NULL;
     }
   if (hlen < 2 || p[8] != '{')

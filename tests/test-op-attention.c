@@ -12,88 +12,6 @@
 
 #include "golden/attn-norm-golden.h"
 
-/* ---- f16 storage helpers (round to nearest even) ---- */
-
-static guint16
-half_from_float (float f)
-{
-  guint32 x;
-  memcpy (&x, &f, 4);
-  guint32 sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
-  if (exp == 0xff)
-    return sign | 0x7c00 | (man ? 0x200 : 0);
-  int e = (int) exp - 112;
-  if (e >= 31)
-    return sign | 0x7c00;
-  if (e <= 0)
-    {
-      if (e < -10)
-        return sign;
-      man |= 0x800000;
-      guint32 shift = 14 - e, h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-      return sign | (h + (rem > half || (rem == half && (h & 1))));
-    }
-  guint32 h = ((guint32) e << 10) | (man >> 13), rem = man & 0x1fff;
-  return sign | (h + (rem > 0x1000 || (rem == 0x1000 && (h & 1))));
-}
-
-static float
-half_to_float (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-  if (exp == 0)
-    {
-      float f = man * (1.0f / 16777216.0f);
-      return sign ? -f : f;
-    }
-  x = sign | (exp == 31 ? 0x7f800000 | (man << 13) : ((exp + 112) << 23) | (man << 13));
-  float f;
-  memcpy (&f, &x, 4);
-  return f;
-}
-
-/* A tensor holding `data`; for f16 the host copy is rounded in place so the
- * reference sees exactly what the GPU reads. */
-static DcrTensor *
-tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      for (gint64 i = 0; i < n; i++)
-        {
-          h[i] = half_from_float (data[i]);
-          data[i] = half_to_float (h[i]);
-        }
-      g_assert_true (dcr_tensor_upload (t, h, &err));
-    }
-  else
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      g_assert_true (dcr_tensor_download (t, h, &err));
-      for (gint64 i = 0; i < n; i++)
-        out[i] = half_to_float (h[i]);
-    }
-  else
-    g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
 static gboolean
 skip_f16 (DcrDtype dt)
 {
@@ -124,8 +42,8 @@ check_attention (DcrDtype dt, const Case *c)
   g_autofree float *want = g_new (float, nq), *got = g_new (float, nq);
   g_autofree float *want_w = g_new (float, MAX (nw, 1)), *got_w = g_new (float, MAX (nw, 1));
   gint64 oshape[] = { c->batch, c->lq, hd }, wshape[] = { c->batch, c->heads, c->lq, c->lk };
-  g_autoptr (DcrTensor) tout = tensor_with (dt, 3, oshape, want);
-  g_autoptr (DcrTensor) tw = c->weights ? tensor_with (dt, 4, wshape, want_w) : NULL;
+  g_autoptr (DcrTensor) tout = dcr_test_upload_rounded (dt, 3, oshape, want);
+  g_autoptr (DcrTensor) tw = c->weights ? dcr_test_upload_rounded (dt, 4, wshape, want_w) : NULL;
   DcrAttentionParams p = { .heads = c->heads, .scale = c->scale, .weights = tw };
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   guint32 seed = (guint32) (c->lq * 1000 + c->lk * 10 + c->heads + c->d);
@@ -135,7 +53,7 @@ check_attention (DcrDtype dt, const Case *c)
       gint64 shape[] = { c->batch, c->lq, 3 * hd };
       g_autofree float *qkv = g_new (float, 3 * nq);
       dcr_test_fill (qkv, 3 * nq, seed, -c->range, c->range);
-      g_autoptr (DcrTensor) t = tensor_with (dt, 3, shape, qkv);
+      g_autoptr (DcrTensor) t = dcr_test_upload_rounded (dt, 3, shape, qkv);
       g_assert_true (dcr_op_attention_qkv (seq, t, tout, &p, &err));
       g_assert_no_error (err);
       dcr_ref_attention (qkv, 3 * hd, qkv + hd, 3 * hd, qkv + 2 * hd, 3 * hd, want, want_w, c->batch, c->lq, c->lk,
@@ -148,16 +66,16 @@ check_attention (DcrDtype dt, const Case *c)
       dcr_test_fill (q, nq, seed, -c->range, c->range);
       dcr_test_fill (k, nk, seed + 1, -c->range, c->range);
       dcr_test_fill (v, nk, seed + 2, -1, 1);
-      g_autoptr (DcrTensor) tq = tensor_with (dt, 3, qshape, q);
-      g_autoptr (DcrTensor) tk = tensor_with (dt, 3, kshape, k);
-      g_autoptr (DcrTensor) tv = tensor_with (dt, 3, kshape, v);
+      g_autoptr (DcrTensor) tq = dcr_test_upload_rounded (dt, 3, qshape, q);
+      g_autoptr (DcrTensor) tk = dcr_test_upload_rounded (dt, 3, kshape, k);
+      g_autoptr (DcrTensor) tv = dcr_test_upload_rounded (dt, 3, kshape, v);
       g_assert_true (dcr_op_attention (seq, tq, tk, tv, tout, &p, &err));
       g_assert_no_error (err);
       dcr_ref_attention (q, hd, k, hd, v, hd, want, want_w, c->batch, c->lq, c->lk, c->heads, c->d, c->scale);
     }
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (tout, got);
+  dcr_test_download_into (tout, got);
   g_autofree char *what = g_strdup_printf ("attention %s B%" G_GINT64_FORMAT " Lq%" G_GINT64_FORMAT " Lk%"
                                            G_GINT64_FORMAT " H%u d%" G_GINT64_FORMAT "%s",
                                            dcr_dtype_name (dt), c->batch, c->lq, c->lk, c->heads, c->d,
@@ -172,7 +90,7 @@ check_attention (DcrDtype dt, const Case *c)
     dcr_test_assert_close (what, got, want, nq, 2e-5 * vr, 1e-4);
   if (c->weights)
     {
-      tensor_read (tw, got_w);
+      dcr_test_download_into (tw, got_w);
       g_autofree char *wwhat = g_strconcat (what, " weights", NULL);
       if (dt == DCR_F16)
         dcr_test_assert_close (wwhat, got_w, want_w, nw, 1e-4, 2e-3);
@@ -263,18 +181,18 @@ test_torch_golden (void)
   memcpy (q, golden_attn_q, sizeof q);
   memcpy (k, golden_attn_k, sizeof k);
   memcpy (v, golden_attn_v, sizeof v);
-  g_autoptr (DcrTensor) tq = tensor_with (DCR_F32, 3, qs, q);
-  g_autoptr (DcrTensor) tk = tensor_with (DCR_F32, 3, ks, k);
-  g_autoptr (DcrTensor) tv = tensor_with (DCR_F32, 3, ks, v);
-  g_autoptr (DcrTensor) to = tensor_with (DCR_F32, 3, qs, out);
-  g_autoptr (DcrTensor) tw = tensor_with (DCR_F32, 4, ws, w);
+  g_autoptr (DcrTensor) tq = dcr_test_upload_rounded (DCR_F32, 3, qs, q);
+  g_autoptr (DcrTensor) tk = dcr_test_upload_rounded (DCR_F32, 3, ks, k);
+  g_autoptr (DcrTensor) tv = dcr_test_upload_rounded (DCR_F32, 3, ks, v);
+  g_autoptr (DcrTensor) to = dcr_test_upload_rounded (DCR_F32, 3, qs, out);
+  g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F32, 4, ws, w);
   DcrAttentionParams p = { .heads = h, .weights = tw };
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_attention (seq, tq, tk, tv, to, &p, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (to, out);
-  tensor_read (tw, w);
+  dcr_test_download_into (to, out);
+  dcr_test_download_into (tw, w);
   dcr_test_assert_close ("torch attention out", out, golden_attn_out, G_N_ELEMENTS (out), 2e-5, 1e-4);
   dcr_test_assert_close ("torch attention weights", w, golden_attn_weights, G_N_ELEMENTS (w), 1e-6, 1e-4);
   /* and the C reference agrees with torch too */

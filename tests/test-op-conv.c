@@ -5,7 +5,6 @@
  * shape errors. Every distinct kernel configuration costs a compile of up to
  * a few seconds on lavapipe, which is what bounds the number of cases. */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-conv.h"
 #include "golden/conv2d-torch.h"
 
@@ -21,49 +20,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-/* A device tensor holding `data` (rounded in place to f16 when dt is F16,
- * so the reference sees exactly what the GPU does). */
-static DcrTensor *
-tensor_from (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (data)
-    {
-      if (dt == DCR_F16)
-        {
-          g_autofree guint16 *h = g_new (guint16, n);
-          dcr_half_from_floats (h, data, n);
-          dcr_half_to_floats (data, h, n);
-          dcr_tensor_upload (t, h, &err);
-        }
-      else
-        dcr_tensor_upload (t, data, &err);
-      g_assert_no_error (err);
-    }
-  return t;
-}
-
-static float *
-tensor_read (DcrTensor *t)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  float *out = g_new (float, n);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_tensor_download (t, h, &err);
-      dcr_half_to_floats (out, h, n);
-    }
-  else
-    dcr_tensor_download (t, out, &err);
-  g_assert_no_error (err);
-  return out;
-}
-
 typedef struct {
   const char *what;
   gint64 n, h, w, cin, cout;
@@ -71,12 +27,6 @@ typedef struct {
   DcrConv2dParams p;
   gboolean bias, residual;
 } ConvCase;
-
-static gboolean
-have_f16 (void)
-{
-  return dcr_context_device (dcr_test_context ())->storage_16bit;
-}
 
 /* Runs one case with one kernel and dtype and compares with the reference. */
 static void
@@ -106,12 +56,12 @@ run_case (const ConvCase *c, DcrConvAlgo algo, DcrDtype dt)
   dcr_test_fill (b, c->cout, 3, -1, 1);
   dcr_test_fill (r, ny, 4, -2, 2);
 
-  g_autoptr (DcrTensor) tx = tensor_from (dt, 4, xs, x);
-  g_autoptr (DcrTensor) tw = tensor_from (dt, 4, ws, w);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 4, xs, x);
+  g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (dt, 4, ws, w);
   gint64 bs[] = { c->cout };
-  g_autoptr (DcrTensor) tb = c->bias ? tensor_from (dt, 1, bs, b) : NULL;
-  g_autoptr (DcrTensor) tr = c->residual ? tensor_from (dt, 4, ys, r) : NULL;
-  g_autoptr (DcrTensor) ty = tensor_from (dt, 4, ys, NULL);
+  g_autoptr (DcrTensor) tb = c->bias ? dcr_test_upload_rounded (dt, 1, bs, b) : NULL;
+  g_autoptr (DcrTensor) tr = c->residual ? dcr_test_upload_rounded (dt, 4, ys, r) : NULL;
+  g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dt, 4, ys, NULL);
 
   g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
   g_assert_no_error (err);
@@ -122,7 +72,7 @@ run_case (const ConvCase *c, DcrConvAlgo algo, DcrDtype dt)
 
   dcr_ref_conv2d (x, c->n, c->h, c->w, c->cin, w, c->cout, c->kh, c->kw, c->bias ? b : NULL,
                   c->residual ? r : NULL, want, &p);
-  g_autofree float *got = tensor_read (ty);
+  g_autofree float *got = dcr_test_download_floats (ty);
   static const char *algos[] = { "auto", "direct", "igemm", "depthwise" };
   g_autofree char *what = g_strdup_printf ("conv2d %s (%s, %s)", c->what, algos[algo], dcr_dtype_name (dt));
   if (dt == DCR_F16)
@@ -151,7 +101,7 @@ run_all (const ConvCase *cases, gsize n_cases)
       /* f16 storage changes only the loads and stores, and every pipeline costs
        * a compile on lavapipe: f16 runs the kernel AUTO picks (test_conv_f16_direct
        * covers the fallback) */
-      if (have_f16 ())
+      if (dcr_test_device_has_f16 ())
         run_case (c, DCR_CONV_ALGO_AUTO, DCR_F16);
     }
   dcr_test_assert_no_validation_errors ();
@@ -259,7 +209,7 @@ test_conv_large_tiles (void)
 static void
 test_conv_f16_direct (void)
 {
-  if (!have_f16 ())
+  if (!dcr_test_device_has_f16 ())
     {
       g_test_skip ("no 16-bit storage on this device");
       return;
@@ -310,16 +260,16 @@ test_ref_matches_torch (void)
       /* and the GPU on the same numbers */
       gint64 xs[] = { g->n, g->h, g->w, g->cin }, ws[] = { g->cout, g->kh, g->kw, g->cin / g->groups };
       gint64 bs[] = { g->cout }, ys[] = { g->n, ho, wo, g->cout };
-      g_autoptr (DcrTensor) tx = tensor_from (DCR_F32, 4, xs, x);
-      g_autoptr (DcrTensor) tw = tensor_from (DCR_F32, 4, ws, w);
-      g_autoptr (DcrTensor) tb = tensor_from (DCR_F32, 1, bs, b);
-      g_autoptr (DcrTensor) ty = tensor_from (DCR_F32, 4, ys, NULL);
+      g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 4, xs, x);
+      g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F32, 4, ws, w);
+      g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (DCR_F32, 1, bs, b);
+      g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (DCR_F32, 4, ys, NULL);
       g_autoptr (GError) err = NULL;
       g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
       g_assert_true (dcr_op_conv2d (seq, tx, tw, tb, NULL, ty, &p, &err));
       g_assert_true (dcr_seq_submit (seq, TRUE, &err));
       g_assert_no_error (err);
-      g_autofree float *got = tensor_read (ty);
+      g_autofree float *got = dcr_test_download_floats (ty);
       g_free (what);
       what = g_strdup_printf ("GPU vs torch, case %u", i);
       dcr_test_assert_close (what, got, g->out, ny, 1e-4, 1e-4);
@@ -405,13 +355,13 @@ test_conv_errors (void)
 {
   gint64 xs[] = { 1, 7, 7, 8 }, ws[] = { 4, 3, 3, 8 }, ys[] = { 1, 5, 5, 4 }, bad_y[] = { 1, 7, 7, 4 };
   gint64 ws_g[] = { 4, 3, 3, 3 }, bs[] = { 5 }, xs3[] = { 7, 7, 8 };
-  g_autoptr (DcrTensor) x = tensor_from (DCR_F32, 4, xs, NULL);
-  g_autoptr (DcrTensor) x3 = tensor_from (DCR_F32, 3, xs3, NULL);
-  g_autoptr (DcrTensor) w = tensor_from (DCR_F32, 4, ws, NULL);
-  g_autoptr (DcrTensor) wg = tensor_from (DCR_F32, 4, ws_g, NULL);
-  g_autoptr (DcrTensor) y = tensor_from (DCR_F32, 4, ys, NULL);
-  g_autoptr (DcrTensor) ybad = tensor_from (DCR_F32, 4, bad_y, NULL);
-  g_autoptr (DcrTensor) b = tensor_from (DCR_F32, 1, bs, NULL);
+  g_autoptr (DcrTensor) x = dcr_test_upload_rounded (DCR_F32, 4, xs, NULL);
+  g_autoptr (DcrTensor) x3 = dcr_test_upload_rounded (DCR_F32, 3, xs3, NULL);
+  g_autoptr (DcrTensor) w = dcr_test_upload_rounded (DCR_F32, 4, ws, NULL);
+  g_autoptr (DcrTensor) wg = dcr_test_upload_rounded (DCR_F32, 4, ws_g, NULL);
+  g_autoptr (DcrTensor) y = dcr_test_upload_rounded (DCR_F32, 4, ys, NULL);
+  g_autoptr (DcrTensor) ybad = dcr_test_upload_rounded (DCR_F32, 4, bad_y, NULL);
+  g_autoptr (DcrTensor) b = dcr_test_upload_rounded (DCR_F32, 1, bs, NULL);
   DcrConv2dParams p = { 0 };
   expect_error (x, w, NULL, NULL, ybad, &p, DCR_OPS_ERROR_SHAPE, "[1, 5, 5, 4]"); /* no padding → 5x5 */
   expect_error (x3, w, NULL, NULL, y, &p, DCR_OPS_ERROR_SHAPE, "[N, H, W, C]");
@@ -428,9 +378,9 @@ test_conv_errors (void)
   expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "depthwise");
   p = (DcrConv2dParams) { .pad_left = -1 };
   expect_error (x, w, NULL, NULL, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "padding");
-  if (have_f16 ())
+  if (dcr_test_device_has_f16 ())
     {
-      g_autoptr (DcrTensor) w16 = tensor_from (DCR_F16, 4, ws, NULL);
+      g_autoptr (DcrTensor) w16 = dcr_test_upload_rounded (DCR_F16, 4, ws, NULL);
       p = (DcrConv2dParams) { 0 };
       expect_error (x, w16, NULL, NULL, y, &p, DCR_OPS_ERROR_DTYPE, "dtype");
     }

@@ -2,7 +2,6 @@
  * and |a − b| with broadcasting and a fused activation, clamp, every
  * activation, in place, f32 and f16; shape and dtype errors. */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-eltwise.h"
 
 #include <math.h>
@@ -15,50 +14,6 @@
 #define F16_ATOL 1e-3
 #define F16_RTOL 1e-3
 
-static DcrTensor *
-tensor_from (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (data && dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_half_from_floats (h, data, n);
-      dcr_half_to_floats (data, h, n);
-      dcr_tensor_upload (t, h, &err);
-    }
-  else if (data)
-    dcr_tensor_upload (t, data, &err);
-  g_assert_no_error (err);
-  return t;
-}
-
-static float *
-tensor_read (DcrTensor *t)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  float *out = g_new (float, n);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_tensor_download (t, h, &err);
-      dcr_half_to_floats (out, h, n);
-    }
-  else
-    dcr_tensor_download (t, out, &err);
-  g_assert_no_error (err);
-  return out;
-}
-
-static gboolean
-have_f16 (void)
-{
-  return dcr_context_device (dcr_test_context ())->storage_16bit;
-}
-
 static void
 check (const char *what, DcrDtype dt, const float *got, const float *want, gsize n)
 {
@@ -66,14 +21,6 @@ check (const char *what, DcrDtype dt, const float *got, const float *want, gsize
     dcr_test_assert_close (what, got, want, n, F16_ATOL, F16_RTOL);
   else
     dcr_test_assert_close (what, got, want, n, F32_TOL, F32_TOL);
-}
-
-static void
-submit (DcrSeq *seq)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
 }
 
 typedef struct {
@@ -102,14 +49,14 @@ test_binary (void)
     for (guint o = 0; o < G_N_ELEMENTS (ops); o++)
       for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
         {
-          if (dts[d] == DCR_F16 && !have_f16 ())
+          if (dts[d] == DCR_F16 && !dcr_test_device_has_f16 ())
             continue;
           g_autoptr (GError) err = NULL;
           const BinShape *bs = &shapes[s];
           /* a fused activation on one shape per op (add + relu is the residual join) */
           DcrAct act = s == 2 ? (o == 0 ? DCR_ACT_RELU : DCR_ACT_RELU6) : DCR_ACT_NONE;
-          g_autoptr (DcrTensor) ta = tensor_from (dts[d], bs->andim, bs->ashape, NULL);
-          g_autoptr (DcrTensor) tb = tensor_from (dts[d], bs->bndim, bs->bshape, NULL);
+          g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (dts[d], bs->andim, bs->ashape, NULL);
+          g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (dts[d], bs->bndim, bs->bshape, NULL);
           gint64 na = dcr_tensor_numel (ta), nb = dcr_tensor_numel (tb);
           g_autofree float *a = g_new (float, na);
           g_autofree float *b = g_new (float, nb);
@@ -118,15 +65,15 @@ test_binary (void)
           dcr_test_fill (b, nb, s + 100, -4, 4);
           g_clear_pointer (&ta, dcr_tensor_free);
           g_clear_pointer (&tb, dcr_tensor_free);
-          ta = tensor_from (dts[d], bs->andim, bs->ashape, a);
-          tb = tensor_from (dts[d], bs->bndim, bs->bshape, b);
-          g_autoptr (DcrTensor) ty = tensor_from (dts[d], bs->andim, bs->ashape, NULL);
+          ta = dcr_test_upload_rounded (dts[d], bs->andim, bs->ashape, a);
+          tb = dcr_test_upload_rounded (dts[d], bs->bndim, bs->bshape, b);
+          g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dts[d], bs->andim, bs->ashape, NULL);
           g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
           g_assert_true (dcr_op_binary (seq, ops[o], ta, tb, ty, act, &err));
           g_assert_no_error (err);
-          submit (seq);
+          dcr_test_submit_wait (seq);
           dcr_ref_binary (ops[o], a, na, b, nb, want, act);
-          g_autofree float *got = tensor_read (ty);
+          g_autofree float *got = dcr_test_download_floats (ty);
           g_autofree char *what = g_strdup_printf ("%s %s shape %u (%s)", names[o], dcr_act_name (act), s,
                                                    dcr_dtype_name (dts[d]));
           check (what, dts[d], got, want, na);
@@ -143,18 +90,18 @@ test_in_place (void)
   float a[120], b[8], want[120], tmp[120];
   dcr_test_fill (a, 120, 5, -1, 1);
   dcr_test_fill (b, 8, 6, -1, 1);
-  g_autoptr (DcrTensor) ta = tensor_from (DCR_F32, 3, as, a);
-  g_autoptr (DcrTensor) tb = tensor_from (DCR_F32, 1, bs, b);
+  g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (DCR_F32, 3, as, a);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (DCR_F32, 1, bs, b);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_mul (seq, ta, tb, ta, &err));
   g_assert_true (dcr_op_add (seq, ta, tb, ta, &err));
   g_assert_true (dcr_op_absdiff (seq, ta, tb, ta, &err));
   g_assert_no_error (err);
-  submit (seq);
+  dcr_test_submit_wait (seq);
   dcr_ref_binary (DCR_BINARY_MUL, a, 120, b, 8, want, DCR_ACT_NONE);
   dcr_ref_binary (DCR_BINARY_ADD, want, 120, b, 8, tmp, DCR_ACT_NONE);
   dcr_ref_binary (DCR_BINARY_ABSDIFF, tmp, 120, b, 8, want, DCR_ACT_NONE);
-  g_autofree float *got = tensor_read (ta);
+  g_autofree float *got = dcr_test_download_floats (ta);
   dcr_test_assert_close ("mul, add, absdiff in place", got, want, 120, F32_TOL, F32_TOL);
   dcr_test_assert_no_validation_errors ();
 }
@@ -167,7 +114,7 @@ test_clamp_and_activations (void)
   for (guint d = 0; d < G_N_ELEMENTS (dts); d++)
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
       {
-        if (dts[d] == DCR_F16 && !have_f16 ())
+        if (dts[d] == DCR_F16 && !dcr_test_device_has_f16 ())
           continue;
         g_autoptr (GError) err = NULL;
         gint64 n = sizes[s];
@@ -181,16 +128,16 @@ test_clamp_and_activations (void)
             x[2] = -30.0f; /* quick_gelu's exp overflows without harm */
             x[3] = 30.0f;
           }
-        g_autoptr (DcrTensor) tx = tensor_from (dts[d], 1, &n, x);
-        g_autoptr (DcrTensor) ty = tensor_from (dts[d], 1, &n, NULL);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dts[d], 1, &n, x);
+        g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dts[d], 1, &n, NULL);
         for (DcrAct act = DCR_ACT_NONE; act <= DCR_ACT_QUICK_GELU; act++)
           {
             g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
             g_assert_true (dcr_op_activation (seq, tx, ty, act, &err));
             g_assert_no_error (err);
-            submit (seq);
+            dcr_test_submit_wait (seq);
             dcr_ref_activation (x, n, want, act);
-            g_autofree float *got = tensor_read (ty);
+            g_autofree float *got = dcr_test_download_floats (ty);
             g_autofree char *what = g_strdup_printf ("%s on %" G_GINT64_FORMAT " (%s)", dcr_act_name (act), n,
                                                      dcr_dtype_name (dts[d]));
             check (what, dts[d], got, want, n);
@@ -198,9 +145,9 @@ test_clamp_and_activations (void)
         g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
         g_assert_true (dcr_op_clamp (seq, tx, ty, -1.5f, 2.25f, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         dcr_ref_clamp (x, n, want, -1.5f, 2.25f);
-        g_autofree float *got = tensor_read (ty);
+        g_autofree float *got = dcr_test_download_floats (ty);
         g_autofree char *what = g_strdup_printf ("clamp on %" G_GINT64_FORMAT " (%s)", n, dcr_dtype_name (dts[d]));
         check (what, dts[d], got, want, n);
       }
@@ -225,10 +172,10 @@ static void
 test_errors (void)
 {
   gint64 as[] = { 2, 3, 4 }, bs[] = { 3 }, ys[] = { 2, 12 }, b2[] = { 2, 4 };
-  g_autoptr (DcrTensor) a = tensor_from (DCR_F32, 3, as, NULL);
-  g_autoptr (DcrTensor) b = tensor_from (DCR_F32, 1, bs, NULL);
-  g_autoptr (DcrTensor) bmid = tensor_from (DCR_F32, 2, b2, NULL);
-  g_autoptr (DcrTensor) y = tensor_from (DCR_F32, 2, ys, NULL);
+  g_autoptr (DcrTensor) a = dcr_test_upload_rounded (DCR_F32, 3, as, NULL);
+  g_autoptr (DcrTensor) b = dcr_test_upload_rounded (DCR_F32, 1, bs, NULL);
+  g_autoptr (DcrTensor) bmid = dcr_test_upload_rounded (DCR_F32, 2, b2, NULL);
+  g_autoptr (DcrTensor) y = dcr_test_upload_rounded (DCR_F32, 2, ys, NULL);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), NULL);
   GError *err = NULL;
   expect_error (dcr_op_add (seq, a, b, a, &err), &err, DCR_OPS_ERROR_SHAPE, "broadcast");
@@ -238,9 +185,9 @@ test_errors (void)
   expect_error (dcr_op_activation (seq, a, y, DCR_ACT_RELU, &err), &err, DCR_OPS_ERROR_SHAPE, "output");
   expect_error (dcr_op_binary (seq, (DcrBinaryOp) 9, a, a, a, DCR_ACT_NONE, &err), &err,
                 DCR_OPS_ERROR_UNSUPPORTED, "unknown");
-  if (have_f16 ())
+  if (dcr_test_device_has_f16 ())
     {
-      g_autoptr (DcrTensor) a16 = tensor_from (DCR_F16, 3, as, NULL);
+      g_autoptr (DcrTensor) a16 = dcr_test_upload_rounded (DCR_F16, 3, as, NULL);
       expect_error (dcr_op_add (seq, a, a16, a, &err), &err, DCR_OPS_ERROR_DTYPE, "dtype");
     }
   g_assert_cmpuint (dcr_seq_n_dispatches (seq), ==, 0);

@@ -10,88 +10,6 @@
 
 #include "golden/attn-norm-golden.h"
 
-/* ---- f16 storage helpers (round to nearest even) ---- */
-
-static guint16
-half_from_float (float f)
-{
-  guint32 x;
-  memcpy (&x, &f, 4);
-  guint32 sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
-  if (exp == 0xff)
-    return sign | 0x7c00 | (man ? 0x200 : 0);
-  int e = (int) exp - 112;
-  if (e >= 31)
-    return sign | 0x7c00;
-  if (e <= 0)
-    {
-      if (e < -10)
-        return sign;
-      man |= 0x800000;
-      guint32 shift = 14 - e, h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-      return sign | (h + (rem > half || (rem == half && (h & 1))));
-    }
-  guint32 h = ((guint32) e << 10) | (man >> 13), rem = man & 0x1fff;
-  return sign | (h + (rem > 0x1000 || (rem == 0x1000 && (h & 1))));
-}
-
-static float
-half_to_float (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-  if (exp == 0)
-    {
-      float f = man * (1.0f / 16777216.0f);
-      return sign ? -f : f;
-    }
-  x = sign | (exp == 31 ? 0x7f800000 | (man << 13) : ((exp + 112) << 23) | (man << 13));
-  float f;
-  memcpy (&f, &x, 4);
-  return f;
-}
-
-/* A tensor holding `data`; for f16 the host copy is rounded in place so the
- * reference sees exactly what the GPU reads. */
-static DcrTensor *
-tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      for (gint64 i = 0; i < n; i++)
-        {
-          h[i] = half_from_float (data[i]);
-          data[i] = half_to_float (h[i]);
-        }
-      g_assert_true (dcr_tensor_upload (t, h, &err));
-    }
-  else
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      g_assert_true (dcr_tensor_download (t, h, &err));
-      for (gint64 i = 0; i < n; i++)
-        out[i] = half_to_float (h[i]);
-    }
-  else
-    g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
 static gboolean
 skip_f16 (DcrDtype dt)
 {
@@ -118,17 +36,17 @@ check_layer_norm (DcrDtype dt, gint64 rows, gint64 d, gboolean affine, gboolean 
   dcr_test_fill (x, n, (guint32) (rows * 131 + d), -2 + offset, 3 + offset);
   dcr_test_fill (gamma, d, (guint32) d + 7, 0.5f, 1.5f);
   dcr_test_fill (beta, d, (guint32) d + 9, -0.5f, 0.5f);
-  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
-  g_autoptr (DcrTensor) tg = tensor_with (dt, 1, dshape, gamma);
-  g_autoptr (DcrTensor) tb = tensor_with (dt, 1, dshape, beta);
-  g_autoptr (DcrTensor) ty = in_place ? NULL : tensor_with (dt, 2, shape, want);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
+  g_autoptr (DcrTensor) tg = dcr_test_upload_rounded (dt, 1, dshape, gamma);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (dt, 1, dshape, beta);
+  g_autoptr (DcrTensor) ty = in_place ? NULL : dcr_test_upload_rounded (dt, 2, shape, want);
   DcrTensor *out = in_place ? tx : ty;
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_layer_norm (seq, tx, affine ? tg : NULL, affine ? tb : NULL, out, 1e-5f, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
   dcr_ref_layer_norm (x, affine ? gamma : NULL, affine ? beta : NULL, want, rows, d, 1e-5f);
-  tensor_read (out, got);
+  dcr_test_download_into (out, got);
   g_autofree char *what = g_strdup_printf ("layer_norm %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "%s%s",
                                            dcr_dtype_name (dt), rows, d, affine ? " affine" : "",
                                            in_place ? " in-place" : "");
@@ -168,14 +86,14 @@ check_l2 (DcrDtype dt, gint64 rows, gint64 d, float scale, float eps)
   gsize n = rows * d;
   g_autofree float *x = g_new (float, n), *want = g_new (float, n), *got = g_new (float, n);
   dcr_test_fill (x, n, (guint32) (rows * 7 + d), -scale, scale);
-  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
-  g_autoptr (DcrTensor) ty = tensor_with (dt, 2, shape, want);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
+  g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dt, 2, shape, want);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_l2_normalize (seq, tx, ty, eps, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
   dcr_ref_l2_normalize (x, want, rows, d, eps);
-  tensor_read (ty, got);
+  dcr_test_download_into (ty, got);
   g_autofree char *what = g_strdup_printf ("l2_normalize %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " scale %g",
                                            dcr_dtype_name (dt), rows, d, scale);
   /* unit rows: components ≤ 1; f16 output rounding is ≤ 4.9e-4 relative */
@@ -216,12 +134,12 @@ test_zero_row (void)
   g_autoptr (GError) err = NULL;
   gint64 shape[] = { 2, 5 };
   float x[10] = { 0, 0, 0, 0, 0, 3, 0, 4, 0, 0 }, got[10];
-  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 2, shape, x);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_l2_normalize (seq, tx, tx, 1e-12f, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (tx, got);
+  dcr_test_download_into (tx, got);
   const float want[10] = { 0, 0, 0, 0, 0, 0.6f, 0, 0.8f, 0, 0 };
   dcr_test_assert_close ("l2 zero row", got, want, 10, 1e-7, 1e-6);
 }
@@ -237,14 +155,14 @@ test_torch_golden (void)
   memcpy (x, golden_ln_x, sizeof x);
   memcpy (g, golden_ln_gamma, sizeof g);
   memcpy (bt, golden_ln_beta, sizeof bt);
-  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
-  g_autoptr (DcrTensor) tg = tensor_with (DCR_F32, 1, dshape, g);
-  g_autoptr (DcrTensor) tb = tensor_with (DCR_F32, 1, dshape, bt);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 2, shape, x);
+  g_autoptr (DcrTensor) tg = dcr_test_upload_rounded (DCR_F32, 1, dshape, g);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (DCR_F32, 1, dshape, bt);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_layer_norm (seq, tx, tg, tb, tx, 1e-5f, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (tx, got);
+  dcr_test_download_into (tx, got);
   dcr_test_assert_close ("torch layer_norm", got, golden_ln_y, G_N_ELEMENTS (got), 1e-5, 1e-5);
   dcr_ref_layer_norm (golden_ln_x, golden_ln_gamma, golden_ln_beta, got, GOLDEN_LN_ROWS, GOLDEN_LN_D, 1e-5f);
   dcr_test_assert_close ("reference vs torch layer_norm", got, golden_ln_y, G_N_ELEMENTS (got), 1e-6, 1e-6);

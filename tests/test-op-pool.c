@@ -2,7 +2,6 @@
  * references: max and average (with and without the padding in the count),
  * odd shapes, strides, asymmetric padding, f32 and f16; shape errors. */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-pool.h"
 
 #include <string.h>
@@ -13,58 +12,6 @@
 #define F32_TOL 1e-5
 #define F16_ATOL 1e-3
 #define F16_RTOL 1e-3
-
-static DcrTensor *
-tensor_from (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (data && dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_half_from_floats (h, data, n);
-      dcr_half_to_floats (data, h, n); /* the reference sees what the GPU does */
-      dcr_tensor_upload (t, h, &err);
-    }
-  else if (data)
-    dcr_tensor_upload (t, data, &err);
-  g_assert_no_error (err);
-  return t;
-}
-
-static float *
-tensor_read (DcrTensor *t)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  float *out = g_new (float, n);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_tensor_download (t, h, &err);
-      dcr_half_to_floats (out, h, n);
-    }
-  else
-    dcr_tensor_download (t, out, &err);
-  g_assert_no_error (err);
-  return out;
-}
-
-static gboolean
-have_f16 (void)
-{
-  return dcr_context_device (dcr_test_context ())->storage_16bit;
-}
-
-static void
-submit (DcrSeq *seq)
-{
-  g_autoptr (GError) err = NULL;
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
-}
 
 static void
 check (const char *what, DcrDtype dt, const float *got, const float *want, gsize n)
@@ -95,14 +42,14 @@ run_pool (const PoolCase *pc, DcrDtype dt)
   g_autofree float *want = g_new (float, ny);
   /* all negative, so a max that wrongly counted the padding as 0 would show */
   dcr_test_fill (x, nx, (guint32) (nx + pc->c), -3, -0.5f);
-  g_autoptr (DcrTensor) tx = tensor_from (dt, 4, xs, x);
-  g_autoptr (DcrTensor) ty = tensor_from (dt, 4, ys, NULL);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 4, xs, x);
+  g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dt, 4, ys, NULL);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_pool2d (seq, tx, ty, p, &err));
   g_assert_no_error (err);
-  submit (seq);
+  dcr_test_submit_wait (seq);
   dcr_ref_pool2d (x, pc->n, pc->h, pc->w, pc->c, want, p);
-  g_autofree float *got = tensor_read (ty);
+  g_autofree float *got = dcr_test_download_floats (ty);
   g_autofree char *what = g_strdup_printf ("pool2d %s (%s)", pc->what, dcr_dtype_name (dt));
   check (what, dt, got, want, ny);
 }
@@ -129,7 +76,7 @@ test_pool2d (void)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       run_pool (&cases[i], DCR_F32);
-      if (have_f16 ())
+      if (dcr_test_device_has_f16 ())
         run_pool (&cases[i], DCR_F16);
     }
   dcr_test_assert_no_validation_errors ();
@@ -143,7 +90,7 @@ test_global_avg_pool (void)
   for (guint d = 0; d < G_N_ELEMENTS (dts); d++)
     for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
       {
-        if (dts[d] == DCR_F16 && !have_f16 ())
+        if (dts[d] == DCR_F16 && !dcr_test_device_has_f16 ())
           continue;
         g_autoptr (GError) err = NULL;
         const gint64 *s = shapes[i];
@@ -151,16 +98,17 @@ test_global_avg_pool (void)
         g_autofree float *x = g_new (float, nx);
         g_autofree float *want = g_new (float, s[0] * s[3]);
         dcr_test_fill (x, nx, i + 11, -2, 3);
-        g_autoptr (DcrTensor) tx = tensor_from (dts[d], 4, s, x);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dts[d], 4, s, x);
         /* both output forms: [N, C] and [N, 1, 1, C] */
         gint64 ys2[] = { s[0], s[3] }, ys4[] = { s[0], 1, 1, s[3] };
-        g_autoptr (DcrTensor) ty = i % 2 ? tensor_from (dts[d], 4, ys4, NULL) : tensor_from (dts[d], 2, ys2, NULL);
+        g_autoptr (DcrTensor) ty = i % 2 ? dcr_test_upload_rounded (dts[d], 4, ys4, NULL)
+                                         : dcr_test_upload_rounded (dts[d], 2, ys2, NULL);
         g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
         g_assert_true (dcr_op_global_avg_pool (seq, tx, ty, &err));
         g_assert_no_error (err);
-        submit (seq);
+        dcr_test_submit_wait (seq);
         dcr_ref_global_avg_pool (x, s[0], s[1], s[2], s[3], want);
-        g_autofree float *got = tensor_read (ty);
+        g_autofree float *got = dcr_test_download_floats (ty);
         g_autofree char *what = g_strdup_printf ("global_avg_pool [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                                                  ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (%s)",
                                                  s[0], s[1], s[2], s[3], dcr_dtype_name (dts[d]));
@@ -210,11 +158,11 @@ static void
 test_errors (void)
 {
   gint64 xs[] = { 1, 7, 7, 4 }, ys[] = { 1, 3, 3, 4 }, bad[] = { 1, 4, 4, 4 }, g2[] = { 1, 5 }, x3[] = { 7, 7, 4 };
-  g_autoptr (DcrTensor) x = tensor_from (DCR_F32, 4, xs, NULL);
-  g_autoptr (DcrTensor) xbad = tensor_from (DCR_F32, 3, x3, NULL);
-  g_autoptr (DcrTensor) y = tensor_from (DCR_F32, 4, ys, NULL);
-  g_autoptr (DcrTensor) ybad = tensor_from (DCR_F32, 4, bad, NULL);
-  g_autoptr (DcrTensor) gbad = tensor_from (DCR_F32, 2, g2, NULL);
+  g_autoptr (DcrTensor) x = dcr_test_upload_rounded (DCR_F32, 4, xs, NULL);
+  g_autoptr (DcrTensor) xbad = dcr_test_upload_rounded (DCR_F32, 3, x3, NULL);
+  g_autoptr (DcrTensor) y = dcr_test_upload_rounded (DCR_F32, 4, ys, NULL);
+  g_autoptr (DcrTensor) ybad = dcr_test_upload_rounded (DCR_F32, 4, bad, NULL);
+  g_autoptr (DcrTensor) gbad = dcr_test_upload_rounded (DCR_F32, 2, g2, NULL);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), NULL);
   DcrPool2dParams p = { DCR_POOL_MAX, 2, 2 };
   GError *err = NULL;
@@ -223,9 +171,9 @@ test_errors (void)
   p.pad_left = 2;
   expect_error (dcr_op_pool2d (seq, x, y, &p, &err), &err, DCR_OPS_ERROR_UNSUPPORTED, "smaller than");
   expect_error (dcr_op_global_avg_pool (seq, x, gbad, &err), &err, DCR_OPS_ERROR_SHAPE, "[1, 4]");
-  if (have_f16 ())
+  if (dcr_test_device_has_f16 ())
     {
-      g_autoptr (DcrTensor) y16 = tensor_from (DCR_F16, 4, ys, NULL);
+      g_autoptr (DcrTensor) y16 = dcr_test_upload_rounded (DCR_F16, 4, ys, NULL);
       p.pad_left = 0;
       expect_error (dcr_op_pool2d (seq, x, y16, &p, &err), &err, DCR_OPS_ERROR_DTYPE, "f16");
     }

@@ -3,7 +3,6 @@
  * torchvision's transforms (golden data from tests/golden/preprocess-torch.py);
  * batch slices, Keras' x/127.5 − 1, the torchvision geometry helper, errors. */
 #include "dcr-test-util.h"
-#include "dcr-half.h"
 #include "dcr-op-preprocess.h"
 #include "golden/preprocess-torch.h"
 
@@ -32,54 +31,22 @@ image_tensor (const guint8 *pixels, gint64 h, gint64 w)
 static DcrTensor *
 output_tensor (DcrDtype dt, gint64 n, gint64 oh, gint64 ow, float fill)
 {
-  g_autoptr (GError) err = NULL;
   gint64 shape[] = { n, oh, ow, 3 };
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, 4, shape, &err);
-  g_assert_no_error (err);
-  gint64 numel = dcr_tensor_numel (t);
+  gint64 numel = n * oh * ow * 3;
   g_autofree float *f = g_new (float, numel);
   for (gint64 i = 0; i < numel; i++)
     f[i] = fill;
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, numel);
-      dcr_half_from_floats (h, f, numel);
-      dcr_tensor_upload (t, h, &err);
-    }
-  else
-    dcr_tensor_upload (t, f, &err);
-  g_assert_no_error (err);
-  return t;
-}
-
-static float *
-tensor_read (DcrTensor *t)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  float *out = g_new (float, n);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      dcr_tensor_download (t, h, &err);
-      dcr_half_to_floats (out, h, n);
-    }
-  else
-    dcr_tensor_download (t, out, &err);
-  g_assert_no_error (err);
-  return out;
+  return dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, dt, 4, shape, f);
 }
 
 static void
 run (const DcrTensor *img, DcrTensor *y, const DcrPreprocessParams *p)
 {
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
-  g_assert_no_error (err);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_preprocess (seq, img, y, p, &err));
   g_assert_no_error (err);
-  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
-  g_assert_no_error (err);
+  dcr_test_submit_wait (seq);
 }
 
 static void
@@ -110,7 +77,7 @@ test_matches_torch (void)
       g_autoptr (DcrTensor) timg = image_tensor (img, g->h, g->w);
       g_autoptr (DcrTensor) ty = output_tensor (DCR_F32, 1, g->oh, g->ow, 0);
       run (timg, ty, &p);
-      g_autofree float *got = tensor_read (ty);
+      g_autofree float *got = dcr_test_download_floats (ty);
       g_free (what);
       what = g_strdup_printf ("GPU vs torch: %s", g->what);
       dcr_test_assert_close (what, got, g->out, n, F32_ATOL, 0);
@@ -148,7 +115,7 @@ test_gpu_vs_ref (void)
   const DcrDtype dts[] = { DCR_F32, DCR_F16 };
   for (guint d = 0; d < G_N_ELEMENTS (dts); d++)
     {
-      if (dts[d] == DCR_F16 && !dcr_context_device (dcr_test_context ())->storage_16bit)
+      if (dts[d] == DCR_F16 && !dcr_test_device_has_f16 ())
         continue;
       for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
         {
@@ -164,7 +131,7 @@ test_gpu_vs_ref (void)
           const float sentinel = -7.0f;
           g_autoptr (DcrTensor) ty = output_tensor (dts[d], 3, c->oh, c->ow, sentinel);
           run (timg, ty, &p);
-          g_autofree float *got = tensor_read (ty);
+          g_autofree float *got = dcr_test_download_floats (ty);
           gint64 slice = c->oh * c->ow * 3;
           g_autofree float *want = g_new (float, 3 * slice);
           for (gint64 k = 0; k < 3 * slice; k++)
@@ -202,7 +169,7 @@ test_keras_expression (void)
   g_autoptr (DcrTensor) timg = image_tensor (img, H, W);
   g_autoptr (DcrTensor) ty = output_tensor (DCR_F32, 1, H, W, 0);
   run (timg, ty, &p);
-  g_autofree float *got = tensor_read (ty);
+  g_autofree float *got = dcr_test_download_floats (ty);
   float want[H * W * 3];
   for (int i = 0; i < H * W * 3; i++)
     want[i] = (float) img[i] / 127.5f - 1.0f;

@@ -10,88 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- f16 storage helpers (round to nearest even) ---- */
-
-static guint16
-half_from_float (float f)
-{
-  guint32 x;
-  memcpy (&x, &f, 4);
-  guint32 sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
-  if (exp == 0xff)
-    return sign | 0x7c00 | (man ? 0x200 : 0);
-  int e = (int) exp - 112;
-  if (e >= 31)
-    return sign | 0x7c00;
-  if (e <= 0)
-    {
-      if (e < -10)
-        return sign;
-      man |= 0x800000;
-      guint32 shift = 14 - e, h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-      return sign | (h + (rem > half || (rem == half && (h & 1))));
-    }
-  guint32 h = ((guint32) e << 10) | (man >> 13), rem = man & 0x1fff;
-  return sign | (h + (rem > 0x1000 || (rem == 0x1000 && (h & 1))));
-}
-
-static float
-half_to_float (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-  if (exp == 0)
-    {
-      float f = man * (1.0f / 16777216.0f);
-      return sign ? -f : f;
-    }
-  x = sign | (exp == 31 ? 0x7f800000 | (man << 13) : ((exp + 112) << 23) | (man << 13));
-  float f;
-  memcpy (&f, &x, 4);
-  return f;
-}
-
-/* A tensor holding `data`; for f16 the host copy is rounded in place so the
- * reference sees exactly what the GPU reads. */
-static DcrTensor *
-tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      for (gint64 i = 0; i < n; i++)
-        {
-          h[i] = half_from_float (data[i]);
-          data[i] = half_to_float (h[i]);
-        }
-      g_assert_true (dcr_tensor_upload (t, h, &err));
-    }
-  else
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      g_assert_true (dcr_tensor_download (t, h, &err));
-      for (gint64 i = 0; i < n; i++)
-        out[i] = half_to_float (h[i]);
-    }
-  else
-    g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
 static gboolean
 skip_f16 (DcrDtype dt)
 {
@@ -147,16 +65,16 @@ test_reduce (gconstpointer data)
         gint64 shape[] = { rows, n }, yshape[] = { rows, 1 };
         g_autofree float *x = g_new (float, rows * n), *want = g_new (float, rows), *got = g_new (float, rows);
         dcr_test_fill (x, rows * n, (guint32) (rows + 3 * n), -1, 1.5f);
-        g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
         for (DcrReduceOp op = DCR_REDUCE_SUM; op <= DCR_REDUCE_MAX; op++)
           {
-            g_autoptr (DcrTensor) ty = tensor_with (dt, 2, yshape, want);
+            g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dt, 2, yshape, want);
             g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
             g_assert_true (dcr_op_reduce (seq, tx, ty, op, &err));
             g_assert_true (dcr_seq_submit (seq, TRUE, &err));
             g_assert_no_error (err);
             dcr_ref_reduce (x, want, rows, n, op);
-            tensor_read (ty, got);
+            dcr_test_download_into (ty, got);
             g_autofree char *what = g_strdup_printf ("reduce %d %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT, op,
                                                      dcr_dtype_name (dt), rows, n);
             /* |x| ≤ 1.5: fp32 sums of ≤1024 terms within 1e-4; f16 adds its
@@ -190,8 +108,8 @@ check_topk (DcrDtype dt, DcrDtype idt, gint64 rows, gint64 n, guint k, float lev
   g_autofree float *x = g_new (float, rows * n), *want_v = g_new (float, rows * k), *got_v = g_new (float, rows * k);
   g_autofree guint32 *want_i = g_new (guint32, rows * k), *got_i = g_new (guint32, rows * k);
   fill_ties (x, rows * n, (guint32) (rows * 17 + n + k), levels);
-  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
-  g_autoptr (DcrTensor) tv = with_values ? tensor_with (dt, 2, oshape, want_v) : NULL;
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
+  g_autoptr (DcrTensor) tv = with_values ? dcr_test_upload_rounded (dt, 2, oshape, want_v) : NULL;
   g_autoptr (DcrTensor) ti = index_tensor (idt, 2, oshape);
   gsize scratch_bytes = dcr_op_topk_scratch_size (tx, k);
   g_autoptr (DcrBuffer) scratch = with_scratch && scratch_bytes
@@ -212,7 +130,7 @@ check_topk (DcrDtype dt, DcrDtype idt, gint64 rows, gint64 n, guint k, float lev
   assert_indices_equal (what, got_i, want_i, rows * k);
   if (with_values)
     {
-      tensor_read (tv, got_v);
+      dcr_test_download_into (tv, got_v);
       dcr_test_assert_close (what, got_v, want_v, rows * k, 0, 0);
     }
 }
@@ -270,12 +188,12 @@ test_topk_merge_chunks (void)
       memcpy (b + r * n1, x + r * n + n0, n1 * sizeof (float));
     }
   gint64 sa[] = { rows, n0 }, sb[] = { rows, n1 }, sc[] = { rows, 2 * k }, so[] = { rows, k };
-  g_autoptr (DcrTensor) ta = tensor_with (DCR_F32, 2, sa, a);
-  g_autoptr (DcrTensor) tb = tensor_with (DCR_F32, 2, sb, b);
+  g_autoptr (DcrTensor) ta = dcr_test_upload_rounded (DCR_F32, 2, sa, a);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (DCR_F32, 2, sb, b);
   g_autofree float *zeros = g_new0 (float, rows * 2 * k);
-  g_autoptr (DcrTensor) cand_v = tensor_with (DCR_F32, 2, sc, zeros);
+  g_autoptr (DcrTensor) cand_v = dcr_test_upload_rounded (DCR_F32, 2, sc, zeros);
   g_autoptr (DcrTensor) cand_i = index_tensor (DCR_U32, 2, sc);
-  g_autoptr (DcrTensor) out_v = tensor_with (DCR_F32, 2, so, zeros);
+  g_autoptr (DcrTensor) out_v = dcr_test_upload_rounded (DCR_F32, 2, so, zeros);
   g_autoptr (DcrTensor) out_i = index_tensor (DCR_U32, 2, so);
   g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
   DcrTopkParams p0 = { .k = k }, p1 = { .k = k, .index_base = n0, .out_column = k }, pm = { .k = k };
@@ -287,7 +205,7 @@ test_topk_merge_chunks (void)
   g_autofree float *want_v = g_new (float, rows * k), *got_v = g_new (float, rows * k);
   g_autofree guint32 *want_i = g_new (guint32, rows * k), *got_i = g_new (guint32, rows * k);
   dcr_ref_topk (x, NULL, want_v, want_i, rows, n, k);
-  tensor_read (out_v, got_v);
+  dcr_test_download_into (out_v, got_v);
   g_assert_true (dcr_tensor_download (out_i, got_i, &err));
   assert_indices_equal ("merged chunks", got_i, want_i, rows * k);
   dcr_test_assert_close ("merged chunks", got_v, want_v, rows * k, 0, 0);
@@ -309,8 +227,8 @@ test_argmax (gconstpointer data)
         g_autofree float *x = g_new (float, rows * n), *want_v = g_new (float, rows), *got_v = g_new (float, rows);
         g_autofree guint32 *want_i = g_new (guint32, rows), *got_i = g_new (guint32, rows);
         fill_ties (x, rows * n, (guint32) (rows * 5 + n), l % 2 ? 3 : 500);
-        g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
-        g_autoptr (DcrTensor) tv = tensor_with (dt, 1, oshape, want_v);
+        g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
+        g_autoptr (DcrTensor) tv = dcr_test_upload_rounded (dt, 1, oshape, want_v);
         g_autoptr (DcrTensor) ti = index_tensor (DCR_I32, 1, oshape);
         g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
         g_assert_true (dcr_op_argmax (seq, tx, ti, r % 2 ? tv : NULL, &err));
@@ -323,7 +241,7 @@ test_argmax (gconstpointer data)
         assert_indices_equal (what, got_i, want_i, rows);
         if (r % 2)
           {
-            tensor_read (tv, got_v);
+            dcr_test_download_into (tv, got_v);
             dcr_test_assert_close (what, got_v, want_v, rows, 0, 0);
           }
       }
@@ -338,15 +256,15 @@ test_nan_and_inf (void)
   gint64 shape[] = { 1, 6 }, oshape[] = { 1, 4 };
   float x[6] = { NAN, -INFINITY, 2, NAN, 5, -INFINITY }, v[4] = { 0 }, got_v[4];
   guint32 got_i[4];
-  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
-  g_autoptr (DcrTensor) tv = tensor_with (DCR_F32, 2, oshape, v);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 2, shape, x);
+  g_autoptr (DcrTensor) tv = dcr_test_upload_rounded (DCR_F32, 2, oshape, v);
   g_autoptr (DcrTensor) ti = index_tensor (DCR_U32, 2, oshape);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   DcrTopkParams p = { .k = 4 };
   g_assert_true (dcr_op_topk (seq, tx, NULL, tv, ti, &p, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (tv, got_v);
+  dcr_test_download_into (tv, got_v);
   g_assert_true (dcr_tensor_download (ti, got_i, &err));
   const guint32 want_i[4] = { 4, 2, 1, 5 };
   const float want_v[4] = { 5, 2, -INFINITY, -INFINITY };

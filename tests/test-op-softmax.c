@@ -7,88 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- f16 storage helpers (round to nearest even) ---- */
-
-static guint16
-half_from_float (float f)
-{
-  guint32 x;
-  memcpy (&x, &f, 4);
-  guint32 sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
-  if (exp == 0xff)
-    return sign | 0x7c00 | (man ? 0x200 : 0);
-  int e = (int) exp - 112;
-  if (e >= 31)
-    return sign | 0x7c00;
-  if (e <= 0)
-    {
-      if (e < -10)
-        return sign;
-      man |= 0x800000;
-      guint32 shift = 14 - e, h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-      return sign | (h + (rem > half || (rem == half && (h & 1))));
-    }
-  guint32 h = ((guint32) e << 10) | (man >> 13), rem = man & 0x1fff;
-  return sign | (h + (rem > 0x1000 || (rem == 0x1000 && (h & 1))));
-}
-
-static float
-half_to_float (guint16 h)
-{
-  guint32 sign = (guint32) (h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-  if (exp == 0)
-    {
-      float f = man * (1.0f / 16777216.0f);
-      return sign ? -f : f;
-    }
-  x = sign | (exp == 31 ? 0x7f800000 | (man << 13) : ((exp + 112) << 23) | (man << 13));
-  float f;
-  memcpy (&f, &x, 4);
-  return f;
-}
-
-/* A tensor holding `data`; for f16 the host copy is rounded in place so the
- * reference sees exactly what the GPU reads. */
-static DcrTensor *
-tensor_with (DcrDtype dt, int ndim, const gint64 *shape, float *data)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, dt, ndim, shape, &err);
-  g_assert_no_error (err);
-  gint64 n = dcr_tensor_numel (t);
-  if (dt == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      for (gint64 i = 0; i < n; i++)
-        {
-          h[i] = half_from_float (data[i]);
-          data[i] = half_to_float (h[i]);
-        }
-      g_assert_true (dcr_tensor_upload (t, h, &err));
-    }
-  else
-    g_assert_true (dcr_tensor_upload (t, data, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static void
-tensor_read (DcrTensor *t, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  gint64 n = dcr_tensor_numel (t);
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      g_assert_true (dcr_tensor_download (t, h, &err));
-      for (gint64 i = 0; i < n; i++)
-        out[i] = half_to_float (h[i]);
-    }
-  else
-    g_assert_true (dcr_tensor_download (t, out, &err));
-  g_assert_no_error (err);
-}
-
 static gboolean
 skip_f16 (DcrDtype dt)
 {
@@ -117,16 +35,16 @@ check_softmax (DcrDtype dt, gint64 rows, gint64 n, float scale, MaskKind mk, flo
   for (gint64 i = 0; i < mask_rows * n; i++)
     if (i % n != 0 && i % 3 == 1)
       mask[i] = -INFINITY;
-  g_autoptr (DcrTensor) tx = tensor_with (dt, 2, shape, x);
-  g_autoptr (DcrTensor) tm = mask_rows ? tensor_with (dt, 2, mshape, mask) : NULL;
-  g_autoptr (DcrTensor) ty = in_place ? NULL : tensor_with (dt, 2, shape, want);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 2, shape, x);
+  g_autoptr (DcrTensor) tm = mask_rows ? dcr_test_upload_rounded (dt, 2, mshape, mask) : NULL;
+  g_autoptr (DcrTensor) ty = in_place ? NULL : dcr_test_upload_rounded (dt, 2, shape, want);
   DcrTensor *out = in_place ? tx : ty;
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_softmax (seq, tx, tm, out, scale, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
   dcr_ref_softmax (x, mask_rows ? mask : NULL, want, rows, n, MAX (mask_rows, 1), scale);
-  tensor_read (out, got);
+  dcr_test_download_into (out, got);
   g_autofree char *what = g_strdup_printf ("softmax %s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " scale %g mask %d%s",
                                            dcr_dtype_name (dt), rows, n, scale, mk, in_place ? " in-place" : "");
   /* probabilities in [0, 1]: f32 within 1e-6 + 1e-5 relative (fp32 exp),
@@ -179,13 +97,13 @@ test_fully_masked (void)
   float x[10] = { 1, 2, 3, 4, 5, 1, 2, 3, 4, 5 }, m[10], got[10], want[10];
   for (int i = 0; i < 10; i++)
     m[i] = i < 5 ? -INFINITY : 0;
-  g_autoptr (DcrTensor) tx = tensor_with (DCR_F32, 2, shape, x);
-  g_autoptr (DcrTensor) tm = tensor_with (DCR_F32, 2, shape, m);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F32, 2, shape, x);
+  g_autoptr (DcrTensor) tm = dcr_test_upload_rounded (DCR_F32, 2, shape, m);
   g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
   g_assert_true (dcr_op_softmax (seq, tx, tm, tx, 1, &err));
   g_assert_true (dcr_seq_submit (seq, TRUE, &err));
   g_assert_no_error (err);
-  tensor_read (tx, got);
+  dcr_test_download_into (tx, got);
   dcr_ref_softmax (x, m, want, 2, 5, 2, 1);
   for (int i = 0; i < 5; i++)
     g_assert_cmpfloat (got[i], ==, 0.0f);

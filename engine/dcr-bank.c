@@ -330,10 +330,12 @@ ids_string (const gint64 *ids, guint n)
   return g_string_free (s, FALSE);
 }
 
-/* Writes the audit entry, bumps the generation and commits; rolls back on
- * any failure so that the change and its record stand or fall together. */
+/* Writes the audit entry, bumps the generation when the change alters what
+ * retrieval sees, and commits; rolls back on any failure so that the change
+ * and its record stand or fall together. */
 static gboolean
-commit (DcrBank *bank, const char *action, const gint64 *ids, guint n, const char *detail, GError **error)
+commit_change (DcrBank *bank, const char *action, const gint64 *ids, guint n, const char *detail,
+               gboolean features_changed, GError **error)
 {
   g_autofree char *when = now_iso ();
   g_autofree char *id_list = ids ? ids_string (ids, n) : NULL;
@@ -351,11 +353,18 @@ commit (DcrBank *bank, const char *action, const gint64 *ids, guint n, const cha
         db_error (bank, rc, "writing the audit log", error);
     }
   if (rc == SQLITE_DONE &&
-      exec (bank, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'", error) &&
+      (!features_changed ||
+       exec (bank, "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'", error)) &&
       exec (bank, "COMMIT", error))
     return TRUE;
   sqlite3_exec (bank->db, "ROLLBACK", NULL, NULL, NULL);
   return FALSE;
+}
+
+static gboolean
+commit (DcrBank *bank, const char *action, const gint64 *ids, guint n, const char *detail, GError **error)
+{
+  return commit_change (bank, action, ids, n, detail, TRUE, error);
 }
 
 static void
@@ -516,7 +525,7 @@ dcr_bank_add (DcrBank *bank, const DcrPrototypeNew *items, guint n, gboolean ski
 /* Runs `sql` (one ? for the id) for each id; a missing id fails the whole change. */
 static gboolean
 update_each (DcrBank *bank, const char *sql, const gint64 *ids, guint n, const char *action,
-             const char *detail, GError **error)
+             const char *detail, gboolean features_changed, GError **error)
 {
   if (!begin (bank, error))
     return FALSE;
@@ -547,7 +556,7 @@ update_each (DcrBank *bank, const char *sql, const gint64 *ids, guint n, const c
       rollback (bank);
       return FALSE;
     }
-  return commit (bank, action, ids, n, detail, error);
+  return commit_change (bank, action, ids, n, detail, features_changed, error);
 }
 
 gboolean
@@ -555,7 +564,7 @@ dcr_bank_set_enabled (DcrBank *bank, const gint64 *ids, guint n, gboolean enable
 {
   return update_each (bank, enabled ? "UPDATE prototypes SET enabled = 1 WHERE id = ?"
                                     : "UPDATE prototypes SET enabled = 0 WHERE id = ?",
-                      ids, n, enabled ? "enable" : "disable", NULL, error);
+                      ids, n, enabled ? "enable" : "disable", NULL, TRUE, error);
 }
 
 gboolean
@@ -563,14 +572,14 @@ dcr_bank_set_pinned (DcrBank *bank, const gint64 *ids, guint n, gboolean pinned,
 {
   return update_each (bank, pinned ? "UPDATE prototypes SET pinned = 1 WHERE id = ?"
                                    : "UPDATE prototypes SET pinned = 0 WHERE id = ?",
-                      ids, n, pinned ? "pin" : "unpin", NULL, error);
+                      ids, n, pinned ? "pin" : "unpin", NULL, FALSE, error);
 }
 
 gboolean
 dcr_bank_add_retrievals (DcrBank *bank, const gint64 *ids, guint n, GError **error)
 {
   return update_each (bank, "UPDATE prototypes SET retrievals = retrievals + 1 WHERE id = ?",
-                      ids, n, "retrieved", NULL, error);
+                      ids, n, "retrieved", NULL, FALSE, error);
 }
 
 gboolean
@@ -602,7 +611,7 @@ dcr_bank_set_note (DcrBank *bank, gint64 id, const char *note, GError **error)
       rollback (bank);
       return FALSE;
     }
-  return commit (bank, "note", &id, 1, note, error);
+  return commit_change (bank, "note", &id, 1, note, FALSE, error);
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -725,7 +734,7 @@ dcr_bank_remove (DcrBank *bank, const gint64 *ids, guint n, GPtrArray **removed,
       if (!saved)
         return FALSE;
     }
-  if (!update_each (bank, "DELETE FROM prototypes WHERE id = ?", ids, n, "remove", NULL, error))
+  if (!update_each (bank, "DELETE FROM prototypes WHERE id = ?", ids, n, "remove", NULL, TRUE, error))
     return FALSE;
   if (removed)
     *removed = g_steal_pointer (&saved);

@@ -63,7 +63,9 @@ guint dcr_bank_dim (DcrBank *bank);
 const char *dcr_bank_uuid (DcrBank *bank);
 /* Counts; enabled_only counts what retrieval sees. */
 gint64 dcr_bank_count (DcrBank *bank, gboolean enabled_only);
-/* Bumped by every change: lets a GPU copy of the features know it is stale. */
+/* Bumped by every change to what retrieval sees (prototypes added, removed,
+ * restored, imported, enabled or disabled) — not by notes, pins or
+ * retrieval counts — so a GPU copy of the features knows when it is stale. */
 gint64 dcr_bank_generation (DcrBank *bank);
 
 /* Adds n prototypes in one transaction; ids_out (n) gets their ids. With

@@ -204,8 +204,11 @@ test_changes_audit_undo (Fixture *fx, gconstpointer data)
   g_assert_cmpint (dcr_bank_count (bank, TRUE), ==, 3);
   g_assert_true (dcr_bank_set_pinned (bank, &ids[2], 1, TRUE, &err));
   g_assert_true (dcr_bank_set_note (bank, ids[0], "from the lab's reference camera", &err));
+  gint64 gen = dcr_bank_generation (bank);
   g_assert_true (dcr_bank_add_retrievals (bank, ids, 2, &err));
   g_assert_no_error (err);
+  /* counting retrievals, notes and pins leave the GPU copy valid */
+  g_assert_cmpint (dcr_bank_generation (bank), ==, gen);
 
   /* a missing id fails the whole change */
   gint64 mixed[] = { ids[3], 999999 };

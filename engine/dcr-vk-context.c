@@ -425,6 +425,13 @@ dcr_context_new (const DcrContextOptions *opts_in, GError **error)
 
   DcrContext *ctx = g_new0 (DcrContext, 1);
   g_mutex_init (&ctx->lock);
+  const char *fault = g_getenv ("DCR_INJECT_FAULT");
+  if (g_strcmp0 (fault, "device-lost") == 0)
+    ctx->inject_submit = VK_ERROR_DEVICE_LOST;
+  else if (g_strcmp0 (fault, "out-of-memory") == 0)
+    ctx->inject_alloc = VK_ERROR_OUT_OF_DEVICE_MEMORY;
+  else if (fault && *fault)
+    g_printerr ("dcr: ignoring DCR_INJECT_FAULT=%s (known: device-lost, out-of-memory)\n", fault);
   g_autoptr (GPtrArray) phys = NULL;
   g_autoptr (GArray) infos = NULL;
   gboolean debug_utils = FALSE;
@@ -606,7 +613,8 @@ dcr_vk_run_once (DcrContext *ctx, void (*record) (VkCommandBuffer cb, gpointer d
   VkFence fence = VK_NULL_HANDLE;
   VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb };
   if (dcr_vk_check (vkCreateFence (ctx->device, &fi, NULL, &fence), "Creating a fence", error) &&
-      dcr_vk_check (vkQueueSubmit (ctx->queue, 1, &si, fence), "Submitting a transfer", error) &&
+      dcr_vk_check (ctx->inject_submit ? ctx->inject_submit : vkQueueSubmit (ctx->queue, 1, &si, fence),
+                    "Submitting a transfer", error) &&
       dcr_vk_check (vkWaitForFences (ctx->device, 1, &fence, VK_TRUE, UINT64_MAX), "Waiting for a transfer", error))
     ok = TRUE;
   ctx->stats.submits++;

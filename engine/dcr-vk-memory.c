@@ -128,7 +128,8 @@ block_new (DcrContext *ctx, DcrPool *pool, guint64 size, GError **error)
     .allocationSize = req.size,
     .memoryTypeIndex = pool->memory_type,
   };
-  if (!dcr_vk_check (vkAllocateMemory (ctx->device, &mai, NULL, &b->memory), "Allocating GPU memory", error))
+  VkResult ar = ctx->inject_alloc ? ctx->inject_alloc : vkAllocateMemory (ctx->device, &mai, NULL, &b->memory);
+  if (!dcr_vk_check (ar, "Allocating GPU memory", error))
     goto fail_buffer;
   if (!dcr_vk_check (vkBindBufferMemory (ctx->device, b->buffer, b->memory, 0), "Binding GPU memory", error))
     goto fail_memory;

@@ -56,6 +56,10 @@ struct _DcrContext {
   GMutex lock;                  /* pools, pipelines, queue */
   guint validation_errors;
   DcrContextStats stats;
+  /* DCR_INJECT_FAULT: make submits or allocations fail as a broken GPU
+   * would, to test that every caller reports it and stays alive. */
+  VkResult inject_submit;
+  VkResult inject_alloc;
 };
 
 gboolean dcr_vk_check (VkResult r, const char *what, GError **error);

@@ -33,5 +33,13 @@ check "no Vulkan driver says what to install" grep -q 'mesa-vulkan-drivers' "$tm
 check "unknown command exits 2" [ $rc -eq 2 ]
 "$dcr" --version | grep -q '^dcr [0-9]'; check "version" [ $? -eq 0 ]
 
+# A GPU that fails: a clear message and exit status 1, never a crash.
+DCR_INJECT_FAULT=device-lost "$dcr" smoke -n 1000 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "lost device exits 1" [ $rc -eq 1 ]
+check "lost device is explained" grep -q 'device was lost' "$tmp/err"
+DCR_INJECT_FAULT=out-of-memory "$dcr" smoke -n 1000 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "out of GPU memory exits 1" [ $rc -eq 1 ]
+check "out of GPU memory is explained" grep -q 'out of device memory' "$tmp/err"
+
 echo "1..$n"
 [ $fail -eq 0 ]

@@ -329,6 +329,20 @@ dcr_cmd_scan (int argc, char **argv)
   return failed ? 1 : 0;
 }
 
+/* A fake's generator: by its path as listed, by basename, or by its path
+ * relative to the --fake folder (when basenames repeat across generators). */
+static gint32
+manifest_group (const DcrManifest *mf, const char *fake_dir, const char *path)
+{
+  gint32 g = dcr_manifest_lookup (mf, path);
+  g_autofree char *root = g_canonicalize_filename (fake_dir, NULL);
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  gsize rl = strlen (root);
+  if (g < 0 && g_str_has_prefix (abs, root) && abs[rl] == G_DIR_SEPARATOR)
+    g = dcr_manifest_lookup (mf, abs + rl + 1);
+  return g;
+}
+
 static void
 add_metrics (JsonBuilder *b, const DcrMetrics *m)
 {
@@ -343,7 +357,7 @@ int
 dcr_cmd_eval (int argc, char **argv)
 {
   const char *device = NULL, *backbone = "default", *dtype = "f32", *model = NULL, *bank = NULL;
-  const char *real_dir = NULL, *fake_dir = NULL;
+  const char *real_dir = NULL, *fake_dir = NULL, *manifest_path = NULL;
   gboolean json = FALSE, no_cache = FALSE, quiet = FALSE;
   double threshold = NAN;
   GOptionEntry entries[] = {
@@ -352,6 +366,8 @@ dcr_cmd_eval (int argc, char **argv)
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
     { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank, "Bank of real prototypes (the shipped one by default)", "BANK" },
     { "threshold", 0, 0, G_OPTION_ARG_DOUBLE, &threshold, "Decision threshold on p_fake (the model's)", "T" },
+    { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest_path,
+      "CSV with columns file,generator: metrics per generator (its fakes against all reals)", "CSV" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
@@ -370,10 +386,15 @@ dcr_cmd_eval (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) err = NULL;
+  g_autoptr (DcrManifest) manifest = NULL;
+  if (manifest_path && !(manifest = dcr_manifest_load (manifest_path, &err)))
+    return dcr_cli_fail (err);
   g_auto (Setup) s = { 0 };
   if (!setup_open (&s, device, backbone, dtype, model, bank, FALSE, 32, &err))
     return dcr_cli_fail (err);
   const char *dirs[] = { real_dir, fake_dir };
+  g_autoptr (GArray) groups = g_array_new (FALSE, FALSE, sizeof (gint32));
+  guint n_unlisted = 0;
   g_autoptr (GArray) scores = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr (GArray) anomaly = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr (GArray) labels = g_array_new (FALSE, FALSE, sizeof (gint32));
@@ -392,7 +413,14 @@ dcr_cmd_eval (int argc, char **argv)
           guint m = 0;
           for (; i < n && m < b; i++)
             if (!items[i].error)
-              memcpy (rows + (gsize) m++ * dim, features + (gsize) i * dim, dim * sizeof (float));
+              {
+                memcpy (rows + (gsize) m++ * dim, features + (gsize) i * dim, dim * sizeof (float));
+                gint32 g = -1;
+                if (manifest && cls == 1)
+                  g = manifest_group (manifest, fake_dir, items[i].path);
+                n_unlisted += manifest && cls == 1 && g < 0;
+                g_array_append_val (groups, g);
+              }
             else
               n_failed++;
           if (m && !dcr_detector_run_features (s.det, rows, m, dets, &err))
@@ -419,6 +447,11 @@ dcr_cmd_eval (int argc, char **argv)
   DcrMetrics m, ma;
   dcr_metrics_compute ((float *) scores->data, (gint32 *) labels->data, scores->len, thr, &m);
   dcr_metrics_compute ((float *) anomaly->data, (gint32 *) labels->data, anomaly->len, 0.5f, &ma);
+  guint n_gen = manifest ? dcr_manifest_n_generators (manifest) : 0;
+  g_autofree DcrMetrics *per_gen = g_new0 (DcrMetrics, MAX (n_gen, 1));
+  if (n_gen)
+    dcr_metrics_by_group ((float *) scores->data, (gint32 *) labels->data, (gint32 *) groups->data, scores->len,
+                          n_gen, thr, per_gen);
   if (json)
     {
       g_autoptr (JsonBuilder) jb = json_builder_new ();
@@ -449,6 +482,28 @@ dcr_cmd_eval (int argc, char **argv)
       dcr_cli_json_add_double (jb, "auc", ma.auc);
       dcr_cli_json_add_double (jb, "ap", ma.ap);
       json_builder_end_object (jb);
+      if (manifest)
+        {
+          json_builder_set_member_name (jb, "n_fake_unlisted");
+          json_builder_add_int_value (jb, n_unlisted);
+          json_builder_set_member_name (jb, "generators");
+          json_builder_begin_array (jb);
+          for (guint g = 0; g < n_gen; g++)
+            {
+              json_builder_begin_object (jb);
+              json_builder_set_member_name (jb, "generator");
+              json_builder_add_string_value (jb, dcr_manifest_generator (manifest, g));
+              json_builder_set_member_name (jb, "n_fake");
+              json_builder_add_int_value (jb, (gint64) per_gen[g].n_pos);
+              add_metrics (jb, &per_gen[g]);
+              json_builder_set_member_name (jb, "tp");
+              json_builder_add_int_value (jb, (gint64) per_gen[g].tp);
+              json_builder_set_member_name (jb, "fn");
+              json_builder_add_int_value (jb, (gint64) per_gen[g].fn);
+              json_builder_end_object (jb);
+            }
+          json_builder_end_array (jb);
+        }
       add_model_bank (&s, jb);
       json_builder_end_object (jb);
       g_autoptr (JsonNode) root = json_builder_get_root (jb);
@@ -465,6 +520,15 @@ dcr_cmd_eval (int argc, char **argv)
       printf ("inconclusive: %u of %zu (band [%.4f, %.4f))\n", n_inconclusive, m.n_pos + m.n_neg, cfg->band_lo,
               cfg->band_hi);
       printf ("anomaly score alone: ROC AUC %.4f, AP %.4f\n", ma.auc, ma.ap);
+      if (manifest)
+        {
+          printf ("per generator (its fakes against all %zu reals; %u fakes not in the manifest):\n", m.n_neg,
+                  n_unlisted);
+          for (guint g = 0; g < n_gen; g++)
+            printf ("  %-20s fakes %5zu  ACC %.4f  AP %.4f  ROC AUC %.4f  EER %.4f  TPR@5%%FPR %.4f  TP %zu  FN %zu\n",
+                    dcr_manifest_generator (manifest, g), per_gen[g].n_pos, per_gen[g].acc, per_gen[g].ap,
+                    per_gen[g].auc, per_gen[g].eer, per_gen[g].tpr_at_fpr5, per_gen[g].tp, per_gen[g].fn);
+        }
     }
   return scores->len ? 0 : 1;
 }

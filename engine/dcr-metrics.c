@@ -4,7 +4,9 @@
 #include "dcr-metrics.h"
 
 #include <math.h>
+#include <gio/gio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
   float s;
@@ -264,4 +266,181 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
   l = MIN (l, threshold - min_half_width);
   *lo = (float) CLAMP (l, 0.0, threshold);
   *hi = (float) CLAMP (h, threshold, 1.0);
+}
+
+void
+dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *group, gsize n, guint n_groups,
+                      float threshold, DcrMetrics *out)
+{
+  g_autofree float *s = g_new (float, MAX (n, 1));
+  g_autofree gint32 *y = g_new (gint32, MAX (n, 1));
+  for (guint g = 0; g < n_groups; g++)
+    {
+      gsize m = 0;
+      for (gsize i = 0; i < n; i++)
+        if (!labels[i] || group[i] == (gint32) g)
+          {
+            s[m] = scores[i];
+            y[m++] = labels[i];
+          }
+      dcr_metrics_compute (s, y, m, threshold, &out[g]);
+    }
+}
+
+struct _DcrManifest {
+  GPtrArray *generators;
+  GHashTable *by_path;      /* path → index + 1 */
+  GHashTable *by_basename;  /* basename → index + 1, or 0 when ambiguous */
+};
+
+void
+dcr_manifest_free (DcrManifest *m)
+{
+  if (!m)
+    return;
+  g_ptr_array_unref (m->generators);
+  g_hash_table_unref (m->by_path);
+  g_hash_table_unref (m->by_basename);
+  g_free (m);
+}
+
+/* One CSV record from *p (RFC 4180 quoting); NULL at the end of text. */
+static GPtrArray *
+csv_record (const char **p, const char *end)
+{
+  if (*p >= end)
+    return NULL;
+  GPtrArray *fields = g_ptr_array_new_with_free_func (g_free);
+  GString *f = g_string_new (NULL);
+  gboolean quoted = FALSE;
+  const char *c = *p;
+  for (; c < end; c++)
+    {
+      if (quoted)
+        {
+          if (*c == '"' && c + 1 < end && c[1] == '"')
+            g_string_append_c (f, *c++);
+          else if (*c == '"')
+            quoted = FALSE;
+          else
+            g_string_append_c (f, *c);
+        }
+      else if (*c == '"')
+        quoted = TRUE;
+      else if (*c == ',')
+        {
+          g_ptr_array_add (fields, g_string_free (f, FALSE));
+          f = g_string_new (NULL);
+        }
+      else if (*c == '\n')
+        {
+          c++;
+          break;
+        }
+      else if (*c != '\r')
+        g_string_append_c (f, *c);
+    }
+  g_ptr_array_add (fields, g_string_free (f, FALSE));
+  *p = c;
+  return fields;
+}
+
+DcrManifest *
+dcr_manifest_parse (const char *text, gsize len, const char *origin, GError **error)
+{
+  const char *p = text, *end = text + len;
+  if (len >= 3 && memcmp (p, "\xEF\xBB\xBF", 3) == 0)
+    p += 3;
+  g_autoptr (GPtrArray) header = csv_record (&p, end);
+  gint fcol = -1, gcol = -1;
+  for (guint i = 0; header && i < header->len; i++)
+    {
+      g_autofree char *name = g_strstrip (g_ascii_strdown (header->pdata[i], -1));
+      if (g_str_equal (name, "file"))
+        fcol = (gint) i;
+      else if (g_str_equal (name, "generator"))
+        gcol = (gint) i;
+    }
+  if (fcol < 0 || gcol < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%s: the first row must name the columns, including “file” and “generator”", origin);
+      return NULL;
+    }
+  DcrManifest *m = g_new0 (DcrManifest, 1);
+  m->generators = g_ptr_array_new_with_free_func (g_free);
+  m->by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  m->by_basename = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) gen_index = g_hash_table_new (g_str_hash, g_str_equal);
+  guint line = 1;
+  for (GPtrArray *rec; (rec = csv_record (&p, end)); g_ptr_array_unref (rec))
+    {
+      line++;
+      if (rec->len == 1 && !*g_strstrip ((char *) rec->pdata[0]))
+        continue;
+      if ((gint) rec->len <= MAX (fcol, gcol))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%u: %u columns where the header has %u",
+                       origin, line, rec->len, header->len);
+          g_ptr_array_unref (rec);
+          dcr_manifest_free (m);
+          return NULL;
+        }
+      const char *file = g_strstrip ((char *) rec->pdata[fcol]), *gen = g_strstrip ((char *) rec->pdata[gcol]);
+      if (!*file || !*gen)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%u: empty file or generator", origin, line);
+          g_ptr_array_unref (rec);
+          dcr_manifest_free (m);
+          return NULL;
+        }
+      gpointer v;
+      if (!g_hash_table_lookup_extended (gen_index, gen, NULL, &v))
+        {
+          g_ptr_array_add (m->generators, g_strdup (gen));
+          v = GUINT_TO_POINTER (m->generators->len);
+          g_hash_table_insert (gen_index, m->generators->pdata[m->generators->len - 1], v);
+        }
+      g_hash_table_insert (m->by_path, g_strdup (file), v);
+      g_autofree char *base = g_path_get_basename (file);
+      gpointer old;
+      if (g_hash_table_lookup_extended (m->by_basename, base, NULL, &old) && old != v)
+        v = NULL;
+      g_hash_table_insert (m->by_basename, g_steal_pointer (&base), v);
+    }
+  return m;
+}
+
+DcrManifest *
+dcr_manifest_load (const char *path, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &text, &len, error))
+    return NULL;
+  return dcr_manifest_parse (text, len, path, error);
+}
+
+guint
+dcr_manifest_n_generators (const DcrManifest *m)
+{
+  return m->generators->len;
+}
+
+const char *
+dcr_manifest_generator (const DcrManifest *m, guint i)
+{
+  return m->generators->pdata[i];
+}
+
+gint32
+dcr_manifest_lookup (const DcrManifest *m, const char *file)
+{
+  gpointer v;
+  if (g_hash_table_lookup_extended (m->by_path, file, NULL, &v))
+    return (gint32) GPOINTER_TO_UINT (v) - 1;
+  g_autofree char *base = g_path_get_basename (file);
+  if (g_hash_table_lookup_extended (m->by_basename, base, NULL, &v))
+    return (gint32) GPOINTER_TO_UINT (v) - 1;
+  return -1;
 }

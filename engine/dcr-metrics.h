@@ -41,4 +41,29 @@ float dcr_metrics_best_threshold (const float *scores, const gint32 *labels, gsi
 void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, double min_precision,
                        double min_half_width, float *lo, float *hi);
 
+/* Per-generator breakdown: each generator's fakes against ALL reals, so
+ * every row answers "how well are this generator's images told from real
+ * ones". group[i] is the generator index of fake i (ignored for reals; a
+ * fake with a negative group counts in no row). out[n_groups]. */
+void dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *group, gsize n, guint n_groups,
+                           float threshold, DcrMetrics *out);
+
+/* A manifest CSV naming the generator of each file: a header row with the
+ * columns `file` and `generator` (any order, other columns ignored), one
+ * row per file; quoted fields with "" escapes are accepted. */
+typedef struct _DcrManifest DcrManifest;
+
+DcrManifest *dcr_manifest_load (const char *path, GError **error);
+DcrManifest *dcr_manifest_parse (const char *text, gsize len, const char *origin, GError **error);
+void dcr_manifest_free (DcrManifest *m);
+/* The generators in order of first appearance. */
+guint dcr_manifest_n_generators (const DcrManifest *m);
+const char *dcr_manifest_generator (const DcrManifest *m, guint i);
+/* The generator index of file, matched by its path as written in the
+ * manifest, then by basename (unique basenames only: an ambiguous basename
+ * matches nothing); -1 when not listed. */
+gint32 dcr_manifest_lookup (const DcrManifest *m, const char *file);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrManifest, dcr_manifest_free)
+
 G_END_DECLS

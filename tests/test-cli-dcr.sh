@@ -114,6 +114,33 @@ check "eval JSON: metrics and confusion matrix, AUC above chance" [ $rc -eq 0 ]
   >"$tmp/out" 2>&1
 check "eval text output" grep -q '^AP .* ROC AUC .* EER .* TPR@5%FPR' "$tmp/out"
 
+# per-generator breakdown: half the fakes listed by basename, half by full path
+{ echo "file,generator"; i=0; for f in "$d"/test-fake/*.png; do
+    if [ $((i % 2)) -eq 0 ]; then echo "$(basename "$f"),gen-a"; else echo "\"$f\",gen-b"; fi; i=$((i + 1)); done
+} >"$tmp/manifest.csv"
+"$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
+  --manifest "$tmp/manifest.csv" --json >"$tmp/evalg.json" 2>"$tmp/err"; rc=$?
+check "eval --manifest exits 0" [ $rc -eq 0 ]
+"$py" - "$tmp/evalg.json" <<'EOF' >"$tmp/check" 2>&1
+import json, sys
+m = json.load(open(sys.argv[1]))
+g = m['generators']
+assert [x['generator'] for x in g] == ['gen-a', 'gen-b'], g
+assert m['n_fake_unlisted'] == 0 and [x['n_fake'] for x in g] == [3, 3], m
+# each generator's fakes against all reals: the fakes' calls add up to the overall ones
+assert sum(x['tp'] for x in g) == m['confusion']['tp'] and sum(x['fn'] for x in g) == m['confusion']['fn'], m
+for x in g:
+    acc = (x['tp'] + m['confusion']['tn']) / (3 + m['n_real'])
+    assert abs(x['acc'] - acc) < 1e-9, (x, acc)
+    assert 0 <= x['auc'] <= 1
+EOF
+rc=$?
+sed 's/^/# /' "$tmp/check"
+check "eval --manifest JSON: per-generator metrics consistent with the totals" [ $rc -eq 0 ]
+"$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
+  --manifest "$tmp/manifest.csv" >"$tmp/out" 2>&1
+check "eval --manifest text output" grep -q '^  gen-b .* ROC AUC' "$tmp/out"
+
 # refusals: a model of another backbone, no model at all, an empty bank
 "$py" - "$d/m.safetensors" "$tmp/other.safetensors" <<'EOF'
 import json, struct, sys

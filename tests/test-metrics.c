@@ -4,7 +4,9 @@
  * accuracy and the inconclusive band. */
 #include "dcr-metrics.h"
 
+#include <gio/gio.h>
 #include <math.h>
+#include <string.h>
 
 #define EPS 1e-9
 
@@ -116,6 +118,61 @@ test_threshold_and_band (void)
   g_assert_cmpfloat (dcr_metrics_best_threshold (s, ones, 6, NULL), ==, 0.5f);
 }
 
+/* Two generators, both against all three reals: "good" is ranked above every
+ * real, "bad" below every real; the unlisted fake (group -1) is in no row. */
+static void
+test_by_group (void)
+{
+  const float s[] = { 0.3f, 0.9f, 0.4f, 0.1f, 0.5f, 0.8f, 0.05f, 0.95f };
+  const gint32 y[] = { 0, 1, 0, 1, 0, 1, 1, 1 };
+  const gint32 g[] = { 7, 0, 7, 1, 7, 0, 1, -1 };
+  DcrMetrics m[2];
+  dcr_metrics_by_group (s, y, g, G_N_ELEMENTS (s), 2, 0.45f, m);
+  g_assert_cmpuint (m[0].n_neg, ==, 3);
+  g_assert_cmpuint (m[0].n_pos, ==, 2);
+  g_assert_cmpfloat_with_epsilon (m[0].auc, 1.0, EPS);
+  g_assert_cmpuint (m[0].tp, ==, 2);
+  g_assert_cmpuint (m[0].fp, ==, 1); /* the real at 0.5 */
+  g_assert_cmpfloat_with_epsilon (m[0].acc, 4.0 / 5.0, EPS);
+  g_assert_cmpuint (m[1].n_neg, ==, 3);
+  g_assert_cmpuint (m[1].n_pos, ==, 2);
+  g_assert_cmpfloat_with_epsilon (m[1].auc, 0.0, EPS);
+  g_assert_cmpuint (m[1].fn, ==, 2);
+}
+
+static void
+test_manifest (void)
+{
+  const char csv[] = "\xEF\xBB\xBFnote,Generator,file\r\n"
+                     "x,sd15,fake/sd/a.png\r\n"
+                     "\"y, z\",\"mid\"\"journey\",fake/mj/b.png\n"
+                     "\n"
+                     ",sd15,/abs/c.png\n"
+                     ",mj2,other/a.png\n";
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrManifest) m = dcr_manifest_parse (csv, sizeof csv - 1, "t.csv", &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (dcr_manifest_n_generators (m), ==, 3);
+  g_assert_cmpstr (dcr_manifest_generator (m, 0), ==, "sd15");
+  g_assert_cmpstr (dcr_manifest_generator (m, 1), ==, "mid\"journey");
+  g_assert_cmpstr (dcr_manifest_generator (m, 2), ==, "mj2");
+  g_assert_cmpint (dcr_manifest_lookup (m, "fake/sd/a.png"), ==, 0);
+  g_assert_cmpint (dcr_manifest_lookup (m, "other/a.png"), ==, 2);
+  /* a.png is listed under two generators: its basename alone matches nothing */
+  g_assert_cmpint (dcr_manifest_lookup (m, "/elsewhere/a.png"), ==, -1);
+  g_assert_cmpint (dcr_manifest_lookup (m, "/data/x/b.png"), ==, 1);
+  g_assert_cmpint (dcr_manifest_lookup (m, "c.png"), ==, 0);
+  g_assert_cmpint (dcr_manifest_lookup (m, "d.png"), ==, -1);
+
+  g_autoptr (DcrManifest) bad = dcr_manifest_parse ("path,generator\na,b\n", 20, "u.csv", &err);
+  g_assert_null (bad);
+  g_assert_error (err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&err);
+  g_autoptr (DcrManifest) shortrow = dcr_manifest_parse ("file,generator\na\n", 17, "v.csv", &err);
+  g_assert_null (shortrow);
+  g_assert_nonnull (strstr (err->message, "v.csv:2"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -123,5 +180,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metrics/sklearn-example", test_sklearn_example);
   g_test_add_func ("/metrics/ties-and-extremes", test_ties_and_extremes);
   g_test_add_func ("/metrics/threshold-and-band", test_threshold_and_band);
+  g_test_add_func ("/metrics/by-group", test_by_group);
+  g_test_add_func ("/metrics/manifest", test_manifest);
   return g_test_run ();
 }

@@ -1,5 +1,5 @@
 /* dcr-application.c — application lifetime: one main window, app-level
- * actions (quit, about). */
+ * actions (quit, about), files from the command line opened in the window. */
 #include "dcr-config.h"
 #include "dcr-application.h"
 #include "dcr-window.h"
@@ -17,6 +17,14 @@ dcr_application_activate (GApplication *app)
   if (!win)
     win = GTK_WINDOW (dcr_window_new (ADW_APPLICATION (app)));
   gtk_window_present (win);
+}
+
+static void
+dcr_application_open (GApplication *app, GFile **files, int n_files, const char *hint)
+{
+  dcr_application_activate (app);
+  GtkWindow *win = gtk_application_get_active_window (GTK_APPLICATION (app));
+  dcr_window_open_files (DCR_WINDOW (win), files, n_files);
 }
 
 static void
@@ -59,6 +67,7 @@ dcr_application_class_init (DcrApplicationClass *klass)
 {
   G_APPLICATION_CLASS (klass)->activate = dcr_application_activate;
   G_APPLICATION_CLASS (klass)->startup = dcr_application_startup;
+  G_APPLICATION_CLASS (klass)->open = dcr_application_open;
 }
 
 static void

@@ -1,27 +1,244 @@
-/* dcr-window.c — the main window: for now the start page that invites the
- * analyst to open or drop an image; the inspect view lands here next. */
+/* dcr-window.c — the main window: a start page, the "no detector model"
+ * page, a spinner while an image is analysed and the inspect view. Files
+ * come from the command line, Ctrl+O or a drop; a new file cancels the
+ * analysis still running. */
 #include "dcr-config.h"
 #include "dcr-window.h"
+#include "dcr-analysis.h"
+#include "dcr-inspect-view.h"
 
 struct _DcrWindow {
   AdwApplicationWindow parent_instance;
-  AdwStatusPage *start_page;
+  AdwToastOverlay *toast_overlay;
+  GtkStack *stack;
+  AdwStatusPage *start_page, *no_model_page;
+  GtkSpinner *spinner;
+  GtkLabel *busy_label;
+  DcrInspectView *inspect_view;
+
+  GSettings *settings;
+  DcrAnalysis *analysis;     /* made on first use, dropped when a preference changes */
+  GCancellable *cancellable; /* of the analysis in flight, NULL when idle */
+  const char *idle_page;     /* what to show when an analysis fails */
 };
 
 G_DEFINE_FINAL_TYPE (DcrWindow, dcr_window, ADW_TYPE_APPLICATION_WINDOW)
+
+static gboolean
+has_model (DcrWindow *self)
+{
+  g_autofree char *setting = g_settings_get_string (self->settings, "model-file");
+  g_autofree char *path = dcr_analysis_resolve_model_path (setting);
+  return path != NULL;
+}
+
+static void
+show_idle (DcrWindow *self)
+{
+  gtk_spinner_stop (self->spinner);
+  const char *page = has_model (self) ? self->idle_page : "no-model";
+  gtk_stack_set_visible_child_name (self->stack, page);
+}
+
+static void
+on_settings_changed (GSettings *settings, const char *key, DcrWindow *self)
+{
+  if (g_strcmp0 (key, "device") && g_strcmp0 (key, "model-file") && g_strcmp0 (key, "bank-file"))
+    return;
+  /* the next analysis loads the engine again with the new choice */
+  g_clear_object (&self->analysis);
+  if (!self->cancellable)
+    show_idle (self);
+}
+
+static void
+toast (DcrWindow *self, const char *message)
+{
+  AdwToast *t = adw_toast_new (message);
+  adw_toast_set_timeout (t, 8);
+  adw_toast_overlay_add_toast (self->toast_overlay, t);
+}
+
+static void
+on_analysed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (DcrWindow) self = data;
+  g_autoptr (GError) err = NULL;
+  DcrAnalysisResult *r = dcr_analysis_run_finish (DCR_ANALYSIS (source), res, &err);
+  if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* a newer file took over */
+  g_clear_object (&self->cancellable);
+  if (!r)
+    {
+      if (g_error_matches (err, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_NO_MODEL))
+        {
+          gtk_spinner_stop (self->spinner);
+          gtk_stack_set_visible_child_name (self->stack, "no-model");
+          return;
+        }
+      toast (self, err->message);
+      show_idle (self);
+      return;
+    }
+  g_autofree char *title = g_strdup_printf ("%s — DCR Forensics", r->name);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  dcr_inspect_view_set_result (self->inspect_view, r);
+  self->idle_page = "result";
+  gtk_spinner_stop (self->spinner);
+  gtk_stack_set_visible_child_name (self->stack, "result");
+}
+
+void
+dcr_window_open_file (DcrWindow *self, GFile *file)
+{
+  g_return_if_fail (DCR_IS_WINDOW (self) && G_IS_FILE (file));
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  if (!has_model (self))
+    {
+      gtk_stack_set_visible_child_name (self->stack, "no-model");
+      return;
+    }
+  if (!self->analysis)
+    {
+      g_autofree char *device = g_settings_get_string (self->settings, "device");
+      g_autofree char *model = g_settings_get_string (self->settings, "model-file");
+      g_autofree char *bank = g_settings_get_string (self->settings, "bank-file");
+      self->analysis = dcr_analysis_new (device, model, bank);
+    }
+  self->cancellable = g_cancellable_new ();
+  g_autofree char *name = g_file_get_basename (file);
+  g_autofree char *busy = g_strdup_printf ("Analysing %s…", name);
+  gtk_label_set_label (self->busy_label, busy);
+  gtk_spinner_start (self->spinner);
+  gtk_stack_set_visible_child_name (self->stack, "busy");
+  dcr_analysis_run_async (self->analysis, file, self->cancellable, on_analysed, g_object_ref (self));
+}
+
+void
+dcr_window_open_files (DcrWindow *self, GFile **files, guint n)
+{
+  if (n == 0)
+    return;
+  dcr_window_open_file (self, files[0]);
+  if (n > 1)
+    {
+      g_autofree char *msg = g_strdup_printf ("Inspecting the first of %u files; open the others one at a time", n);
+      toast (self, msg);
+    }
+}
+
+static gboolean
+on_drop (GtkDropTarget *target, const GValue *value, double x, double y, DcrWindow *self)
+{
+  GdkFileList *list = g_value_get_boxed (value);
+  g_autoptr (GSList) files = list ? gdk_file_list_get_files (list) : NULL;
+  g_autoptr (GPtrArray) arr = g_ptr_array_new ();
+  for (GSList *l = files; l; l = l->next)
+    g_ptr_array_add (arr, l->data);
+  if (arr->len == 0)
+    return FALSE;
+  dcr_window_open_files (self, (GFile **) arr->pdata, arr->len);
+  return TRUE;
+}
+
+static void
+on_chooser_response (GtkNativeDialog *dialog, int response, DcrWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      if (file)
+        dcr_window_open_file (self, file);
+    }
+  gtk_native_dialog_destroy (dialog);
+  g_object_unref (dialog);
+}
+
+static void
+open_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  DcrWindow *self = DCR_WINDOW (widget);
+  GtkFileChooserNative *chooser = gtk_file_chooser_native_new ("Open Image", GTK_WINDOW (self),
+                                                               GTK_FILE_CHOOSER_ACTION_OPEN, "_Open", "_Cancel");
+  GtkFileFilter *images = gtk_file_filter_new ();
+  gtk_file_filter_set_name (images, "PNG and JPEG images");
+  gtk_file_filter_add_mime_type (images, "image/png");
+  gtk_file_filter_add_mime_type (images, "image/jpeg");
+  gtk_file_filter_add_suffix (images, "png");
+  gtk_file_filter_add_suffix (images, "jpg");
+  gtk_file_filter_add_suffix (images, "jpeg");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), images);
+  g_object_unref (images);
+  GtkFileFilter *all = gtk_file_filter_new ();
+  gtk_file_filter_set_name (all, "All files");
+  gtk_file_filter_add_pattern (all, "*");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
+  g_object_unref (all);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_signal_connect (chooser, "response", G_CALLBACK (on_chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+const char *
+dcr_window_get_page (DcrWindow *self)
+{
+  return gtk_stack_get_visible_child_name (self->stack);
+}
+
+DcrInspectView *
+dcr_window_get_inspect_view (DcrWindow *self)
+{
+  return self->inspect_view;
+}
+
+static void
+dcr_window_dispose (GObject *object)
+{
+  DcrWindow *self = DCR_WINDOW (object);
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->analysis);
+  g_clear_object (&self->settings);
+  gtk_widget_dispose_template (GTK_WIDGET (self), DCR_TYPE_WINDOW);
+  G_OBJECT_CLASS (dcr_window_parent_class)->dispose (object);
+}
 
 static void
 dcr_window_class_init (DcrWindowClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = dcr_window_dispose;
+  g_type_ensure (DCR_TYPE_INSPECT_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/dcrforensics/DcrForensics/dcr-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, start_page);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, no_model_page);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, spinner);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, busy_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, inspect_view);
+  gtk_widget_class_install_action (widget_class, "win.open", NULL, open_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open", NULL);
 }
 
 static void
 dcr_window_init (DcrWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->idle_page = "start";
+  self->settings = g_settings_new (DCR_APP_ID);
+  g_settings_bind (self->settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (self->settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
+  g_signal_connect (self->settings, "changed", G_CALLBACK (on_settings_changed), self);
+
+  GtkDropTarget *drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+  show_idle (self);
 }
 
 DcrWindow *

@@ -1,0 +1,351 @@
+/* dcr-analysis.c — the detector behind the window. The engine is loaded in a
+ * worker thread the first time a file is analysed and then kept; a mutex
+ * keeps the (single) GPU context used by one worker at a time. */
+#include "dcr-config.h"
+#include "dcr-analysis.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (dcr-analysis-error-quark, dcr_analysis_error)
+
+struct _DcrAnalysis {
+  GObject parent_instance;
+  char *device, *model_path, *bank_path;
+
+  GMutex lock; /* guards everything below */
+  DcrContext *ctx;
+  DcrBackbone *bb;
+  DcrModel *model;
+  DcrBank *bank;
+  DcrDetector *det;
+  char *model_name, *bank_name;
+};
+
+G_DEFINE_FINAL_TYPE (DcrAnalysis, dcr_analysis, G_TYPE_OBJECT)
+
+static void
+prototype_free (gpointer data)
+{
+  DcrAnalysisPrototype *p = data;
+  g_free (p->source);
+  g_free (p->sha256);
+  g_clear_pointer (&p->added, g_date_time_unref);
+  g_clear_object (&p->thumbnail);
+  g_free (p);
+}
+
+void
+dcr_analysis_result_free (DcrAnalysisResult *r)
+{
+  if (!r)
+    return;
+  g_free (r->path);
+  g_free (r->name);
+  g_free (r->format);
+  g_free (r->sha256);
+  g_free (r->exif_make);
+  g_free (r->exif_model);
+  g_free (r->exif_date);
+  g_clear_object (&r->image);
+  dcr_detection_clear (&r->detection);
+  g_clear_pointer (&r->prototypes, g_ptr_array_unref);
+  if (r->taps)
+    for (guint i = 0; i < r->taps->len; i++)
+      g_free (g_array_index (r->taps, DcrAnalysisTap, i).name);
+  g_clear_pointer (&r->taps, g_array_unref);
+  g_free (r->model_name);
+  g_free (r->bank_name);
+  g_free (r->device_name);
+  g_free (r->backbone_id);
+  g_free (r);
+}
+
+const DcrAnalysisTap *
+dcr_analysis_result_tap (const DcrAnalysisResult *r, guint channel)
+{
+  for (guint i = 0; r->taps && i < r->taps->len; i++)
+    {
+      const DcrAnalysisTap *t = &g_array_index (r->taps, DcrAnalysisTap, i);
+      if (channel >= t->offset && channel < t->offset + t->width)
+        return t;
+    }
+  return NULL;
+}
+
+static void
+dcr_analysis_finalize (GObject *object)
+{
+  DcrAnalysis *self = DCR_ANALYSIS (object);
+  g_clear_pointer (&self->det, dcr_detector_free);
+  g_clear_pointer (&self->bank, dcr_bank_close);
+  g_clear_pointer (&self->model, dcr_model_free);
+  g_clear_pointer (&self->bb, dcr_backbone_free);
+  g_clear_pointer (&self->ctx, dcr_context_free);
+  g_free (self->model_name);
+  g_free (self->bank_name);
+  g_free (self->device);
+  g_free (self->model_path);
+  g_free (self->bank_path);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (dcr_analysis_parent_class)->finalize (object);
+}
+
+static void
+dcr_analysis_class_init (DcrAnalysisClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dcr_analysis_finalize;
+}
+
+static void
+dcr_analysis_init (DcrAnalysis *self)
+{
+  g_mutex_init (&self->lock);
+}
+
+static char *
+nonempty (const char *s)
+{
+  return s && *s ? g_strdup (s) : NULL;
+}
+
+DcrAnalysis *
+dcr_analysis_new (const char *device, const char *model_path, const char *bank_path)
+{
+  DcrAnalysis *self = g_object_new (DCR_TYPE_ANALYSIS, NULL);
+  self->device = nonempty (device);
+  self->model_path = nonempty (model_path);
+  self->bank_path = nonempty (bank_path);
+  return self;
+}
+
+char *
+dcr_analysis_resolve_model_path (const char *model_path)
+{
+  if (model_path && *model_path)
+    return g_strdup (model_path);
+  return dcr_detector_default_model_path ();
+}
+
+/* Called with the lock held, in a worker. */
+static gboolean
+ensure_loaded (DcrAnalysis *self, GError **error)
+{
+  if (self->det)
+    return TRUE;
+  g_autofree char *model_path = dcr_analysis_resolve_model_path (self->model_path);
+  if (!model_path)
+    {
+      g_set_error (error, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_NO_MODEL,
+                   "No detector model: this installation ships none yet. Train one with `dcr train --real DIR "
+                   "--fake DIR --out MODEL` and choose it as the model file in the preferences.");
+      return FALSE;
+    }
+  g_autofree char *bank_path = self->bank_path ? g_strdup (self->bank_path) : dcr_detector_default_bank_path ();
+  if (!bank_path)
+    {
+      g_set_error (error, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_NO_BANK,
+                   "No prototype bank: build one from real images with `dcr train --bank BANK "
+                   "--bank-from-reals` and choose it as the bank file in the preferences.");
+      return FALSE;
+    }
+  if (!self->ctx)
+    {
+      DcrContextOptions opts = { .device = self->device };
+      self->ctx = dcr_context_new (&opts, error);
+      if (!self->ctx)
+        return FALSE;
+    }
+  if (!self->bb && !(self->bb = dcr_backbone_load (self->ctx, "default", DCR_F32, error)))
+    return FALSE;
+  if (!self->model && !(self->model = dcr_model_load (self->ctx, model_path, error)))
+    return FALSE;
+  if (!dcr_model_check_backbone (self->model, dcr_backbone_id (self->bb), dcr_backbone_dim (self->bb), error))
+    return FALSE;
+  if (!self->bank
+      && !(self->bank = dcr_bank_open (bank_path, dcr_backbone_id (self->bb), dcr_backbone_dim (self->bb), TRUE,
+                                       error)))
+    return FALSE;
+  self->det = dcr_detector_new (self->bb, self->model, self->bank, 1, error);
+  if (!self->det)
+    return FALSE;
+  g_free (self->model_name);
+  g_free (self->bank_name);
+  self->model_name = g_path_get_basename (model_path);
+  self->bank_name = g_path_get_basename (bank_path);
+  return TRUE;
+}
+
+/* SHA-256 of the evidence, read through an O_RDONLY descriptor. */
+static char *
+file_sha256 (const char *path, guint64 *size, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "%s: cannot open: %s", path,
+                   g_strerror (e));
+      return NULL;
+    }
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 buf[65536];
+  guint64 total = 0;
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "%s: cannot read: %s", path,
+                       g_strerror (e));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      g_checksum_update (sum, buf, n);
+      total += n;
+    }
+  close (fd);
+  *size = total;
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+static GdkTexture *
+texture_from_png (GBytes *png)
+{
+  if (!png)
+    return NULL;
+  g_autoptr (GError) err = NULL;
+  GdkTexture *t = gdk_texture_new_from_bytes (png, &err);
+  if (!t)
+    g_debug ("prototype thumbnail unreadable: %s", err->message);
+  return t;
+}
+
+static void
+run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DcrAnalysis *self = source;
+  const char *path = task_data;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrAnalysisResult) r = g_new0 (DcrAnalysisResult, 1);
+  r->path = g_strdup (path);
+  r->name = g_path_get_basename (path);
+
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (DcrImage) img = dcr_image_load (path, NULL, &err);
+  if (!img)
+    {
+      g_task_return_error (task, g_steal_pointer (&err));
+      return;
+    }
+  r->sha256 = file_sha256 (path, &r->size, &err);
+  if (!r->sha256)
+    {
+      g_task_return_error (task, g_steal_pointer (&err));
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  g_mutex_lock (&self->lock);
+  gint64 t_load = g_get_monotonic_time ();
+  gboolean was_loaded = self->det != NULL;
+  gboolean ok = ensure_loaded (self, &err);
+  gint64 t_run = g_get_monotonic_time ();
+  DcrImage *imgs[1] = { img };
+  if (ok && !g_cancellable_is_cancelled (cancellable))
+    ok = dcr_detector_run (self->det, imgs, 1, &r->detection, &err);
+  if (ok && !g_cancellable_is_cancelled (cancellable))
+    {
+      const DcrModelConfig *cfg = dcr_model_config (self->model);
+      r->threshold = cfg->threshold;
+      r->band_lo = cfg->band_lo;
+      r->band_hi = cfg->band_hi;
+      r->dim = dcr_backbone_dim (self->bb);
+      r->backbone_id = g_strdup (dcr_backbone_id (self->bb));
+      r->model_name = g_strdup (self->model_name);
+      r->bank_name = g_strdup (self->bank_name);
+      r->device_name = g_strdup (dcr_context_device (self->ctx)->name);
+      r->taps = g_array_new (FALSE, TRUE, sizeof (DcrAnalysisTap));
+      for (guint i = 0; i < dcr_backbone_n_taps (self->bb); i++)
+        {
+          const DcrBackboneTap *t = dcr_backbone_tap (self->bb, i);
+          DcrAnalysisTap at = { g_strdup (t->name), t->offset, t->width };
+          g_array_append_val (r->taps, at);
+        }
+      r->prototypes = g_ptr_array_new_with_free_func (prototype_free);
+      for (guint j = 0; ok && j < r->detection.k; j++)
+        {
+          g_autoptr (DcrPrototype) p = dcr_bank_get (self->bank, r->detection.ids[j], FALSE, &err);
+          if (!p)
+            {
+              ok = FALSE;
+              break;
+            }
+          DcrAnalysisPrototype *ap = g_new0 (DcrAnalysisPrototype, 1);
+          ap->id = p->id;
+          ap->source = g_strdup (p->source);
+          ap->sha256 = g_strdup (p->sha256);
+          ap->added = p->added ? g_date_time_ref (p->added) : NULL;
+          ap->thumbnail = texture_from_png (p->thumbnail);
+          ap->similarity = r->detection.similarity[j];
+          ap->attention = r->detection.attention[j];
+          g_ptr_array_add (r->prototypes, ap);
+        }
+    }
+  g_mutex_unlock (&self->lock);
+  if (!ok)
+    {
+      g_task_return_error (task, g_steal_pointer (&err));
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  gint64 t1 = g_get_monotonic_time ();
+  r->load_ms = was_loaded ? 0 : (t_run - t_load) / 1000.0;
+  r->elapsed_ms = (t1 - t0) / 1000.0 - r->load_ms;
+  r->format = g_strdup (img->format_name);
+  r->width = img->width;
+  r->height = img->height;
+  r->exif_make = g_strdup (img->exif.make);
+  r->exif_model = g_strdup (img->exif.model);
+  r->exif_date = g_strdup (img->exif.date_time_original);
+  g_autoptr (GBytes) pixels = g_bytes_new_take (g_steal_pointer (&img->pixels), (gsize) img->width * img->height * 3);
+  r->image = gdk_memory_texture_new (img->width, img->height, GDK_MEMORY_R8G8B8, pixels, (gsize) img->width * 3);
+  g_task_return_pointer (task, g_steal_pointer (&r), (GDestroyNotify) dcr_analysis_result_free);
+}
+
+void
+dcr_analysis_run_async (DcrAnalysis *self, GFile *file, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_return_if_fail (DCR_IS_ANALYSIS (self));
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, dcr_analysis_run_async);
+  char *path = g_file_get_path (file);
+  if (!path)
+    {
+      g_autofree char *uri = g_file_get_uri (file);
+      g_task_return_new_error (task, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_FAILED,
+                               "%s is not a local file: copy it to this computer first", uri);
+      return;
+    }
+  g_task_set_task_data (task, path, g_free);
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_run_in_thread (task, run_thread);
+}
+
+DcrAnalysisResult *
+dcr_analysis_run_finish (DcrAnalysis *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

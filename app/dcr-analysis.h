@@ -1,0 +1,79 @@
+/* dcr-analysis.h — the app's one door to the engine: loads the detector
+ * (once, lazily, off the main thread) and analyses one file asynchronously
+ * into everything the inspect view shows. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "dcr-detector.h"
+
+G_BEGIN_DECLS
+
+#define DCR_ANALYSIS_ERROR (dcr_analysis_error_quark ())
+GQuark dcr_analysis_error_quark (void);
+
+typedef enum {
+  DCR_ANALYSIS_ERROR_NO_MODEL, /* no model configured and none shipped */
+  DCR_ANALYSIS_ERROR_NO_BANK,  /* no bank configured and none shipped */
+  DCR_ANALYSIS_ERROR_FAILED,
+} DcrAnalysisError;
+
+/* One of the k nearest real prototypes, with its provenance. */
+typedef struct {
+  gint64 id;
+  char *source;
+  char *sha256;        /* may be NULL */
+  GDateTime *added;    /* may be NULL */
+  GdkTexture *thumbnail; /* may be NULL */
+  float similarity;
+  float attention;
+} DcrAnalysisPrototype;
+
+typedef struct {
+  char *name;
+  guint offset, width;
+} DcrAnalysisTap;
+
+typedef struct {
+  /* the file */
+  char *path;
+  char *name;
+  guint64 size;
+  char *format;
+  guint width, height;
+  char *sha256;
+  char *exif_make, *exif_model, *exif_date; /* NULL when absent */
+  GdkTexture *image;   /* as decoded, orientation applied */
+
+  /* the verdict and its evidence */
+  DcrDetection detection;
+  guint dim;           /* floats in detection.residual */
+  float threshold, band_lo, band_hi;
+  GPtrArray *prototypes; /* of DcrAnalysisPrototype, nearest first */
+  GArray *taps;          /* of DcrAnalysisTap, by offset */
+
+  /* what produced it */
+  char *model_name, *bank_name, *device_name, *backbone_id;
+  double elapsed_ms;   /* decode + detector, not the one-time loading */
+  double load_ms;      /* the one-time loading, 0 when it was already done */
+} DcrAnalysisResult;
+
+void dcr_analysis_result_free (DcrAnalysisResult *r);
+/* The tap (block) that channel c of the feature comes from, or NULL. */
+const DcrAnalysisTap *dcr_analysis_result_tap (const DcrAnalysisResult *r, guint channel);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrAnalysisResult, dcr_analysis_result_free)
+
+#define DCR_TYPE_ANALYSIS (dcr_analysis_get_type ())
+G_DECLARE_FINAL_TYPE (DcrAnalysis, dcr_analysis, DCR, ANALYSIS, GObject)
+
+/* model_path / bank_path NULL or "" → the shipped defaults; device as the
+ * GSettings key (NULL/"" → preferred). Nothing is loaded yet. */
+DcrAnalysis *dcr_analysis_new (const char *device, const char *model_path, const char *bank_path);
+/* The model file that would be used, or NULL when there is none at all. */
+char *dcr_analysis_resolve_model_path (const char *model_path);
+
+void dcr_analysis_run_async (DcrAnalysis *self, GFile *file, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+DcrAnalysisResult *dcr_analysis_run_finish (DcrAnalysis *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS

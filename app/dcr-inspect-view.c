@@ -1,0 +1,422 @@
+/* dcr-inspect-view.c — draws a DcrAnalysisResult: the verdict band, the
+ * P(fake) scale with the threshold and inconclusive band, the suspect beside
+ * its nearest real prototype, the prototype strip, the top channels of
+ * |f̂ − r̂₁| by tap with a histogram of all channels, and the file facts. */
+#include "dcr-config.h"
+#include "dcr-inspect-view.h"
+
+#include <math.h>
+
+struct _DcrInspectView {
+  AdwBin parent_instance;
+  GtkLabel *verdict_label, *reason_label, *score_label;
+  GtkDrawingArea *scale_area, *chart_area, *histogram_area;
+  GtkPicture *suspect_picture, *prototype_picture;
+  GtkLabel *suspect_caption, *prototype_caption, *provenance_label;
+  GtkBox *strip_box;
+  AdwPreferencesGroup *facts_group;
+  GPtrArray *fact_rows;
+
+  DcrAnalysisResult *result;
+  guint top[DCR_INSPECT_TOP_CHANNELS]; /* channel indices, largest difference first */
+  guint n_top;
+  float max_residual;
+};
+
+G_DEFINE_FINAL_TYPE (DcrInspectView, dcr_inspect_view, ADW_TYPE_BIN)
+
+/* One colour per tap, readable on light and dark backgrounds. */
+static const double tap_colors[][3] = {
+  { 0.21, 0.52, 0.89 }, { 0.90, 0.38, 0.00 }, { 0.57, 0.25, 0.67 }, { 0.15, 0.64, 0.41 },
+  { 0.75, 0.11, 0.16 }, { 0.39, 0.27, 0.18 }, { 0.87, 0.64, 0.00 }, { 0.20, 0.65, 0.70 },
+};
+
+static guint
+tap_index (const DcrAnalysisResult *r, guint channel)
+{
+  const DcrAnalysisTap *t = dcr_analysis_result_tap (r, channel);
+  return t ? (guint) (t - &g_array_index (r->taps, DcrAnalysisTap, 0)) : 0;
+}
+
+static void
+set_tap_color (cairo_t *cr, guint tap)
+{
+  const double *c = tap_colors[tap % G_N_ELEMENTS (tap_colors)];
+  cairo_set_source_rgb (cr, c[0], c[1], c[2]);
+}
+
+static void
+draw_text (cairo_t *cr, double x, double y, double align, const char *text)
+{
+  cairo_text_extents_t ext;
+  cairo_text_extents (cr, text, &ext);
+  cairo_move_to (cr, x - align * ext.x_advance, y);
+  cairo_show_text (cr, text);
+}
+
+static void
+draw_scale (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  DcrInspectView *self = data;
+  const DcrAnalysisResult *r = self->result;
+  if (!r)
+    return;
+  double x0 = 8, x1 = w - 8, bar_y = 18, bar_h = 14;
+  double span = x1 - x0;
+  cairo_set_font_size (cr, 11);
+  /* real … fake, the inconclusive band shaded between */
+  cairo_set_source_rgb (cr, 0.15, 0.64, 0.41);
+  cairo_rectangle (cr, x0, bar_y, span * r->band_lo, bar_h);
+  cairo_fill (cr);
+  cairo_set_source_rgb (cr, 0.78, 0.53, 0.0);
+  cairo_rectangle (cr, x0 + span * r->band_lo, bar_y, span * (r->band_hi - r->band_lo), bar_h);
+  cairo_fill (cr);
+  cairo_set_source_rgb (cr, 0.75, 0.11, 0.16);
+  cairo_rectangle (cr, x0 + span * r->band_hi, bar_y, span * (1 - r->band_hi), bar_h);
+  cairo_fill (cr);
+  /* the threshold */
+  double tx = x0 + span * r->threshold;
+  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+  cairo_set_line_width (cr, 2);
+  cairo_move_to (cr, tx, bar_y - 4);
+  cairo_line_to (cr, tx, bar_y + bar_h + 4);
+  cairo_stroke (cr);
+  g_autofree char *th = g_strdup_printf ("threshold %.2f", r->threshold);
+  draw_text (cr, tx, bar_y + bar_h + 16, tx < w / 2.0 ? 0 : 1, th);
+  /* P(fake): a marker above the bar */
+  double px = x0 + span * CLAMP (r->detection.p_fake, 0, 1);
+  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+  cairo_move_to (cr, px, bar_y);
+  cairo_line_to (cr, px - 7, bar_y - 12);
+  cairo_line_to (cr, px + 7, bar_y - 12);
+  cairo_close_path (cr);
+  cairo_fill (cr);
+  draw_text (cr, x0, bar_y + bar_h + 16, 0, tx < 90 ? "" : "real");
+  draw_text (cr, x1, bar_y + bar_h + 16, 1, tx > w - 90 ? "" : "fake");
+}
+
+static void
+draw_chart (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  DcrInspectView *self = data;
+  const DcrAnalysisResult *r = self->result;
+  if (!r || self->n_top == 0 || self->max_residual <= 0)
+    return;
+  double left = 8, right = w - 8, top = 26, bottom = h - 22;
+  double slot = (right - left) / self->n_top;
+  cairo_set_font_size (cr, 10);
+  /* legend: one swatch per tap */
+  double lx = left;
+  for (guint t = 0; t < r->taps->len; t++)
+    {
+      const char *name = g_array_index (r->taps, DcrAnalysisTap, t).name;
+      set_tap_color (cr, t);
+      cairo_rectangle (cr, lx, 6, 10, 10);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+      cairo_text_extents_t ext;
+      cairo_text_extents (cr, name, &ext);
+      cairo_move_to (cr, lx + 14, 15);
+      cairo_show_text (cr, name);
+      lx += 24 + ext.x_advance;
+    }
+  for (guint i = 0; i < self->n_top; i++)
+    {
+      guint c = self->top[i];
+      double v = r->detection.residual[c] / self->max_residual;
+      double bh = v * (bottom - top - 12);
+      double x = left + i * slot + slot * 0.15;
+      set_tap_color (cr, tap_index (r, c));
+      cairo_rectangle (cr, x, bottom - bh, slot * 0.7, bh);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+      g_autofree char *ci = g_strdup_printf ("%u", c);
+      draw_text (cr, x + slot * 0.35, bottom + 14, 0.5, ci);
+      g_autofree char *val = g_strdup_printf ("%.3f", r->detection.residual[c]);
+      if (slot > 34)
+        draw_text (cr, x + slot * 0.35, bottom - bh - 3, 0.5, val);
+    }
+}
+
+static gboolean
+chart_tooltip (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip *tooltip, gpointer data)
+{
+  DcrInspectView *self = data;
+  if (!self->result || self->n_top == 0)
+    return FALSE;
+  int w = gtk_widget_get_width (widget);
+  double slot = (w - 16.0) / self->n_top;
+  int i = (int) floor ((x - 8) / slot);
+  if (i < 0 || i >= (int) self->n_top)
+    return FALSE;
+  guint c = self->top[i];
+  const DcrAnalysisTap *t = dcr_analysis_result_tap (self->result, c);
+  g_autofree char *text = g_strdup_printf ("Channel %u (%s, column %u of the block): |f̂ − r̂₁| = %.4f", c,
+                                           t ? t->name : "?", t ? c - t->offset : c,
+                                           self->result->detection.residual[c]);
+  gtk_tooltip_set_text (tooltip, text);
+  return TRUE;
+}
+
+static void
+draw_histogram (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
+{
+  DcrInspectView *self = data;
+  const DcrAnalysisResult *r = self->result;
+  if (!r || r->dim == 0 || self->max_residual <= 0)
+    return;
+  enum { BINS = 48 };
+  guint counts[BINS] = { 0 };
+  guint most = 0;
+  for (guint c = 0; c < r->dim; c++)
+    {
+      guint b = MIN ((guint) (r->detection.residual[c] / self->max_residual * BINS), BINS - 1);
+      most = MAX (most, ++counts[b]);
+    }
+  double left = 8, right = w - 8, top = 4, bottom = h - 18;
+  double bw = (right - left) / BINS;
+  cairo_set_source_rgb (cr, 0.55, 0.55, 0.6);
+  for (guint b = 0; b < BINS; b++)
+    {
+      /* log scale: the mass sits near zero, the tail is what matters */
+      double v = counts[b] ? log1p (counts[b]) / log1p (most) : 0;
+      cairo_rectangle (cr, left + b * bw + 1, bottom - v * (bottom - top), bw - 2, v * (bottom - top));
+    }
+  cairo_fill (cr);
+  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+  cairo_set_font_size (cr, 10);
+  g_autofree char *lo = g_strdup ("0");
+  g_autofree char *hi = g_strdup_printf ("%.3f", self->max_residual);
+  g_autofree char *mid = g_strdup_printf ("all %u channels (count, log scale)", r->dim);
+  draw_text (cr, left, h - 4, 0, lo);
+  draw_text (cr, w / 2.0, h - 4, 0.5, mid);
+  draw_text (cr, right, h - 4, 1, hi);
+}
+
+static void
+clear_box (GtkBox *box)
+{
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (box))))
+    gtk_box_remove (box, child);
+}
+
+static void
+add_fact (DcrInspectView *self, const char *title, const char *value)
+{
+  if (!value || !*value)
+    return;
+  GtkWidget *row = adw_action_row_new ();
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), value);
+  adw_preferences_group_add (self->facts_group, row);
+  g_ptr_array_add (self->fact_rows, row);
+}
+
+static char *
+prototype_caption (const DcrAnalysisPrototype *p)
+{
+  g_autofree char *added = p->added ? g_date_time_format (p->added, "%Y-%m-%d %H:%M UTC") : g_strdup ("?");
+  g_autofree char *base = g_path_get_basename (p->source ? p->source : "?");
+  return g_strdup_printf ("#%" G_GINT64_FORMAT " %s · similarity %.3f · added %s%s%.12s", p->id, base,
+                          p->similarity, added, p->sha256 ? " · sha256 " : "", p->sha256 ? p->sha256 : "");
+}
+
+static void
+fill_strip (DcrInspectView *self)
+{
+  clear_box (self->strip_box);
+  for (guint j = 0; j < self->result->prototypes->len; j++)
+    {
+      const DcrAnalysisPrototype *p = g_ptr_array_index (self->result->prototypes, j);
+      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+      GtkWidget *pic = gtk_picture_new_for_paintable (GDK_PAINTABLE (p->thumbnail));
+      gtk_picture_set_content_fit (GTK_PICTURE (pic), GTK_CONTENT_FIT_CONTAIN);
+      gtk_widget_set_size_request (pic, 96, 96);
+      gtk_widget_add_css_class (pic, "card");
+      g_autofree char *tip = prototype_caption (p);
+      gtk_widget_set_tooltip_text (box, tip);
+      g_autofree char *text = g_strdup_printf ("%.3f", p->similarity);
+      GtkWidget *label = gtk_label_new (text);
+      gtk_widget_add_css_class (label, "caption");
+      gtk_widget_add_css_class (label, "numeric");
+      gtk_box_append (GTK_BOX (box), pic);
+      gtk_box_append (GTK_BOX (box), label);
+      gtk_box_append (self->strip_box, box);
+    }
+}
+
+void
+dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
+{
+  g_return_if_fail (DCR_IS_INSPECT_VIEW (self) && result);
+  g_clear_pointer (&self->result, dcr_analysis_result_free);
+  self->result = result;
+  const DcrAnalysisResult *r = result;
+  const DcrDetection *d = &r->detection;
+
+  /* top channels of the residual */
+  self->n_top = 0;
+  self->max_residual = 0;
+  if (d->residual && r->dim)
+    {
+      /* insertion into a short sorted list: N is small, dim at most a few thousand */
+      for (guint c = 0; c < r->dim; c++)
+        {
+          float v = d->residual[c];
+          self->max_residual = MAX (self->max_residual, v);
+          guint i = self->n_top;
+          if (i == DCR_INSPECT_TOP_CHANNELS && v <= d->residual[self->top[i - 1]])
+            continue;
+          if (i < DCR_INSPECT_TOP_CHANNELS)
+            self->n_top++;
+          else
+            i--;
+          while (i > 0 && d->residual[self->top[i - 1]] < v)
+            {
+              self->top[i] = self->top[i - 1];
+              i--;
+            }
+          self->top[i] = c;
+        }
+    }
+
+  static const char *const classes[] = { "real", "fake", "inconclusive" };
+  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+    gtk_widget_remove_css_class (GTK_WIDGET (self->verdict_label), classes[i]);
+  gtk_widget_add_css_class (GTK_WIDGET (self->verdict_label), classes[d->verdict]);
+  const char *words = d->verdict == DCR_VERDICT_REAL   ? "Real — consistent with real camera images"
+                      : d->verdict == DCR_VERDICT_FAKE ? "Fake — likely AI-generated or manipulated"
+                                                       : "Inconclusive — the detector cannot tell";
+  gtk_label_set_label (self->verdict_label, words);
+  g_autofree char *reason = NULL;
+  if (d->verdict == DCR_VERDICT_INCONCLUSIVE)
+    reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band [%.2f, %.2f).", d->p_fake,
+                              r->band_lo, r->band_hi);
+  else
+    reason = g_strdup_printf ("P(fake) = %.2f is %s the model's threshold %.2f. The nearest real prototype has "
+                              "cosine similarity %.3f.",
+                              d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below", r->threshold,
+                              d->k ? d->similarity[0] : 0.0);
+  gtk_label_set_label (self->reason_label, reason);
+  g_autofree char *score = g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly,
+                                            r->threshold);
+  gtk_label_set_label (self->score_label, score);
+
+  gtk_picture_set_paintable (self->suspect_picture, GDK_PAINTABLE (r->image));
+  g_autofree char *sc = g_strdup_printf ("%s · %u × %u", r->name, r->width, r->height);
+  gtk_label_set_label (self->suspect_caption, sc);
+  const DcrAnalysisPrototype *p0 = r->prototypes->len ? g_ptr_array_index (r->prototypes, 0) : NULL;
+  gtk_picture_set_paintable (self->prototype_picture, p0 ? GDK_PAINTABLE (p0->thumbnail) : NULL);
+  g_autofree char *pc = p0 ? prototype_caption (p0) : g_strdup ("no prototype in the bank");
+  gtk_label_set_label (self->prototype_caption, pc);
+  fill_strip (self);
+
+  for (guint i = 0; i < self->fact_rows->len; i++)
+    adw_preferences_group_remove (self->facts_group, g_ptr_array_index (self->fact_rows, i));
+  g_ptr_array_set_size (self->fact_rows, 0);
+  g_autofree char *size = g_format_size_full (r->size, G_FORMAT_SIZE_LONG_FORMAT);
+  g_autofree char *dims = g_strdup_printf ("%u × %u", r->width, r->height);
+  add_fact (self, "Name", r->name);
+  add_fact (self, "Location", r->path);
+  add_fact (self, "Size", size);
+  add_fact (self, "Format", r->format);
+  add_fact (self, "Dimensions", dims);
+  add_fact (self, "SHA-256", r->sha256);
+  add_fact (self, "Camera make", r->exif_make);
+  add_fact (self, "Camera model", r->exif_model);
+  add_fact (self, "Taken", r->exif_date);
+
+  g_autofree char *load = r->load_ms > 0 ? g_strdup_printf (" (plus %.0f ms to load the detector)", r->load_ms)
+                                         : g_strdup ("");
+  g_autofree char *prov = g_strdup_printf ("Model %s · bank %s · backbone %s · device %s · analysed in %.0f ms%s",
+                                           r->model_name, r->bank_name, r->backbone_id, r->device_name,
+                                           r->elapsed_ms, load);
+  gtk_label_set_label (self->provenance_label, prov);
+
+  gtk_widget_queue_draw (GTK_WIDGET (self->scale_area));
+  gtk_widget_queue_draw (GTK_WIDGET (self->chart_area));
+  gtk_widget_queue_draw (GTK_WIDGET (self->histogram_area));
+}
+
+const DcrAnalysisResult *
+dcr_inspect_view_get_result (DcrInspectView *self)
+{
+  return self->result;
+}
+
+const char *
+dcr_inspect_view_get_verdict_text (DcrInspectView *self)
+{
+  return gtk_label_get_label (self->verdict_label);
+}
+
+const char *
+dcr_inspect_view_get_score_text (DcrInspectView *self)
+{
+  return gtk_label_get_label (self->score_label);
+}
+
+guint
+dcr_inspect_view_get_n_bars (DcrInspectView *self)
+{
+  return self->n_top;
+}
+
+guint
+dcr_inspect_view_get_n_strip (DcrInspectView *self)
+{
+  guint n = 0;
+  for (GtkWidget *c = gtk_widget_get_first_child (GTK_WIDGET (self->strip_box)); c; c = gtk_widget_get_next_sibling (c))
+    n++;
+  return n;
+}
+
+static void
+dcr_inspect_view_dispose (GObject *object)
+{
+  DcrInspectView *self = DCR_INSPECT_VIEW (object);
+  g_clear_pointer (&self->result, dcr_analysis_result_free);
+  g_clear_pointer (&self->fact_rows, g_ptr_array_unref);
+  gtk_widget_dispose_template (GTK_WIDGET (self), DCR_TYPE_INSPECT_VIEW);
+  G_OBJECT_CLASS (dcr_inspect_view_parent_class)->dispose (object);
+}
+
+static void
+dcr_inspect_view_class_init (DcrInspectViewClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = dcr_inspect_view_dispose;
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/dcrforensics/DcrForensics/dcr-inspect-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, verdict_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, reason_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, score_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, scale_area);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, chart_area);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, histogram_area);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, suspect_picture);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, prototype_picture);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, suspect_caption);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, prototype_caption);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, provenance_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, strip_box);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, facts_group);
+}
+
+static void
+dcr_inspect_view_init (DcrInspectView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->fact_rows = g_ptr_array_new ();
+  gtk_drawing_area_set_draw_func (self->scale_area, draw_scale, self, NULL);
+  gtk_drawing_area_set_draw_func (self->chart_area, draw_chart, self, NULL);
+  gtk_drawing_area_set_draw_func (self->histogram_area, draw_histogram, self, NULL);
+  g_signal_connect (self->chart_area, "query-tooltip", G_CALLBACK (chart_tooltip), self);
+}
+
+GtkWidget *
+dcr_inspect_view_new (void)
+{
+  return g_object_new (DCR_TYPE_INSPECT_VIEW, NULL);
+}

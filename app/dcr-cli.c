@@ -72,6 +72,21 @@ dcr_cli_fail (GError *err)
   return 1;
 }
 
+gboolean
+dcr_cli_dtype_from_name (const char *name, DcrDtype *out, GError **error)
+{
+  if (g_strcmp0 (name, "f32") == 0)
+    *out = DCR_F32;
+  else if (g_strcmp0 (name, "f16") == 0)
+    *out = DCR_F16;
+  else
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--dtype must be f32 or f16, not \"%s\"", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 int
 dcr_cmd_version (int argc, char **argv)
 {

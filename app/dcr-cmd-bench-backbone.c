@@ -128,13 +128,10 @@ dcr_cmd_bench_backbone (int argc, char **argv)
       return 2;
     }
   DcrDtype dtype;
-  if (g_strcmp0 (dtype_name, "f32") == 0)
-    dtype = DCR_F32;
-  else if (g_strcmp0 (dtype_name, "f16") == 0)
-    dtype = DCR_F16;
-  else
+  g_autoptr (GError) dtype_err = NULL;
+  if (!dcr_cli_dtype_from_name (dtype_name, &dtype, &dtype_err))
     {
-      fprintf (stderr, "dcr: --dtype must be f32 or f16\n");
+      fprintf (stderr, "dcr: %s\n", dtype_err->message);
       return 2;
     }
 

@@ -41,9 +41,9 @@ static gboolean
 setup_open (Setup *s, const char *device, const char *backbone, const char *dtype_name, const char *model,
             const char *bank, gboolean writable, guint batch, GError **error)
 {
-  DcrDtype dtype = g_strcmp0 (dtype_name, "f16") == 0 ? DCR_F16 : DCR_F32;
+  DcrDtype dtype;
   DcrContextOptions copts = { .device = device };
-  if (!(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error)) ||
+  if (!dcr_cli_dtype_from_name (dtype_name, &dtype, error) || !(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error)) ||
       !(s->model = dcr_cli_load_model (s->ctx, model, error)) ||
       !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error) ||
       !(s->bank = dcr_cli_open_bank (bank, s->bb, writable, error)) ||

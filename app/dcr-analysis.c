@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (dcr-analysis-error-quark, dcr_analysis_error)
@@ -60,6 +61,7 @@ dcr_analysis_result_free (DcrAnalysisResult *r)
   g_free (r->bank_name);
   g_free (r->device_name);
   g_free (r->backbone_id);
+  g_free (r->stability_reason);
   g_free (r);
 }
 
@@ -73,6 +75,60 @@ dcr_analysis_result_tap (const DcrAnalysisResult *r, guint channel)
         return t;
     }
   return NULL;
+}
+
+const char *
+dcr_stability_variant_name (DcrStabilityVariant v)
+{
+  static const char *const names[] = { "JPEG q90 re-encoding", "JPEG q75 re-encoding", "0.5× resize" };
+  g_return_val_if_fail (v < DCR_STABILITY_N_VARIANTS, "?");
+  return names[v];
+}
+
+DcrVerdict
+dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR_STABILITY_N_VARIANTS],
+                       char **reason)
+{
+  if (reason)
+    *reason = NULL;
+  if (as_saved == DCR_VERDICT_INCONCLUSIVE)
+    return as_saved;
+  g_autoptr (GString) why = NULL;
+  for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
+    {
+      if (variants[i].verdict == as_saved)
+        continue;
+      if (!why)
+        {
+          why = g_string_new (NULL);
+          g_string_append_printf (why, "%s as saved", dcr_verdict_name (as_saved));
+        }
+      g_string_append_printf (why, ", %s after %s", dcr_verdict_name (variants[i].verdict),
+                              dcr_stability_variant_name (i));
+    }
+  if (!why)
+    return as_saved;
+  if (reason)
+    *reason = g_string_free (g_steal_pointer (&why), FALSE);
+  return DCR_VERDICT_INCONCLUSIVE;
+}
+
+/* The variants of `img`, in DcrStabilityVariant order. */
+static gboolean
+make_variants (const DcrImage *img, DcrImage *out[DCR_STABILITY_N_VARIANTS], GError **error)
+{
+  static const int qualities[] = { 90, 75 };
+  for (guint i = 0; i < G_N_ELEMENTS (qualities); i++)
+    {
+      g_autoptr (GBytes) jpeg = dcr_image_encode_jpeg (img, qualities[i], error);
+      if (!jpeg)
+        return FALSE;
+      out[i] = dcr_image_load_from_bytes (jpeg, dcr_stability_variant_name (i), NULL, error);
+      if (!out[i])
+        return FALSE;
+    }
+  out[DCR_STABILITY_HALF] = dcr_image_resize_half (img);
+  return TRUE;
 }
 
 static void
@@ -168,7 +224,8 @@ ensure_loaded (DcrAnalysis *self, GError **error)
       && !(self->bank = dcr_bank_open (bank_path, dcr_backbone_id (self->bb), dcr_backbone_dim (self->bb), TRUE,
                                        error)))
     return FALSE;
-  self->det = dcr_detector_new (self->bb, self->model, self->bank, 1, error);
+  /* the image and its stability variants in one batch */
+  self->det = dcr_detector_new (self->bb, self->model, self->bank, 1 + DCR_STABILITY_N_VARIANTS, error);
   if (!self->det)
     return FALSE;
   g_free (self->model_name);
@@ -259,9 +316,28 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   gboolean was_loaded = self->det != NULL;
   gboolean ok = ensure_loaded (self, &err);
   gint64 t_run = g_get_monotonic_time ();
-  DcrImage *imgs[1] = { img };
+  DcrImage *imgs[1 + DCR_STABILITY_N_VARIANTS] = { img };
+  DcrDetection dets[1 + DCR_STABILITY_N_VARIANTS] = { 0 };
   if (ok && !g_cancellable_is_cancelled (cancellable))
-    ok = dcr_detector_run (self->det, imgs, 1, &r->detection, &err);
+    ok = make_variants (img, imgs + 1, &err);
+  if (ok && !g_cancellable_is_cancelled (cancellable))
+    ok = dcr_detector_run (self->det, imgs, G_N_ELEMENTS (imgs), dets, &err);
+  if (ok)
+    {
+      r->detection = dets[0];
+      memset (&dets[0], 0, sizeof dets[0]);
+      for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
+        {
+          r->stability[i].p_fake = dets[1 + i].p_fake;
+          r->stability[i].verdict = dets[1 + i].verdict;
+        }
+      r->verdict_as_saved = r->detection.verdict;
+      r->detection.verdict = dcr_stability_verdict (r->verdict_as_saved, r->stability, &r->stability_reason);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (dets); i++)
+    dcr_detection_clear (&dets[i]);
+  for (guint i = 1; i < G_N_ELEMENTS (imgs); i++)
+    g_clear_pointer (&imgs[i], dcr_image_free);
   if (ok && !g_cancellable_is_cancelled (cancellable))
     {
       const DcrModelConfig *cfg = dcr_model_config (self->model);

@@ -34,6 +34,33 @@ typedef struct {
   guint offset, width;
 } DcrAnalysisTap;
 
+/* Stability: the image is scored again as it would be after ordinary
+ * handling — re-encoded as JPEG at quality 90 and 75 (and decoded back), and
+ * halved in size — by the same detector in the same batch. */
+typedef enum {
+  DCR_STABILITY_JPEG_Q90,
+  DCR_STABILITY_JPEG_Q75,
+  DCR_STABILITY_HALF,
+  DCR_STABILITY_N_VARIANTS,
+} DcrStabilityVariant;
+
+/* "JPEG q90 re-encoding", "JPEG q75 re-encoding", "0.5× resize" */
+const char *dcr_stability_variant_name (DcrStabilityVariant v);
+
+typedef struct {
+  float p_fake;
+  DcrVerdict verdict;
+} DcrStabilityScore;
+
+/* The rule: a real or fake verdict stands only when every variant gets the
+ * same verdict. Any variant that differs — the opposite verdict, or
+ * inconclusive — makes the result DCR_VERDICT_INCONCLUSIVE, and *reason (if
+ * not NULL) names each one, e.g. "fake as saved, real after JPEG q75
+ * re-encoding". An inconclusive verdict stays inconclusive and needs no
+ * reason. *reason is NULL when the verdict is returned unchanged. */
+DcrVerdict dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR_STABILITY_N_VARIANTS],
+                                  char **reason);
+
 typedef struct {
   /* the file */
   char *path;
@@ -51,6 +78,12 @@ typedef struct {
   float threshold, band_lo, band_hi;
   GPtrArray *prototypes; /* of DcrAnalysisPrototype, nearest first */
   GArray *taps;          /* of DcrAnalysisTap, by offset */
+
+  /* stability: detection.verdict is the verdict after dcr_stability_verdict;
+   * verdict_as_saved the detector's verdict on the file as it is */
+  DcrStabilityScore stability[DCR_STABILITY_N_VARIANTS];
+  DcrVerdict verdict_as_saved;
+  char *stability_reason; /* why the verdict became inconclusive, or NULL */
 
   /* what produced it */
   char *model_name, *bank_name, *device_name, *backbone_id;

@@ -113,8 +113,11 @@ on_epoch (const DcrTrainProgress *p, gpointer data)
 {
   g_autofree char *eta = dcr_cli_duration (p->eta_s);
   g_autofree char *el = dcr_cli_duration (p->elapsed_s);
-  fprintf (stderr, "epoch %u/%u  loss %.4f (CE %.4f, BCE %.4f, SupCon %.4f)", p->epoch, p->epochs, p->loss[0],
+  fprintf (stderr, "epoch %u/%u  loss %.4f (CE %.4f, BCE %.4f, SupCon %.4f", p->epoch, p->epochs, p->loss[0],
            p->loss[1], p->loss[2], p->loss[3]);
+  if (p->infonce != 0)
+    fprintf (stderr, ", InfoNCE %.4f", p->infonce);
+  fprintf (stderr, ")");
   if (isfinite (p->val_auc))
     fprintf (stderr, "  val AUC %.3f, ACC %.3f", p->val_auc, p->val_acc);
   fprintf (stderr, "  %s elapsed, ETA %s\n", el, eta);
@@ -128,6 +131,9 @@ dcr_cmd_train (int argc, char **argv)
   const char *out = NULL, *bank_path = NULL, *checkpoint = NULL;
   int epochs = 20, k = 8, batch = 32, hidden = 512, head_hidden = 512, warmup = 0;
   double lr = 1e-3, wd = 1e-2, val = 0.2, lambda_bce = 1, lambda_supcon = 0.1;
+  double lambda_infonce = 0.1, moco_momentum = DCR_MOCO_MOMENTUM;
+  int moco_queue = 1024;
+  gboolean moco = FALSE;
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE;
   GOptionEntry entries[] = {
@@ -149,6 +155,10 @@ dcr_cmd_train (int argc, char **argv)
     { "no-gate", 0, 0, G_OPTION_ARG_NONE, &no_gate, "No sigmoid gate on the attention output", NULL },
     { "lambda-bce", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_bce, "Weight of the anomaly BCE (1)", "L" },
     { "lambda-supcon", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_supcon, "Weight of SupCon, negative: off (0.1)", "L" },
+    { "moco", 0, 0, G_OPTION_ARG_NONE, &moco, "Add MoCo's InfoNCE against a momentum key encoder and queue", NULL },
+    { "moco-queue", 0, 0, G_OPTION_ARG_INT, &moco_queue, "MoCo queue length, at least the batch (1024)", "N" },
+    { "lambda-infonce", 0, 0, G_OPTION_ARG_DOUBLE, &lambda_infonce, "Weight of InfoNCE with --moco (0.1)", "L" },
+    { "moco-momentum", 0, 0, G_OPTION_ARG_DOUBLE, &moco_momentum, "Key encoder momentum, in (0, 1) (0.999)", "M" },
     { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val, "Files per class held out (0.2; negative: none)", "F" },
     { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint file (MODEL.checkpoint)", "FILE" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the checkpoint", NULL },
@@ -175,6 +185,11 @@ dcr_cmd_train (int argc, char **argv)
   if (epochs < 1 || batch < 2 || k < 1 || k > 32 || hidden < 1 || head_hidden < 1 || !(lr > 0) || wd < 0)
     {
       fprintf (stderr, "dcr: train: epochs ≥ 1, batch ≥ 2, k in 1…32, widths ≥ 1, lr > 0, weight decay ≥ 0\n");
+      return 2;
+    }
+  if (moco && (moco_queue < 1 || !(lambda_infonce > 0) || !(moco_momentum > 0 && moco_momentum < 1)))
+    {
+      fprintf (stderr, "dcr: train: --moco needs --moco-queue ≥ 1, --lambda-infonce > 0 and --moco-momentum in (0, 1)\n");
       return 2;
     }
   g_autofree char *ck = checkpoint ? g_strdup (checkpoint) : g_strconcat (out, ".checkpoint", NULL);
@@ -294,7 +309,9 @@ dcr_cmd_train (int argc, char **argv)
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume,
-                          .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon } };
+                          .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
+                                    .moco = moco, .moco_queue = (guint) moco_queue,
+                                    .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
     if (!quiet)
       fprintf (stderr, "dcr: training on %" G_GSIZE_FORMAT " real and %" G_GSIZE_FORMAT " fake images, %s, %s\n",
                n_real, n - n_real, dcr_backbone_id (bb), dcr_context_device (ctx)->name);

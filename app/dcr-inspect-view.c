@@ -10,6 +10,7 @@
 struct _DcrInspectView {
   AdwBin parent_instance;
   GtkLabel *verdict_label, *reason_label, *score_label;
+  GtkLabel *stability_label, *stability_reason_label;
   GtkDrawingArea *scale_area, *chart_area, *histogram_area;
   GtkPicture *suspect_picture, *prototype_picture;
   GtkLabel *suspect_caption, *prototype_caption, *provenance_label;
@@ -290,7 +291,10 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
                                                        : "Inconclusive — the detector cannot tell";
   gtk_label_set_label (self->verdict_label, words);
   g_autofree char *reason = NULL;
-  if (d->verdict == DCR_VERDICT_INCONCLUSIVE)
+  if (r->stability_reason)
+    reason = g_strdup_printf ("The verdict does not survive ordinary re-saving: %s (P(fake) = %.2f as saved).",
+                              r->stability_reason, d->p_fake);
+  else if (d->verdict == DCR_VERDICT_INCONCLUSIVE)
     reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band [%.2f, %.2f).", d->p_fake,
                               r->band_lo, r->band_hi);
   else
@@ -302,6 +306,16 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   g_autofree char *score = g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly,
                                             r->threshold);
   gtk_label_set_label (self->score_label, score);
+  g_autoptr (GString) stab = g_string_new (NULL);
+  for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
+    g_string_append_printf (stab, "%s%s: P(fake) %.3f, %s", i ? " · " : "", dcr_stability_variant_name (i),
+                            r->stability[i].p_fake, dcr_verdict_name (r->stability[i].verdict));
+  gtk_label_set_label (self->stability_label, stab->str);
+  g_autofree char *unstable = r->stability_reason
+                                  ? g_strdup_printf ("Unstable — shown as inconclusive: %s.", r->stability_reason)
+                                  : NULL;
+  gtk_label_set_label (self->stability_reason_label, unstable ? unstable : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->stability_reason_label), unstable != NULL);
 
   gtk_picture_set_paintable (self->suspect_picture, GDK_PAINTABLE (r->image));
   g_autofree char *sc = g_strdup_printf ("%s · %u × %u", r->name, r->width, r->height);
@@ -357,6 +371,12 @@ dcr_inspect_view_get_score_text (DcrInspectView *self)
   return gtk_label_get_label (self->score_label);
 }
 
+const char *
+dcr_inspect_view_get_stability_text (DcrInspectView *self)
+{
+  return gtk_label_get_label (self->stability_label);
+}
+
 guint
 dcr_inspect_view_get_n_bars (DcrInspectView *self)
 {
@@ -392,6 +412,8 @@ dcr_inspect_view_class_init (DcrInspectViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, verdict_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, reason_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, score_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, stability_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, stability_reason_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, scale_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, chart_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, histogram_area);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -868,6 +869,7 @@ typedef struct {
   png_structp png;
   png_infop info;
   guint8 **rows;
+  GByteArray *mem; /* when set, the PNG goes here instead of to f */
   char msg[256];
 } Encode;
 
@@ -885,12 +887,27 @@ png_write_warning_cb (png_structp png, png_const_charp msg)
 {
 }
 
+static void
+png_write_mem_cb (png_structp png, png_bytep data, png_size_t len)
+{
+  Encode *e = png_get_io_ptr (png);
+  g_byte_array_append (e->mem, data, len);
+}
+
+static void
+png_flush_mem_cb (png_structp png)
+{
+}
+
 static gboolean
 png_encode (Encode *e)
 {
   if (setjmp (png_jmpbuf (e->png)))
     return FALSE;
-  png_init_io (e->png, e->f);
+  if (e->mem)
+    png_set_write_fn (e->png, e, png_write_mem_cb, png_flush_mem_cb);
+  else
+    png_init_io (e->png, e->f);
   png_set_IHDR (e->png, e->info, e->img->width, e->img->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info (e->png, e->info);
@@ -954,4 +971,127 @@ dcr_image_save_png (const DcrImage *img, const char *path, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+GBytes *
+dcr_image_encode_png (const DcrImage *img, GError **error)
+{
+  g_return_val_if_fail (img && img->pixels && img->width > 0 && img->height > 0, NULL);
+  Encode e;
+  memset (&e, 0, sizeof e);
+  e.img = img;
+  e.mem = g_byte_array_new ();
+  e.png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &e, png_write_error_cb, png_write_warning_cb);
+  if (e.png)
+    e.info = png_create_info_struct (e.png);
+  gboolean ok = e.png && e.info;
+  if (ok)
+    {
+      e.rows = g_new (guint8 *, img->height);
+      for (guint32 y = 0; y < img->height; y++)
+        e.rows[y] = img->pixels + (gsize) y * img->width * 3;
+      ok = png_encode (&e);
+    }
+  if (e.png)
+    png_destroy_write_struct (&e.png, &e.info);
+  g_free (e.rows);
+  if (!ok)
+    {
+      g_byte_array_unref (e.mem);
+      g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_IO, "cannot encode a %u × %u PNG: %s", img->width,
+                   img->height, e.msg[0] ? e.msg : "libpng could not start (out of memory?)");
+      return NULL;
+    }
+  return g_byte_array_free_to_bytes (e.mem);
+}
+
+/* ---- JPEG writer ---- */
+
+typedef struct {
+  struct jpeg_error_mgr jerr;
+  jmp_buf jmp;
+  char msg[JMSG_LENGTH_MAX];
+} JpegEncodeError;
+
+static void
+jpeg_encode_error_exit_cb (j_common_ptr cinfo)
+{
+  JpegEncodeError *je = (JpegEncodeError *) cinfo->err;
+  cinfo->err->format_message (cinfo, je->msg);
+  longjmp (je->jmp, 1);
+}
+
+static void
+jpeg_encode_emit_message_cb (j_common_ptr cinfo, int level)
+{
+}
+
+GBytes *
+dcr_image_encode_jpeg (const DcrImage *img, int quality, GError **error)
+{
+  g_return_val_if_fail (img && img->pixels && img->width > 0 && img->height > 0, NULL);
+  g_return_val_if_fail (quality >= 1 && quality <= 100, NULL);
+  /* ci, je and out live in memory (their addresses are taken), so they are
+   * valid after the longjmp. */
+  struct jpeg_compress_struct ci;
+  JpegEncodeError je;
+  unsigned char *out = NULL;
+  unsigned long size = 0;
+  memset (&je, 0, sizeof je);
+  ci.err = jpeg_std_error (&je.jerr);
+  je.jerr.error_exit = jpeg_encode_error_exit_cb;
+  je.jerr.emit_message = jpeg_encode_emit_message_cb;
+  if (setjmp (je.jmp))
+    {
+      jpeg_destroy_compress (&ci);
+      free (out);
+      g_set_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_IO, "cannot encode a %u × %u JPEG at quality %d: %s",
+                   img->width, img->height, quality, je.msg);
+      return NULL;
+    }
+  jpeg_create_compress (&ci);
+  jpeg_mem_dest (&ci, &out, &size);
+  ci.image_width = img->width;
+  ci.image_height = img->height;
+  ci.input_components = 3;
+  ci.in_color_space = JCS_RGB;
+  jpeg_set_defaults (&ci);
+  /* libjpeg's defaults (4:2:0, islow DCT) are what most software writes:
+   * the re-encoding a shared image would meet. */
+  jpeg_set_quality (&ci, quality, TRUE);
+  jpeg_start_compress (&ci, TRUE);
+  while (ci.next_scanline < ci.image_height)
+    {
+      JSAMPROW row = img->pixels + (gsize) ci.next_scanline * img->width * 3;
+      jpeg_write_scanlines (&ci, &row, 1);
+    }
+  jpeg_finish_compress (&ci);
+  jpeg_destroy_compress (&ci);
+  GBytes *bytes = g_bytes_new (out, size);
+  free (out);
+  return bytes;
+}
+
+/* ---- resize ---- */
+
+DcrImage *
+dcr_image_resize_half (const DcrImage *img)
+{
+  g_return_val_if_fail (img && img->pixels && img->width > 0 && img->height > 0, NULL);
+  guint32 w = MAX (img->width / 2, 1), h = MAX (img->height / 2, 1);
+  DcrImage *out = dcr_image_new (w, h);
+  gsize stride = (gsize) img->width * 3;
+  for (guint32 y = 0; y < h; y++)
+    {
+      const guint8 *r0 = img->pixels + (gsize) MIN (2 * y, img->height - 1) * stride;
+      const guint8 *r1 = img->pixels + (gsize) MIN (2 * y + 1, img->height - 1) * stride;
+      guint8 *o = out->pixels + (gsize) y * w * 3;
+      for (guint32 x = 0; x < w; x++)
+        {
+          gsize a = (gsize) MIN (2 * x, img->width - 1) * 3, b = (gsize) MIN (2 * x + 1, img->width - 1) * 3;
+          for (int c = 0; c < 3; c++)
+            o[x * 3 + c] = (guint8) ((r0[a + c] + r0[b + c] + r1[a + c] + r1[b + c] + 2) / 4);
+        }
+    }
+  return out;
 }

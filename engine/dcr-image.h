@@ -101,6 +101,16 @@ DcrImage *dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrI
  * `path`. For thumbnails and test output only — never on evidence paths. */
 gboolean dcr_image_save_png (const DcrImage *img, const char *path, GError **error);
 
+/* `img` as an 8-bit RGB PNG in memory (thumbnails, lossless test data). */
+GBytes *dcr_image_encode_png (const DcrImage *img, GError **error);
+/* `img` as a baseline JPEG in memory at `quality` 1–100 (libjpeg's quality
+ * scale, 4:2:0 chroma): the re-encoding a shared image typically meets. */
+GBytes *dcr_image_encode_jpeg (const DcrImage *img, int quality, GError **error);
+/* Half the size in each dimension (floor, at least 1), each pixel the rounded
+ * mean of its 2 × 2 source block; an odd last row/column is dropped.
+ * Deterministic and CPU-only. Metadata is not copied. */
+DcrImage *dcr_image_resize_half (const DcrImage *img);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrImage, dcr_image_free)
 
 G_END_DECLS

@@ -211,3 +211,18 @@ dcr_moco_queue_n_pinned (DcrMocoQueue *q)
 {
   return q->n_pinned;
 }
+
+gboolean
+dcr_moco_queue_restore (DcrMocoQueue *q, const float *rows, guint pointer, GError **error)
+{
+  if (pointer >= q->size)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "moco queue: pointer %u is outside a ring of %u",
+                   pointer, q->size);
+      return FALSE;
+    }
+  if (!dcr_tensor_upload (q->queue, rows, error))
+    return FALSE;
+  q->ptr = pointer;
+  return TRUE;
+}

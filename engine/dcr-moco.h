@@ -37,6 +37,9 @@ const DcrTensor *dcr_moco_queue_tensor (DcrMocoQueue *q);
 /* The next ring row written, in [0, size). */
 guint dcr_moco_queue_pointer (DcrMocoQueue *q);
 guint dcr_moco_queue_size (DcrMocoQueue *q);
+/* Puts back a saved queue: all n_pinned + size rows and the pointer
+ * (checkpoints). */
+gboolean dcr_moco_queue_restore (DcrMocoQueue *q, const float *rows, guint pointer, GError **error);
 guint dcr_moco_queue_n_pinned (DcrMocoQueue *q);
 
 /* Reference of dcr_moco_queue_push on a host queue laid out the same way:

@@ -32,7 +32,21 @@ struct _DcrTrainStep {
   DcrTensor *dlogits, *dza, *dfused, *dctx, *dzg, *dctxh, *dq, *dk, *dv, *dhad, *dha, *dpre;
   DcrTensor *grad[DCR_N_PARAMS], *exp_avg[DCR_N_PARAMS], *exp_avg_sq[DCR_N_PARAMS];
   DcrTensor *hyper;
+  /* MoCo: the key encoder (a model whose difference attention is the
+   * momentum copy), its forward run, k⁺ normalised, the queue */
+  DcrModel *key;
+  DcrModelRun *krun;
+  DcrMocoQueue *queue;
+  DcrTensor *kn, *dzq, *nce_scratch, *loss_nce;
+  double infonce;
 };
+
+/* The parameters that produce the fused feature: the key encoder's. */
+static gboolean
+is_key_param (int i)
+{
+  return i >= DCR_P_WQ && i <= DCR_P_BG;
+}
 
 void
 dcr_train_step_free (DcrTrainStep *step)
@@ -41,10 +55,13 @@ dcr_train_step_free (DcrTrainStep *step)
     return;
   dcr_seq_free (step->seq);
   dcr_model_run_free (step->run);
+  dcr_model_run_free (step->krun);
+  dcr_model_free (step->key);
+  dcr_moco_queue_free (step->queue);
   DcrTensor *all[] = { step->labels, step->targets, step->zn, step->dzn, step->sc_scratch, step->loss_ce,
                        step->loss_bce, step->loss_sc, step->dlogits, step->dza, step->dfused, step->dctx,
                        step->dzg, step->dctxh, step->dq, step->dk, step->dv, step->dhad, step->dha, step->dpre,
-                       step->hyper };
+                       step->hyper, step->kn, step->dzq, step->nce_scratch, step->loss_nce };
   for (guint i = 0; i < G_N_ELEMENTS (all); i++)
     dcr_tensor_free (all[i]);
   for (int i = 0; i < DCR_N_PARAMS; i++)
@@ -73,6 +90,12 @@ loss_defaults (DcrTrainLoss *l)
     l->adamw.beta2 = 0.999;
   if (l->adamw.eps == 0)
     l->adamw.eps = 1e-8;
+  if (l->moco_queue == 0)
+    l->moco_queue = 1024;
+  if (l->lambda_infonce == 0)
+    l->lambda_infonce = 0.1f;
+  if (l->moco_momentum == 0)
+    l->moco_momentum = DCR_MOCO_MOMENTUM;
 }
 
 static DcrTensor *
@@ -99,11 +122,20 @@ record_backward (DcrTrainStep *s, GError **error)
   if (!dcr_op_linear_backward (seq, r->fused, P[DCR_P_WC], s->dlogits, s->dfused, G[DCR_P_WC], G[DCR_P_BC],
                                DCR_GRAD_OVERWRITE, error))
     return FALSE;
+  if ((s->loss.lambda_supcon > 0 || s->key) && !dcr_op_l2_normalize (seq, r->fused, s->zn, NORM_EPS, error))
+    return FALSE;
   if (s->loss.lambda_supcon > 0 &&
-      (!dcr_op_l2_normalize (seq, r->fused, s->zn, NORM_EPS, error) ||
-       !dcr_op_supcon (seq, s->zn, s->labels, s->loss.temperature, 0, s->loss.lambda_supcon, s->sc_scratch,
+      (!dcr_op_supcon (seq, s->zn, s->labels, s->loss.temperature, 0, s->loss.lambda_supcon, s->sc_scratch,
                        s->loss_sc, s->dzn, error) ||
        !dcr_op_l2_normalize_backward (seq, r->fused, s->dzn, NORM_EPS, s->dfused, DCR_GRAD_ACCUMULATE_INPUT,
+                                      error)))
+    return FALSE;
+  /* InfoNCE of q = ẑ against k⁺ and the queue as it was before this batch */
+  if (s->key &&
+      (!dcr_op_l2_normalize (seq, s->krun->fused, s->kn, NORM_EPS, error) ||
+       !dcr_op_infonce (seq, s->zn, s->kn, dcr_moco_queue_tensor (s->queue), s->loss.temperature,
+                        s->loss.lambda_infonce, s->nce_scratch, s->loss_nce, s->dzq, NULL, error) ||
+       !dcr_op_l2_normalize_backward (seq, r->fused, s->dzq, NORM_EPS, s->dfused, DCR_GRAD_ACCUMULATE_INPUT,
                                       error)))
     return FALSE;
 
@@ -149,7 +181,36 @@ record_backward (DcrTrainStep *s, GError **error)
     for (int i = 0; i < DCR_N_PARAMS; i++)
       if (P[i] && !dcr_op_adamw (seq, s->hyper, P[i], G[i], s->exp_avg[i], s->exp_avg_sq[i], NULL, error))
         return FALSE;
+  /* θ_k ← m·θ_k + (1 − m)·θ_q with the updated θ_q */
+  if (s->optim && s->key)
+    for (int i = 0; i < DCR_N_PARAMS; i++)
+      if (is_key_param (i) && P[i] &&
+          !dcr_op_momentum_update (seq, s->key->dev[0][i], P[i], s->loss.moco_momentum, error))
+        return FALSE;
   return TRUE;
+}
+
+/* The key encoder starts as a copy of the model (MoCo's θ_k = θ_q); its
+ * run is an inference forward pass, so no dropout reaches k⁺. */
+static gboolean
+moco_new (DcrTrainStep *s, GError **error)
+{
+  DcrModel *m = s->m;
+  gint64 b = s->batch, d = m->cfg.dim, q = MAX (s->loss.moco_queue, s->batch);
+  gint64 s_bd[] = { b, d }, s_nce[] = { b, q + 2 }, s_one[] = { 1 };
+  if (!dcr_model_pull (m, error) || !(s->key = dcr_model_new (m->ctx, &m->cfg, 0, error)))
+    return FALSE;
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (m->host[i])
+      dcr_model_set_param (s->key, i, m->host[i]);
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (is_key_param (i) && m->host[i] && !dcr_model_device_param (s->key, DCR_F32, i, error))
+      return FALSE;
+  s->loss.moco_queue = (guint) q;
+  return (s->krun = dcr_model_run_new (s->key, DCR_F32, s->batch, s->tokens, FALSE, error)) &&
+         (s->queue = dcr_moco_queue_new (m->ctx, m->cfg.dim, (guint) q, 0, s->loss.moco_seed, error)) &&
+         (s->kn = f32 (m, 2, s_bd, error)) && (s->dzq = f32 (m, 2, s_bd, error)) &&
+         (s->nce_scratch = f32 (m, 2, s_nce, error)) && (s->loss_nce = f32 (m, 1, s_one, error));
 }
 
 DcrTrainStep *
@@ -200,7 +261,10 @@ dcr_train_step_new (DcrModel *m, guint batch, guint tokens, const DcrTrainLoss *
   /* without SupCon its loss reads 0 */
   if (!dcr_buffer_fill_zero (s->loss_sc->buf, error))
     return NULL;
-  if (!dcr_model_run_record_tokens (s->run, s->seq, error) || !record_backward (s, error))
+  if (s->loss.moco && !moco_new (s, error))
+    return NULL;
+  if (!dcr_model_run_record_tokens (s->run, s->seq, error) ||
+      (s->key && !dcr_model_run_record_tokens (s->krun, s->seq, error)) || !record_backward (s, error))
     return NULL;
   return g_steal_pointer (&s);
 }
@@ -222,6 +286,8 @@ dcr_train_step_set_batch (DcrTrainStep *s, const float *f, const float *r, const
         drawn[i] = g_rand_double (rng) >= p ? keep : 0.0f;
       mask = drawn;
     }
+  if (s->krun && !dcr_model_run_set_inputs (s->krun, f, r, s->batch, error))
+    return FALSE;
   return dcr_model_run_set_inputs (s->run, f, r, s->batch, error) && dcr_tensor_upload (s->labels, labels, error) &&
          dcr_tensor_upload (s->targets, targets, error) && dcr_tensor_upload (s->run->mask, mask, error);
 }
@@ -242,12 +308,16 @@ dcr_train_step_run (DcrTrainStep *s, gint64 update, double lr, double losses[4],
     return FALSE;
   if (s->optim)
     dcr_model_mark_trained (s->m);
-  float ce, bce, sc;
+  /* this batch's keys become negatives for the next ones */
+  if (s->optim && s->queue && !dcr_moco_queue_push (s->queue, s->kn, error))
+    return FALSE;
+  float ce, bce, sc, nce = 0;
   if (!dcr_tensor_download (s->loss_ce, &ce, error) || !dcr_tensor_download (s->loss_bce, &bce, error) ||
-      !dcr_tensor_download (s->loss_sc, &sc, error))
+      !dcr_tensor_download (s->loss_sc, &sc, error) || (s->key && !dcr_tensor_download (s->loss_nce, &nce, error)))
     return FALSE;
   double lsc = s->loss.lambda_supcon > 0 ? s->loss.lambda_supcon : 0;
-  losses[0] = ce + s->loss.lambda_bce * (double) bce + lsc * sc;
+  s->infonce = nce;
+  losses[0] = ce + s->loss.lambda_bce * (double) bce + lsc * sc + (s->key ? s->loss.lambda_infonce * (double) nce : 0);
   losses[1] = ce;
   losses[2] = bce;
   losses[3] = sc;
@@ -259,6 +329,32 @@ dcr_train_step_run (DcrTrainStep *s, gint64 update, double lr, double losses[4],
       return FALSE;
     }
   return TRUE;
+}
+
+double
+dcr_train_step_infonce (DcrTrainStep *s)
+{
+  return s->infonce;
+}
+
+gboolean
+dcr_train_step_key_param (DcrTrainStep *s, int param, float *out, GError **error)
+{
+  g_return_val_if_fail (s->key && is_key_param (param) && s->key->dev[0][param], FALSE);
+  return dcr_tensor_download (s->key->dev[0][param], out, error);
+}
+
+gboolean
+dcr_train_step_set_key_param (DcrTrainStep *s, int param, const float *values, GError **error)
+{
+  g_return_val_if_fail (s->key && is_key_param (param) && s->key->dev[0][param], FALSE);
+  return dcr_tensor_upload (s->key->dev[0][param], values, error);
+}
+
+DcrMocoQueue *
+dcr_train_step_queue (DcrTrainStep *s)
+{
+  return s->queue;
 }
 
 gboolean
@@ -499,6 +595,13 @@ fmt_d (double v)
   return g_strdup (g_ascii_formatd (buf, sizeof buf, "%.17g", v));
 }
 
+/* What a MoCo checkpoint must agree on with the run resuming it. */
+static char *
+moco_meta (const DcrTrainLoss *l)
+{
+  return l->moco ? g_strdup_printf ("queue %u", MAX (l->moco_queue, 1u)) : NULL;
+}
+
 static gboolean
 save_checkpoint (DcrModel *m, DcrTrainStep *step, const DcrTrainOptions *o, guint tokens, guint epoch,
                  gint64 update, double first_loss, GError **error)
@@ -541,9 +644,49 @@ save_checkpoint (DcrModel *m, DcrTrainStep *step, const DcrTrainOptions *o, guin
   g_autofree char *s_dims = g_strdup_printf ("%u/%u/%u/%s", m->cfg.dim, m->cfg.hidden, m->cfg.head_hidden,
                                              m->cfg.gate ? "gate" : "nogate");
   g_autofree char *s_first = fmt_d (first_loss);
+  /* MoCo: the key encoder, the queue and its pointer, so a resume continues exactly */
+  g_autofree char *s_moco = NULL;
+  g_autofree char *s_ptr = NULL;
+  gint64 qshape[2];
+  if (step->queue)
+    {
+      for (int i = 0; i < DCR_N_PARAMS; i++)
+        {
+          if (!is_key_param (i) || !m->host[i])
+            continue;
+          int nd = dcr_model_param_shape (m, i, shapes[i]);
+          gsize n = nd == 2 ? shapes[i][0] * shapes[i][1] : shapes[i][0];
+          float *v = g_new (float, n);
+          char *name = g_strconcat ("moco.key.", dcr_model_param_name (i), NULL);
+          g_ptr_array_add (keep, v);
+          g_ptr_array_add (keep, name);
+          if (!dcr_train_step_key_param (step, i, v, error))
+            {
+              g_ptr_array_unref (keep);
+              return FALSE;
+            }
+          DcrStWriteTensor w = { name, DCR_ST_F32, nd, shapes[i], v };
+          g_array_append_val (t, w);
+        }
+      DcrTensor *qt = (DcrTensor *) dcr_moco_queue_tensor (step->queue);
+      qshape[0] = qt->shape[0];
+      qshape[1] = qt->shape[1];
+      float *qv = g_new (float, qshape[0] * qshape[1]);
+      g_ptr_array_add (keep, qv);
+      if (!dcr_tensor_download (qt, qv, error))
+        {
+          g_ptr_array_unref (keep);
+          return FALSE;
+        }
+      DcrStWriteTensor w = { "moco.queue", DCR_ST_F32, 2, qshape, qv };
+      g_array_append_val (t, w);
+      s_moco = moco_meta (&step->loss);
+      s_ptr = g_strdup_printf ("%u", dcr_moco_queue_pointer (step->queue));
+    }
   const char *meta[] = { "format", CHECKPOINT_FORMAT, "backbone", m->cfg.backbone_id, "shape", s_dims,
                          "epoch", s_epoch, "update", s_update, "seed", s_seed, "tokens", s_tokens,
-                         "batch", s_batch, "first_loss", s_first, NULL };
+                         "batch", s_batch, "first_loss", s_first,
+                         s_moco ? "moco" : NULL, s_moco, "moco_pointer", s_ptr, NULL };
   gboolean ok = dcr_safetensors_write (o->checkpoint, (DcrStWriteTensor *) t->data, t->len, meta, error);
   g_ptr_array_unref (keep);
   return ok;
@@ -585,6 +728,10 @@ load_checkpoint (DcrModel *m, const DcrTrainOptions *o, guint tokens, Resume *r,
   for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
     if (g_strcmp0 (dcr_safetensors_metadata (st, checks[i][0]), checks[i][1]) != 0)
       return ck_error (error, path, checks[i][0], dcr_safetensors_metadata (st, checks[i][0]), checks[i][1]);
+  g_autofree char *s_moco = moco_meta (&o->loss);
+  if (g_strcmp0 (dcr_safetensors_metadata (st, "moco"), s_moco) != 0)
+    return ck_error (error, path, "MoCo queue", dcr_safetensors_metadata (st, "moco") ? dcr_safetensors_metadata (st, "moco") : "off",
+                     s_moco ? s_moco : "off");
   guint64 epoch;
   gint64 update;
   const char *fl = dcr_safetensors_metadata (st, "first_loss");
@@ -625,6 +772,25 @@ apply_checkpoint_state (DcrModel *m, DcrTrainStep *step, Resume *r, GError **err
           !dcr_safetensors_get_f32 (r->st, n2, shape, nd, &m2, error) ||
           !dcr_train_step_set_state (step, i, m1, m2, error))
         return FALSE;
+      g_autofree char *nk = g_strconcat ("moco.key.", dcr_model_param_name (i), NULL);
+      g_autofree float *k = NULL;
+      if (step->queue && is_key_param (i) &&
+          (!dcr_safetensors_get_f32 (r->st, nk, shape, nd, &k, error) ||
+           !dcr_train_step_set_key_param (step, i, k, error)))
+        return FALSE;
+    }
+  if (step->queue)
+    {
+      const DcrTensor *qt = dcr_moco_queue_tensor (step->queue);
+      gint64 qshape[] = { qt->shape[0], qt->shape[1] };
+      guint64 ptr;
+      g_autofree float *qv = NULL;
+      if (!g_ascii_string_to_unsigned (dcr_safetensors_metadata (r->st, "moco_pointer"), 10, 0, G_MAXUINT32, &ptr,
+                                       NULL))
+        return ck_error (error, "the checkpoint", "MoCo queue pointer", NULL, "a number");
+      if (!dcr_safetensors_get_f32 (r->st, "moco.queue", qshape, 2, &qv, error) ||
+          !dcr_moco_queue_restore (step->queue, qv, (guint) ptr, error))
+        return FALSE;
     }
   return TRUE;
 }
@@ -648,6 +814,12 @@ summary_json (DcrModel *m, const DcrTrainOptions *o, const DcrTrainSummary *s)
   DBL ("lambda_bce", o->loss.lambda_bce);
   DBL ("lambda_supcon", o->loss.lambda_supcon);
   DBL ("temperature", o->loss.temperature);
+  if (o->loss.moco)
+    {
+      INT ("moco_queue", o->loss.moco_queue);
+      DBL ("lambda_infonce", o->loss.lambda_infonce);
+      DBL ("moco_momentum", o->loss.moco_momentum);
+    }
   INT ("tokens", s->tokens);
   INT ("n_train", s->n_train);
   INT ("n_val", s->n_val);
@@ -688,6 +860,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   loss_defaults (&o.loss);
   o.loss.adamw.lr = o.lr;
   o.loss.adamw.weight_decay = o.weight_decay;
+  o.loss.moco_seed = o.seed;
 
   DcrTrainSummary sum = { 0 };
   for (gsize i = 0; i < data->n; i++)
@@ -712,6 +885,8 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
       return FALSE;
     }
   o.batch = b;
+  if (o.loss.moco)
+    o.loss.moco_queue = MAX (o.loss.moco_queue, b);
   sum.n_train = (guint) p.n_train;
   sum.n_val = (guint) p.n_val;
   sum.tokens = p.tokens;
@@ -771,7 +946,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
           order[i - 1] = order[j];
           order[j] = tmp;
         }
-      double acc[4] = { 0 };
+      double acc[4] = { 0 }, nce = 0;
       for (gint64 u = 0; u < per_epoch; u++)
         {
           double l[4];
@@ -782,12 +957,13 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
             return FALSE;
           for (int i = 0; i < 4; i++)
             acc[i] += l[i] / per_epoch;
+          nce += dcr_train_step_infonce (step) / per_epoch;
           updates_this_run++;
         }
       if (e == 0 || isnan (first_loss))
         first_loss = acc[0];
       last_loss = acc[0];
-      pr = (DcrTrainProgress) { e + 1, o.epochs, update, total, { acc[0], acc[1], acc[2], acc[3] }, NAN, NAN };
+      pr = (DcrTrainProgress) { e + 1, o.epochs, update, total, { acc[0], acc[1], acc[2], acc[3] }, nce, NAN, NAN };
       if (p.n_val)
         {
           if (!evaluate (&p, eval, eval_seq, p.val, p.n_val, val_p, error))

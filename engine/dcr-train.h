@@ -8,10 +8,16 @@
  * resumable checkpoints.
  *
  * Loss = CE(logits, y) + λ₁·BCE(anomaly, y) + λ₂·SupCon_τ(normalise(fused), y)
- * with y = 0 for a real sample (paired with a real) and 1 for a fake. */
+ * [+ λ₃·InfoNCE_τ(q, k⁺, queue) with MoCo] with y = 0 for a real sample
+ * (paired with a real) and 1 for a fake. With MoCo, q = normalise(fused)
+ * and k⁺ the normalised fused feature of the same batch from a momentum
+ * copy of the difference attention (no dropout, no gradient); after each
+ * update the copy moves towards the trained parameters and k⁺ enters the
+ * queue of negatives. */
 #pragma once
 
 #include "dcr-model.h"
+#include "dcr-moco.h"
 #include "dcr-op-optim.h"
 
 G_BEGIN_DECLS
@@ -31,6 +37,11 @@ typedef struct {
   float lambda_supcon;  /* λ₂; 0 → 0.1 (negative: off) */
   float temperature;    /* SupCon τ; 0 → 0.07 */
   DcrAdamWConfig adamw; /* lr 0 → 1e-3, betas 0 → (0.9, 0.999), eps 0 → 1e-8; weight_decay as given */
+  gboolean moco;        /* the InfoNCE term against a momentum key encoder and queue */
+  guint moco_queue;     /* ring length; 0 → 1024 (at least the batch) */
+  float lambda_infonce; /* λ₃; 0 → 0.1 */
+  float moco_momentum;  /* m; 0 → DCR_MOCO_MOMENTUM */
+  guint64 moco_seed;    /* of the queue's initial random keys */
 } DcrTrainLoss;
 
 /* ---- one step ------------------------------------------------------------ */
@@ -51,6 +62,14 @@ gboolean dcr_train_step_set_batch (DcrTrainStep *step, const float *f, const flo
 /* Runs the step; `update` is the AdamW update number (1 for the first) and
  * lr the learning rate of this update. losses: total, CE, BCE, SupCon. */
 gboolean dcr_train_step_run (DcrTrainStep *step, gint64 update, double lr, double losses[4], GError **error);
+/* The InfoNCE value (unweighted) of the last run; 0 without MoCo. */
+double dcr_train_step_infonce (DcrTrainStep *step);
+/* The key encoder's copy of a difference-attention parameter (DCR_P_WQ …
+ * DCR_P_BG; FALSE for the heads, which it does not hold) and the queue;
+ * NULL / FALSE without MoCo. */
+gboolean dcr_train_step_key_param (DcrTrainStep *step, int param, float *out, GError **error);
+gboolean dcr_train_step_set_key_param (DcrTrainStep *step, int param, const float *values, GError **error);
+DcrMocoQueue *dcr_train_step_queue (DcrTrainStep *step);
 /* The gradient of a parameter after a run (tests), in the device layout. */
 gboolean dcr_train_step_gradient (DcrTrainStep *step, int param, float *out, GError **error);
 /* AdamW state for checkpoints: exp_avg and exp_avg_sq of a parameter. */
@@ -92,6 +111,7 @@ typedef struct {
   guint epoch, epochs;
   gint64 update, updates;
   double loss[4];        /* mean over the epoch: total, CE, BCE, SupCon */
+  double infonce;        /* mean InfoNCE over the epoch (0 without MoCo) */
   double val_auc;        /* NaN without a validation split */
   double val_acc;
   double elapsed_s, eta_s;

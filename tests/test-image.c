@@ -1061,6 +1061,115 @@ test_save_png (void)
   g_rmdir (dir);
 }
 
+/* A smooth gradient with a soft disc: JPEG-friendly content, so the error
+ * measures quantisation rather than ringing on hard edges. */
+static DcrImage *
+smooth_image (guint32 w, guint32 h)
+{
+  DcrImage *img = dcr_image_new (w, h);
+  for (guint32 y = 0; y < h; y++)
+    for (guint32 x = 0; x < w; x++)
+      {
+        guint8 *p = img->pixels + ((gsize) y * w + x) * 3;
+        double dx = x - w / 2.0, dy = y - h / 2.0;
+        double disc = 80.0 / (1.0 + (dx * dx + dy * dy) / 200.0);
+        p[0] = (guint8) CLAMP (40 + 150.0 * x / w + disc, 0, 255);
+        p[1] = (guint8) CLAMP (60 + 120.0 * y / h, 0, 255);
+        p[2] = (guint8) CLAMP (200 - 100.0 * x / w + disc / 2, 0, 255);
+      }
+  return img;
+}
+
+static double
+mean_abs_error (const DcrImage *a, const DcrImage *b)
+{
+  gsize n = (gsize) a->width * a->height * 3;
+  double sum = 0;
+  for (gsize i = 0; i < n; i++)
+    sum += ABS ((int) a->pixels[i] - (int) b->pixels[i]);
+  return sum / n;
+}
+
+static void
+test_encode_jpeg (void)
+{
+  g_autoptr (DcrImage) img = smooth_image (67, 45);
+  double err[2];
+  int qualities[2] = { 90, 75 };
+  gsize sizes[2];
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) jpeg = dcr_image_encode_jpeg (img, qualities[i], &error);
+      g_assert_no_error (error);
+      sizes[i] = g_bytes_get_size (jpeg);
+      g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpeg, "re-encoded", NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (back->format_name, ==, "JPEG");
+      g_assert_cmpuint (back->width, ==, 67);
+      g_assert_cmpuint (back->height, ==, 45);
+      err[i] = mean_abs_error (img, back);
+    }
+  /* loose bounds (libjpeg versions differ); q75 must lose more than q90 */
+  g_assert_cmpfloat (err[0], >, 0.0);
+  g_assert_cmpfloat (err[0], <, 2.5);
+  g_assert_cmpfloat (err[1], <, 4.0);
+  g_assert_cmpfloat (err[1], >, err[0]);
+  g_assert_cmpuint (sizes[1], <, sizes[0]);
+}
+
+static void
+test_encode_png (void)
+{
+  g_autoptr (DcrImage) img = dcr_image_new (13, 7);
+  for (gsize i = 0; i < 13 * 7 * 3; i++)
+    img->pixels[i] = (guint8) (i * 37 + 11);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) png = dcr_image_encode_png (img, &error);
+  g_assert_no_error (error);
+  g_autoptr (DcrImage) back = dcr_image_load_from_bytes (png, "png", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->format_name, ==, "PNG");
+  g_assert_cmpuint (back->width, ==, 13);
+  g_assert_cmpuint (back->height, ==, 7);
+  g_assert_cmpmem (back->pixels, 13 * 7 * 3, img->pixels, 13 * 7 * 3);
+}
+
+static void
+test_resize_half (void)
+{
+  /* 5 × 3: the odd last column and row are dropped → 2 × 1 */
+  g_autoptr (DcrImage) img = dcr_image_new (5, 3);
+  for (guint32 y = 0; y < 3; y++)
+    for (guint32 x = 0; x < 5; x++)
+      {
+        guint8 *p = img->pixels + ((gsize) y * 5 + x) * 3;
+        p[0] = (guint8) (10 * x + 100 * y); /* block (0,0): 0,10,100,110 → 55 */
+        p[1] = (x + y) % 2 ? 255 : 0;       /* checkerboard → 127.5 → 128 */
+        p[2] = 7;
+      }
+  g_autoptr (DcrImage) half = dcr_image_resize_half (img);
+  g_assert_cmpuint (half->width, ==, 2);
+  g_assert_cmpuint (half->height, ==, 1);
+  g_assert_cmpuint (half->pixels[0], ==, 55);
+  g_assert_cmpuint (half->pixels[1], ==, 128);
+  g_assert_cmpuint (half->pixels[2], ==, 7);
+  g_assert_cmpuint (half->pixels[3], ==, 75); /* 20,30,120,130 */
+  g_assert_cmpuint (half->pixels[4], ==, 128);
+  g_assert_cmpuint (half->pixels[5], ==, 7);
+
+  g_autoptr (DcrImage) big = dcr_image_new (64, 48);
+  g_autoptr (DcrImage) bh = dcr_image_resize_half (big);
+  g_assert_cmpuint (bh->width, ==, 32);
+  g_assert_cmpuint (bh->height, ==, 24);
+  g_autoptr (DcrImage) one = dcr_image_new (1, 1);
+  one->pixels[0] = 9;
+  g_autoptr (DcrImage) oh = dcr_image_resize_half (one);
+  g_assert_cmpuint (oh->width, ==, 1);
+  g_assert_cmpuint (oh->height, ==, 1);
+  g_assert_cmpuint (oh->pixels[0], ==, 9);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1081,6 +1190,9 @@ main (int argc, char **argv)
   g_test_add_func ("/image/mutations", test_mutations);
   g_test_add_func ("/image/files", test_files);
   g_test_add_func ("/image/save-png", test_save_png);
+  g_test_add_func ("/image/encode-jpeg", test_encode_jpeg);
+  g_test_add_func ("/image/encode-png", test_encode_png);
+  g_test_add_func ("/image/resize-half", test_resize_half);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

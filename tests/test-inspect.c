@@ -9,6 +9,7 @@
 #include "dcr-vk.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stdio.h>
 
 static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path;
@@ -181,6 +182,17 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_autofree char *score = g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold 0.50", r->detection.p_fake,
                                             r->detection.anomaly);
   g_assert_cmpstr (dcr_inspect_view_get_score_text (view), ==, score);
+  /* stability: three scores, the rule applied to them */
+  for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
+    {
+      g_assert_true (isfinite (r->stability[i].p_fake));
+      g_assert_cmpfloat (r->stability[i].p_fake, >=, 0);
+      g_assert_cmpfloat (r->stability[i].p_fake, <=, 1);
+      g_assert_nonnull (strstr (dcr_inspect_view_get_stability_text (view), dcr_stability_variant_name (i)));
+    }
+  g_autofree char *why = NULL;
+  g_assert_cmpint (r->detection.verdict, ==, dcr_stability_verdict (r->verdict_as_saved, r->stability, &why));
+  g_assert_cmpstr (r->stability_reason, ==, why);
   g_assert_cmpuint (dcr_inspect_view_get_n_bars (view), ==, DCR_INSPECT_TOP_CHANNELS);
   g_assert_cmpuint (r->detection.k, ==, 3);
   g_assert_cmpuint (dcr_inspect_view_get_n_strip (view), ==, 3);
@@ -224,6 +236,36 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
 
   *done = TRUE;
   gtk_window_close (GTK_WINDOW (win));
+}
+
+static void
+test_stability_rule (void)
+{
+  DcrStabilityScore v[DCR_STABILITY_N_VARIANTS] = {
+    { 0.91f, DCR_VERDICT_FAKE }, { 0.84f, DCR_VERDICT_FAKE }, { 0.88f, DCR_VERDICT_FAKE } };
+  char *why = (char *) "untouched";
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_FAKE, v, &why), ==, DCR_VERDICT_FAKE);
+  g_assert_null (why);
+
+  v[DCR_STABILITY_JPEG_Q75] = (DcrStabilityScore) { 0.21f, DCR_VERDICT_REAL };
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_FAKE, v, &why), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpstr (why, ==, "fake as saved, real after JPEG q75 re-encoding");
+  g_clear_pointer (&why, g_free);
+
+  /* an inconclusive variant is unstable too; every differing variant is named */
+  v[DCR_STABILITY_HALF] = (DcrStabilityScore) { 0.5f, DCR_VERDICT_INCONCLUSIVE };
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_FAKE, v, &why), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpstr (why, ==, "fake as saved, real after JPEG q75 re-encoding, inconclusive after 0.5× resize");
+  g_clear_pointer (&why, g_free);
+
+  /* real stays real when stable; inconclusive stays inconclusive without a reason */
+  for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
+    v[i] = (DcrStabilityScore) { 0.1f, DCR_VERDICT_REAL };
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_REAL, v, &why), ==, DCR_VERDICT_REAL);
+  g_assert_null (why);
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_INCONCLUSIVE, v, &why), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_null (why);
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_REAL, v, NULL), ==, DCR_VERDICT_REAL);
 }
 
 static void
@@ -312,6 +354,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   gtk_init ();
   make_fixtures ();
+  g_test_add_func ("/app/inspect/stability-rule", test_stability_rule);
   g_test_add_func ("/app/inspect/no-model", test_inspect_no_model);
   g_test_add_func ("/app/inspect/result", test_inspect_result);
   int rc = g_test_run ();

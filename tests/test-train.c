@@ -8,6 +8,7 @@
 #include "dcr-test-tensors.h"
 #include "dcr-model-private.h"
 #include "dcr-metrics.h"
+#include "dcr-op-loss.h"
 #include "dcr-train.h"
 
 #include <glib/gstdio.h>
@@ -309,6 +310,210 @@ test_pair_only (void)
   synth_clear (&s);
 }
 
+/* normalise(fused) of a model's difference attention on tokens r, by an
+ * inference run (the fused feature does not depend on dropout). */
+static void
+fused_unit (DcrModel *m, const float *f, const float *r, guint b, guint l, float *out)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrModelRun) run = dcr_model_run_new (m, DCR_F32, b, l, FALSE, &err);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_model_run_record_tokens (run, seq, &err));
+  g_assert_true (dcr_model_run_set_inputs (run, f, r, b, &err));
+  g_assert_no_error (err);
+  dcr_test_submit (seq);
+  g_assert_true (dcr_tensor_download (run->fused, out, &err));
+  for (guint i = 0; i < b; i++)
+    {
+      double n2 = 0;
+      for (int c = 0; c < D; c++)
+        n2 += (double) out[i * D + c] * out[i * D + c];
+      for (int c = 0; c < D; c++)
+        out[i * D + c] = (float) (out[i * D + c] / MAX (sqrt (n2), 1e-12));
+    }
+}
+
+static gsize
+param_n (DcrModel *m, int i)
+{
+  gint64 sh[2];
+  return dcr_model_param_shape (m, i, sh) == 2 ? sh[0] * sh[1] : sh[0];
+}
+
+/* One MoCo step on tiny shapes against the host: InfoNCE of (q, k⁺ = q as
+ * the key encoder starts as a copy, the initial queue), the key encoder's
+ * momentum move, and the queue's whole-batch wrapping writes. */
+static void
+test_moco_step (void)
+{
+  g_autoptr (GError) err = NULL;
+  enum { B = 4, L = 2, Q = 6 };
+  const float mom = 0.9f;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (21);
+  g_autoptr (DcrModel) m = new_model (5);
+  float f[B * D], r[B * L * D];
+  gint32 y[B] = { 0, 1, 0, 1 };
+  for (int i = 0; i < B * D; i++)
+    f[i] = (float) g_rand_double (rng);
+  for (int i = 0; i < B * L * D; i++)
+    r[i] = (float) g_rand_double (rng);
+  float q[B * D];
+  fused_unit (m, f, r, B, L, q);
+  float *theta0[DCR_N_PARAMS] = { 0 };
+  for (int i = DCR_P_WQ; i <= DCR_P_BG; i++)
+    if (dcr_model_host_param (m, i))
+      theta0[i] = g_memdup2 (dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
+
+  DcrTrainLoss loss = { .lambda_supcon = 0.2f, .temperature = 0.5f, .moco = TRUE, .moco_queue = Q, .lambda_infonce = 0.5f,
+                        .moco_momentum = mom, .moco_seed = 4 };
+  g_autoptr (DcrTrainStep) step = dcr_train_step_new (m, B, L, &loss, TRUE, &err);
+  g_assert_no_error (err);
+  DcrMocoQueue *queue = dcr_train_step_queue (step);
+  g_assert_cmpuint (dcr_moco_queue_size (queue), ==, Q);
+  float q0[Q * D], q1[Q * D], q2[Q * D];
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q0, &err));
+  g_assert_true (dcr_train_step_set_batch (step, f, r, y, NULL, rng, &err));
+  double l[4];
+  g_assert_true (dcr_train_step_run (step, 1, 1e-2, l, &err));
+  g_assert_no_error (err);
+
+  /* InfoNCE value and its share of the total */
+  double want = dcr_ref_infonce (q, q, q0, B, Q, D, 0.5f, 1.0f, NULL, NULL);
+  g_test_message ("InfoNCE %.6f (host %.6f)", dcr_train_step_infonce (step), want);
+  g_assert_cmpfloat_with_epsilon (dcr_train_step_infonce (step), want, 1e-4 * MAX (1, fabs (want)));
+  g_assert_cmpfloat_with_epsilon (l[0], l[1] + l[2] + 0.2 * l[3] + 0.5 * want, 1e-4 * MAX (1, fabs (l[0])));
+
+  /* θ_k ← m·θ_k + (1 − m)·θ_q after the update, θ_k having started at θ_q */
+  g_assert_true (dcr_model_pull (m, &err));
+  for (int i = DCR_P_WQ; i <= DCR_P_BG; i++)
+    {
+      if (!theta0[i])
+        continue;
+      gsize n = param_n (m, i);
+      g_autofree float *k = g_new (float, n);
+      g_autofree float *w = g_new (float, n);
+      g_assert_true (dcr_train_step_key_param (step, i, k, &err));
+      const float *tq = dcr_model_host_param (m, i);
+      double moved = 0;
+      for (gsize j = 0; j < n; j++)
+        {
+          w[j] = theta0[i][j];
+          moved += fabs (tq[j] - theta0[i][j]);
+        }
+      g_assert_cmpfloat (moved, >, 0);
+      dcr_ref_momentum_update (w, tq, (gint64) n, mom);
+      dcr_test_assert_close (dcr_model_param_name (i), k, w, n, 1e-7, 1e-6);
+      g_free (theta0[i]);
+    }
+
+  /* the queue: k⁺ (= q) at rows 0…3, pointer 4 */
+  g_assert_cmpuint (dcr_moco_queue_pointer (queue), ==, 4);
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q1, &err));
+  dcr_test_assert_close ("queue after one step", q1, q, B * D, 1e-5, 1e-4);
+  dcr_test_assert_close ("untouched ring rows", q1 + B * D, q0 + B * D, (Q - B) * D, 0, 0);
+
+  /* a second step wraps: its keys from the moved key encoder go to rows 4, 5, 0, 1 */
+  g_autoptr (DcrModel) key = new_model (6);
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (dcr_model_host_param (m, i))
+      {
+        g_autofree float *v = g_new (float, param_n (m, i));
+        if (i >= DCR_P_WQ && i <= DCR_P_BG)
+          g_assert_true (dcr_train_step_key_param (step, i, v, &err));
+        else
+          memcpy (v, dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
+        dcr_model_set_param (key, i, v);
+      }
+  float k2[B * D];
+  fused_unit (key, f, r, B, L, k2);
+  g_assert_true (dcr_train_step_set_batch (step, f, r, y, NULL, rng, &err));
+  g_assert_true (dcr_train_step_run (step, 2, 1e-2, l, &err));
+  g_assert_no_error (err);
+  g_assert_cmpuint (dcr_moco_queue_pointer (queue), ==, 2);
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q2, &err));
+  dcr_test_assert_close ("wrapped head", q2 + 4 * D, k2, 2 * D, 1e-5, 1e-4);
+  dcr_test_assert_close ("wrapped tail", q2, k2 + 2 * D, 2 * D, 1e-5, 1e-4);
+  dcr_test_assert_close ("kept rows", q2 + 2 * D, q1 + 2 * D, 2 * D, 0, 0);
+  dcr_test_assert_no_validation_errors ();
+}
+
+/* The synthetic run still learns with MoCo, and a run resumed from its
+ * checkpoint (key encoder, queue and pointer included) ends where an
+ * uninterrupted one does. */
+static void
+test_moco_end_to_end_resume (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (13);
+  float scenes[SCENES * D];
+  Synth s;
+  synth_make (&s, scenes, rng);
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys };
+  DcrTrainLoss moco = { .moco = TRUE, .moco_queue = 40, .lambda_infonce = 0.1f, .moco_momentum = 0.99f };
+
+  /* learns: held-out photos and fakes of every scene */
+  g_autoptr (DcrModel) m = new_model (1);
+  DcrTrainOptions o = { .epochs = 30, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4, .loss = moco };
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_assert_nonnull (strstr (dcr_model_config (m)->training, "\"moco_queue\":40"));
+  float test_f[SCENES * 2 * D], after[SCENES * 2];
+  gint32 test_y[SCENES * 2];
+  for (guint i = 0; i < SCENES; i++)
+    {
+      float tmp[D];
+      photo (rng, scenes + i * D, test_f + i * D);
+      photo (rng, scenes + i * D, tmp);
+      fake_of (rng, tmp, test_f + (SCENES + i) * D);
+      test_y[i] = 0;
+      test_y[SCENES + i] = 1;
+    }
+  score_single (m, bank, test_f, SCENES * 2, after);
+  double auc = dcr_metrics_roc_auc (after, test_y, SCENES * 2);
+  g_test_message ("MoCo: held-out AUC %.3f, val AUC %.3f, loss %.3f -> %.3f", auc, sum.val_auc, sum.first_loss,
+                  sum.last_loss);
+  g_assert_cmpfloat (auc, >, 0.85);
+  g_assert_cmpfloat (sum.last_loss, <, 0.7 * sum.first_loss);
+
+  /* resume: the queue (40) wraps within the 2 epochs before the stop */
+  g_autofree char *dir = g_dir_make_tmp ("dcr-train-XXXXXX", &err);
+  g_autofree char *ck = g_build_filename (dir, "run.checkpoint", NULL);
+  DcrTrainOptions r = { .epochs = 4, .batch = 16, .seed = 9, .lr = 3e-3, .warmup = 2, .checkpoint = ck,
+                        .loss = moco };
+  g_autoptr (DcrModel) whole = new_model (2);
+  g_assert_true (dcr_train_run (whole, &data, &r, NULL, NULL, NULL, &err));
+  g_assert_no_error (err);
+  g_remove (ck);
+  g_autoptr (DcrModel) part = new_model (2);
+  Progress stop = { .stop_after = 2 };
+  g_assert_false (dcr_train_run (part, &data, &r, on_progress, &stop, NULL, &err));
+  g_assert_error (err, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_CANCELLED);
+  g_clear_error (&err);
+  g_autoptr (DcrModel) resumed = new_model (77);
+  r.resume = TRUE;
+  g_assert_true (dcr_train_run (resumed, &data, &r, NULL, NULL, NULL, &err));
+  g_assert_no_error (err);
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (dcr_model_host_param (whole, i))
+      dcr_test_assert_close (dcr_model_param_name (i), dcr_model_host_param (resumed, i),
+                             dcr_model_host_param (whole, i), param_n (whole, i), 1e-6, 1e-5);
+
+  /* a MoCo checkpoint is refused by a run without MoCo */
+  g_autoptr (DcrModel) other = new_model (2);
+  r.loss = (DcrTrainLoss) { 0 };
+  g_assert_false (dcr_train_run (other, &data, &r, NULL, NULL, NULL, &err));
+  g_assert_error (err, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_CHECKPOINT);
+  g_assert_nonnull (strstr (err->message, "MoCo"));
+  g_remove (ck);
+  g_rmdir (dir);
+  synth_clear (&s);
+  dcr_test_assert_no_validation_errors ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -316,6 +521,8 @@ main (int argc, char **argv)
   g_test_add_func ("/train/end-to-end", test_end_to_end);
   g_test_add_func ("/train/resume", test_resume);
   g_test_add_func ("/train/pair-only", test_pair_only);
+  g_test_add_func ("/train/moco-step", test_moco_step);
+  g_test_add_func ("/train/moco-end-to-end-resume", test_moco_end_to_end_resume);
   int rc = g_test_run ();
   dcr_test_context_teardown ();
   return rc;

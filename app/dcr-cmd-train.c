@@ -263,11 +263,21 @@ dcr_cmd_train (int argc, char **argv)
         {
           g_autofree DcrPrototypeNew *items = g_new0 (DcrPrototypeNew, MAX (nr, 1));
           g_autofree gint64 *ids = g_new (gint64, MAX (nr, 1));
+          g_autoptr (GPtrArray) thumbs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
           guint m = 0;
           for (guint i = 0; i < nr; i++)
             if (!ir[i].error)
-              items[m++] = (DcrPrototypeNew) { .feature = fr + (gsize) i * dim, .source = ir[i].path,
-                                               .sha256 = ir[i].sha256, .note = "added by dcr train" };
+              {
+                /* a thumbnail for the bank's provenance; the file is read
+                 * again (read-only), and a failure only costs the picture */
+                g_autoptr (DcrImage) img = dcr_image_load (ir[i].path, NULL, NULL);
+                GBytes *thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+                if (thumb)
+                  g_ptr_array_add (thumbs, thumb);
+                items[m++] = (DcrPrototypeNew) { .feature = fr + (gsize) i * dim, .source = ir[i].path,
+                                                 .sha256 = ir[i].sha256, .thumbnail = thumb,
+                                                 .note = "added by dcr train" };
+              }
           if (!dcr_bank_add (bank, items, m, TRUE, ids, &err))
             return dcr_cli_fail (err);
           guint added = 0;

@@ -1095,3 +1095,19 @@ dcr_image_resize_half (const DcrImage *img)
     }
   return out;
 }
+
+GBytes *
+dcr_image_thumbnail_png (const DcrImage *img, guint max_side, GError **error)
+{
+  g_return_val_if_fail (max_side > 0, NULL);
+  g_autoptr (DcrImage) small = NULL;
+  const DcrImage *cur = img;
+  while (MAX (cur->width, cur->height) > max_side)
+    {
+      DcrImage *half = dcr_image_resize_half (cur);
+      g_clear_pointer (&small, dcr_image_free);
+      small = half;
+      cur = small;
+    }
+  return dcr_image_encode_png (cur, error);
+}

@@ -110,6 +110,9 @@ GBytes *dcr_image_encode_jpeg (const DcrImage *img, int quality, GError **error)
  * mean of its 2 × 2 source block; an odd last row/column is dropped.
  * Deterministic and CPU-only. Metadata is not copied. */
 DcrImage *dcr_image_resize_half (const DcrImage *img);
+/* A PNG thumbnail whose longer side is at most max_side (halving by 2×2
+ * means until it fits), for the bank's provenance and the UI. */
+GBytes *dcr_image_thumbnail_png (const DcrImage *img, guint max_side, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrImage, dcr_image_free)
 

@@ -1170,6 +1170,29 @@ test_resize_half (void)
   g_assert_cmpuint (oh->pixels[0], ==, 9);
 }
 
+static void
+test_thumbnail (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrImage) img = dcr_image_new (1000, 300);
+  for (gsize i = 0; i < (gsize) 1000 * 300 * 3; i++)
+    img->pixels[i] = (guint8) (i % 251);
+  g_autoptr (GBytes) png = dcr_image_thumbnail_png (img, 128, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrImage) back = dcr_image_load_from_bytes (png, "thumb.png", NULL, &err);
+  g_assert_no_error (err);
+  /* 1000×300 halves three times to 125×37 */
+  g_assert_cmpuint (back->width, ==, 125);
+  g_assert_cmpuint (back->height, ==, 37);
+  /* an image already small enough is kept as it is */
+  g_autoptr (DcrImage) tiny = dcr_image_new (40, 30);
+  g_autoptr (GBytes) png2 = dcr_image_thumbnail_png (tiny, 128, &err);
+  g_autoptr (DcrImage) back2 = dcr_image_load_from_bytes (png2, "thumb2.png", NULL, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (back2->width, ==, 40);
+  g_assert_cmpuint (back2->height, ==, 30);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1193,6 +1216,7 @@ main (int argc, char **argv)
   g_test_add_func ("/image/encode-jpeg", test_encode_jpeg);
   g_test_add_func ("/image/encode-png", test_encode_png);
   g_test_add_func ("/image/resize-half", test_resize_half);
+  g_test_add_func ("/image/thumbnail", test_thumbnail);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

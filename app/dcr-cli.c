@@ -14,6 +14,7 @@ typedef struct {
 } DcrCommand;
 
 static const DcrCommand commands[] = {
+  { "bank", "Look after a bank of real prototypes (`dcr bank --help`)", dcr_cmd_bank },
   { "bench", "Time the engine (`dcr bench ops`)", dcr_cmd_bench },
   { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
   { "eval", "Measure the detector on folders of real and fake images", dcr_cmd_eval },

@@ -11,6 +11,7 @@ int dcr_cli_fail (GError *err);
 /* --dtype: "f32" or "f16"; anything else is a usage error with a message. */
 gboolean dcr_cli_dtype_from_name (const char *name, DcrDtype *out, GError **error);
 
+int dcr_cmd_bank (int argc, char **argv);
 int dcr_cmd_bench (int argc, char **argv);
 int dcr_cmd_bench_backbone (int argc, char **argv);
 int dcr_cmd_devices (int argc, char **argv);

@@ -863,12 +863,22 @@ dcr_bank_export (DcrBank *bank, const char *dest, GError **error)
   /* VACUUM INTO writes a consistent snapshot; write it beside the target
    * and rename, so an interrupted export leaves no half file. */
   g_autofree char *tmp = g_strdup_printf ("%s.part-%08x", dest, g_random_int ());
+  /* query_only (our read-only guard) also refuses VACUUM INTO, which only
+   * reads this bank; a read-only connection still cannot write it. */
+  if (bank->read_only && !exec (bank, "PRAGMA query_only = 0", error))
+    return FALSE;
   sqlite3_stmt *st = prepare (bank, "VACUUM INTO ?", error);
+  int rc = SQLITE_ERROR;
+  if (st)
+    {
+      sqlite3_bind_text (st, 1, tmp, -1, SQLITE_STATIC);
+      rc = sqlite3_step (st);
+      sqlite3_finalize (st);
+    }
+  if (bank->read_only)
+    sqlite3_exec (bank->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
   if (!st)
     return FALSE;
-  sqlite3_bind_text (st, 1, tmp, -1, SQLITE_STATIC);
-  int rc = sqlite3_step (st);
-  sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
       g_unlink (tmp);

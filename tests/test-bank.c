@@ -290,6 +290,17 @@ test_export_import_readonly (Fixture *fx, gconstpointer data)
   g_assert_cmpint (dcr_bank_count (ro, FALSE), ==, 2);
   g_assert_cmpint (add_one (ro, 5, "s5", &err), ==, 0);
   g_assert_error (err, DCR_BANK_ERROR, DCR_BANK_ERROR_IO);
+  g_clear_error (&err);
+  /* a read-only bank can be exported, and stays read-only afterwards */
+  g_autofree char *out2 = g_build_filename (fx->dir, "copy2.dcrbank", NULL);
+  g_assert_true (dcr_bank_export (ro, out2, &err));
+  g_assert_no_error (err);
+  g_assert_cmpint (add_one (ro, 6, "s6", &err), ==, 0);
+  g_assert_error (err, DCR_BANK_ERROR, DCR_BANK_ERROR_IO);
+  g_clear_error (&err);
+  g_autoptr (DcrBank) copy2 = dcr_bank_open (out2, "bb", DIM, TRUE, &err);
+  g_assert_no_error (err);
+  g_assert_cmpint (dcr_bank_count (copy2, FALSE), ==, 2);
 }
 
 /* The child adds batches of 5 prototypes, one transaction each, until it

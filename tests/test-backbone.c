@@ -3,26 +3,13 @@
  * tfjs model (tests/golden/mobilenet_v2_tfjs.safetensors, written by
  * data/models/tfjs-reference.mjs), in f32 and f16 storage; plus the image
  * path through GPU preprocessing, and refusals of broken weight files. */
-#include "dcr-test-util.h"
-#include "dcr-backbone.h"
-#include "dcr-safetensors.h"
+#include "test-backbone-common.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
 #define S 224
-
-static guint32
-lowbias32 (guint32 v)
-{
-  v ^= v >> 16;
-  v *= 0x7feb352du;
-  v ^= v >> 15;
-  v *= 0x846ca68bu;
-  v ^= v >> 16;
-  return v;
-}
 
 /* The golden file's inputs, as its metadata defines them. */
 static guint8
@@ -31,20 +18,15 @@ golden_pixel (int k, guint32 y, guint32 x, guint32 c)
   switch (k)
     {
     case 0: return (guint8) (c == 0 ? x : c == 1 ? y : (x + y) >> 1);
-    case 1: return (guint8) (lowbias32 ((y * 224 + x) * 3 + c) & 255);
+    case 1: return (guint8) (golden_lowbias32 ((y * 224 + x) * 3 + c) & 255);
     case 2: return (guint8) ((((x >> 4) ^ (y >> 4)) & 1) ? 230 - 40 * c : 20 + 60 * c);
     default: return (guint8) (((x * x + 2 * y * y + 5000 * c) >> 6) & 255);
     }
 }
 
-static char *
-golden_path (const char *name)
-{
-  return g_build_filename (g_getenv ("DCR_SOURCE_ROOT"), "tests", "golden", name, NULL);
-}
-
+/* The pooled taps of the tfjs golden file, laid out as the backbone's feature. */
 static float *
-golden_features (DcrBackbone *bb, guint n_images)
+tfjs_features (DcrBackbone *bb, guint n_images)
 {
   g_autoptr (GError) err = NULL;
   g_autofree char *path = golden_path ("mobilenet_v2_tfjs.safetensors");
@@ -64,22 +46,6 @@ golden_features (DcrBackbone *bb, guint n_images)
         memcpy (want + i * dim + tap->offset, v + i * tap->width, tap->width * sizeof (float));
     }
   return want;
-}
-
-/* Errors relative to the scale of the whole feature: pooled values near
- * zero carry the absolute error of their large neighbours. */
-static void
-assert_scaled_close (const float *got, const float *want, gsize n, double frac)
-{
-  double max_want = 0, max_err = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      max_want = MAX (max_want, fabs (want[i]));
-      max_err = MAX (max_err, fabs ((double) got[i] - want[i]));
-    }
-  g_test_message ("max |error| %.3g, max |value| %.3g (%.3f%%)", max_err, max_want, 100 * max_err / max_want);
-  if (!(max_err <= frac * max_want))
-    g_test_fail_printf ("max |error| %.4g exceeds %.2f%% of the largest value %.4g", max_err, 100 * frac, max_want);
 }
 
 static void
@@ -111,11 +77,11 @@ check_against_golden (DcrDtype dtype, double atol, double rtol)
   guint dim = dcr_backbone_dim (bb);
   g_autofree float *got = g_new (float, 4 * dim);
   g_assert_true (dcr_backbone_run_features (run, got, &err));
-  g_autofree float *want = golden_features (bb, 4);
+  g_autofree float *want = tfjs_features (bb, 4);
   if (dtype == DCR_F32)
     dcr_test_assert_close ("MobileNetV2 pooled taps vs tfjs", got, want, 4 * dim, atol, rtol);
   else
-    assert_scaled_close (got, want, 4 * dim, atol);
+    assert_scaled_close ("MobileNetV2 pooled taps vs tfjs (f16)", got, want, 4 * dim, atol);
 
   /* replaying the recorded pass gives the same answer */
   g_assert_true (dcr_backbone_run_forward (run, &err));
@@ -167,7 +133,7 @@ test_image_path (void)
   guint dim = dcr_backbone_dim (bb);
   g_autofree float *got = g_new (float, 2 * dim);
   g_assert_true (dcr_backbone_run_features (run, got, &err));
-  g_autofree float *want = golden_features (bb, 4);
+  g_autofree float *want = tfjs_features (bb, 4);
   dcr_test_assert_close ("image 3 through preprocessing", got + dim, want + 3 * dim, dim, 1e-3, 1e-3);
 }
 

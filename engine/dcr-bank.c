@@ -176,6 +176,13 @@ dcr_bank_open (const char *path, const char *backbone_id, guint dim, gboolean re
       g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_IO, "%s: no such bank file", path);
       return NULL;
     }
+  /* SQLite takes an empty file for an empty database; say what it is. */
+  GStatBuf sb;
+  if (g_stat (path, &sb) == 0 && sb.st_size == 0)
+    {
+      g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_CORRUPT, "%s: the file is empty (not a DCR bank)", path);
+      return NULL;
+    }
   g_autoptr (DcrBank) bank = bank_alloc (path, read_only);
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   int rc = sqlite3_open_v2 (path, &bank->db, flags, NULL);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <glib/gstdio.h>
 
 #include <png.h>
@@ -374,6 +375,87 @@ png_read_cb (png_structp png, png_bytep out, size_t n)
   d->pos += n;
 }
 
+static guint32
+be32 (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+/* The filtered image data of a w × h PNG: a filter byte per row of each
+ * (Adam7) pass plus the packed samples. */
+static guint64
+png_raw_size (guint64 w, guint64 h, guint bits_per_pixel, gboolean interlaced)
+{
+  static const guint8 x0[7] = { 0, 4, 0, 2, 0, 1, 0 }, y0[7] = { 0, 0, 4, 0, 2, 0, 1 };
+  static const guint8 dx[7] = { 8, 8, 4, 4, 2, 2, 1 }, dy[7] = { 8, 8, 8, 4, 4, 2, 2 };
+  if (!interlaced)
+    return h * (1 + (w * bits_per_pixel + 7) / 8);
+  guint64 n = 0;
+  for (int p = 0; p < 7; p++)
+    {
+      guint64 pw = w > x0[p] ? (w - x0[p] + dx[p] - 1) / dx[p] : 0;
+      guint64 ph = h > y0[p] ? (h - y0[p] + dy[p] - 1) / dy[p] : 0;
+      if (pw && ph)
+        n += ph * (1 + (pw * bits_per_pixel + 7) / 8);
+    }
+  return n;
+}
+
+/* libpng, once it has the last row, inflates whatever compressed data
+ * follows it to its end (1 KiB at a time) before it returns the image: a
+ * 5 MiB IDAT that inflates to 5 GiB of zeros behind a 64 × 64 header
+ * passes every size check and then costs 20 s — hours at the file-size
+ * limit. So the IDAT stream is inflated here first, into a scratch buffer,
+ * and refused when it holds much more than the header's image needs. The
+ * work is bounded by the image size (at worst a second inflate of a large
+ * image); small excess (some encoders leave a few bytes) is tolerated as
+ * libpng tolerates it. */
+static gboolean
+png_check_idat_size (Decode *d, guint64 raw)
+{
+  guint64 budget = raw + raw / 8 + (1u << 20);
+  z_stream z = { 0 };
+  if (inflateInit (&z) != Z_OK)
+    return TRUE; /* libpng reports what it cannot inflate */
+  guint8 *scratch = g_malloc (65536);
+  gboolean ended = FALSE, broken = FALSE;
+  for (gsize pos = 8; !ended && !broken && pos + 12 <= d->len;)
+    {
+      guint32 len = be32 (d->data + pos);
+      const guint8 *type = d->data + pos + 4;
+      if (len > d->len - pos - 12)
+        break;
+      if (memcmp (type, "IEND", 4) == 0)
+        break;
+      if (memcmp (type, "IDAT", 4) == 0)
+        {
+          z.next_in = (Bytef *) type + 4;
+          z.avail_in = len;
+          while (z.avail_in > 0 && !ended && !broken)
+            {
+              z.next_out = scratch;
+              z.avail_out = 65536;
+              int rc = inflate (&z, Z_NO_FLUSH);
+              ended = rc == Z_STREAM_END;
+              broken = (rc != Z_OK && rc != Z_STREAM_END) || z.total_out > budget;
+            }
+        }
+      pos += (gsize) len + 12;
+    }
+  guint64 out = z.total_out;
+  inflateEnd (&z);
+  g_free (scratch);
+  if (out <= budget)
+    return TRUE;
+  char have[32], need[32];
+  g_set_error (&d->error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_CORRUPT,
+               "%s: the PNG image data inflates to more than %s, but a %u×%u image needs %s "
+               "(a decompression bomb?)", d->name, dcr_human_size (budget, have, sizeof have),
+               png_get_image_width (d->png, d->info), png_get_image_height (d->png, d->info),
+               dcr_human_size (raw, need, sizeof need));
+  return FALSE;
+}
+
 /* Runs under setjmp; TRUE when d->img holds the decoded image. */
 static gboolean
 png_decode (Decode *d)
@@ -393,6 +475,9 @@ png_decode (Decode *d)
   int depth, color, interlace;
   png_get_IHDR (d->png, d->info, &w, &h, &depth, &color, &interlace, NULL, NULL);
   if (!check_size (d, w, h))
+    return FALSE;
+  if (!png_check_idat_size (d, png_raw_size (w, h, (guint) png_get_channels (d->png, d->info) * (guint) depth,
+                                             interlace != PNG_INTERLACE_NONE)))
     return FALSE;
 
   DcrImage *img = d->img = g_new0 (DcrImage, 1);

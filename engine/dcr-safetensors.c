@@ -316,7 +316,7 @@ parse_header (DcrSafetensors *st, const char *json, gsize len, GError **error)
         en->t.name = g_strdup (name);
       n += ok;
     }
-  if (ok)
+  if (ok && n > 1) /* a header without tensors ("{}") has no array at all: qsort (NULL, 0) is undefined */
     qsort (entries, n, sizeof (Entry), entry_cmp);
   guint64 expect = 0;
   for (guint i = 0; ok && i < n; i++)

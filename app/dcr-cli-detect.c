@@ -103,3 +103,66 @@ dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v)
   else
     json_builder_add_null_value (b);
 }
+
+void
+dcr_cli_setup_clear (DcrCliSetup *s)
+{
+  g_clear_pointer (&s->det, dcr_detector_free);
+  g_clear_pointer (&s->sources, g_hash_table_unref);
+  g_clear_pointer (&s->protos, g_ptr_array_unref);
+  g_clear_pointer (&s->bank, dcr_bank_close);
+  g_clear_pointer (&s->model, dcr_model_free);
+  g_clear_pointer (&s->bb, dcr_backbone_free);
+  g_clear_pointer (&s->ctx, dcr_context_free);
+}
+
+gboolean
+dcr_cli_setup_open (DcrCliSetup *s, const char *device, const char *backbone, DcrDtype dtype, const char *model,
+                    const char *bank, gboolean writable, guint batch, GError **error)
+{
+  DcrContextOptions copts = { .device = device };
+  if (!(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error))
+      || !(s->model = dcr_cli_load_model (s->ctx, model, error))
+      || !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error)
+      || !(s->bank = dcr_cli_open_bank (bank, s->bb, writable, error))
+      || !(s->det = dcr_detector_new (s->bb, s->model, s->bank, batch, error))
+      || !(s->protos = dcr_bank_list (s->bank, error)))
+    return FALSE;
+  s->sources = g_hash_table_new (g_int64_hash, g_int64_equal);
+  for (guint i = 0; i < s->protos->len; i++)
+    {
+      DcrPrototype *p = s->protos->pdata[i];
+      g_hash_table_insert (s->sources, &p->id, p);
+    }
+  return TRUE;
+}
+
+const char *
+dcr_cli_tap_of (DcrBackbone *bb, guint channel)
+{
+  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
+    {
+      const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
+      if (channel >= tap->offset && channel < tap->offset + tap->width)
+        return tap->name;
+    }
+  return "?";
+}
+
+void
+dcr_cli_top_channels (const float *residual, guint dim, guint *idx, guint n)
+{
+  for (guint t = 0; t < n; t++)
+    {
+      gint best = -1;
+      for (guint c = 0; c < dim; c++)
+        {
+          gboolean taken = FALSE;
+          for (guint u = 0; u < t; u++)
+            taken |= idx[u] == c;
+          if (!taken && (best < 0 || residual[c] > residual[best]))
+            best = (gint) c;
+        }
+      idx[t] = (guint) best;
+    }
+}

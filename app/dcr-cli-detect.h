@@ -1,10 +1,11 @@
-/* dcr-cli-detect.h — what `dcr train`, `dcr scan` and `dcr eval` share:
- * finding the model and bank, feature extraction with terminal progress,
- * and durations for people. */
+/* dcr-cli-detect.h — what `dcr train`, `dcr scan`, `dcr eval` and batch
+ * reports share: finding the model and bank, the detector set up from them,
+ * feature extraction with terminal progress, and durations for people. */
 #pragma once
 
 #include "dcr-backbone.h"
 #include "dcr-bank.h"
+#include "dcr-detector.h"
 #include "dcr-feature-cache.h"
 #include "dcr-model.h"
 
@@ -15,6 +16,32 @@
 DcrModel *dcr_cli_load_model (DcrContext *ctx, const char *path, GError **error);
 /* The bank at `path` (or the shipped default), read-only unless writable. */
 DcrBank *dcr_cli_open_bank (const char *path, DcrBackbone *bb, gboolean writable, GError **error);
+
+/* Everything a detection needs, opened together: the device, backbone,
+ * model and bank (checked against each other) and the detector, plus the
+ * bank's prototypes by id for their provenance. */
+typedef struct {
+  DcrContext *ctx;
+  DcrBackbone *bb;
+  DcrModel *model;
+  DcrBank *bank;
+  DcrDetector *det;
+  GHashTable *sources;  /* bank id → DcrPrototype (no features) */
+  GPtrArray *protos;
+} DcrCliSetup;
+
+/* model / bank NULL → the shipped defaults (with a message saying how to
+ * get one when there is none); the bank read-only unless writable. */
+gboolean dcr_cli_setup_open (DcrCliSetup *s, const char *device, const char *backbone, DcrDtype dtype,
+                             const char *model, const char *bank, gboolean writable, guint batch, GError **error);
+void dcr_cli_setup_clear (DcrCliSetup *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DcrCliSetup, dcr_cli_setup_clear)
+
+/* The name of the backbone tap (block) that feature channel c comes from. */
+const char *dcr_cli_tap_of (DcrBackbone *bb, guint channel);
+/* idx[n]: the channels where the suspect differs most from its nearest
+ * prototype, largest first. */
+void dcr_cli_top_channels (const float *residual, guint dim, guint *idx, guint n);
 
 typedef struct {
   const char *what;   /* "features" */

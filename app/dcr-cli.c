@@ -19,6 +19,7 @@ static const DcrCommand commands[] = {
   { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
   { "eval", "Measure the detector on folders of real and fake images", dcr_cmd_eval },
   { "features", "Print the backbone's feature vector of images", dcr_cmd_features },
+  { "report", "Write a batch report (PDF, CSV, JSON) over files and folders", dcr_cmd_report },
   { "scan", "Tell whether images are real, fake or inconclusive, and why", dcr_cmd_scan },
   { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
   { "train", "Train the detector on folders of real and fake images", dcr_cmd_train },

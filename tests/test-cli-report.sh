@@ -1,0 +1,159 @@
+#!/bin/sh
+# test-cli-report.sh — `dcr report` as an analyst meets it: a folder of
+# real and fake images mixed with a truncated PNG, a text file named .jpg, a
+# zero-byte file and a PNG whose header claims 100000×100000 becomes a report
+# directory whose PDF (read back with pdftotext) names every good file's
+# SHA-256 and every rejected file with its reason, whose CSV and JSON agree
+# with it and with the files, and whose report.sha256 checks; evidence is
+# left untouched; an existing folder is refused; SIGINT and SIGTERM mid-batch
+# leave no report directory and no temporary one. TAP output.
+#   test-cli-report.sh DCR PYTHON MAKE-IMAGES PAGE-PREFIX
+dcr="$1"; py="$2"; make_images="$3"; page="$4"
+n=0; fail=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+notok() { n=$((n+1)); fail=$((fail+1)); echo "not ok $n - $1"; }
+check() { desc="$1"; shift; if "$@"; then ok "$desc"; else notok "$desc"; fi; }
+tmp=$(mktemp -d); trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+d="$tmp/data"
+
+"$py" "$make_images" "$d" 4
+"$dcr" train --real "$d/real" --fake "$d/fake" --pairs "$d/pairs.csv" --bank "$d/bank.dcrbank" \
+  --bank-from-reals --k 3 --hidden 32 --head-hidden 16 --batch 8 --lr 3e-3 --seed 5 --epochs 12 \
+  --out "$d/m.safetensors" >/dev/null 2>"$tmp/err"
+check "a tiny model is trained" [ -s "$d/m.safetensors" ]
+[ -s "$d/m.safetensors" ] || sed 's/^/# /' "$tmp/err"
+
+# the evidence: reals at the top, fakes in a subfolder, and four bad files
+ev="$tmp/evidence"
+mkdir -p "$ev/sub"
+cp "$d"/test-real/*.png "$ev/"
+for f in "$d"/test-fake/*.png; do cp "$f" "$ev/sub/$(basename "$f" .png)-fake.png"; done
+head -c 300 "$d/test-real/scene00.png" >"$ev/truncated.png"
+printf 'case notes, not a picture\n' >"$ev/notes.jpg"
+: >"$ev/empty.png"
+"$py" - "$ev/huge.png" <<'EOF'
+import struct, sys, zlib
+def chunk(t, d):
+    return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100000, 100000, 8, 2, 0, 0, 0))
+                              + chunk(b'IDAT', zlib.compress(b'\0' * 64)) + chunk(b'IEND', b''))
+EOF
+chmod -R a-w "$ev"
+(cd "$ev" && find . -type f | sort | xargs sha256sum) >"$tmp/before"
+
+out="$tmp/reports/r1"
+mkdir -p "$tmp/reports"
+"$dcr" report --out "$out" --case "2026-CR-0417" --exhibit "EX-12" --examiner "J. Doe" \
+  -m "$d/m.safetensors" --bank "$d/bank.dcrbank" "$ev" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "report exits 0 with rejected inputs" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
+check "report.pdf, .csv, .json and .sha256 exist" \
+  [ -s "$out/report.pdf" ] && [ -s "$out/report.csv" ] && [ -s "$out/report.json" ] && [ -s "$out/report.sha256" ]
+check "nothing else in the report folder" [ "$(ls -A "$out" | tr '\n' ' ')" = "report.csv report.json report.pdf report.sha256 " ]
+check "report.sha256 verifies with sha256sum -c" sh -c "cd '$out' && sha256sum --quiet -c report.sha256"
+check "no temporary folder left" [ -z "$(ls -A "$tmp/reports" | grep -v '^r1$')" ]
+(cd "$ev" && find . -type f | sort | xargs sha256sum) >"$tmp/after"
+check "evidence untouched" cmp -s "$tmp/before" "$tmp/after"
+check "prints images/s" grep -q 'images/s end to end' "$tmp/out"
+
+pdftotext "$out/report.pdf" "$tmp/report.txt"
+pdftotext -layout "$out/report.pdf" "$tmp/report-layout.txt"
+"$py" - "$out" "$ev" "$tmp/report.txt" "$tmp/report-layout.txt" "$d/m.safetensors" "$d/bank.dcrbank" \
+  >"$tmp/check" 2>&1 <<'EOF'
+import csv, hashlib, json, os, re, sys
+out, ev, txt_path, layout_path, model, bank = sys.argv[1:]
+sha = lambda p: hashlib.sha256(open(p, 'rb').read()).hexdigest()
+text = ' '.join(open(txt_path).read().split())
+layout = open(layout_path).read().splitlines()
+rows = list(csv.DictReader(open(os.path.join(out, 'report.csv'))))
+rep = json.load(open(os.path.join(out, 'report.json')))
+items = rep['items']
+assert rep['schema'] == 'dcr-report/1'
+files = sorted(os.path.join(r, f) for r, _, fs in os.walk(ev) for f in fs)
+assert sorted(i['file'] for i in items) == files, 'every file is accounted for'
+assert len(rows) == len(items) == 12
+s = rep['summary']
+assert (s['files'], s['analysed'], s['rejected'], s['changed']) == (12, 8, 4, 0), s
+assert s['real'] + s['fake'] + s['inconclusive'] == 8
+for k in ('2026-CR-0417', 'EX-12', 'J. Doe'):
+    assert k in text, k
+assert rep['case'] == {'case_id': '2026-CR-0417', 'exhibit': 'EX-12', 'examiner': 'J. Doe'}
+assert rep['model']['sha256'] == sha(model) and sha(model) in text, 'model hash'
+assert rep['bank']['sha256'] == sha(bank) and sha(bank) in text, 'bank hash'
+assert rep['bank']['size'] == os.path.getsize(bank)
+assert rep['device']['name'] and rep['device']['name'] in text
+for k in ('intake', 'analysis_start', 'report'):
+    assert re.match(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d', rep['times'][k]), k
+    t = rep['times'][k][:19].replace('T', ' ') + ' UTC'
+    assert t in text, (k, t)
+assert 'Limitations' in text and 'evidence, not proof' in text
+assert 'threshold' in rep['model'] and rep['model']['threshold_rule'] in text
+reasons = {'empty.png': 'empty file', 'notes.jpg': 'not a PNG or JPEG image by its content',
+           'truncated.png': 'truncated', 'huge.png': '100000×100000 pixels is over the limit'}
+for row, it in zip(rows, items):
+    assert row['file'] == it['file'] and row['status'] == it['status'] and row['sha256'] == it['sha256']
+    assert it['sha256'] == sha(it['file']) == it['sha256_at_report'] and it['integrity'] == 'unchanged'
+    name = os.path.basename(it['file'])
+    if it['status'] == 'rejected':
+        assert name in reasons, name
+        assert reasons[name] in it['reason'], (name, it['reason'])
+        assert row['reason'] == it['reason']
+        assert it['file'] in text and it['reason'] in text, ('rejected file and reason in the PDF', name)
+        continue
+    assert it['status'] == 'analysed', it
+    assert (it['width'], it['height'], it['format']) == (64, 64, 'PNG')
+    assert row['verdict'] == it['verdict'] and abs(float(row['p_fake']) - it['p_fake']) < 1e-6
+    assert abs(float(row['anomaly']) - it['anomaly']) < 1e-6
+    assert len(it['prototypes']) == 3 and row['prototype_ids'] == ';'.join(str(p['id']) for p in it['prototypes'])
+    assert len(it['top_channels']) == 10 and len(row['top_channels'].split(';')) == 10
+    assert it['sha256'] in text, name
+    # the PDF row: hash, P(fake), anomaly and verdict on one line
+    line = [l for l in layout if it['sha256'] in l]
+    assert len(line) == 1, name
+    f = line[0].split()
+    assert f[-3:] == ['%.3f' % it['p_fake'], '%.3f' % it['anomaly'], it['verdict'].upper()], (f, it)
+    assert name in text
+# the held-out reals and fakes are mostly called right
+right = sum(1 for i in items if i['status'] == 'analysed' and i['verdict'] == ('fake' if '/sub/' in i['file'] else 'real'))
+print('right', right, 'of 8')
+assert right >= 6
+EOF
+rc=$?
+sed 's/^/# /' "$tmp/check"
+check "PDF names every hash and every rejection; CSV, JSON and PDF agree" [ $rc -eq 0 ]
+
+rm -f "$page"-1.png
+pdftoppm -r 110 -png -f 1 -l 1 "$out/report.pdf" "$page"
+check "page 1 renders to PNG" [ -s "$page-1.png" ]
+
+"$dcr" report --out "$out" -m "$d/m.safetensors" --bank "$d/bank.dcrbank" "$ev" >/dev/null 2>"$tmp/err"; rc=$?
+check "an existing report folder is refused" [ $rc -eq 1 ] && grep -q 'already exists' "$tmp/err"
+check "and left as it was" sh -c "cd '$out' && sha256sum --quiet -c report.sha256"
+"$dcr" report --out "$tmp/reports/r2" -m "$d/m.safetensors" --bank "$d/bank.dcrbank" "$tmp/nowhere" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "a missing input exits 1 naming it" [ $rc -eq 1 ] && grep -q 'nowhere' "$tmp/err" && [ ! -e "$tmp/reports/r2" ]
+"$dcr" report -m "$d/m.safetensors" "$ev" >/dev/null 2>&1
+check "no --out is a usage error" [ $? -eq 2 ]
+DCR_DATA_DIR="$tmp/none" "$dcr" report --out "$tmp/reports/r3" --bank "$d/bank.dcrbank" "$ev" >/dev/null 2>"$tmp/err"
+rc=$?
+check "no model: says how to train one, writes nothing" [ $rc -eq 1 ] && grep -q 'dcr train' "$tmp/err" \
+  && [ -z "$(ls -A "$tmp/reports" | grep -v '^r1$')" ]
+
+# cancel mid-batch: many files, one per GPU batch, signalled once analysis runs
+many="$tmp/many"
+mkdir -p "$many"
+i=0; while [ $i -lt 150 ]; do cp "$d/test-real/scene0$((i % 4)).png" "$many/img$i.png"; i=$((i + 1)); done
+for sig in INT TERM; do
+  "$dcr" report --out "$tmp/reports/cancel" --batch 1 --decoders 1 -m "$d/m.safetensors" \
+    --bank "$d/bank.dcrbank" "$many" >/dev/null 2>"$tmp/err" &
+  pid=$!
+  t=0; while ! grep -q '^report: analysing' "$tmp/err" && [ $t -lt 600 ]; do
+    sleep 0.1; t=$((t + 1)); done
+  kill -$sig $pid
+  wait $pid; rc=$?
+  check "SIG$sig mid-batch exits 1 and says so" [ $rc -eq 1 ] && grep -q 'cancelled' "$tmp/err"
+  check "SIG$sig leaves no report and no temporary folder" [ -z "$(ls -A "$tmp/reports" | grep -v '^r1$')" ]
+done
+
+echo "1..$n"
+[ $fail -eq 0 ]

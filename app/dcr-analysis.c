@@ -50,6 +50,7 @@ dcr_analysis_result_free (DcrAnalysisResult *r)
   g_free (r->exif_make);
   g_free (r->exif_model);
   g_free (r->exif_date);
+  g_clear_pointer (&r->facts, dcr_file_facts_free);
   g_clear_object (&r->image);
   dcr_detection_clear (&r->detection);
   g_clear_pointer (&r->prototypes, g_ptr_array_unref);
@@ -96,7 +97,7 @@ dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR
   g_autoptr (GString) why = NULL;
   for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
     {
-      if (variants[i].verdict == as_saved)
+      if (variants[i].skipped || variants[i].verdict == as_saved)
         continue;
       if (!why)
         {
@@ -127,7 +128,9 @@ make_variants (const DcrImage *img, DcrImage *out[DCR_STABILITY_N_VARIANTS], GEr
       if (!out[i])
         return FALSE;
     }
-  out[DCR_STABILITY_HALF] = dcr_image_resize_half (img);
+  out[DCR_STABILITY_HALF] = MIN (img->width, img->height) >= DCR_STABILITY_HALF_MIN_SIDE
+                                ? dcr_image_resize_half (img)
+                                : NULL;
   return TRUE;
 }
 
@@ -320,14 +323,33 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   DcrDetection dets[1 + DCR_STABILITY_N_VARIANTS] = { 0 };
   if (ok && !g_cancellable_is_cancelled (cancellable))
     ok = make_variants (img, imgs + 1, &err);
+  /* the variants that exist, packed into one batch after the image */
+  DcrImage *batch[G_N_ELEMENTS (imgs)] = { img };
+  DcrDetection out[G_N_ELEMENTS (imgs)] = { 0 };
+  guint n = 1, slot[G_N_ELEMENTS (imgs)] = { 0 };
+  for (guint i = 1; ok && i < G_N_ELEMENTS (imgs); i++)
+    if (imgs[i])
+      {
+        slot[i] = n;
+        batch[n++] = imgs[i];
+      }
   if (ok && !g_cancellable_is_cancelled (cancellable))
-    ok = dcr_detector_run (self->det, imgs, G_N_ELEMENTS (imgs), dets, &err);
+    ok = dcr_detector_run (self->det, batch, n, out, &err);
+  for (guint i = 0; ok && i < G_N_ELEMENTS (imgs); i++)
+    if (i == 0 || imgs[i])
+      {
+        dets[i] = out[slot[i]];
+        memset (&out[slot[i]], 0, sizeof out[0]);
+      }
+  for (guint i = 0; i < n; i++)
+    dcr_detection_clear (&out[i]);
   if (ok)
     {
       r->detection = dets[0];
       memset (&dets[0], 0, sizeof dets[0]);
       for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
         {
+          r->stability[i].skipped = imgs[1 + i] == NULL;
           r->stability[i].p_fake = dets[1 + i].p_fake;
           r->stability[i].verdict = dets[1 + i].verdict;
         }
@@ -394,6 +416,8 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   r->exif_make = g_strdup (img->exif.make);
   r->exif_model = g_strdup (img->exif.model);
   r->exif_date = g_strdup (img->exif.date_time_original);
+  r->facts = dcr_file_facts_read (path);
+  r->orientation = img->orientation;
   g_autoptr (GBytes) pixels = g_bytes_new_take (g_steal_pointer (&img->pixels), (gsize) img->width * img->height * 3);
   r->image = gdk_memory_texture_new (img->width, img->height, GDK_MEMORY_R8G8B8, pixels, (gsize) img->width * 3);
   g_task_return_pointer (task, g_steal_pointer (&r), (GDestroyNotify) dcr_analysis_result_free);

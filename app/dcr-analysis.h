@@ -6,6 +6,7 @@
 #include <gtk/gtk.h>
 
 #include "dcr-detector.h"
+#include "dcr-file-facts.h"
 
 G_BEGIN_DECLS
 
@@ -47,9 +48,15 @@ typedef enum {
 /* "JPEG q90 re-encoding", "JPEG q75 re-encoding", "0.5× resize" */
 const char *dcr_stability_variant_name (DcrStabilityVariant v);
 
+/* Halving an image whose shorter side is under this says nothing about
+ * ordinary handling (and can fall below what the backbone accepts), so
+ * that variant is skipped for such images. */
+#define DCR_STABILITY_HALF_MIN_SIDE 128
+
 typedef struct {
   float p_fake;
   DcrVerdict verdict;
+  gboolean skipped; /* not scored (see DCR_STABILITY_HALF_MIN_SIDE); ignored by the rule */
 } DcrStabilityScore;
 
 /* The rule: a real or fake verdict stands only when every variant gets the
@@ -57,7 +64,8 @@ typedef struct {
  * inconclusive — makes the result DCR_VERDICT_INCONCLUSIVE, and *reason (if
  * not NULL) names each one, e.g. "fake as saved, real after JPEG q75
  * re-encoding". An inconclusive verdict stays inconclusive and needs no
- * reason. *reason is NULL when the verdict is returned unchanged. */
+ * reason. Skipped variants take no part. *reason is NULL when the verdict
+ * is returned unchanged. */
 DcrVerdict dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR_STABILITY_N_VARIANTS],
                                   char **reason);
 
@@ -70,6 +78,8 @@ typedef struct {
   guint width, height;
   char *sha256;
   char *exif_make, *exif_model, *exif_date; /* NULL when absent */
+  DcrFileFacts *facts; /* EXIF/XMP through gexiv2, for display */
+  guint orientation;   /* the EXIF orientation the decoder applied, 1–8 (1: none) */
   GdkTexture *image;   /* as decoded, orientation applied */
 
   /* the verdict and its evidence */

@@ -8,5 +8,6 @@ main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   g_autoptr (DcrApplication) app = dcr_application_new ();
-  return g_application_run (G_APPLICATION (app), argc, argv);
+  int status = g_application_run (G_APPLICATION (app), argc, argv);
+  return status ? status : dcr_application_get_exit_status (app);
 }

@@ -1,9 +1,11 @@
 /* dcr-inspect-view.c — draws a DcrAnalysisResult: the verdict band, the
  * P(fake) scale with the threshold and inconclusive band, the suspect beside
- * its nearest real prototype, the prototype strip, the top channels of
- * |f̂ − r̂₁| by tap with a histogram of all channels, and the file facts. */
+ * its nearest real prototype (zoomed and panned together), the prototype
+ * strip, the top channels of |f̂ − r̂₁| by tap with a histogram of all
+ * channels, and the file facts. */
 #include "dcr-config.h"
 #include "dcr-inspect-view.h"
+#include "dcr-zoom-view.h"
 
 #include <math.h>
 
@@ -12,7 +14,10 @@ struct _DcrInspectView {
   GtkLabel *verdict_label, *reason_label, *score_label;
   GtkLabel *stability_label, *stability_reason_label;
   GtkDrawingArea *scale_area, *chart_area, *histogram_area;
-  GtkPicture *suspect_picture, *prototype_picture;
+  DcrZoomView *suspect_view, *prototype_view;
+  GtkButton *zoom_fit_button;
+  GSettings *settings;
+  gboolean show_thresholds;
   GtkLabel *suspect_caption, *prototype_caption, *provenance_label;
   GtkBox *strip_box;
   AdwPreferencesGroup *facts_group;
@@ -24,12 +29,21 @@ struct _DcrInspectView {
   float max_residual;
 };
 
+enum {
+  PROP_0,
+  PROP_RESULT,
+  PROP_SHOW_THRESHOLDS,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
 G_DEFINE_FINAL_TYPE (DcrInspectView, dcr_inspect_view, ADW_TYPE_BIN)
 
-/* One colour per tap, readable on light and dark backgrounds. */
+/* One colour per tap, readable on light and dark backgrounds, and none of
+ * them the verdict colours (green, amber, red): a bar says where, not what. */
 static const double tap_colors[][3] = {
-  { 0.21, 0.52, 0.89 }, { 0.90, 0.38, 0.00 }, { 0.57, 0.25, 0.67 }, { 0.15, 0.64, 0.41 },
-  { 0.75, 0.11, 0.16 }, { 0.39, 0.27, 0.18 }, { 0.87, 0.64, 0.00 }, { 0.20, 0.65, 0.70 },
+  { 0.21, 0.52, 0.89 }, { 0.90, 0.38, 0.00 }, { 0.57, 0.25, 0.67 }, { 0.20, 0.65, 0.70 },
+  { 0.62, 0.46, 0.30 }, { 0.85, 0.35, 0.65 }, { 0.40, 0.45, 0.60 }, { 0.55, 0.55, 0.15 },
 };
 
 static guint
@@ -62,28 +76,47 @@ draw_scale (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   const DcrAnalysisResult *r = self->result;
   if (!r)
     return;
-  double x0 = 8, x1 = w - 8, bar_y = 18, bar_h = 14;
+  double x0 = 8, x1 = w - 8, bar_y = 24, bar_h = 14;
   double span = x1 - x0;
-  cairo_set_font_size (cr, 11);
-  /* real … fake, the inconclusive band shaded between */
-  cairo_set_source_rgb (cr, 0.15, 0.64, 0.41);
-  cairo_rectangle (cr, x0, bar_y, span * r->band_lo, bar_h);
-  cairo_fill (cr);
-  cairo_set_source_rgb (cr, 0.78, 0.53, 0.0);
-  cairo_rectangle (cr, x0 + span * r->band_lo, bar_y, span * (r->band_hi - r->band_lo), bar_h);
-  cairo_fill (cr);
-  cairo_set_source_rgb (cr, 0.75, 0.11, 0.16);
-  cairo_rectangle (cr, x0 + span * r->band_hi, bar_y, span * (1 - r->band_hi), bar_h);
-  cairo_fill (cr);
-  /* the threshold */
   double tx = x0 + span * r->threshold;
-  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
-  cairo_set_line_width (cr, 2);
-  cairo_move_to (cr, tx, bar_y - 4);
-  cairo_line_to (cr, tx, bar_y + bar_h + 4);
-  cairo_stroke (cr);
-  g_autofree char *th = g_strdup_printf ("threshold %.2f", r->threshold);
-  draw_text (cr, tx, bar_y + bar_h + 16, tx < w / 2.0 ? 0 : 1, th);
+  gboolean show = self->show_thresholds;
+  cairo_set_font_size (cr, 11);
+  if (show)
+    {
+      /* real … fake, the inconclusive band shaded between */
+      cairo_set_source_rgb (cr, 0.15, 0.64, 0.41);
+      cairo_rectangle (cr, x0, bar_y, span * r->band_lo, bar_h);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.78, 0.53, 0.0);
+      cairo_rectangle (cr, x0 + span * r->band_lo, bar_y, span * (r->band_hi - r->band_lo), bar_h);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.75, 0.11, 0.16);
+      cairo_rectangle (cr, x0 + span * r->band_hi, bar_y, span * (1 - r->band_hi), bar_h);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+      cairo_set_line_width (cr, 2);
+      cairo_move_to (cr, tx, bar_y - 4);
+      cairo_line_to (cr, tx, bar_y + bar_h + 4);
+      cairo_stroke (cr);
+      g_autofree char *th = g_strdup_printf ("threshold %.2f", r->threshold);
+      draw_text (cr, tx, bar_y + bar_h + 16, tx < w / 2.0 ? 0 : 1, th);
+      /* name the amber band where it has room beside the threshold label */
+      double bx0 = x0 + span * r->band_lo, bx1 = x0 + span * r->band_hi;
+      cairo_text_extents_t ext;
+      cairo_text_extents (cr, "inconclusive", &ext);
+      if (bx1 - bx0 > ext.x_advance + 8)
+        {
+          cairo_set_source_rgb (cr, 1, 1, 1);
+          draw_text (cr, (bx0 + bx1) / 2, bar_y + bar_h - 3, 0.5, "inconclusive");
+        }
+    }
+  else
+    {
+      /* the score alone on a plain 0…1 scale */
+      cairo_set_source_rgb (cr, 0.55, 0.55, 0.58);
+      cairo_rectangle (cr, x0, bar_y, span, bar_h);
+      cairo_fill (cr);
+    }
   /* P(fake): a marker above the bar */
   double px = x0 + span * CLAMP (r->detection.p_fake, 0, 1);
   cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
@@ -92,8 +125,15 @@ draw_scale (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer data)
   cairo_line_to (cr, px + 7, bar_y - 12);
   cairo_close_path (cr);
   cairo_fill (cr);
-  draw_text (cr, x0, bar_y + bar_h + 16, 0, tx < 90 ? "" : "real");
-  draw_text (cr, x1, bar_y + bar_h + 16, 1, tx > w - 90 ? "" : "fake");
+  /* say what the marker is, on whichever side has room */
+  g_autofree char *here = g_strdup_printf ("this image: P(fake) %.2f", r->detection.p_fake);
+  cairo_text_extents_t hext;
+  cairo_text_extents (cr, here, &hext);
+  gboolean right = px + 10 + hext.x_advance <= x1;
+  draw_text (cr, right ? px + 10 : px - 10, bar_y - 4, right ? 0 : 1, here);
+  /* the end labels give way to the threshold's when they would overlap */
+  draw_text (cr, x0, bar_y + bar_h + 16, 0, show && tx < 90 ? "" : "real");
+  draw_text (cr, x1, bar_y + bar_h + 16, 1, show && tx > w - 90 ? "" : "fake");
 }
 
 static void
@@ -209,6 +249,8 @@ add_fact (DcrInspectView *self, const char *title, const char *value)
     return;
   GtkWidget *row = adw_action_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  /* file names and EXIF text are not markup */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), value);
   adw_preferences_group_add (self->facts_group, row);
   g_ptr_array_add (self->fact_rows, row);
@@ -308,8 +350,12 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   gtk_label_set_label (self->score_label, score);
   g_autoptr (GString) stab = g_string_new (NULL);
   for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
-    g_string_append_printf (stab, "%s%s: P(fake) %.3f, %s", i ? " · " : "", dcr_stability_variant_name (i),
-                            r->stability[i].p_fake, dcr_verdict_name (r->stability[i].verdict));
+    if (r->stability[i].skipped)
+      g_string_append_printf (stab, "%s%s: skipped (the image is under %u px)", i ? " · " : "",
+                              dcr_stability_variant_name (i), DCR_STABILITY_HALF_MIN_SIDE);
+    else
+      g_string_append_printf (stab, "%s%s: P(fake) %.3f, %s", i ? " · " : "", dcr_stability_variant_name (i),
+                              r->stability[i].p_fake, dcr_verdict_name (r->stability[i].verdict));
   gtk_label_set_label (self->stability_label, stab->str);
   g_autofree char *unstable = r->stability_reason
                                   ? g_strdup_printf ("Unstable — shown as inconclusive: %s.", r->stability_reason)
@@ -317,11 +363,12 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   gtk_label_set_label (self->stability_reason_label, unstable ? unstable : "");
   gtk_widget_set_visible (GTK_WIDGET (self->stability_reason_label), unstable != NULL);
 
-  gtk_picture_set_paintable (self->suspect_picture, GDK_PAINTABLE (r->image));
+  dcr_zoom_view_set_paintable (self->suspect_view, GDK_PAINTABLE (r->image));
+  dcr_zoom_view_fit (self->suspect_view);
   g_autofree char *sc = g_strdup_printf ("%s · %u × %u", r->name, r->width, r->height);
   gtk_label_set_label (self->suspect_caption, sc);
   const DcrAnalysisPrototype *p0 = r->prototypes->len ? g_ptr_array_index (r->prototypes, 0) : NULL;
-  gtk_picture_set_paintable (self->prototype_picture, p0 ? GDK_PAINTABLE (p0->thumbnail) : NULL);
+  dcr_zoom_view_set_paintable (self->prototype_view, p0 ? GDK_PAINTABLE (p0->thumbnail) : NULL);
   g_autofree char *pc = p0 ? prototype_caption (p0) : g_strdup ("no prototype in the bank");
   gtk_label_set_label (self->prototype_caption, pc);
   fill_strip (self);
@@ -337,9 +384,24 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   add_fact (self, "Format", r->format);
   add_fact (self, "Dimensions", dims);
   add_fact (self, "SHA-256", r->sha256);
-  add_fact (self, "Camera make", r->exif_make);
-  add_fact (self, "Camera model", r->exif_model);
-  add_fact (self, "Taken", r->exif_date);
+  /* gexiv2's reading when it has one, else what the decoder saw */
+  const DcrFileFacts *f = r->facts;
+  add_fact (self, "Camera make", f && f->make ? f->make : r->exif_make);
+  add_fact (self, "Camera model", f && f->model ? f->model : r->exif_model);
+  add_fact (self, "Taken", f && f->date_taken ? f->date_taken : r->exif_date);
+  add_fact (self, "Software", f ? f->software : NULL);
+  /* the pixels shown are the decoder's; say so when it read the tag otherwise */
+  g_autofree char *orientation = f && f->orientation && f->orientation_value && f->orientation_value != r->orientation
+                                     ? g_strdup_printf ("%u — not applied: the tag has a non-standard type, so "
+                                                        "the image is shown as stored",
+                                                        f->orientation_value)
+                                     : g_strdup (f ? f->orientation : NULL);
+  add_fact (self, "Orientation", orientation);
+  add_fact (self, "Dimensions in EXIF", f ? f->dimensions : NULL);
+  if (f && !f->has_metadata && !r->exif_make && !r->exif_model && !r->exif_date)
+    add_fact (self, "Metadata", "None — no EXIF, XMP or IPTC in the file");
+  else
+    add_fact (self, "GPS location", f ? dcr_gps_presence_text (f->gps) : NULL);
 
   g_autofree char *load = r->load_ms > 0 ? g_strdup_printf (" (plus %.0f ms to load the detector)", r->load_ms)
                                          : g_strdup ("");
@@ -351,6 +413,7 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   gtk_widget_queue_draw (GTK_WIDGET (self->scale_area));
   gtk_widget_queue_draw (GTK_WIDGET (self->chart_area));
   gtk_widget_queue_draw (GTK_WIDGET (self->histogram_area));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RESULT]);
 }
 
 const DcrAnalysisResult *
@@ -392,10 +455,115 @@ dcr_inspect_view_get_n_strip (DcrInspectView *self)
   return n;
 }
 
+GtkWidget *
+dcr_inspect_view_get_verdict_widget (DcrInspectView *self)
+{
+  return GTK_WIDGET (self->verdict_label);
+}
+
+DcrZoomView *
+dcr_inspect_view_get_suspect_view (DcrInspectView *self)
+{
+  return self->suspect_view;
+}
+
+DcrZoomView *
+dcr_inspect_view_get_prototype_view (DcrInspectView *self)
+{
+  return self->prototype_view;
+}
+
+const char *
+dcr_inspect_view_get_fact (DcrInspectView *self, const char *title)
+{
+  for (guint i = 0; i < self->fact_rows->len; i++)
+    {
+      AdwPreferencesRow *row = g_ptr_array_index (self->fact_rows, i);
+      if (g_strcmp0 (adw_preferences_row_get_title (row), title) == 0)
+        return adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+    }
+  return NULL;
+}
+
+void
+dcr_inspect_view_set_show_thresholds (DcrInspectView *self, gboolean show)
+{
+  g_return_if_fail (DCR_IS_INSPECT_VIEW (self));
+  show = !!show;
+  if (show == self->show_thresholds)
+    return;
+  self->show_thresholds = show;
+  gtk_widget_queue_draw (GTK_WIDGET (self->scale_area));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SHOW_THRESHOLDS]);
+}
+
+gboolean
+dcr_inspect_view_get_show_thresholds (DcrInspectView *self)
+{
+  g_return_val_if_fail (DCR_IS_INSPECT_VIEW (self), FALSE);
+  return self->show_thresholds;
+}
+
+static void
+zoom_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  DcrInspectView *self = DCR_INSPECT_VIEW (widget);
+  /* the prototype view follows through the property bindings */
+  if (g_str_equal (name, "zoom.in"))
+    dcr_zoom_view_zoom_by (self->suspect_view, 1.5, -1, -1);
+  else if (g_str_equal (name, "zoom.out"))
+    dcr_zoom_view_zoom_by (self->suspect_view, 1 / 1.5, -1, -1);
+  else
+    dcr_zoom_view_fit (self->suspect_view);
+}
+
+static void
+on_zoom_changed (DcrZoomView *view, GParamSpec *pspec, DcrInspectView *self)
+{
+  double zoom = dcr_zoom_view_get_zoom (view);
+  g_autofree char *text = zoom <= 1 ? g_strdup ("Fit") : g_strdup_printf ("%.0f %%", zoom * 100);
+  gtk_button_set_label (self->zoom_fit_button, text);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "zoom.in", zoom < DCR_ZOOM_MAX);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "zoom.out", zoom > 1);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "zoom.fit", zoom > 1);
+}
+
+static void
+dcr_inspect_view_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  DcrInspectView *self = DCR_INSPECT_VIEW (object);
+  switch (prop_id)
+    {
+    case PROP_RESULT:
+      g_value_set_pointer (value, self->result);
+      break;
+    case PROP_SHOW_THRESHOLDS:
+      g_value_set_boolean (value, self->show_thresholds);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+dcr_inspect_view_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  DcrInspectView *self = DCR_INSPECT_VIEW (object);
+  switch (prop_id)
+    {
+    case PROP_SHOW_THRESHOLDS:
+      dcr_inspect_view_set_show_thresholds (self, g_value_get_boolean (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
 static void
 dcr_inspect_view_dispose (GObject *object)
 {
   DcrInspectView *self = DCR_INSPECT_VIEW (object);
+  g_clear_object (&self->settings);
   g_clear_pointer (&self->result, dcr_analysis_result_free);
   g_clear_pointer (&self->fact_rows, g_ptr_array_unref);
   gtk_widget_dispose_template (GTK_WIDGET (self), DCR_TYPE_INSPECT_VIEW);
@@ -407,6 +575,16 @@ dcr_inspect_view_class_init (DcrInspectViewClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = dcr_inspect_view_dispose;
+  G_OBJECT_CLASS (klass)->get_property = dcr_inspect_view_get_property;
+  G_OBJECT_CLASS (klass)->set_property = dcr_inspect_view_set_property;
+  /* the DcrAnalysisResult shown, NULL before the first */
+  props[PROP_RESULT] = g_param_spec_pointer ("result", NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* draw the model's threshold and inconclusive band on the P(fake) scale */
+  props[PROP_SHOW_THRESHOLDS] = g_param_spec_boolean ("show-thresholds", NULL, NULL, TRUE,
+                                                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY
+                                                          | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (G_OBJECT_CLASS (klass), N_PROPS, props);
+  g_type_ensure (DCR_TYPE_ZOOM_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/dcrforensics/DcrForensics/dcr-inspect-view.ui");
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, verdict_label);
@@ -417,13 +595,31 @@ dcr_inspect_view_class_init (DcrInspectViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, scale_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, chart_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, histogram_area);
-  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, suspect_picture);
-  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, prototype_picture);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, suspect_view);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, prototype_view);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, zoom_fit_button);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, suspect_caption);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, prototype_caption);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, provenance_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, strip_box);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, facts_group);
+
+  gtk_widget_class_install_action (widget_class, "zoom.in", NULL, zoom_action);
+  gtk_widget_class_install_action (widget_class, "zoom.out", NULL, zoom_action);
+  gtk_widget_class_install_action (widget_class, "zoom.fit", NULL, zoom_action);
+  static const struct {
+    guint key;
+    const char *action;
+  } keys[] = {
+    { GDK_KEY_plus, "zoom.in" },     { GDK_KEY_equal, "zoom.in" },     { GDK_KEY_KP_Add, "zoom.in" },
+    { GDK_KEY_minus, "zoom.out" },   { GDK_KEY_KP_Subtract, "zoom.out" }, { GDK_KEY_0, "zoom.fit" },
+    { GDK_KEY_KP_0, "zoom.fit" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      gtk_widget_class_add_binding_action (widget_class, keys[i].key, 0, keys[i].action, NULL);
+      gtk_widget_class_add_binding_action (widget_class, keys[i].key, GDK_CONTROL_MASK, keys[i].action, NULL);
+    }
 }
 
 static void
@@ -431,6 +627,16 @@ dcr_inspect_view_init (DcrInspectView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->fact_rows = g_ptr_array_new ();
+  self->show_thresholds = TRUE;
+  /* the suspect and the prototype always show the same part of the image */
+  static const char *const shared[] = { "zoom", "center-x", "center-y" };
+  for (gsize i = 0; i < G_N_ELEMENTS (shared); i++)
+    g_object_bind_property (self->suspect_view, shared[i], self->prototype_view, shared[i],
+                            G_BINDING_BIDIRECTIONAL | G_BINDING_SYNC_CREATE);
+  g_signal_connect (self->suspect_view, "notify::zoom", G_CALLBACK (on_zoom_changed), self);
+  on_zoom_changed (self->suspect_view, NULL, self);
+  self->settings = g_settings_new (DCR_APP_ID);
+  g_settings_bind (self->settings, "show-thresholds", self, "show-thresholds", G_SETTINGS_BIND_GET);
   gtk_drawing_area_set_draw_func (self->scale_area, draw_scale, self, NULL);
   gtk_drawing_area_set_draw_func (self->chart_area, draw_chart, self, NULL);
   gtk_drawing_area_set_draw_func (self->histogram_area, draw_histogram, self, NULL);

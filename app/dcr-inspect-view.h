@@ -5,6 +5,7 @@
 #include <adwaita.h>
 
 #include "dcr-analysis.h"
+#include "dcr-zoom-view.h"
 
 G_BEGIN_DECLS
 
@@ -26,5 +27,17 @@ const char *dcr_inspect_view_get_score_text (DcrInspectView *self);
 const char *dcr_inspect_view_get_stability_text (DcrInspectView *self);
 guint dcr_inspect_view_get_n_bars (DcrInspectView *self);
 guint dcr_inspect_view_get_n_strip (DcrInspectView *self);
+/* The value of the file-facts row titled `title` ("Software", "GPS
+ * location"…), or NULL when the row is not shown. */
+const char *dcr_inspect_view_get_fact (DcrInspectView *self, const char *title);
+GtkWidget *dcr_inspect_view_get_verdict_widget (DcrInspectView *self);
+/* The suspect and its nearest prototype; their zoom and centre are bound. */
+DcrZoomView *dcr_inspect_view_get_suspect_view (DcrInspectView *self);
+DcrZoomView *dcr_inspect_view_get_prototype_view (DcrInspectView *self);
+
+/* Whether the P(fake) scale draws the threshold and the inconclusive band
+ * (the GSettings key show-thresholds). */
+void dcr_inspect_view_set_show_thresholds (DcrInspectView *self, gboolean show);
+gboolean dcr_inspect_view_get_show_thresholds (DcrInspectView *self);
 
 G_END_DECLS

@@ -2,17 +2,24 @@
  * bank built for the default backbone, a generated image opened the way the
  * command line opens it, the verdict, scores, prototype strip and chart on
  * screen (and a screenshot in /tmp/dcr-inspect.png); without a model the
- * window says so; a non-image leaves the window usable. */
+ * window says so; a non-image leaves the window usable. Analysed files are
+ * recorded as recent (and reopen through win.open-recent); a JPEG's EXIF
+ * facts (camera, date, software, orientation, GPS) reach the file-facts
+ * group through gexiv2 while the file stays byte-for-byte unchanged. */
 #include "dcr-config.h"
 #include "dcr-application.h"
 #include "dcr-window.h"
+#include "dcr-recent-list.h"
 #include "dcr-vk.h"
+
+#include <gexiv2/gexiv2.h>
 
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 
-static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path;
+static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path, *exif_path, *odd_path;
+static char *exif_sha;
 
 static GBytes *
 thumbnail_png (guint seed)
@@ -49,6 +56,43 @@ write_image (const char *path, guint seed)
   g_assert_no_error (err);
 }
 
+/* A JPEG as a camera would write it, with the EXIF fields the view shows;
+ * the fixture is written here, evidence never is. Orientation 6: the
+ * 200 × 150 stored image is shown 150 × 200. */
+static void
+write_exif_jpeg (const char *path, gboolean signed_orientation)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrImage) img = dcr_image_new (200, 150);
+  for (gsize i = 0; i < (gsize) img->width * img->height * 3; i++)
+    img->pixels[i] = (guint8) (i * 7);
+  g_autoptr (GBytes) jpeg = dcr_image_encode_jpeg (img, 90, &err);
+  g_assert_no_error (err);
+  g_assert_true (g_file_set_contents (path, g_bytes_get_data (jpeg, NULL), g_bytes_get_size (jpeg), &err));
+  gexiv2_initialize ();
+  g_autoptr (GExiv2Metadata) md = gexiv2_metadata_new ();
+  g_assert_true (gexiv2_metadata_open_path (md, path, &err));
+  static const char *const tags[][2] = {
+    { "Exif.Image.Make", "TestCam" },
+    { "Exif.Image.Model", "TC-1 Mark II" },
+    { "Exif.Photo.DateTimeOriginal", "2024:05:06 07:08:09" },
+    { "Exif.Image.Software", "GIMP 2.10.34" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (tags); i++)
+    g_assert_true (gexiv2_metadata_try_set_tag_string (md, tags[i][0], tags[i][1], &err));
+  /* as a string Exiv2 stores the tag's own type, SHORT; as a long, a
+   * SLONG that the decoder (rightly, by the standard) ignores */
+  if (signed_orientation)
+    g_assert_true (gexiv2_metadata_try_set_tag_long (md, "Exif.Image.Orientation", 6, &err));
+  else
+    g_assert_true (gexiv2_metadata_try_set_tag_string (md, "Exif.Image.Orientation", "6", &err));
+  g_assert_true (gexiv2_metadata_try_set_tag_long (md, "Exif.Photo.PixelXDimension", 200, &err));
+  g_assert_true (gexiv2_metadata_try_set_tag_long (md, "Exif.Photo.PixelYDimension", 150, &err));
+  g_assert_true (gexiv2_metadata_try_set_gps_info (md, 2.2945, 48.8584, 35, &err));
+  g_assert_true (gexiv2_metadata_save_file (md, path, &err));
+  g_assert_no_error (err);
+}
+
 /* A model with fresh weights and a bank of a few prototypes for the
  * default backbone: the verdict means nothing, but every part of the view
  * gets real data of the right shape. */
@@ -63,6 +107,14 @@ make_fixtures (void)
   image_path = g_build_filename (tmpdir, "suspect.png", NULL);
   image2_path = g_build_filename (tmpdir, "second.png", NULL);
   text_path = g_build_filename (tmpdir, "notes.txt", NULL);
+  exif_path = g_build_filename (tmpdir, "camera.jpg", NULL);
+  odd_path = g_build_filename (tmpdir, "odd-orientation.jpg", NULL);
+  write_exif_jpeg (exif_path, FALSE);
+  write_exif_jpeg (odd_path, TRUE);
+  g_autofree char *exif_bytes = NULL;
+  gsize exif_len;
+  g_assert_true (g_file_get_contents (exif_path, &exif_bytes, &exif_len, NULL));
+  exif_sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) exif_bytes, exif_len);
   write_image (image_path, 1);
   write_image (image2_path, 2);
   g_assert_true (g_file_set_contents (text_path, "not an image", -1, NULL));
@@ -206,6 +258,13 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
     maxr = MAX (maxr, r->detection.residual[c]);
   g_assert_cmpfloat (maxr, >, 0);
   g_assert_nonnull (dcr_analysis_result_tap (r, r->dim - 1));
+  /* a PNG without metadata says so rather than showing nothing */
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Metadata"), ==, "None — no EXIF, XMP or IPTC in the file");
+  g_assert_null (dcr_inspect_view_get_fact (view, "GPS location"));
+  g_assert_null (dcr_inspect_view_get_fact (view, "Camera make"));
+  /* recorded as recent, under this application */
+  g_autoptr (GFile) first = g_file_new_for_path (image_path);
+  g_assert_true (dcr_recent_contains (first));
 
   settle (win);
   screenshot (GTK_WIDGET (win), "/tmp/dcr-inspect.png");
@@ -226,13 +285,54 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "second.png");
 
-  /* not an image: the previous result stays, the window stays usable */
+  /* not an image: the previous result stays, the window stays usable, and
+   * nothing is added to the recent files */
   g_autoptr (GFile) txt = g_file_new_for_path (text_path);
   GFile *drop[] = { txt };
   dcr_window_open_files (win, drop, 1);
   wait_while_busy (win);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "second.png");
+  g_assert_false (dcr_recent_contains (txt));
+
+  /* Open Recent reopens the first file */
+  g_autofree char *first_uri = g_file_get_uri (first);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.open-recent", "s", first_uri));
+  wait_while_busy (win);
+  g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "suspect.png");
+
+  /* EXIF through gexiv2, the orientation applied to the pixels, the file untouched */
+  g_autoptr (GFile) cam = g_file_new_for_path (exif_path);
+  dcr_window_open_file (win, cam);
+  wait_while_busy (win);
+  g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
+  r = dcr_inspect_view_get_result (view);
+  g_assert_cmpstr (r->name, ==, "camera.jpg");
+  g_assert_cmpuint (r->width, ==, 150);
+  g_assert_cmpuint (r->height, ==, 200);
+  g_assert_cmpstr (r->sha256, ==, exif_sha);
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Camera make"), ==, "TestCam");
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Camera model"), ==, "TC-1 Mark II");
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Taken"), ==, "2024:05:06 07:08:09");
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Software"), ==, "GIMP 2.10.34");
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Orientation"), ==, "6 — displayed rotated 90° clockwise");
+  g_assert_cmpstr (dcr_inspect_view_get_fact (view, "Dimensions in EXIF"), ==, "200 × 150");
+  g_assert_true (g_str_has_prefix (dcr_inspect_view_get_fact (view, "GPS location"), "Yes"));
+  g_assert_null (dcr_inspect_view_get_fact (view, "Metadata"));
+  g_autofree char *after = NULL;
+  gsize after_len;
+  g_assert_true (g_file_get_contents (exif_path, &after, &after_len, NULL));
+  g_autofree char *after_sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) after, after_len);
+  g_assert_cmpstr (after_sha, ==, exif_sha);
+
+  /* an orientation the decoder did not apply is not presented as applied */
+  g_autoptr (GFile) odd = g_file_new_for_path (odd_path);
+  dcr_window_open_file (win, odd);
+  wait_while_busy (win);
+  r = dcr_inspect_view_get_result (view);
+  g_assert_cmpstr (r->name, ==, "odd-orientation.jpg");
+  g_assert_cmpuint (r->width, ==, 200);
+  g_assert_true (g_str_has_prefix (dcr_inspect_view_get_fact (view, "Orientation"), "6 — not applied"));
 
   *done = TRUE;
   gtk_window_close (GTK_WINDOW (win));
@@ -266,6 +366,11 @@ test_stability_rule (void)
   g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_INCONCLUSIVE, v, &why), ==, DCR_VERDICT_INCONCLUSIVE);
   g_assert_null (why);
   g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_REAL, v, NULL), ==, DCR_VERDICT_REAL);
+
+  /* a skipped variant (a small image is not halved) takes no part */
+  v[DCR_STABILITY_HALF] = (DcrStabilityScore) { 0.9f, DCR_VERDICT_FAKE, .skipped = TRUE };
+  g_assert_cmpint (dcr_stability_verdict (DCR_VERDICT_REAL, v, &why), ==, DCR_VERDICT_REAL);
+  g_assert_null (why);
 }
 
 static void
@@ -329,7 +434,7 @@ test_inspect_no_model (void)
 static void
 remove_fixtures (void)
 {
-  const char *files[] = { model_path, bank_path, image_path, image2_path, text_path };
+  const char *files[] = { model_path, bank_path, image_path, image2_path, text_path, exif_path, odd_path };
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
     g_unlink (files[i]);
   g_autoptr (GDir) dir = g_dir_open (tmpdir, 0, NULL);

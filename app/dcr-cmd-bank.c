@@ -1,8 +1,10 @@
 /* dcr-cmd-bank.c — `dcr bank`: looks after a bank of real prototypes
  * (info, list, add, remove, disable/enable, pin/unpin, note, export, import,
- * audit). Only `add` runs the backbone; the rest open the bank as it is. */
+ * audit, dedup, prune). Only `add` runs the backbone; dedup and prune
+ * compare the stored features on the GPU; the rest open the bank as it is. */
 #include "dcr-cli.h"
 #include "dcr-cli-detect.h"
+#include "dcr-bank-curate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,9 @@ enum {
   OPT_CHECK = 1 << 1,
   OPT_ADD = 1 << 2,   /* --create --backbone --device --note --no-cache --quiet */
   OPT_LIMIT = 1 << 3,
+  OPT_CURATE = 1 << 4, /* --apply --remove --device --quiet */
+  OPT_THRESHOLD = 1 << 5,
+  OPT_KEEP = 1 << 6,
 };
 
 typedef struct {
@@ -35,6 +40,10 @@ static const BankSub subs[] = {
   { "export", "DEST", "Copy the bank into a new file", 0, 1, 1 },
   { "import", "SRC", "Add another bank's prototypes (same backbone; duplicates skipped)", 0, 1, 1 },
   { "audit", "", "The log of changes, newest first", OPT_JSON | OPT_LIMIT, 0, 0 },
+  { "dedup", "", "Near-duplicate prototypes (cosine ≥ τ); --apply disables all but one of each group",
+    OPT_JSON | OPT_CURATE | OPT_THRESHOLD, 0, 0 },
+  { "prune", "", "Keep --keep N prototypes by greedy k-center (pinned kept); --apply disables the rest",
+    OPT_JSON | OPT_CURATE | OPT_KEEP, 0, 0 },
 };
 
 static void
@@ -424,6 +433,175 @@ cmd_audit (const char *path, gboolean json, int limit)
   return 0;
 }
 
+static gboolean
+curate_progress (gsize done, gsize total, gpointer data)
+{
+  return dcr_cli_progress ((guint) MIN (done, G_MAXUINT), (guint) MIN (total, G_MAXUINT), data);
+}
+
+static void
+add_id_array (JsonBuilder *b, const char *name, GArray *ids)
+{
+  if (name)
+    json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (guint i = 0; i < ids->len; i++)
+    json_builder_add_int_value (b, g_array_index (ids, gint64, i));
+  json_builder_end_array (b);
+}
+
+static char *
+id_list (GArray *ids)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < ids->len; i++)
+    g_string_append_printf (s, i ? " %" G_GINT64_FORMAT : "%" G_GINT64_FORMAT, g_array_index (ids, gint64, i));
+  return g_string_free (s, FALSE);
+}
+
+/* Disables (or removes) the prototypes a dedup or prune chose, in one
+ * transaction; says how to undo a disable. */
+static int
+apply_drop (DcrBank *bank, const char *path, GArray *ids, gboolean remove, gboolean json)
+{
+  g_autoptr (GError) err = NULL;
+  if (ids->len == 0)
+    return 0;
+  gboolean ok = remove ? dcr_bank_remove (bank, (gint64 *) ids->data, ids->len, NULL, &err)
+                       : dcr_bank_set_enabled (bank, (gint64 *) ids->data, ids->len, FALSE, &err);
+  if (!ok)
+    return fail (path, g_steal_pointer (&err));
+  if (!json)
+    {
+      g_autofree char *list = id_list (ids);
+      if (remove)
+        printf ("%s: removed %u prototype%s\n", path, ids->len, ids->len == 1 ? "" : "s");
+      else
+        printf ("%s: disabled %u prototype%s (undo: dcr bank enable %s %s)\n", path, ids->len,
+                ids->len == 1 ? "" : "s", path, list);
+    }
+  return 0;
+}
+
+static DcrContext *
+curate_context (const char *device, gboolean quiet, DcrCliProgress *pr, DcrCurateOptions *opts, GError **error)
+{
+  DcrContextOptions copts = { .device = device };
+  DcrContext *ctx = dcr_context_new (&copts, error);
+  *opts = (DcrCurateOptions) { .dtype = DCR_F32, .progress = curate_progress, .user_data = pr };
+  pr->quiet = quiet;
+  return ctx;
+}
+
+static int
+cmd_dedup (const char *path, double threshold, gboolean apply, gboolean remove, const char *device,
+           gboolean quiet, gboolean json)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrBank) bank = open_existing (path, NULL, 0, !apply, &err);
+  if (!bank)
+    return fail (path, g_steal_pointer (&err));
+  DcrCliProgress pr = { "near-duplicates" };
+  DcrCurateOptions opts;
+  g_autoptr (DcrContext) ctx = curate_context (device, quiet, &pr, &opts, &err);
+  if (!ctx)
+    return dcr_cli_fail (g_steal_pointer (&err));
+  g_autoptr (DcrBankDuplicates) d = dcr_bank_find_duplicates (bank, ctx, (float) threshold, &opts, &err);
+  if (!d)
+    return fail (path, g_steal_pointer (&err));
+  g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+  if (!protos)
+    return fail (path, g_steal_pointer (&err));
+  g_autoptr (GHashTable) by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
+  for (guint i = 0; i < protos->len; i++)
+    g_hash_table_insert (by_id, &((DcrPrototype *) protos->pdata[i])->id, protos->pdata[i]);
+  if (json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      dcr_cli_json_add_double (b, "threshold", threshold);
+      json_builder_set_member_name (b, "pairs");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < d->pairs->len; i++)
+        {
+          const DcrDuplicatePair *p = &g_array_index (d->pairs, DcrDuplicatePair, i);
+          json_builder_begin_object (b);
+          add_int (b, "a", p->a);
+          add_int (b, "b", p->b);
+          dcr_cli_json_add_double (b, "similarity", p->similarity);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "groups");
+      json_builder_begin_array (b);
+      for (guint g = 0; g < d->groups->len; g++)
+        add_id_array (b, NULL, d->groups->pdata[g]);
+      json_builder_end_array (b);
+      add_id_array (b, "redundant", d->redundant);
+      add_string (b, "applied", !apply || d->redundant->len == 0 ? NULL : remove ? "removed" : "disabled");
+      json_builder_end_object (b);
+      print_json (b);
+    }
+  else
+    {
+      if (d->pairs->len)
+        printf ("%6s  %6s  %10s  %s\n", "id", "id", "similarity", "sources");
+      for (guint i = 0; i < d->pairs->len; i++)
+        {
+          const DcrDuplicatePair *p = &g_array_index (d->pairs, DcrDuplicatePair, i);
+          DcrPrototype *pa = g_hash_table_lookup (by_id, &p->a), *pb = g_hash_table_lookup (by_id, &p->b);
+          printf ("%6" G_GINT64_FORMAT "  %6" G_GINT64_FORMAT "  %10.4f  %s  %s\n", p->a, p->b, p->similarity,
+                  pa && pa->source ? pa->source : "-", pb && pb->source ? pb->source : "-");
+        }
+      g_autofree char *list = id_list (d->redundant);
+      printf ("%s: %u near-duplicate pair%s (cosine ≥ %.3g) in %u group%s; %u redundant%s%s\n", path, d->pairs->len,
+              d->pairs->len == 1 ? "" : "s", threshold, d->groups->len, d->groups->len == 1 ? "" : "s",
+              d->redundant->len, d->redundant->len ? ": " : "", list);
+    }
+  return apply ? apply_drop (bank, path, d->redundant, remove, json) : 0;
+}
+
+static int
+cmd_prune (const char *path, int keep, gboolean apply, gboolean remove, const char *device, gboolean quiet,
+           gboolean json)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrBank) bank = open_existing (path, NULL, 0, !apply, &err);
+  if (!bank)
+    return fail (path, g_steal_pointer (&err));
+  DcrCliProgress pr = { "k-center" };
+  DcrCurateOptions opts;
+  g_autoptr (DcrContext) ctx = curate_context (device, quiet, &pr, &opts, &err);
+  if (!ctx)
+    return dcr_cli_fail (g_steal_pointer (&err));
+  g_autoptr (DcrBankPrunePlan) plan = dcr_bank_plan_prune (bank, ctx, (gsize) keep, &opts, &err);
+  if (!plan)
+    return fail (path, g_steal_pointer (&err));
+  guint enabled = plan->kept->len + plan->dropped->len;
+  if (json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      add_int (b, "keep", keep);
+      add_int (b, "enabled", enabled);
+      add_int (b, "pinned", (gint64) plan->n_pinned);
+      dcr_cli_json_add_double (b, "radius", plan->radius);
+      add_id_array (b, "kept", plan->kept);
+      add_id_array (b, "dropped", plan->dropped);
+      add_string (b, "applied", !apply || plan->dropped->len == 0 ? NULL : remove ? "removed" : "disabled");
+      json_builder_end_object (b);
+      print_json (b);
+    }
+  else
+    {
+      g_autofree char *list = id_list (plan->dropped);
+      printf ("%s: keeping %u of %u enabled prototypes (%" G_GSIZE_FORMAT " pinned); covering radius %.4f "
+              "(cosine distance); %u to go%s%s\n", path, plan->kept->len, enabled, plan->n_pinned, plan->radius,
+              plan->dropped->len, plan->dropped->len ? ": " : "", list);
+    }
+  return apply ? apply_drop (bank, path, plan->dropped, remove, json) : 0;
+}
+
 int
 dcr_cmd_bank (int argc, char **argv)
 {
@@ -444,8 +622,10 @@ dcr_cmd_bank (int argc, char **argv)
     }
 
   gboolean json = FALSE, check = FALSE, create = FALSE, no_cache = FALSE, quiet = FALSE;
+  gboolean apply = FALSE, remove = FALSE;
   const char *backbone = "default", *device = NULL, *note = NULL;
-  int limit = 0;
+  int limit = 0, keep = 0;
+  double threshold = DCR_CURATE_DEFAULT_THRESHOLD;
   const GOptionEntry all[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL },
     { "check", 0, 0, G_OPTION_ARG_NONE, &check, "Run the integrity check (exit status 1 when it fails)", NULL },
@@ -456,8 +636,14 @@ dcr_cmd_bank (int argc, char **argv)
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL },
     { "limit", 0, 0, G_OPTION_ARG_INT, &limit, "At most N entries (0: all)", "N" },
+    { "threshold", 't', 0, G_OPTION_ARG_DOUBLE, &threshold, "Cosine similarity from which two prototypes are "
+      "near-duplicates (default 0.98)", "T" },
+    { "keep", 'k', 0, G_OPTION_ARG_INT, &keep, "How many enabled prototypes to keep (pinned ones always stay)", "N" },
+    { "apply", 0, 0, G_OPTION_ARG_NONE, &apply, "Disable the prototypes that go (default: only list them)", NULL },
+    { "remove", 0, 0, G_OPTION_ARG_NONE, &remove, "With --apply: delete them instead of disabling", NULL },
   };
-  const guint belongs[] = { OPT_JSON, OPT_CHECK, OPT_ADD, OPT_ADD, OPT_ADD, OPT_ADD, OPT_ADD, OPT_ADD, OPT_LIMIT };
+  const guint belongs[] = { OPT_JSON, OPT_CHECK, OPT_ADD, OPT_ADD, OPT_ADD, OPT_ADD, OPT_ADD | OPT_CURATE,
+                            OPT_ADD | OPT_CURATE, OPT_LIMIT, OPT_THRESHOLD, OPT_KEEP, OPT_CURATE, OPT_CURATE };
   G_STATIC_ASSERT (G_N_ELEMENTS (all) == G_N_ELEMENTS (belongs));
   GOptionEntry entries[G_N_ELEMENTS (all) + 1] = { { NULL } };
   guint ne = 0;
@@ -475,8 +661,15 @@ dcr_cmd_bank (int argc, char **argv)
   if (!dcr_cli_parse (oc, &sargc, &sargv))
     return 2;
   int nargs = sargc - 2; /* after the subcommand and BANK */
-  if (sargc < 2 || nargs < sub->min_args || (sub->max_args >= 0 && nargs > sub->max_args) || limit < 0)
+  if (sargc < 2 || nargs < sub->min_args || (sub->max_args >= 0 && nargs > sub->max_args) || limit < 0 ||
+      ((sub->opts & OPT_KEEP) && keep < 1) || !(threshold > 0 && threshold <= 1) || (remove && !apply))
     {
+      if ((sub->opts & OPT_KEEP) && keep < 1)
+        fprintf (stderr, "dcr: bank prune needs --keep N, at least 1\n");
+      if (!(threshold > 0 && threshold <= 1))
+        fprintf (stderr, "dcr: --threshold is a cosine similarity above 0 and at most 1 (got %g)\n", threshold);
+      if (remove && !apply)
+        fprintf (stderr, "dcr: --remove goes with --apply\n");
       fprintf (stderr, "dcr: usage: dcr bank %s BANK %s (see `dcr bank %s --help`)\n", sub->name, sub->args,
                sub->name);
       return 2;
@@ -498,5 +691,9 @@ dcr_cmd_bank (int argc, char **argv)
     return cmd_import (path, args[0]);
   if (strcmp (sub->name, "audit") == 0)
     return cmd_audit (path, json, limit);
+  if (strcmp (sub->name, "dedup") == 0)
+    return cmd_dedup (path, threshold, apply, remove, device, quiet || json, json);
+  if (strcmp (sub->name, "prune") == 0)
+    return cmd_prune (path, keep, apply, remove, device, quiet || json, json);
   return cmd_ids (sub->name, path, args, nargs);
 }

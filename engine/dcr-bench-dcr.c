@@ -29,6 +29,10 @@ static const DcrCase cases[] = {
   { OP_RETRIEVAL, 5000, 216, 4, 8, 0, "small", TRUE },
   { OP_HEADS, 0, 216, 4, 8, 64, "small", TRUE },
   { OP_TRAIN_STEP, 0, 216, 8, 4, 64, "small", TRUE },
+  /* issue 9's targets: exact top-5 of one query over 10k / 100k / 1M */
+  { OP_RETRIEVAL, 10000, 216, 1, 5, 0, "1 query top-5, mobilenet bank 10k", FALSE },
+  { OP_RETRIEVAL, 100000, 216, 1, 5, 0, "1 query top-5, mobilenet bank 100k", FALSE },
+  { OP_RETRIEVAL, 1000000, 216, 1, 5, 0, "1 query top-5, mobilenet bank 1M", FALSE },
   { OP_RETRIEVAL, 100000, 216, 1, 8, 0, "1 query, mobilenet bank 100k", FALSE },
   { OP_RETRIEVAL, 100000, 216, 64, 8, 0, "64 queries, mobilenet bank 100k", FALSE },
   { OP_RETRIEVAL, 1000000, 216, 1, 32, 0, "1 query, mobilenet bank 1M, k=32", FALSE },

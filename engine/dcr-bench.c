@@ -11,6 +11,7 @@ const DcrBenchFamily dcr_bench_families[] = {
   dcr_bench_grad,
   dcr_bench_conv,
   dcr_bench_dcr,
+  dcr_bench_bank,
   NULL,
 };
 

@@ -2,8 +2,9 @@
 # test-cli-bank.sh — `dcr bank` as a user meets it, on the synthetic images
 # of tests/make-dcr-images.py: create + add a folder, list in JSON, skip
 # duplicates on re-add, disable/enable/pin/note, clear errors for a missing
-# id or bank, export and import into a second bank, the audit log, and a
-# bank of another backbone refused. TAP output.
+# id or bank, export and import into a second bank, the audit log, a
+# bank of another backbone refused, and dedup / prune (listing, --json,
+# --apply with pinned prototypes kept, undo by enable). TAP output.
 #   test-cli-bank.sh DCR PYTHON MAKE-IMAGES
 dcr="$1"; py="$2"; make_images="$3"
 n=0; fail=0
@@ -97,6 +98,67 @@ check "add to a bank of another backbone exits 1" [ $rc -eq 1 ] && grep -q 'othe
 "$dcr" bank import "$b" "$tmp/other.dcrbank" >/dev/null 2>"$tmp/err"; rc=$?
 check "import of a bank of another backbone exits 1" [ $rc -eq 1 ] && grep -q 'resnet50@000000000000' "$tmp/err"
 check "the refused bank is unchanged" [ "$(count "$tmp/other.dcrbank")" = "5 4 1" ]
+
+# near-duplicates: three photos of different scenes and a byte-different
+# copy of one (same pixels: a text chunk added), so the copy is the pair
+mkdir "$tmp/dup"
+cp "$d/real/scene00-0.png" "$d/real/scene01-0.png" "$d/real/scene02-1.png" "$tmp/dup/"
+"$py" - "$d/real/scene00-0.png" "$tmp/dup/zcopy.png" <<'EOF'
+import struct, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+def chunk(t, x):
+    return struct.pack('>I', len(x)) + t + x + struct.pack('>I', zlib.crc32(t + x) & 0xffffffff)
+i = data.rindex(b'IEND') - 4
+open(sys.argv[2], 'wb').write(data[:i] + chunk(b'tEXt', b'Comment\x00copy') + data[i:])
+EOF
+c="$tmp/c.dcrbank"
+"$dcr" bank add -q --create "$c" "$tmp/dup" >/dev/null
+"$dcr" bank dedup "$c" --json >"$tmp/dedup.json" 2>"$tmp/err"; rc=$?
+"$py" - "$tmp/dedup.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r)
+# ids follow the sorted file names: scene00-0 is 1, zcopy 4
+assert [(p['a'], p['b']) for p in r['pairs']] == [(1, 4)], r['pairs']
+assert r['pairs'][0]['similarity'] > 0.999
+assert r['groups'] == [[1, 4]] and r['redundant'] == [4] and r['applied'] is None
+EOF
+rcp=$?; sed 's/^/# /' "$tmp/check"
+check "dedup --json finds the copy, changes nothing" [ $rc -eq 0 ] && [ $rcp -eq 0 ] && [ "$(count "$c")" = "4 4 0" ]
+"$dcr" bank dedup "$c" >"$tmp/out" 2>&1
+check "dedup lists the pair with its sources" grep -q '^ *1 *4 *1.0000 .*scene00-0.png .*zcopy.png' "$tmp/out" && \
+  grep -q '1 near-duplicate pair (cosine ≥ 0.98) in 1 group; 1 redundant: 4' "$tmp/out"
+"$dcr" bank pin "$c" 4 >/dev/null
+"$dcr" bank dedup "$c" --apply -q >"$tmp/out" 2>&1
+check "dedup --apply keeps the pinned copy, disables the other" [ "$(count "$c")" = "4 3 1" ] && \
+  grep -q 'disabled 1 prototype (undo: dcr bank enable .*c.dcrbank 1)' "$tmp/out" && \
+  [ "$("$dcr" bank list "$c" --json | "$py" -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin) if not p["enabled"]])')" = "[1]" ]
+"$dcr" bank audit "$c" --limit 1 >"$tmp/out"
+check "the dedup is in the audit log" grep -q 'disable *1$' "$tmp/out"
+"$dcr" bank enable "$c" 1 >/dev/null
+check "enable undoes it" [ "$(count "$c")" = "4 4 1" ]
+"$dcr" bank dedup "$c" --threshold 1.5 >/dev/null 2>"$tmp/err"
+check "a threshold above 1 is a usage error" [ $? -eq 2 ] && grep -q 'threshold' "$tmp/err"
+
+"$dcr" bank prune "$c" --keep 2 --json >"$tmp/prune.json" 2>"$tmp/err"; rc=$?
+"$py" - "$tmp/prune.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r)
+assert r['enabled'] == 4 and r['pinned'] == 1 and len(r['kept']) == 2 and len(r['dropped']) == 2
+# the pinned copy is picked first; its twin (distance 0) is never the farthest
+assert r['kept'][0] == 4 and 1 in r['dropped'] and r['radius'] > 0
+assert sorted(r['kept'] + r['dropped']) == [1, 2, 3, 4]
+EOF
+rcp=$?; sed 's/^/# /' "$tmp/check"
+check "prune --keep 2 --json: pinned first, the copy goes, nothing changed" [ $rc -eq 0 ] && [ $rcp -eq 0 ] && \
+  [ "$(count "$c")" = "4 4 1" ]
+"$dcr" bank prune "$c" --keep 2 --apply --remove -q >"$tmp/out" 2>&1
+check "prune --apply --remove leaves two" [ "$(count "$c")" = "2 2 1" ] && grep -q 'removed 2 prototypes' "$tmp/out"
+"$dcr" bank prune "$c" >/dev/null 2>"$tmp/err"
+check "prune without --keep is a usage error" [ $? -eq 2 ] && grep -q -- '--keep' "$tmp/err"
+"$dcr" bank dedup "$tmp/none.dcrbank" >/dev/null 2>"$tmp/err"
+check "dedup of a missing bank exits 1 naming it" [ $? -eq 1 ] && grep -q 'none.dcrbank: no such bank' "$tmp/err"
 
 "$dcr" bank frobnicate "$b" >/dev/null 2>&1
 check "an unknown bank command is a usage error" [ $? -eq 2 ]

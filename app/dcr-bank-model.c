@@ -1,0 +1,226 @@
+/* dcr-bank-model.c — DcrBankItem and DcrBankModel: the list keeps items
+ * sorted by id, so a refreshed or restored prototype is found (and put
+ * back) by binary search and only its row is announced as changed. */
+#include "dcr-bank-model.h"
+
+struct _DcrBankItem {
+  GObject parent_instance;
+  DcrPrototype *proto;
+  GdkTexture *thumbnail;
+  gboolean thumbnail_tried;
+};
+
+G_DEFINE_FINAL_TYPE (DcrBankItem, dcr_bank_item, G_TYPE_OBJECT)
+
+static void
+dcr_bank_item_finalize (GObject *object)
+{
+  DcrBankItem *self = DCR_BANK_ITEM (object);
+  dcr_prototype_free (self->proto);
+  g_clear_object (&self->thumbnail);
+  G_OBJECT_CLASS (dcr_bank_item_parent_class)->finalize (object);
+}
+
+static void
+dcr_bank_item_class_init (DcrBankItemClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dcr_bank_item_finalize;
+}
+
+static void
+dcr_bank_item_init (DcrBankItem *self)
+{
+}
+
+static DcrBankItem *
+item_new (DcrPrototype *proto)
+{
+  DcrBankItem *self = g_object_new (DCR_TYPE_BANK_ITEM, NULL);
+  self->proto = proto;
+  return self;
+}
+
+const DcrPrototype *
+dcr_bank_item_get_prototype (DcrBankItem *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_ITEM (self), NULL);
+  return self->proto;
+}
+
+gint64
+dcr_bank_item_get_id (DcrBankItem *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_ITEM (self), -1);
+  return self->proto->id;
+}
+
+GdkTexture *
+dcr_bank_item_get_thumbnail (DcrBankItem *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_ITEM (self), NULL);
+  if (!self->thumbnail_tried && self->proto->thumbnail)
+    {
+      /* decoded on first display only: a bank of 100,000 is scrolled through, not all shown */
+      self->thumbnail = gdk_texture_new_from_bytes (self->proto->thumbnail, NULL);
+      g_clear_pointer (&self->proto->thumbnail, g_bytes_unref);
+    }
+  self->thumbnail_tried = TRUE;
+  return self->thumbnail;
+}
+
+struct _DcrBankModel {
+  GObject parent_instance;
+  GPtrArray *items; /* DcrBankItem, ascending id */
+};
+
+static GType
+model_get_item_type (GListModel *list)
+{
+  return DCR_TYPE_BANK_ITEM;
+}
+
+static guint
+model_get_n_items (GListModel *list)
+{
+  return DCR_BANK_MODEL (list)->items->len;
+}
+
+static gpointer
+model_get_item (GListModel *list, guint position)
+{
+  DcrBankModel *self = DCR_BANK_MODEL (list);
+  return position < self->items->len ? g_object_ref (self->items->pdata[position]) : NULL;
+}
+
+static void
+dcr_bank_model_list_init (GListModelInterface *iface)
+{
+  iface->get_item_type = model_get_item_type;
+  iface->get_n_items = model_get_n_items;
+  iface->get_item = model_get_item;
+}
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (DcrBankModel, dcr_bank_model, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, dcr_bank_model_list_init))
+
+static void
+dcr_bank_model_finalize (GObject *object)
+{
+  g_ptr_array_unref (DCR_BANK_MODEL (object)->items);
+  G_OBJECT_CLASS (dcr_bank_model_parent_class)->finalize (object);
+}
+
+static void
+dcr_bank_model_class_init (DcrBankModelClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = dcr_bank_model_finalize;
+}
+
+static void
+dcr_bank_model_init (DcrBankModel *self)
+{
+  self->items = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+DcrBankModel *
+dcr_bank_model_new (void)
+{
+  return g_object_new (DCR_TYPE_BANK_MODEL, NULL);
+}
+
+gboolean
+dcr_bank_model_load (DcrBankModel *self, DcrBank *bank, GError **error)
+{
+  g_autoptr (GPtrArray) protos = NULL;
+  if (bank && !(protos = dcr_bank_list (bank, error)))
+    return FALSE;
+  guint old = self->items->len;
+  g_autoptr (GPtrArray) items = g_ptr_array_new_full (protos ? protos->len : 0, g_object_unref);
+  for (guint i = 0; protos && i < protos->len; i++)
+    {
+      g_ptr_array_add (items, item_new (protos->pdata[i]));
+      protos->pdata[i] = NULL; /* the item owns it now */
+    }
+  g_ptr_array_unref (self->items);
+  self->items = g_steal_pointer (&items);
+  g_list_model_items_changed (G_LIST_MODEL (self), 0, old, self->items->len);
+  return TRUE;
+}
+
+/* Where id is, or where it would go (*found FALSE). */
+static guint
+find (DcrBankModel *self, gint64 id, gboolean *found)
+{
+  guint lo = 0, hi = self->items->len;
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      gint64 v = DCR_BANK_ITEM (self->items->pdata[mid])->proto->id;
+      if (v == id)
+        {
+          *found = TRUE;
+          return mid;
+        }
+      if (v < id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  *found = FALSE;
+  return lo;
+}
+
+gboolean
+dcr_bank_model_refresh (DcrBankModel *self, DcrBank *bank, const gint64 *ids, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) err = NULL;
+      DcrPrototype *p = dcr_bank_get (bank, ids[i], FALSE, &err);
+      if (!p && !g_error_matches (err, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&err));
+          return FALSE;
+        }
+      gboolean found;
+      guint pos = find (self, ids[i], &found);
+      if (found && p)
+        {
+          g_object_unref (self->items->pdata[pos]);
+          self->items->pdata[pos] = item_new (p);
+          g_list_model_items_changed (G_LIST_MODEL (self), pos, 1, 1);
+        }
+      else if (found)
+        {
+          g_ptr_array_remove_index (self->items, pos);
+          g_list_model_items_changed (G_LIST_MODEL (self), pos, 1, 0);
+        }
+      else if (p)
+        {
+          g_ptr_array_insert (self->items, (gint) pos, item_new (p));
+          g_list_model_items_changed (G_LIST_MODEL (self), pos, 0, 1);
+        }
+    }
+  return TRUE;
+}
+
+DcrBankItem *
+dcr_bank_model_lookup (DcrBankModel *self, gint64 id)
+{
+  gboolean found;
+  guint pos = find (self, id, &found);
+  return found ? self->items->pdata[pos] : NULL;
+}
+
+void
+dcr_bank_model_counts (DcrBankModel *self, guint *total, guint *enabled, guint *pinned)
+{
+  *total = self->items->len;
+  *enabled = *pinned = 0;
+  for (guint i = 0; i < self->items->len; i++)
+    {
+      const DcrPrototype *p = DCR_BANK_ITEM (self->items->pdata[i])->proto;
+      *enabled += p->enabled;
+      *pinned += p->pinned;
+    }
+}

@@ -1,0 +1,35 @@
+/* dcr-bank-model.h — the bank page's list: a GListModel of DcrBankItem (one
+ * prototype's provenance, its thumbnail decoded when first shown), in id
+ * order, read from a DcrBank and refreshed row by row after a change. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "dcr-bank.h"
+
+G_BEGIN_DECLS
+
+#define DCR_TYPE_BANK_ITEM (dcr_bank_item_get_type ())
+G_DECLARE_FINAL_TYPE (DcrBankItem, dcr_bank_item, DCR, BANK_ITEM, GObject)
+
+/* The prototype as read (without its feature); never NULL. */
+const DcrPrototype *dcr_bank_item_get_prototype (DcrBankItem *self);
+/* The stored thumbnail, or NULL when there is none or it does not decode. */
+GdkTexture *dcr_bank_item_get_thumbnail (DcrBankItem *self);
+gint64 dcr_bank_item_get_id (DcrBankItem *self);
+
+#define DCR_TYPE_BANK_MODEL (dcr_bank_model_get_type ())
+G_DECLARE_FINAL_TYPE (DcrBankModel, dcr_bank_model, DCR, BANK_MODEL, GObject)
+
+DcrBankModel *dcr_bank_model_new (void);
+/* Every prototype of bank (NULL empties the model). */
+gboolean dcr_bank_model_load (DcrBankModel *self, DcrBank *bank, GError **error);
+/* Reads these prototypes again: changed ones are replaced, removed ones
+ * leave, restored ones come back in their place. */
+gboolean dcr_bank_model_refresh (DcrBankModel *self, DcrBank *bank, const gint64 *ids, guint n, GError **error);
+/* The item of a prototype id, or NULL. */
+DcrBankItem *dcr_bank_model_lookup (DcrBankModel *self, gint64 id);
+/* Counts over every item: all, enabled, pinned. */
+void dcr_bank_model_counts (DcrBankModel *self, guint *total, guint *enabled, guint *pinned);
+
+G_END_DECLS

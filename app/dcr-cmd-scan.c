@@ -13,54 +13,8 @@
 
 #define TOP_CHANNELS 10
 
-typedef struct {
-  DcrContext *ctx;
-  DcrBackbone *bb;
-  DcrModel *model;
-  DcrBank *bank;
-  DcrDetector *det;
-  GHashTable *sources;  /* bank id → DcrPrototype (no features) */
-  GPtrArray *protos;
-} Setup;
-
 static void
-setup_clear (Setup *s)
-{
-  g_clear_pointer (&s->det, dcr_detector_free);
-  g_clear_pointer (&s->sources, g_hash_table_unref);
-  g_clear_pointer (&s->protos, g_ptr_array_unref);
-  g_clear_pointer (&s->bank, dcr_bank_close);
-  g_clear_pointer (&s->model, dcr_model_free);
-  g_clear_pointer (&s->bb, dcr_backbone_free);
-  g_clear_pointer (&s->ctx, dcr_context_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Setup, setup_clear)
-
-static gboolean
-setup_open (Setup *s, const char *device, const char *backbone, const char *dtype_name, const char *model,
-            const char *bank, gboolean writable, guint batch, GError **error)
-{
-  DcrDtype dtype;
-  DcrContextOptions copts = { .device = device };
-  if (!dcr_cli_dtype_from_name (dtype_name, &dtype, error) || !(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error)) ||
-      !(s->model = dcr_cli_load_model (s->ctx, model, error)) ||
-      !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error) ||
-      !(s->bank = dcr_cli_open_bank (bank, s->bb, writable, error)) ||
-      !(s->det = dcr_detector_new (s->bb, s->model, s->bank, batch, error)) ||
-      !(s->protos = dcr_bank_list (s->bank, error)))
-    return FALSE;
-  s->sources = g_hash_table_new (g_int64_hash, g_int64_equal);
-  for (guint i = 0; i < s->protos->len; i++)
-    {
-      DcrPrototype *p = s->protos->pdata[i];
-      g_hash_table_insert (s->sources, &p->id, p);
-    }
-  return TRUE;
-}
-
-static void
-add_model_bank (Setup *s, JsonBuilder *b)
+add_model_bank (DcrCliSetup *s, JsonBuilder *b)
 {
   json_builder_set_member_name (b, "model");
   json_builder_begin_object (b);
@@ -84,37 +38,6 @@ add_model_bank (Setup *s, JsonBuilder *b)
   json_builder_end_object (b);
   json_builder_set_member_name (b, "device");
   json_builder_add_string_value (b, dcr_context_device (s->ctx)->name);
-}
-
-static const char *
-tap_of (DcrBackbone *bb, guint channel)
-{
-  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
-    {
-      const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
-      if (channel >= tap->offset && channel < tap->offset + tap->width)
-        return tap->name;
-    }
-  return "?";
-}
-
-/* The channels where the suspect differs most from its nearest prototype. */
-static void
-top_channels (const float *residual, guint dim, guint *idx, guint n)
-{
-  for (guint t = 0; t < n; t++)
-    {
-      gint best = -1;
-      for (guint c = 0; c < dim; c++)
-        {
-          gboolean taken = FALSE;
-          for (guint u = 0; u < t; u++)
-            taken |= idx[u] == c;
-          if (!taken && (best < 0 || residual[c] > residual[best]))
-            best = (gint) c;
-        }
-      idx[t] = (guint) best;
-    }
 }
 
 typedef struct {
@@ -147,7 +70,7 @@ item_load (Item *it)
 }
 
 static JsonNode *
-item_json (Setup *s, const Item *it)
+item_json (DcrCliSetup *s, const Item *it)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -196,7 +119,7 @@ item_json (Setup *s, const Item *it)
     }
   json_builder_end_array (b);
   guint dim = dcr_backbone_dim (s->bb), top[TOP_CHANNELS], nt = MIN (TOP_CHANNELS, dim);
-  top_channels (d->residual, dim, top, nt);
+  dcr_cli_top_channels (d->residual, dim, top, nt);
   json_builder_set_member_name (b, "top_channels");
   json_builder_begin_array (b);
   for (guint t = 0; t < nt; t++)
@@ -205,7 +128,7 @@ item_json (Setup *s, const Item *it)
       json_builder_set_member_name (b, "index");
       json_builder_add_int_value (b, top[t]);
       json_builder_set_member_name (b, "tap");
-      json_builder_add_string_value (b, tap_of (s->bb, top[t]));
+      json_builder_add_string_value (b, dcr_cli_tap_of (s->bb, top[t]));
       dcr_cli_json_add_double (b, "magnitude", d->residual[top[t]]);
       json_builder_end_object (b);
     }
@@ -224,7 +147,7 @@ item_json (Setup *s, const Item *it)
 }
 
 static void
-item_print (Setup *s, const Item *it)
+item_print (DcrCliSetup *s, const Item *it)
 {
   if (it->error)
     {
@@ -268,8 +191,10 @@ dcr_cmd_scan (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) err = NULL;
-  g_auto (Setup) s = { 0 };
-  if (!setup_open (&s, device, backbone, dtype, model, bank, count, (guint) MIN (batch, argc - 1), &err))
+  g_auto (DcrCliSetup) s = { 0 };
+  DcrDtype dt;
+  if (!dcr_cli_dtype_from_name (dtype, &dt, &err)
+      || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, count, (guint) MIN (batch, argc - 1), &err))
     return dcr_cli_fail (err);
   guint b = dcr_detector_batch (s.det);
   g_autoptr (JsonArray) out = json_array_new ();
@@ -286,6 +211,9 @@ dcr_cmd_scan (int argc, char **argv)
         {
           items[i] = (Item) { argv[start + i] };
           item_load (&items[i]);
+          if (!items[i].error && !dcr_backbone_check_image (s.bb, items[i].img->width, items[i].img->height,
+                                                            &items[i].error))
+            g_prefix_error (&items[i].error, "%s: ", items[i].path);
           if (!items[i].error)
             {
               imgs[m] = items[i].img;
@@ -389,8 +317,10 @@ dcr_cmd_eval (int argc, char **argv)
   g_autoptr (DcrManifest) manifest = NULL;
   if (manifest_path && !(manifest = dcr_manifest_load (manifest_path, &err)))
     return dcr_cli_fail (err);
-  g_auto (Setup) s = { 0 };
-  if (!setup_open (&s, device, backbone, dtype, model, bank, FALSE, 32, &err))
+  g_auto (DcrCliSetup) s = { 0 };
+  DcrDtype dt;
+  if (!dcr_cli_dtype_from_name (dtype, &dt, &err)
+      || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, FALSE, 32, &err))
     return dcr_cli_fail (err);
   const char *dirs[] = { real_dir, fake_dir };
   g_autoptr (GArray) groups = g_array_new (FALSE, FALSE, sizeof (gint32));

@@ -50,7 +50,9 @@ read_pairs (const char *csv, Index *fakes, Index *reals, gsize n_real, gint64 *p
   g_autofree char *text = NULL;
   if (!g_file_get_contents (csv, &text, NULL, error))
     return FALSE;
-  g_autofree char *dir = g_path_get_dirname (csv);
+  /* absolute, as g_canonicalize_filename wants its base to be */
+  g_autofree char *csv_parent = g_path_get_dirname (csv);
+  g_autofree char *dir = g_canonicalize_filename (csv_parent, NULL);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   guint used = 0, unmatched = 0;
   for (guint l = 0; lines[l]; l++)
@@ -99,6 +101,21 @@ folder_clear (Folder *f)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Folder, folder_clear)
 
+typedef struct {
+  Folder *f;
+  guint n;
+} Folders;
+
+static void
+folders_clear (Folders *fs)
+{
+  for (guint i = 0; fs->f && i < fs->n; i++)
+    folder_clear (&fs->f[i]);
+  g_clear_pointer (&fs->f, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Folders, folders_clear)
+
 static void
 index_clear (Index *ix)
 {
@@ -127,7 +144,8 @@ on_epoch (const DcrTrainProgress *p, gpointer data)
 int
 dcr_cmd_train (int argc, char **argv)
 {
-  const char *device = NULL, *backbone = "default", *real_dir = NULL, *fake_dir = NULL, *pairs = NULL;
+  const char *device = NULL, *backbone = "default", *pairs = NULL;
+  g_auto (GStrv) real_dirs = NULL, fake_dirs = NULL, neg_dirs = NULL, val_real_dirs = NULL, val_fake_dirs = NULL;
   const char *out = NULL, *bank_path = NULL, *checkpoint = NULL;
   int epochs = 20, k = 8, batch = 32, hidden = 512, head_hidden = 512, warmup = 0;
   double lr = 1e-3, wd = 1e-2, val = 0.2, lambda_bce = 1, lambda_supcon = 0.1;
@@ -137,8 +155,15 @@ dcr_cmd_train (int argc, char **argv)
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE;
   GOptionEntry entries[] = {
-    { "real", 0, 0, G_OPTION_ARG_FILENAME, &real_dir, "Folder of real images", "DIR" },
-    { "fake", 0, 0, G_OPTION_ARG_FILENAME, &fake_dir, "Folder of fake images", "DIR" },
+    { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
+    { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },
+    { "negatives", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &neg_dirs,
+      "Folder of real-labelled images trained on but never put in the bank: hard negatives such as resampled "
+      "images, re-encoded copies (repeatable)", "DIR" },
+    { "val-real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &val_real_dirs,
+      "Folder of real images for validation only (repeatable; replaces --val-fraction)", "DIR" },
+    { "val-fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &val_fake_dirs,
+      "Folder of fake images for validation only (repeatable)", "DIR" },
     { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs, "CSV of fake,real source pairs", "CSV" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Model file to write", "MODEL" },
     { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank_path, "Bank of real prototypes for the tokens", "BANK" },
@@ -172,9 +197,14 @@ dcr_cmd_train (int argc, char **argv)
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!dcr_cli_parse (oc, &argc, &argv))
     return 2;
-  if (!real_dir || !fake_dir || !out || argc > 1)
+  if (!real_dirs || !fake_dirs || !out || argc > 1)
     {
       fprintf (stderr, "dcr: train needs --real DIR --fake DIR --out MODEL (see `dcr train --help`)\n");
+      return 2;
+    }
+  if (!val_real_dirs != !val_fake_dirs)
+    {
+      fprintf (stderr, "dcr: a validation set needs both --val-real and --val-fake\n");
       return 2;
     }
   if (from_reals && !bank_path)
@@ -204,43 +234,71 @@ dcr_cmd_train (int argc, char **argv)
     return dcr_cli_fail (err);
   guint dim = dcr_backbone_dim (bb);
 
-  g_auto (Folder) rf = { 0 };
-  g_auto (Folder) fk = { 0 };
-  if (!dcr_cli_folder_features (bb, real_dir, !no_cache, quiet, &rf.features, &rf.items, &rf.n, &err) ||
-      !dcr_cli_folder_features (bb, fake_dir, !no_cache, quiet, &fk.features, &fk.items, &fk.n, &err))
+  /* every folder, real-labelled ones first (the pairs CSV indexes rely on it) */
+  typedef struct {
+    const char *dir;
+    gint32 cls;
+    gboolean bank;  /* its images may go into the bank */
+    gboolean val;   /* validation only */
+  } Source;
+  g_autoptr (GArray) sources = g_array_new (FALSE, FALSE, sizeof (Source));
+  const struct { char **dirs; gint32 cls; gboolean bank, val; } groups[] = {
+    { real_dirs, 0, TRUE, FALSE }, { neg_dirs, 0, FALSE, FALSE }, { val_real_dirs, 0, FALSE, TRUE },
+    { fake_dirs, 1, FALSE, FALSE }, { val_fake_dirs, 1, FALSE, TRUE },
+  };
+  for (gsize g = 0; g < G_N_ELEMENTS (groups); g++)
+    for (guint i = 0; groups[g].dirs && groups[g].dirs[i]; i++)
+      g_array_append_val (sources, ((Source) { groups[g].dirs[i], groups[g].cls, groups[g].bank, groups[g].val }));
+  guint n_sources = sources->len;
+  g_auto (Folders) all = { g_new0 (Folder, n_sources), n_sources };
+  Folder *folders = all.f;
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && i < n_sources; i++)
+    ok = dcr_cli_folder_features (bb, g_array_index (sources, Source, i).dir, !no_cache, quiet, &folders[i].features,
+                                  &folders[i].items, &folders[i].n, &err);
+  gsize total = 0;
+  for (guint i = 0; i < n_sources; i++)
+    total += folders[i].n;
+  if (!ok)
     return dcr_cli_fail (err);
-  guint nr = rf.n, nf = fk.n;
-  const float *fr = rf.features;
-  const DcrFeatureItem *ir = rf.items;
 
-  /* the samples that have a feature: reals first, then fakes */
+  /* the samples that have a feature */
   gsize n = 0;
-  g_autofree float *features = g_new (float, (gsize) (nr + nf + 1) * dim);
-  g_autofree gint32 *labels = g_new (gint32, nr + nf + 1);
-  g_autofree gint64 *pair = g_new (gint64, nr + nf + 1);
+  g_autofree float *features = g_new (float, (total + 1) * dim);
+  g_autofree gint32 *labels = g_new (gint32, total + 1);
+  g_autofree gint64 *pair = g_new (gint64, total + 1);
+  g_autofree gboolean *held_out = g_new0 (gboolean, total + 1);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_auto (Index) reals = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
                            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   g_auto (Index) fakes = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
                            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   gsize n_real = 0;
-  for (int cls = 0; cls < 2; cls++)
+  /* the bank candidates: training reals of --real folders */
+  g_autoptr (GArray) bank_rows = g_array_new (FALSE, FALSE, sizeof (gsize));
+  g_autoptr (GPtrArray) bank_items = g_ptr_array_new ();
+  for (guint f = 0; f < n_sources; f++)
     {
-      const DcrFeatureItem *items = cls ? fk.items : rf.items;
-      const float *src = cls ? fk.features : rf.features;
-      guint m = cls ? nf : nr;
-      for (guint i = 0; i < m; i++)
+      const Source *src = &g_array_index (sources, Source, f);
+      for (guint i = 0; i < folders[f].n; i++)
         {
-          if (items[i].error)
+          const DcrFeatureItem *it = &folders[f].items[i];
+          if (it->error)
             continue;
-          memcpy (features + n * dim, src + (gsize) i * dim, dim * sizeof (float));
-          labels[n] = cls;
+          memcpy (features + n * dim, folders[f].features + (gsize) i * dim, dim * sizeof (float));
+          labels[n] = src->cls;
           pair[n] = -1;
-          g_ptr_array_add (keys, g_strdup (items[i].sha256));
-          index_add (cls ? &fakes : &reals, items[i].path, cls ? (gint64) (n - n_real) : (gint64) n);
+          held_out[n] = src->val;
+          g_ptr_array_add (keys, g_strdup (it->sha256));
+          index_add (src->cls ? &fakes : &reals, it->path, src->cls ? (gint64) (n - n_real) : (gint64) n);
+          if (src->bank)
+            {
+              g_array_append_val (bank_rows, n);
+              g_ptr_array_add (bank_items, (gpointer) it);
+            }
           n++;
         }
-      if (!cls)
+      if (src->cls == 0)
         n_real = n;
     }
   g_ptr_array_add (keys, NULL);
@@ -261,30 +319,30 @@ dcr_cmd_train (int argc, char **argv)
         return dcr_cli_fail (err);
       if (from_reals)
         {
-          g_autofree DcrPrototypeNew *items = g_new0 (DcrPrototypeNew, MAX (nr, 1));
-          g_autofree gint64 *ids = g_new (gint64, MAX (nr, 1));
+          guint nb = bank_rows->len;
+          g_autofree DcrPrototypeNew *items = g_new0 (DcrPrototypeNew, MAX (nb, 1));
+          g_autofree gint64 *ids = g_new (gint64, MAX (nb, 1));
           g_autoptr (GPtrArray) thumbs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-          guint m = 0;
-          for (guint i = 0; i < nr; i++)
-            if (!ir[i].error)
-              {
-                /* a thumbnail for the bank's provenance; the file is read
-                 * again (read-only), and a failure only costs the picture */
-                g_autoptr (DcrImage) img = dcr_image_load (ir[i].path, NULL, NULL);
-                GBytes *thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
-                if (thumb)
-                  g_ptr_array_add (thumbs, thumb);
-                items[m++] = (DcrPrototypeNew) { .feature = fr + (gsize) i * dim, .source = ir[i].path,
-                                                 .sha256 = ir[i].sha256, .thumbnail = thumb,
-                                                 .note = "added by dcr train" };
-              }
-          if (!dcr_bank_add (bank, items, m, TRUE, ids, &err))
+          for (guint i = 0; i < nb; i++)
+            {
+              const DcrFeatureItem *it = bank_items->pdata[i];
+              /* a thumbnail for the bank's provenance; the file is read
+               * again (read-only), and a failure only costs the picture */
+              g_autoptr (DcrImage) img = dcr_image_load (it->path, NULL, NULL);
+              GBytes *thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+              if (thumb)
+                g_ptr_array_add (thumbs, thumb);
+              items[i] = (DcrPrototypeNew) { .feature = features + g_array_index (bank_rows, gsize, i) * dim,
+                                             .source = it->path, .sha256 = it->sha256, .thumbnail = thumb,
+                                             .note = "added by dcr train" };
+            }
+          if (!dcr_bank_add (bank, items, nb, TRUE, ids, &err))
             return dcr_cli_fail (err);
           guint added = 0;
-          for (guint i = 0; i < m; i++)
+          for (guint i = 0; i < nb; i++)
             added += ids[i] > 0;
           if (!quiet)
-            fprintf (stderr, "dcr: %u real prototypes added to %s (%u already there)\n", added, bank_path, m - added);
+            fprintf (stderr, "dcr: %u real prototypes added to %s (%u already there)\n", added, bank_path, nb - added);
         }
       retrieval = dcr_retrieval_new (ctx, dim, DCR_F32, 256, &err);
       if (!retrieval || !dcr_retrieval_sync (retrieval, bank, NULL, &err))
@@ -315,7 +373,8 @@ dcr_cmd_train (int argc, char **argv)
     if (!m)
       return dcr_cli_fail (err);
     DcrTrainData data = { features, labels, pair, (const char *const *) keys->pdata, n, retrieval,
-                          bank_keys->len ? (const char *const *) bank_keys->pdata : NULL };
+                          bank_keys->len ? (const char *const *) bank_keys->pdata : NULL,
+                          val_real_dirs ? held_out : NULL };
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume,

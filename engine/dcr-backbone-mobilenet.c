@@ -200,7 +200,7 @@ mobilenet_record (DcrBackboneRun *run, GError **error)
     if (!(act[i] = dcr_backbone_run_scratch (run, 1, act_shape, error)))
       return FALSE;
   DcrTensor *pooled[8] = { NULL };
-  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
+  for (guint t = 0; t < bb->net_taps; t++)
     {
       gint64 s[] = { B, dcr_backbone_tap (bb, t)->width };
       if (!(pooled[t] = dcr_backbone_run_scratch (run, 2, s, error)))
@@ -238,7 +238,7 @@ mobilenet_record (DcrBackboneRun *run, GError **error)
       size = out;
       x = (x + 1) % 3;
     }
-  for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
+  for (guint t = 0; t < bb->net_taps; t++)
     {
       const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
       dcr_backbone_run_gather (run, pooled[t], tap->width, 0, tap->offset, tap->width);

@@ -39,6 +39,12 @@ struct _DcrBackbone {
   GPtrArray *tap_names;
   guint dim;
   gpointer impl;
+  gboolean residual;   /* the forensic residual tap follows the network's */
+  guint residual_column;
+  guint net_taps;      /* the network's own taps, which `record` fills */
+  /* The fixed standardisation of the default backbone, or NULL: features =
+   * (raw − mean) · inv_std per column. */
+  DcrTensor *norm_neg_mean, *norm_inv_std;
 };
 
 /* While `record` runs, batch, input and row0 describe the chunk being
@@ -49,11 +55,13 @@ struct _DcrBackboneRun {
   guint batch;
   DcrTensor *input;     /* [B, S, S, 3] */
   DcrTensor *features;  /* [B, dim] of the whole batch */
+  DcrTensor *raw;       /* before standardisation: == features without it */
   guint row0;           /* the chunk's first row of features */
   DcrSeq *seq;
   GPtrArray *scratch;   /* DcrTensor, freed with the run */
   guint scratch_next;   /* chunks after the first get the first's scratch, in order */
   DcrTensor *whole_input, *chunk_input;
+  DcrTensor *forensic_acc; /* f32 [B, DCR_FORENSIC_ACC_SIZE] with the residual tap */
 };
 
 /* Appends a tap of `width` columns at the end of the feature. */

@@ -6,6 +6,8 @@
 #include "dcr-backbone-private.h"
 #include "dcr-half.h"
 #include "dcr-op-conv.h"
+#include "dcr-op-forensic.h"
+#include "dcr-op-eltwise.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -108,6 +110,8 @@ dcr_backbone_free (DcrBackbone *bb)
     return;
   if (bb->impl && bb->klass)
     bb->klass->free_impl (bb->impl);
+  dcr_tensor_free (bb->norm_neg_mean);
+  dcr_tensor_free (bb->norm_inv_std);
   if (bb->taps)
     g_array_unref (bb->taps);
   if (bb->tap_names)
@@ -146,30 +150,102 @@ file_sha256 (const char *path, GError **error)
                                       g_mapped_file_get_length (mf));
 }
 
+char *
+dcr_backbone_default_norm_path (void)
+{
+  const char *env = g_getenv ("DCR_DATA_DIR");
+  const char *dirs[] = { env, DCR_SOURCE_DATADIR, DCR_DATADIR };
+  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      if (!dirs[i])
+        continue;
+      char *p = g_build_filename (dirs[i], "models", "default", "feature-norm.safetensors", NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        return p;
+      g_free (p);
+    }
+  return NULL;
+}
+
+/* Reads "mean" and "std" [dim] (std > 0, finite), checks the file was made
+ * for these raw features, and uploads −mean and 1/std. */
+static gboolean
+load_norm (DcrBackbone *bb, const char *path, char **sha_out, GError **error)
+{
+  g_autoptr (DcrSafetensors) st = dcr_safetensors_open (path, error);
+  if (!st)
+    return FALSE;
+  const char *for_id = dcr_safetensors_metadata (st, "backbone");
+  if (g_strcmp0 (for_id, bb->id) != 0)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_WEIGHTS,
+                   "%s: feature standardisation made for backbone \"%s\", not \"%s\"", path,
+                   for_id ? for_id : "(none)", bb->id);
+      return FALSE;
+    }
+  gint64 shape[] = { bb->dim };
+  g_autofree float *mean = NULL, *sd = NULL;
+  if (!dcr_safetensors_get_f32 (st, "mean", shape, 1, &mean, error) ||
+      !dcr_safetensors_get_f32 (st, "std", shape, 1, &sd, error))
+    return FALSE;
+  for (guint i = 0; i < bb->dim; i++)
+    {
+      if (!isfinite (mean[i]) || !isfinite (sd[i]) || !(sd[i] > 0))
+        {
+          g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_WEIGHTS,
+                       "%s: column %u has mean %g, std %g (std must be positive and both finite)", path, i, mean[i],
+                       sd[i]);
+          return FALSE;
+        }
+      mean[i] = -mean[i];
+      sd[i] = 1.0f / sd[i];
+    }
+  if (!(bb->norm_neg_mean = dcr_backbone_upload (bb, "mean", mean, 1, shape, error)) ||
+      !(bb->norm_inv_std = dcr_backbone_upload (bb, "std", sd, 1, shape, error)))
+    return FALSE;
+  *sha_out = file_sha256 (path, error);
+  return *sha_out != NULL;
+}
+
 DcrBackbone *
 dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **error)
 {
   g_autofree char *path = NULL;
   const DcrBackboneClass *klass = NULL;
+  gboolean residual = FALSE;
+  g_autofree char *norm_path = NULL;
+  static const char suffix[] = "+residual";
   if (!spec || g_strcmp0 (spec, "default") == 0)
     {
       klass = &dcr_backbone_mobilenet_class;
       path = dcr_backbone_default_path ();
+      residual = TRUE;
+      norm_path = dcr_backbone_default_norm_path ();
     }
   for (gsize i = 0; !klass && i < G_N_ELEMENTS (classes); i++)
     {
       gsize n = strlen (classes[i]->kind);
-      if (strncmp (spec, classes[i]->kind, n) == 0 && spec[n] == ':' && spec[n + 1])
+      if (strncmp (spec, classes[i]->kind, n) != 0)
+        continue;
+      if (strncmp (spec + n, suffix, sizeof suffix - 1) == 0)
+        {
+          residual = TRUE;
+          n += sizeof suffix - 1;
+        }
+      if (spec[n] == ':' && spec[n + 1])
         {
           klass = classes[i];
           path = g_strdup (spec + n + 1);
         }
+      else
+        residual = FALSE;
     }
   if (!klass)
     {
       g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
                    "Unknown backbone \"%s\" (this build knows \"default\", \"mobilenet_v2:PATH\", "
-                   "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file)", spec);
+                   "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file, each optionally "
+                   "as KIND+residual:PATH)", spec);
       return NULL;
     }
   if (dtype != DCR_F32 && dtype != DCR_F16)
@@ -197,7 +273,24 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
   if (!bb->sha256 || !klass->load (bb, st, error))
     return NULL;
   g_assert (bb->input_size > 0 && bb->max_elems > 0 && bb->dim > 0);
-  bb->id = g_strdup_printf ("%s@%.12s", bb->arch ? bb->arch : klass->kind, bb->sha256);
+  bb->net_taps = bb->taps->len;
+  if (residual)
+    {
+      bb->residual = TRUE;
+      bb->residual_column = bb->dim;
+      dcr_backbone_add_tap (bb, "residual", DCR_FORENSIC_DIM);
+    }
+  bb->id = g_strdup_printf ("%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
+                            bb->sha256);
+  if (norm_path)
+    {
+      g_autofree char *norm_sha = NULL;
+      if (!load_norm (bb, norm_path, &norm_sha, error))
+        return NULL;
+      char *id = g_strdup_printf ("%s+norm@%.12s", bb->id, norm_sha);
+      g_free (bb->id);
+      bb->id = id;
+    }
   return g_steal_pointer (&bb);
 }
 
@@ -245,6 +338,9 @@ dcr_backbone_run_free (DcrBackboneRun *run)
   dcr_tensor_free (run->input);
   dcr_tensor_free (run->features);
   dcr_tensor_free (run->chunk_input);
+  dcr_tensor_free (run->forensic_acc);
+  if (run->raw != run->features)
+    dcr_tensor_free (run->raw);
   if (run->scratch)
     g_ptr_array_unref (run->scratch);
   g_free (run);
@@ -274,7 +370,7 @@ dcr_backbone_run_gather (DcrBackboneRun *run, const DcrTensor *src, gint64 src_s
 {
   gsize es = dcr_dtype_size (run->bb->dtype);
   for (gint64 n = 0; n < run->batch; n++)
-    dcr_seq_copy (run->seq, src->buf, (n * src_stride + src_offset) * es, run->features->buf,
+    dcr_seq_copy (run->seq, src->buf, (n * src_stride + src_offset) * es, run->raw->buf,
                   ((run->row0 + n) * run->bb->dim + column) * es, width * es);
 }
 
@@ -295,8 +391,25 @@ chunk_size (DcrBackbone *bb, guint batch)
 /* Records the whole batch, in equal chunks when chunk_size says so (the
  * last chunk overlaps the one before rather than being smaller, so every
  * chunk fits the same scratch). */
+static gboolean record_chunked (DcrBackboneRun *run, GError **error);
+
+/* The forward pass, then the standardisation of the whole batch (from raw
+ * into features, so that replaying the sequence gives the same result). */
 static gboolean
 record_chunks (DcrBackboneRun *run, GError **error)
+{
+  DcrBackbone *bb = run->bb;
+  if (!record_chunked (run, error))
+    return FALSE;
+  if (!bb->norm_neg_mean)
+    return TRUE;
+  return dcr_op_binary (run->seq, DCR_BINARY_ADD, run->raw, bb->norm_neg_mean, run->features, DCR_ACT_NONE, error) &&
+         dcr_op_binary (run->seq, DCR_BINARY_MUL, run->features, bb->norm_inv_std, run->features, DCR_ACT_NONE,
+                        error);
+}
+
+static gboolean
+record_chunked (DcrBackboneRun *run, GError **error)
 {
   DcrBackbone *bb = run->bb;
   guint whole = run->batch, chunk = chunk_size (bb, whole);
@@ -347,8 +460,17 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
   if (!(run->input = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 4, in_shape, error)) ||
       !(run->features = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 2, feat_shape, error)))
     return NULL;
-  if (!dcr_buffer_fill_zero (run->input->buf, error))
+  run->raw = run->features;
+  if (bb->norm_neg_mean && !(run->raw = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, bb->dtype, 2, feat_shape, error)))
     return NULL;
+  if (!dcr_buffer_fill_zero (run->input->buf, error) || !dcr_buffer_fill_zero (run->raw->buf, error))
+    return NULL;
+  if (bb->residual)
+    {
+      gint64 acc_shape[] = { batch, DCR_FORENSIC_ACC_SIZE };
+      if (!(run->forensic_acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, acc_shape, error)))
+        return NULL;
+    }
   run->seq = dcr_seq_new (ctx, error);
   if (!run->seq || !record_chunks (run, error))
     return NULL;
@@ -374,9 +496,21 @@ check_slot (DcrBackboneRun *run, guint slot, GError **error)
 }
 
 gboolean
+dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error)
+{
+  if (!bb->residual || (width >= DCR_FORENSIC_MIN_SIDE && height >= DCR_FORENSIC_MIN_SIDE))
+    return TRUE;
+  g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_INPUT,
+               "The image is %u×%u pixels; the detector's residual statistics need at least %d×%d "
+               "(an image this small carries too little evidence)", width, height, DCR_FORENSIC_MIN_SIDE,
+               DCR_FORENSIC_MIN_SIDE);
+  return FALSE;
+}
+
+gboolean
 dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error)
 {
-  if (!check_slot (run, slot, error))
+  if (!check_slot (run, slot, error) || !dcr_backbone_check_image (run->bb, img->width, img->height, error))
     return FALSE;
   DcrBackbone *bb = run->bb;
   g_autoptr (DcrTensor) t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
@@ -387,6 +521,11 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
   p.batch_index = slot;
   g_autoptr (DcrSeq) seq = dcr_seq_new (bb->ctx, error);
   if (!seq || !dcr_op_preprocess (seq, t, run->input, &p, error))
+    return FALSE;
+  /* the residual statistics read the pixels as they are, before any resize */
+  if (bb->residual
+      && !dcr_op_forensic (seq, t, run->forensic_acc, slot, run->raw, slot, bb->residual_column,
+                           &dcr_forensic_scales_v1, error))
     return FALSE;
   return dcr_seq_submit (seq, TRUE, error);
 }

@@ -16,6 +16,7 @@ typedef enum {
   DCR_BACKBONE_ERROR_SPEC,     /* unknown backbone name */
   DCR_BACKBONE_ERROR_WEIGHTS,  /* missing or mis-shaped tensors */
   DCR_BACKBONE_ERROR_BATCH,    /* batch too large for the device, or slot out of range */
+  DCR_BACKBONE_ERROR_INPUT,    /* an image this backbone cannot analyse (too small) */
 } DcrBackboneError;
 
 /* A tap: one block's part of the feature — its globally average-pooled
@@ -34,10 +35,19 @@ typedef struct _DcrBackbone DcrBackbone;
 
 /* `spec` names the architecture and, after a colon, a .safetensors file:
  *
- *  "default"            the shipped MobileNetV2 (Keras, ImageNet) up to block
- *  "mobilenet_v2:PATH"  10; feature = the pooled block_2, 5, 8, 10 outputs
+ *  "default"            "mobilenet_v2+residual:" the shipped weights, then
+ *                       the shipped standardisation of every column
+ *                       (dcr_backbone_default_norm_path) when present.
+ *  "mobilenet_v2:PATH"  MobileNetV2 (Keras, ImageNet) up to block 10;
+ *                       feature = the pooled block_2, 5, 8, 10 outputs
  *                       (24 + 32 + 64 + 96). Input 224, resize short side 224
  *                       + centre crop, x/127.5 − 1.
+ *  "KIND+residual:PATH" any of these, followed by tap "residual": the
+ *                       forensic residual statistics of the image at its
+ *                       native resolution (dcr-op-forensic.h, 330 columns),
+ *                       computed from the pixels dcr_backbone_run_set_image
+ *                       receives (dcr_backbone_run_set_input leaves them 0).
+ *                       The id gains "+residual-v1".
  *  "resnet50:PATH"      a torchvision or timm bottleneck ResNet state dict
  *                       (conv1, bn1, layer1.0.conv1, …, downsample.0/1; fc is
  *                       ignored; any prefix such as "module." is accepted);
@@ -72,6 +82,12 @@ void dcr_backbone_free (DcrBackbone *bb);
 /* Where the default weights are: $DCR_DATA_DIR/models, the source tree
  * (for uninstalled builds), then the installed data directory. */
 char *dcr_backbone_default_path (void);
+/* The default backbone's fixed feature standardisation
+ * (models/default/feature-norm.safetensors: "mean" and "std" per column,
+ * metadata "backbone" = the raw backbone's id), searched like the weights;
+ * NULL when none is there. With it, "default" outputs (raw − mean) / std and
+ * its id gains "+norm@" and the file's hash. */
+char *dcr_backbone_default_norm_path (void);
 
 /* "mobilenet_v2_b10@1a2b3c4d5e6f": the architecture as read from the
  * weights ("resnet50", "resnet101", "clip-vit-l14", "clip-vit-b16", …) and
@@ -100,6 +116,11 @@ void dcr_backbone_run_free (DcrBackboneRun *run);
 guint dcr_backbone_run_batch (DcrBackboneRun *run);
 /* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
  * centre-crops and normalises it on the GPU into batch slot `slot`. */
+/* Whether a width × height picture can be analysed (the residual tap needs
+ * DCR_FORENSIC_MIN_SIDE pixels a side); a DCR_BACKBONE_ERROR_INPUT error
+ * saying so otherwise. Callers check each image before batching it, so
+ * that one small picture does not fail a whole batch. */
+gboolean dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error);
 gboolean dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error);
 /* Tests: sets slots 0..n-1 from already-normalised NHWC floats. */
 gboolean dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error);

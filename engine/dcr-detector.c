@@ -183,7 +183,10 @@ dcr_detector_run_features (DcrDetector *det, const float *features, guint n, Dcr
 static char *
 find_data (const char *sub, const char *name)
 {
-  const char *dirs[] = { g_getenv ("DCR_DATA_DIR"), DCR_SOURCE_DATADIR, DCR_DATADIR };
+  /* $DCR_DATA_DIR replaces the search rather than adding to it, so that a
+   * relocated install or a test sees exactly what it points at */
+  const char *env = g_getenv ("DCR_DATA_DIR");
+  const char *dirs[] = { env, env ? NULL : DCR_SOURCE_DATADIR, env ? NULL : DCR_DATADIR };
   for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
       if (!dirs[i])
@@ -199,11 +202,11 @@ find_data (const char *sub, const char *name)
 char *
 dcr_detector_default_model_path (void)
 {
-  return find_data ("models", "dcr-default.safetensors");
+  return find_data ("models/default", "model.safetensors");
 }
 
 char *
 dcr_detector_default_bank_path (void)
 {
-  return find_data ("banks", "dcr-default.dcrbank");
+  return find_data ("models/default", "bank.dcrbank");
 }

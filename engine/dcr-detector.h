@@ -45,10 +45,10 @@ gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, D
 gboolean dcr_detector_run_features (DcrDetector *det, const float *features, guint n, DcrDetection *out,
                                     GError **error);
 
-/* Where the shipped model and bank are looked for: $DCR_DATA_DIR, the
- * source tree (uninstalled builds), the installed data directory —
- * models/dcr-default.safetensors and banks/dcr-default.dcrbank. NULL when
- * none exists. */
+/* Where the shipped model and bank are looked for: the source tree
+ * (uninstalled builds), then the installed data directory — or only
+ * $DCR_DATA_DIR when it is set — as models/default/model.safetensors and
+ * models/default/bank.dcrbank. NULL when none exists. */
 char *dcr_detector_default_model_path (void);
 char *dcr_detector_default_bank_path (void);
 

@@ -438,6 +438,17 @@ plan_split (Plan *p, double frac)
   const DcrTrainData *d = p->data;
   p->train = g_new (gint64, d->n);
   p->val = g_new (gint64, d->n);
+  if (d->held_out)
+    {
+      for (gsize i = 0; i < d->n; i++)
+        {
+          if (d->held_out[i])
+            p->val[p->n_val++] = (gint64) i;
+          else
+            p->train[p->n_train++] = (gint64) i;
+        }
+      return;
+    }
   for (gint32 cls = 0; cls <= 1; cls++)
     {
       g_autofree Keyed *k = g_new (Keyed, d->n);

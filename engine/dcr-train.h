@@ -91,6 +91,10 @@ typedef struct {
    * never its tokens. */
   DcrRetrieval *bank;
   const char *const *bank_keys; /* [dcr_retrieval_count(bank)] keys of the prototypes, or NULL */
+  /* [n] or NULL: the validation split, given (e.g. whole source photos held
+   * out, so that crops of one photo are never on both sides); then
+   * DcrTrainOptions.val_fraction is not used. */
+  const gboolean *held_out;
 } DcrTrainData;
 
 typedef struct {

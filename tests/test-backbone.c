@@ -4,6 +4,7 @@
  * data/models/tfjs-reference.mjs), in f32 and f16 storage; plus the image
  * path through GPU preprocessing, and refusals of broken weight files. */
 #include "test-backbone-common.h"
+#include "dcr-op-forensic.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -37,6 +38,8 @@ tfjs_features (DcrBackbone *bb, guint n_images)
   for (guint t = 0; t < dcr_backbone_n_taps (bb); t++)
     {
       const DcrBackboneTap *tap = dcr_backbone_tap (bb, t);
+      if (g_str_equal (tap->name, "residual"))
+        continue; /* ours, not the network's */
       g_autofree char *name = g_strdup_printf ("%s.pooled", tap->name);
       gint64 shape[] = { 4, tap->width };
       g_autofree float *v = NULL;
@@ -58,7 +61,9 @@ check_against_golden (DcrDtype dtype, double atol, double rtol)
       return;
     }
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, "default", dtype, &err);
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strconcat ("mobilenet_v2:", weights, NULL);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, dtype, &err);
   g_assert_no_error (err);
   g_assert_cmpuint (dcr_backbone_dim (bb), ==, 24 + 32 + 64 + 96);
   g_assert_true (g_str_has_prefix (dcr_backbone_id (bb), "mobilenet_v2_b10@"));
@@ -109,13 +114,16 @@ test_golden_f16 (void)
 
 /* An image whose size is already 224×224 passes preprocessing unchanged
  * (up to the x/127.5 − 1 scaling), so the image path must give the same
- * features as the direct input. */
+ * network features as the direct input; the default backbone appends the
+ * residual statistics of the same pixels (dcr-op-forensic.h). */
 static void
 test_image_path (void)
 {
   DcrContext *ctx = dcr_test_context ();
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, "default", DCR_F32, &err);
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strconcat ("mobilenet_v2+residual:", weights, NULL);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, DCR_F32, &err);
   g_assert_no_error (err);
   g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, 2, &err);
   g_assert_no_error (err);
@@ -133,8 +141,61 @@ test_image_path (void)
   guint dim = dcr_backbone_dim (bb);
   g_autofree float *got = g_new (float, 2 * dim);
   g_assert_true (dcr_backbone_run_features (run, got, &err));
+  g_assert_true (g_str_has_prefix (dcr_backbone_id (bb), "mobilenet_v2_b10+residual-v1@"));
+  const DcrBackboneTap *res = dcr_backbone_tap (bb, dcr_backbone_n_taps (bb) - 1);
+  g_assert_cmpstr (res->name, ==, "residual");
+  g_assert_cmpuint (res->offset, ==, 216);
+  g_assert_cmpuint (res->width, ==, DCR_FORENSIC_DIM);
+  g_assert_cmpuint (dim, ==, 216 + DCR_FORENSIC_DIM);
   g_autofree float *want = tfjs_features (bb, 4);
-  dcr_test_assert_close ("image 3 through preprocessing", got + dim, want + 3 * dim, dim, 1e-3, 1e-3);
+  dcr_test_assert_close ("image 3 through preprocessing", got + dim, want + 3 * dim, res->offset, 1e-3, 1e-3);
+  DcrForensicWindow win;
+  g_assert_true (dcr_forensic_window (S, S, &win));
+  g_autofree double *acc = g_new (double, DCR_FORENSIC_ACC_SIZE);
+  dcr_ref_forensic_stats (img->pixels, S, S, &win, acc);
+  float ref[DCR_FORENSIC_DIM];
+  dcr_ref_forensic_features (acc, &win, &dcr_forensic_scales_v1, ref);
+  dcr_test_assert_close ("residual tap", got + dim + res->offset, ref, DCR_FORENSIC_DIM, 2e-4, 1e-4);
+  /* slot 0 never got an image: its residual columns stay zero */
+  for (guint i = 0; i < DCR_FORENSIC_DIM; i++)
+    g_assert_cmpfloat (got[res->offset + i], ==, 0.0f);
+
+  /* an image too small for the statistics is refused, naming the minimum */
+  g_autoptr (DcrImage) tiny = dcr_image_new (20, 30);
+  g_assert_false (dcr_backbone_run_set_image (run, 0, tiny, &err));
+  g_assert_nonnull (strstr (err->message, "36"));
+  g_clear_error (&err);
+
+  /* "default" is the same raw feature standardised column by column with
+   * the shipped mean and std */
+  g_autofree char *norm_path = dcr_backbone_default_norm_path ();
+  g_assert_nonnull (norm_path);
+  g_autoptr (DcrSafetensors) st = dcr_safetensors_open (norm_path, &err);
+  g_assert_no_error (err);
+  g_assert_cmpstr (dcr_safetensors_metadata (st, "backbone"), ==, dcr_backbone_id (bb));
+  gint64 nshape[] = { dim };
+  g_autofree float *mean = NULL, *sd = NULL;
+  g_assert_true (dcr_safetensors_get_f32 (st, "mean", nshape, 1, &mean, &err));
+  g_assert_true (dcr_safetensors_get_f32 (st, "std", nshape, 1, &sd, &err));
+  g_autoptr (DcrBackbone) def = dcr_backbone_load (ctx, "default", DCR_F32, &err);
+  g_assert_no_error (err);
+  g_assert_true (g_str_has_prefix (dcr_backbone_id (def), dcr_backbone_id (bb)));
+  g_assert_nonnull (strstr (dcr_backbone_id (def), "+norm@"));
+  g_autoptr (DcrBackboneRun) drun = dcr_backbone_run_new (def, 1, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, img, &err));
+  g_assert_true (dcr_backbone_run_forward (drun, &err));
+  g_assert_no_error (err);
+  g_autofree float *dgot = g_new (float, dim), *dwant = g_new (float, dim);
+  g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
+  for (guint i = 0; i < dim; i++)
+    dwant[i] = (got[dim + i] - mean[i]) / sd[i];
+  dcr_test_assert_close ("standardised default feature", dgot, dwant, dim, 1e-3, 1e-3);
+  /* replaying the pass does not standardise twice */
+  g_assert_true (dcr_backbone_run_forward (drun, &err));
+  g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
+  dcr_test_assert_close ("replayed standardisation", dgot, dwant, dim, 1e-3, 1e-3);
+  dcr_test_assert_no_validation_errors ();
 }
 
 static void

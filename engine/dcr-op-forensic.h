@@ -1,0 +1,71 @@
+/* dcr-op-forensic.h — the forensic residual feature: statistics of an
+ * image's high-pass residual at its native resolution (no resize, which
+ * would wash out what generators leave behind), read by the detector beside
+ * the backbone's semantic feature.
+ *
+ * Window: the centred min(H, 512) × min(W, 512) pixels. Channels: luma
+ * 0.299R + 0.587G + 0.114B, R − G and B − G. Residuals: h = x(i, j−1) −
+ * 2x(i, j) + x(i, j+1), v = the same down a column. Anchors: the pixels
+ * (i, j) of the window at least 6 from its edges, nh × nw of them with nh,
+ * nw the largest multiples of 24 that fit. For each channel and each phase
+ * (i mod 24, j mod 24) the op sums 13 statistics over the anchors:
+ *   0 h², 1 v², 2 |h|, 3 |v|, 3+L h·h(i, j+L), 7+L v·v(i+L, j) (L = 1…4),
+ *   12 h·v.
+ * The feature (DCR_FORENSIC_DIM = 3 × 110 values, channel after channel):
+ *   level log(mean(h² + v²) + 0.01); shape mean|h|²/mean h², the same for v;
+ *   correlations Σh·h_L/Σh², Σv·v_L/Σv² (L = 1…4), Σh·v/√(Σh²Σv²); then for
+ *   each period q of 2, 3, 4, 8 the q×q grids of energy h² + v² (plus
+ *   0.001 per anchor, then divided by its mean) and of lag-1 correlation
+ *   (Σ h·h_1 + v·v_1 over the cell / the cell's energy), folded from the
+ *   phases mod q, and for each non-zero frequency (u, v) — one of each
+ *   conjugate pair, (u, v) in row-major order — the magnitudes of both
+ *   grids' 2-D DFT divided by q², energy first.
+ * Each group is multiplied by a fixed scale (DcrForensicScales, v1: level 0.4,
+ * shape 4, correlations 5, both DFT groups 70). */
+#pragma once
+
+#include "dcr-ops.h"
+
+G_BEGIN_DECLS
+
+#define DCR_FORENSIC_PERIOD 24
+#define DCR_FORENSIC_MARGIN 6
+#define DCR_FORENSIC_WINDOW 512
+#define DCR_FORENSIC_NACC 13
+#define DCR_FORENSIC_PER_CHANNEL 110
+#define DCR_FORENSIC_DIM (3 * DCR_FORENSIC_PER_CHANNEL)
+/* accumulators per image: 3 channels × 13 statistics × 24² phases */
+#define DCR_FORENSIC_ACC_SIZE (3 * DCR_FORENSIC_NACC * DCR_FORENSIC_PERIOD * DCR_FORENSIC_PERIOD)
+/* The smallest image side the window needs (margins plus one period). */
+#define DCR_FORENSIC_MIN_SIDE (2 * DCR_FORENSIC_MARGIN + DCR_FORENSIC_PERIOD)
+
+typedef struct {
+  float level, shape, corr, energy, pcorr;
+} DcrForensicScales;
+
+/* The scales of the shipped feature ("residual-v1"). */
+extern const DcrForensicScales dcr_forensic_scales_v1;
+
+typedef struct {
+  gint64 top, left; /* window origin */
+  gint64 nh, nw;    /* anchor rows and columns (multiples of 24) */
+} DcrForensicWindow;
+
+/* The window of an h × w image; FALSE when a side is below
+ * DCR_FORENSIC_MIN_SIDE. */
+gboolean dcr_forensic_window (gint64 h, gint64 w, DcrForensicWindow *win);
+
+/* image: DCR_U8 [H, W, 3] (a buffer padded to 4 bytes, dcr_image_tensor_new);
+ * acc: f32 with at least (slot + 1) · DCR_FORENSIC_ACC_SIZE elements; y: f32
+ * or f16 [N, D]. Records the statistics of the image into acc's slot `slot`,
+ * then its feature into y[row, column … column + DCR_FORENSIC_DIM). */
+gboolean dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y,
+                          gint64 row, gint64 column, const DcrForensicScales *scales, GError **error);
+
+/* References in double: the accumulators of one image (acc: ACC_SIZE
+ * values) and the feature from them (out: DCR_FORENSIC_DIM values). */
+void dcr_ref_forensic_stats (const guint8 *image, gint64 h, gint64 w, const DcrForensicWindow *win, double *acc);
+void dcr_ref_forensic_features (const double *acc, const DcrForensicWindow *win, const DcrForensicScales *scales,
+                                float *out);
+
+G_END_DECLS

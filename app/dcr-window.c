@@ -1,11 +1,16 @@
 /* dcr-window.c — the main window: a start page, the "no detector model"
- * page, a spinner while an image is analysed and the inspect view. Files
+ * page, a spinner while an image is analysed, the inspect view and the
+ * batch page (several files or a folder dropped make a batch report). Files
  * come from the command line, Ctrl+O or a drop; a new file cancels the
  * analysis still running. */
 #include "dcr-config.h"
 #include "dcr-window.h"
 #include "dcr-analysis.h"
 #include "dcr-inspect-view.h"
+#include "dcr-file-chooser.h"
+#include "dcr-recent-list.h"
+#include "dcr-batch-view.h"
+#include "dcr-bank-view.h"
 
 struct _DcrWindow {
   AdwApplicationWindow parent_instance;
@@ -15,6 +20,9 @@ struct _DcrWindow {
   GtkSpinner *spinner;
   GtkLabel *busy_label;
   DcrInspectView *inspect_view;
+  DcrBatchView *batch_view;
+  DcrRecentList *recent_list;
+  GMenu *recent_menu;
 
   GSettings *settings;
   DcrAnalysis *analysis;     /* made on first use, dropped when a preference changes */
@@ -47,7 +55,8 @@ on_settings_changed (GSettings *settings, const char *key, DcrWindow *self)
     return;
   /* the next analysis loads the engine again with the new choice */
   g_clear_object (&self->analysis);
-  if (!self->cancellable)
+  /* the Memory Bank page stays up when it switched banks itself */
+  if (!self->cancellable && g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "bank") != 0)
     show_idle (self);
 }
 
@@ -82,6 +91,8 @@ on_analysed (GObject *source, GAsyncResult *res, gpointer data)
     }
   g_autofree char *title = g_strdup_printf ("%s — DCR Forensics", r->name);
   gtk_window_set_title (GTK_WINDOW (self), title);
+  g_autoptr (GFile) analysed = g_file_new_for_path (r->path);
+  dcr_recent_add (analysed);
   dcr_inspect_view_set_result (self->inspect_view, r);
   self->idle_page = "result";
   gtk_spinner_stop (self->spinner);
@@ -117,16 +128,64 @@ dcr_window_open_file (DcrWindow *self, GFile *file)
 }
 
 void
+dcr_window_start_batch (DcrWindow *self, GFile **files, guint n)
+{
+  g_return_if_fail (DCR_IS_WINDOW (self));
+  if (!has_model (self))
+    {
+      gtk_stack_set_visible_child_name (self->stack, "no-model");
+      return;
+    }
+  g_autofree char *device = g_settings_get_string (self->settings, "device");
+  g_autofree char *model = g_settings_get_string (self->settings, "model-file");
+  g_autofree char *bank = g_settings_get_string (self->settings, "bank-file");
+  g_autofree char *folder = g_settings_get_string (self->settings, "report-folder");
+  g_autofree char *case_id = g_settings_get_string (self->settings, "report-case");
+  g_autofree char *exhibit = g_settings_get_string (self->settings, "report-exhibit");
+  g_autofree char *examiner = g_settings_get_string (self->settings, "report-examiner");
+  DcrReportOptions opts = { .device = device, .model_path = model, .bank_path = bank, .case_id = case_id,
+                            .exhibit = exhibit, .examiner = examiner };
+  dcr_batch_view_start (self->batch_view, files, n, &opts, folder);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-batch", TRUE);
+  gtk_stack_set_visible_child_name (self->stack, "batch");
+}
+
+static void
+on_batch_chosen (GFile **files, guint n, gpointer data)
+{
+  dcr_window_start_batch (DCR_WINDOW (data), files, n);
+}
+
+static void
+new_batch_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  dcr_batch_view_choose_inputs (GTK_WINDOW (widget), on_batch_chosen, widget);
+}
+
+static void
+show_batch_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  gtk_stack_set_visible_child_name (DCR_WINDOW (widget)->stack, "batch");
+}
+
+DcrBatchView *
+dcr_window_get_batch_view (DcrWindow *self)
+{
+  return self->batch_view;
+}
+
+void
 dcr_window_open_files (DcrWindow *self, GFile **files, guint n)
 {
   if (n == 0)
     return;
-  dcr_window_open_file (self, files[0]);
-  if (n > 1)
+  /* several files or a folder make a batch report; one image is inspected */
+  if (n > 1 || g_file_query_file_type (files[0], G_FILE_QUERY_INFO_NONE, NULL) == G_FILE_TYPE_DIRECTORY)
     {
-      g_autofree char *msg = g_strdup_printf ("Inspecting the first of %u files; open the others one at a time", n);
-      toast (self, msg);
+      dcr_window_start_batch (self, files, n);
+      return;
     }
+  dcr_window_open_file (self, files[0]);
 }
 
 static gboolean
@@ -144,41 +203,51 @@ on_drop (GtkDropTarget *target, const GValue *value, double x, double y, DcrWind
 }
 
 static void
-on_chooser_response (GtkNativeDialog *dialog, int response, DcrWindow *self)
+on_file_chosen (GObject *source, GAsyncResult *res, gpointer data)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      if (file)
-        dcr_window_open_file (self, file);
-    }
-  gtk_native_dialog_destroy (dialog);
-  g_object_unref (dialog);
+  g_autoptr (DcrWindow) self = data;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GFile) file = dcr_file_chooser_open_finish (res, &err);
+  if (file)
+    dcr_window_open_file (self, file);
+  else if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    toast (self, err->message);
 }
 
 static void
 open_action (GtkWidget *widget, const char *name, GVariant *param)
 {
-  DcrWindow *self = DCR_WINDOW (widget);
-  GtkFileChooserNative *chooser = gtk_file_chooser_native_new ("Open Image", GTK_WINDOW (self),
-                                                               GTK_FILE_CHOOSER_ACTION_OPEN, "_Open", "_Cancel");
-  GtkFileFilter *images = gtk_file_filter_new ();
-  gtk_file_filter_set_name (images, "PNG and JPEG images");
-  gtk_file_filter_add_mime_type (images, "image/png");
-  gtk_file_filter_add_mime_type (images, "image/jpeg");
-  gtk_file_filter_add_suffix (images, "png");
-  gtk_file_filter_add_suffix (images, "jpg");
-  gtk_file_filter_add_suffix (images, "jpeg");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), images);
-  g_object_unref (images);
-  GtkFileFilter *all = gtk_file_filter_new ();
+  static const char *const suffixes[] = { "png", "jpg", "jpeg", NULL };
+  static const char *const types[] = { "image/png", "image/jpeg", NULL };
+  g_autoptr (GListStore) filters = g_list_store_new (GTK_TYPE_FILE_FILTER);
+  g_autoptr (GtkFileFilter) images = dcr_file_filter_new ("PNG and JPEG images", suffixes, types);
+  g_autoptr (GtkFileFilter) all = gtk_file_filter_new ();
   gtk_file_filter_set_name (all, "All files");
   gtk_file_filter_add_pattern (all, "*");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
-  g_object_unref (all);
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_signal_connect (chooser, "response", G_CALLBACK (on_chooser_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  g_list_store_append (filters, images);
+  g_list_store_append (filters, all);
+  dcr_file_chooser_open (GTK_WINDOW (widget), "Open Image", G_LIST_MODEL (filters), NULL, on_file_chosen,
+                         g_object_ref (widget));
+}
+
+static void
+open_recent_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  g_autoptr (GFile) file = g_file_new_for_uri (g_variant_get_string (param, NULL));
+  dcr_window_open_file (DCR_WINDOW (widget), file);
+}
+
+/* The Memory Bank page loads its bank when it is shown. */
+static void
+show_bank_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  gtk_stack_set_visible_child_name (DCR_WINDOW (widget)->stack, "bank");
+}
+
+static void
+close_bank_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  show_idle (DCR_WINDOW (widget));
 }
 
 const char *
@@ -212,6 +281,9 @@ dcr_window_class_init (DcrWindowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = dcr_window_dispose;
   g_type_ensure (DCR_TYPE_INSPECT_VIEW);
+  g_type_ensure (DCR_TYPE_RECENT_LIST);
+  g_type_ensure (DCR_TYPE_BATCH_VIEW);
+  g_type_ensure (DCR_TYPE_BANK_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/dcrforensics/DcrForensics/dcr-window.ui");
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, stack);
@@ -220,8 +292,16 @@ dcr_window_class_init (DcrWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, spinner);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, busy_label);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, inspect_view);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, batch_view);
+  gtk_widget_class_install_action (widget_class, "win.new-batch", NULL, new_batch_action);
+  gtk_widget_class_install_action (widget_class, "win.show-batch", NULL, show_batch_action);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, recent_list);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, recent_menu);
   gtk_widget_class_install_action (widget_class, "win.open", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "win.show-bank", NULL, show_bank_action);
+  gtk_widget_class_install_action (widget_class, "win.close-bank", NULL, close_bank_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK, "win.open", NULL);
+  gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
 }
 
 static void
@@ -234,6 +314,10 @@ dcr_window_init (DcrWindow *self)
   g_settings_bind (self->settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
   g_signal_connect (self->settings, "changed", G_CALLBACK (on_settings_changed), self);
+  g_signal_connect_swapped (self->recent_list, "open-file", G_CALLBACK (dcr_window_open_file), self);
+  dcr_recent_list_set_menu (self->recent_list, self->recent_menu);
+  g_signal_connect_swapped (self->batch_view, "open-file", G_CALLBACK (dcr_window_open_file), self);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.show-batch", FALSE);
 
   GtkDropTarget *drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);

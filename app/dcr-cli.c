@@ -5,6 +5,7 @@
 #include "dcr-cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -55,16 +56,51 @@ dcr_cli_main (int argc, char **argv)
   return 2;
 }
 
-gboolean
-dcr_cli_parse (GOptionContext *oc, int *argc, char ***argv)
+/* GOption allocates the string and filename values it parses and leaves
+ * them to the caller; the commands keep them in const char * beside their
+ * defaults, so the parsed ones are collected here and freed at exit (before
+ * LeakSanitizer's own exit check runs). */
+static GPtrArray *parsed_values;
+
+static void
+free_parsed_values (void)
 {
+  g_clear_pointer (&parsed_values, g_ptr_array_unref);
+}
+
+static gboolean
+is_string_arg (const GOptionEntry *e)
+{
+  return (e->arg == G_OPTION_ARG_STRING || e->arg == G_OPTION_ARG_FILENAME) && e->arg_data;
+}
+
+gboolean
+dcr_cli_parse (GOptionContext *oc, const GOptionEntry *entries, int *argc, char ***argv)
+{
+  gsize n = 0;
+  while (entries && entries[n].long_name)
+    n++;
+  g_autofree char **before = g_new0 (char *, n + 1);
+  for (gsize i = 0; i < n; i++)
+    if (is_string_arg (&entries[i]))
+      before[i] = *(char **) entries[i].arg_data;
   g_autoptr (GError) err = NULL;
-  if (!g_option_context_parse (oc, argc, argv, &err))
+  gboolean ok = g_option_context_parse (oc, argc, argv, &err);
+  for (gsize i = 0; ok && i < n; i++)
     {
-      fprintf (stderr, "dcr: %s\n", err->message);
-      return FALSE;
+      char *now = is_string_arg (&entries[i]) ? *(char **) entries[i].arg_data : NULL;
+      if (!now || now == before[i])
+        continue;
+      if (!parsed_values)
+        {
+          parsed_values = g_ptr_array_new_with_free_func (g_free);
+          atexit (free_parsed_values);
+        }
+      g_ptr_array_add (parsed_values, now);
     }
-  return TRUE;
+  if (!ok)
+    fprintf (stderr, "dcr: %s\n", err->message);
+  return ok;
 }
 
 int

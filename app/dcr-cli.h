@@ -6,7 +6,9 @@
 #include "dcr-vk.h"
 
 int dcr_cli_main (int argc, char **argv);
-gboolean dcr_cli_parse (GOptionContext *oc, int *argc, char ***argv);
+/* Parses the command's options (entries: the array given to the context);
+ * prints the error and returns FALSE on bad usage. */
+gboolean dcr_cli_parse (GOptionContext *oc, const GOptionEntry *entries, int *argc, char ***argv);
 int dcr_cli_fail (GError *err);
 /* --dtype: "f32" or "f16"; anything else is a usage error with a message. */
 gboolean dcr_cli_dtype_from_name (const char *name, DcrDtype *out, GError **error);

@@ -658,7 +658,7 @@ dcr_cmd_bank (int argc, char **argv)
   g_option_context_add_main_entries (oc, entries, NULL);
   int sargc = argc - 1;
   char **sargv = argv + 1;
-  if (!dcr_cli_parse (oc, &sargc, &sargv))
+  if (!dcr_cli_parse (oc, entries, &sargc, &sargv))
     return 2;
   int nargs = sargc - 2; /* after the subcommand and BANK */
   if (sargc < 2 || nargs < sub->min_args || (sub->max_args >= 0 && nargs > sub->max_args) || limit < 0 ||

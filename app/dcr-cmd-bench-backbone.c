@@ -108,7 +108,7 @@ dcr_cmd_bench_backbone (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("backbone - time a backbone's forward pass");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   g_autoptr (GArray) batches = g_array_new (FALSE, FALSE, sizeof (guint));
   if (argc != 2 || strcmp (argv[1], "backbone") != 0)

@@ -90,7 +90,7 @@ dcr_cmd_bench (int argc, char **argv)
     return dcr_cmd_bench_backbone (argc, argv);
   g_autoptr (GOptionContext) oc = g_option_context_new ("ops - time the tensor ops on the GPU");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc != 2 || strcmp (argv[1], "ops") != 0)
     {

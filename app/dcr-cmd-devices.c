@@ -56,7 +56,7 @@ dcr_cmd_devices (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("- list Vulkan devices");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
 
   g_autoptr (GError) err = NULL;

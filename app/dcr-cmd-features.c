@@ -81,7 +81,7 @@ dcr_cmd_features (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("IMAGE… - print backbone features");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc < 2)
     {

@@ -107,7 +107,7 @@ dcr_cmd_report (int argc, char **argv)
           "Ctrl+C or SIGTERM leaves nothing. Evidence files are only opened read-only.\n"
           "Exit status: 0 the report was written (even with rejected inputs), 1 it was not, 2 usage error.");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (!out || argc < 2 || batch < 1 || decoders < 0)
     {

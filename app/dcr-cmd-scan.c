@@ -183,7 +183,7 @@ dcr_cmd_scan (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("FILE… - real, fake or inconclusive, and why");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc < 2 || batch < 1 || (g_strcmp0 (dtype, "f32") != 0 && g_strcmp0 (dtype, "f16") != 0))
     {
@@ -306,7 +306,7 @@ dcr_cmd_eval (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("- measure the detector on labelled folders");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (!real_dir || !fake_dir || argc > 1 || (g_strcmp0 (dtype, "f32") != 0 && g_strcmp0 (dtype, "f16") != 0))
     {

@@ -24,7 +24,7 @@ dcr_cmd_smoke (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("- check that the GPU computes correctly");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (n < 1)
     {

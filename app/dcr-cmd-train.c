@@ -195,7 +195,7 @@ dcr_cmd_train (int argc, char **argv)
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("- train the DCR detector heads");
   g_option_context_add_main_entries (oc, entries, NULL);
-  if (!dcr_cli_parse (oc, &argc, &argv))
+  if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (!real_dirs || !fake_dirs || !out || argc > 1)
     {

@@ -59,6 +59,17 @@ ev heldout "$data/test/real" "$data/test-heldout/fake" "$data/test-heldout-gener
 ev jpeg85 "$data/test-jpeg85/real" "$data/test-jpeg85/fake" "$data/test-jpeg85-generators.csv"
 ev resampled "$data/test-resampled/real" "$data/test/fake"
 
+# paths as they will be once the files are in place (relative to the source tree)
+/usr/bin/python3 - "$work"/eval/*.json <<'PY'
+import json, sys
+for f in sys.argv[1:]:
+    d = json.load(open(f))
+    d['model']['path'] = 'data/models/default/model.safetensors'
+    d['bank']['path'] = 'data/models/default/bank.dcrbank'
+    json.dump(d, open(f, 'w'), indent=1)
+PY
+sed -i "s|^model: .*|model: data/models/default/model.safetensors|" "$work/train.txt"
+
 mv "$work/model.safetensors" "$here/model.safetensors"
 mv "$work/bank.dcrbank" "$here/bank.dcrbank"
 rm -rf "$here/eval"

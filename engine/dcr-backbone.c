@@ -123,21 +123,28 @@ dcr_backbone_free (DcrBackbone *bb)
   g_free (bb);
 }
 
-char *
-dcr_backbone_default_path (void)
+/* $DCR_DATA_DIR, the source tree, then the installed data directory. */
+static char *
+find_data_file (const char *sub, const char *name)
 {
-  const char *env = g_getenv ("DCR_DATA_DIR");
-  const char *dirs[] = { env, DCR_SOURCE_DATADIR, DCR_DATADIR };
+  const char *dirs[] = { g_getenv ("DCR_DATA_DIR"), DCR_SOURCE_DATADIR, DCR_DATADIR };
   for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
       if (!dirs[i])
         continue;
-      char *p = g_build_filename (dirs[i], "models", "mobilenet_v2_b10.safetensors", NULL);
+      char *p = g_build_filename (dirs[i], sub, name, NULL);
       if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
         return p;
       g_free (p);
     }
-  return g_build_filename (DCR_DATADIR, "models", "mobilenet_v2_b10.safetensors", NULL);
+  return NULL;
+}
+
+char *
+dcr_backbone_default_path (void)
+{
+  char *p = find_data_file ("models", "mobilenet_v2_b10.safetensors");
+  return p ? p : g_build_filename (DCR_DATADIR, "models", "mobilenet_v2_b10.safetensors", NULL);
 }
 
 static char *
@@ -153,18 +160,7 @@ file_sha256 (const char *path, GError **error)
 char *
 dcr_backbone_default_norm_path (void)
 {
-  const char *env = g_getenv ("DCR_DATA_DIR");
-  const char *dirs[] = { env, DCR_SOURCE_DATADIR, DCR_DATADIR };
-  for (gsize i = 0; i < G_N_ELEMENTS (dirs); i++)
-    {
-      if (!dirs[i])
-        continue;
-      char *p = g_build_filename (dirs[i], "models", "default", "feature-norm.safetensors", NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
-        return p;
-      g_free (p);
-    }
-  return NULL;
+  return find_data_file ("models/default", "feature-norm.safetensors");
 }
 
 /* Reads "mean" and "std" [dim] (std > 0, finite), checks the file was made

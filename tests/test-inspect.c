@@ -415,12 +415,9 @@ test_inspect_no_model (void)
   g_settings_set_string (settings, "bank-file", "");
   g_autofree char *empty = g_build_filename (tmpdir, "no-data", NULL);
   g_setenv ("DCR_DATA_DIR", empty, TRUE);
+  /* $DCR_DATA_DIR replaces the search, so the shipped model is not found */
   g_autofree char *def = dcr_detector_default_model_path ();
-  if (def)
-    {
-      g_test_skip ("a default model is installed on this machine");
-      return;
-    }
+  g_assert_null (def);
   g_autoptr (DcrApplication) app = dcr_application_new ();
   gboolean done = FALSE;
   g_signal_connect_after (app, "activate", G_CALLBACK (on_activate_no_model), &done);

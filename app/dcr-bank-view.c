@@ -838,14 +838,17 @@ add_folder_action (GtkWidget *widget, const char *name, GVariant *param)
 
 /* ---- near-duplicates ---------------------------------------------------- */
 
+/* A near-duplicate search or a prune plan, run in a worker on its own
+ * context and read-only handle of the bank. */
 typedef struct {
   DcrBankView *self;
   char *bank_path, *device;
+  gsize keep; /* prune only */
   GCancellable *cancellable;
-} DedupJob;
+} CurateJob;
 
 static void
-dedup_job_free (DedupJob *job)
+curate_job_free (CurateJob *job)
 {
   g_free (job->bank_path);
   g_free (job->device);
@@ -854,23 +857,37 @@ dedup_job_free (DedupJob *job)
 }
 
 static gboolean
-dedup_progress (gsize done, gsize total, gpointer data)
+curate_progress (gsize done, gsize total, gpointer data)
 {
-  DedupJob *job = data;
+  CurateJob *job = data;
   g_atomic_int_set (&job->self->progress_done, (gint) MIN (done, G_MAXINT));
   g_atomic_int_set (&job->self->progress_total, (gint) MIN (total, G_MAXINT));
   return TRUE;
 }
 
 static void
+run_curate_job (DcrBankView *self, const char *what, gsize keep, GAsyncReadyCallback done, GTaskThreadFunc thread)
+{
+  CurateJob *job = g_new0 (CurateJob, 1);
+  job->self = self;
+  job->bank_path = g_strdup (self->path);
+  job->device = device_setting (self);
+  job->keep = keep;
+  job->cancellable = g_object_ref (start_job (self, what));
+  g_autoptr (GTask) task = g_task_new (self, NULL, done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) curate_job_free);
+  g_task_run_in_thread (task, thread);
+}
+
+static void
 dedup_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  DedupJob *job = data;
+  CurateJob *job = data;
   GError *err = NULL;
   DcrContextOptions copts = { .device = job->device };
   g_autoptr (DcrContext) ctx = dcr_context_new (&copts, &err);
   g_autoptr (DcrBank) bank = ctx ? dcr_bank_open (job->bank_path, NULL, 0, TRUE, &err) : NULL;
-  DcrCurateOptions opts = { .dtype = DCR_F32, .progress = dedup_progress, .user_data = job,
+  DcrCurateOptions opts = { .dtype = DCR_F32, .progress = curate_progress, .user_data = job,
                             .cancellable = job->cancellable };
   DcrBankDuplicates *d = bank ? dcr_bank_find_duplicates (bank, ctx, DCR_CURATE_DEFAULT_THRESHOLD, &opts, &err)
                               : NULL;
@@ -928,14 +945,7 @@ find_duplicates_action (GtkWidget *widget, const char *name, GVariant *param)
   DcrBankView *self = DCR_BANK_VIEW (widget);
   if (!self->bank || self->job)
     return;
-  DedupJob *job = g_new0 (DedupJob, 1);
-  job->self = self;
-  job->bank_path = g_strdup (self->path);
-  job->device = device_setting (self);
-  job->cancellable = g_object_ref (start_job (self, "Comparing every prototype with every other"));
-  g_autoptr (GTask) task = g_task_new (self, NULL, on_deduplicated, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) dedup_job_free);
-  g_task_run_in_thread (task, dedup_thread);
+  run_curate_job (self, "Comparing every prototype with every other", 0, on_deduplicated, dedup_thread);
 }
 
 static void
@@ -979,40 +989,15 @@ disable_redundant_action (GtkWidget *widget, const char *name, GVariant *param)
 
 /* ---- pruning ------------------------------------------------------------ */
 
-typedef struct {
-  DcrBankView *self;
-  char *bank_path, *device;
-  gsize keep;
-  GCancellable *cancellable;
-} PruneJob;
-
-static void
-prune_job_free (PruneJob *job)
-{
-  g_free (job->bank_path);
-  g_free (job->device);
-  g_clear_object (&job->cancellable);
-  g_free (job);
-}
-
-static gboolean
-prune_progress (gsize done, gsize total, gpointer data)
-{
-  PruneJob *job = data;
-  g_atomic_int_set (&job->self->progress_done, (gint) MIN (done, G_MAXINT));
-  g_atomic_int_set (&job->self->progress_total, (gint) MIN (total, G_MAXINT));
-  return TRUE;
-}
-
 static void
 prune_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  PruneJob *job = data;
+  CurateJob *job = data;
   GError *err = NULL;
   DcrContextOptions copts = { .device = job->device };
   g_autoptr (DcrContext) ctx = dcr_context_new (&copts, &err);
   g_autoptr (DcrBank) bank = ctx ? dcr_bank_open (job->bank_path, NULL, 0, TRUE, &err) : NULL;
-  DcrCurateOptions opts = { .dtype = DCR_F32, .progress = prune_progress, .user_data = job,
+  DcrCurateOptions opts = { .dtype = DCR_F32, .progress = curate_progress, .user_data = job,
                             .cancellable = job->cancellable };
   DcrBankPrunePlan *plan = bank ? dcr_bank_plan_prune (bank, ctx, job->keep, &opts, &err) : NULL;
   if (plan)
@@ -1062,15 +1047,8 @@ plan_prune_action (GtkWidget *widget, const char *name, GVariant *param)
   DcrBankView *self = DCR_BANK_VIEW (widget);
   if (!self->bank || self->job)
     return;
-  PruneJob *job = g_new0 (PruneJob, 1);
-  job->self = self;
-  job->bank_path = g_strdup (self->path);
-  job->device = device_setting (self);
-  job->keep = (gsize) gtk_spin_button_get_value_as_int (self->keep_spin);
-  job->cancellable = g_object_ref (start_job (self, "Choosing the prototypes to keep"));
-  g_autoptr (GTask) task = g_task_new (self, NULL, on_pruned, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) prune_job_free);
-  g_task_run_in_thread (task, prune_thread);
+  run_curate_job (self, "Choosing the prototypes to keep", (gsize) gtk_spin_button_get_value_as_int (self->keep_spin),
+                  on_pruned, prune_thread);
 }
 
 static void

@@ -4,7 +4,7 @@
  * (tests/golden/forensic-numpy.py), and what the feature is for: a ×2
  * nearest-neighbour or bicubic-like upscale shows up at period 2, a flat
  * image has no texture, and the errors. */
-#include "dcr-test-util.h"
+#include "test-backbone-common.h"
 #include "dcr-op-forensic.h"
 #include "dcr-op-preprocess.h"
 #include "golden/forensic-numpy.h"
@@ -21,17 +21,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-static guint32
-lowbias32 (guint32 x)
-{
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
-
 /* A photo-like test image: smooth gradients plus noise, so that every
  * statistic is non-trivial. */
 static guint8 *
@@ -42,7 +31,7 @@ make_image (gint64 h, gint64 w, guint32 seed)
     for (gint64 x = 0; x < w; x++)
       for (int c = 0; c < 3; c++)
         {
-          double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y) + (lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % 41) - 20.0;
+          double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y) + (golden_lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % 41) - 20.0;
           img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
         }
   return img;

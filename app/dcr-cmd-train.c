@@ -88,6 +88,7 @@ typedef struct {
   float *features;
   DcrFeatureItem *items;
   guint n;
+  float *views; /* [n_views, n, dim] augmented views (training folders), or NULL */
 } Folder;
 
 static void
@@ -95,6 +96,7 @@ folder_clear (Folder *f)
 {
   for (guint i = 0; i < f->n; i++)
     dcr_feature_item_clear (&f->items[i]);
+  g_clear_pointer (&f->views, g_free);
   g_clear_pointer (&f->items, g_free);
   g_clear_pointer (&f->features, g_free);
 }
@@ -144,7 +146,7 @@ on_epoch (const DcrTrainProgress *p, gpointer data)
 int
 dcr_cmd_train (int argc, char **argv)
 {
-  const char *device = NULL, *backbone = "default", *pairs = NULL;
+  const char *device = NULL, *backbone = "default", *pairs = NULL, *augment = NULL;
   g_auto (GStrv) real_dirs = NULL, fake_dirs = NULL, neg_dirs = NULL, val_real_dirs = NULL, val_fake_dirs = NULL;
   const char *out = NULL, *bank_path = NULL, *checkpoint = NULL;
   int epochs = 20, k = 8, batch = 32, hidden = 512, head_hidden = 512, warmup = 0;
@@ -187,6 +189,10 @@ dcr_cmd_train (int argc, char **argv)
     { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val, "Files per class held out (0.2; negative: none)", "F" },
     { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint file (MODEL.checkpoint)", "FILE" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the checkpoint", NULL },
+    { "augment", 0, 0, G_OPTION_ARG_STRING, &augment,
+      "Augmented views of every training image before the backbone: \"default\" (2 views: crop 0.5 keeping ≥ 0.75 "
+      "of a side, flip 0.5, blur 0.1 with σ ≤ 1, JPEG 0.5 at quality 60–95), \"none\", or settings over the "
+      "default such as \"views=4,jpeg=0.7:50-95,blur=0:1,crop=0.5:0.75,flip=0.5,seed=1\"", "SPEC" },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -223,6 +229,16 @@ dcr_cmd_train (int argc, char **argv)
       return 2;
     }
   g_autofree char *ck = checkpoint ? g_strdup (checkpoint) : g_strconcat (out, ".checkpoint", NULL);
+  DcrAugmentConfig aug = { 0 };
+  {
+    g_autoptr (GError) aerr = NULL;
+    if (augment && !dcr_augment_config_parse (augment, &aug, &aerr))
+      {
+        fprintf (stderr, "dcr: train: --augment: %s\n", aerr->message);
+        return 2;
+      }
+  }
+  g_autofree char *aug_desc = aug.views ? dcr_augment_config_to_string (&aug) : NULL;
 
   g_autoptr (GError) err = NULL;
   DcrContextOptions copts = { .device = device };
@@ -256,6 +272,36 @@ dcr_cmd_train (int argc, char **argv)
   for (guint i = 0; ok && i < n_sources; i++)
     ok = dcr_cli_folder_features (bb, g_array_index (sources, Source, i).dir, !no_cache, quiet, &folders[i].features,
                                   &folders[i].items, &folders[i].n, &err);
+  /* the augmented views of the training folders (validation stays clean) */
+  for (guint i = 0; ok && aug.views && i < n_sources; i++)
+    {
+      Folder *fo = &folders[i];
+      if (g_array_index (sources, Source, i).val || !fo->n)
+        continue;
+      fo->views = g_new (float, (gsize) aug.views * fo->n * dim);
+      g_autofree char **paths = g_new0 (char *, fo->n + 1);
+      for (guint j = 0; j < fo->n; j++)
+        paths[j] = fo->items[j].path;
+      for (guint v = 1; ok && v <= aug.views; v++)
+        {
+          g_autofree DcrFeatureItem *vi = g_new0 (DcrFeatureItem, fo->n);
+          float *vf = fo->views + (gsize) (v - 1) * fo->n * dim;
+          g_autofree char *what = g_strdup_printf ("view %u/%u of %s", v, aug.views, g_array_index (sources, Source, i).dir);
+          DcrCliProgress pr = { what, .quiet = quiet };
+          ok = dcr_features_extract_view (bb, (const char *const *) paths, fo->n, !no_cache, 8, &aug, v, vf, vi,
+                                          dcr_cli_progress, &pr, &err);
+          for (guint j = 0; j < fo->n; j++)
+            {
+              /* a view that could not be made is the clean feature again */
+              if (ok && vi[j].error && !fo->items[j].error)
+                {
+                  fprintf (stderr, "dcr: view %u of %s: %s (the clean image is used)\n", v, paths[j], vi[j].error->message);
+                  memcpy (vf + (gsize) j * dim, fo->features + (gsize) j * dim, dim * sizeof (float));
+                }
+              dcr_feature_item_clear (&vi[j]);
+            }
+        }
+    }
   gsize total = 0;
   for (guint i = 0; i < n_sources; i++)
     total += folders[i].n;
@@ -268,6 +314,8 @@ dcr_cmd_train (int argc, char **argv)
   g_autofree gint32 *labels = g_new (gint32, total + 1);
   g_autofree gint64 *pair = g_new (gint64, total + 1);
   g_autofree gboolean *held_out = g_new0 (gboolean, total + 1);
+  /* where each sample's views are: folder and file */
+  g_autofree guint *from_folder = g_new (guint, total + 1), *from_file = g_new (guint, total + 1);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_auto (Index) reals = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
                            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
@@ -287,6 +335,8 @@ dcr_cmd_train (int argc, char **argv)
             continue;
           memcpy (features + n * dim, folders[f].features + (gsize) i * dim, dim * sizeof (float));
           labels[n] = src->cls;
+          from_folder[n] = f;
+          from_file[n] = i;
           pair[n] = -1;
           held_out[n] = src->val;
           g_ptr_array_add (keys, g_strdup (it->sha256));
@@ -302,6 +352,19 @@ dcr_cmd_train (int argc, char **argv)
         n_real = n;
     }
   g_ptr_array_add (keys, NULL);
+  /* views [V, n, dim]; a sample of a folder without views repeats its clean feature */
+  g_autofree float *views = NULL;
+  if (aug.views)
+    {
+      views = g_new (float, (gsize) aug.views * MAX (n, 1) * dim);
+      for (guint v = 0; v < aug.views; v++)
+        for (gsize s = 0; s < n; s++)
+          {
+            const Folder *fo = &folders[from_folder[s]];
+            const float *srcf = fo->views ? fo->views + ((gsize) v * fo->n + from_file[s]) * dim : features + s * dim;
+            memcpy (views + ((gsize) v * n + s) * dim, srcf, dim * sizeof (float));
+          }
+    }
   if (pairs && !read_pairs (pairs, &fakes, &reals, n_real, pair, &err))
     return dcr_cli_fail (err);
 
@@ -309,6 +372,8 @@ dcr_cmd_train (int argc, char **argv)
   g_autoptr (DcrBank) bank = NULL;
   g_autoptr (DcrRetrieval) retrieval = NULL;
   g_autoptr (GPtrArray) bank_keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) bank_pinned = g_array_new (FALSE, TRUE, sizeof (gboolean));
+  guint n_pinned = 0;
   if (bank_path)
     {
       if (from_reals && !g_file_test (bank_path, G_FILE_TEST_EXISTS))
@@ -350,17 +415,23 @@ dcr_cmd_train (int argc, char **argv)
       g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
       if (!protos)
         return dcr_cli_fail (err);
-      g_autoptr (GHashTable) sha_of = g_hash_table_new (g_int64_hash, g_int64_equal);
+      g_autoptr (GHashTable) by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
       for (guint i = 0; i < protos->len; i++)
         {
           DcrPrototype *p = protos->pdata[i];
-          g_hash_table_insert (sha_of, &p->id, p->sha256);
+          g_hash_table_insert (by_id, &p->id, p);
         }
       for (gsize i = 0; i < dcr_retrieval_count (retrieval); i++)
         {
           gint64 id = dcr_retrieval_id_at (retrieval, i);
-          g_ptr_array_add (bank_keys, g_strdup (g_hash_table_lookup (sha_of, &id)));
+          DcrPrototype *p = g_hash_table_lookup (by_id, &id);
+          gboolean pin = p && p->pinned;
+          g_ptr_array_add (bank_keys, g_strdup (p ? p->sha256 : NULL));
+          g_array_append_val (bank_pinned, pin);
+          n_pinned += pin;
         }
+      if (moco && n_pinned && !quiet)
+        fprintf (stderr, "dcr: %u pinned prototypes stay in the MoCo queue as negatives\n", n_pinned);
     }
   else if (!quiet)
     fprintf (stderr, "dcr: no --bank: each sample is compared with one other real image (pair mode); scanning "
@@ -374,7 +445,8 @@ dcr_cmd_train (int argc, char **argv)
       return dcr_cli_fail (err);
     DcrTrainData data = { features, labels, pair, (const char *const *) keys->pdata, n, retrieval,
                           bank_keys->len ? (const char *const *) bank_keys->pdata : NULL,
-                          val_real_dirs ? held_out : NULL };
+                          val_real_dirs ? held_out : NULL, views, aug.views, aug_desc,
+                          n_pinned ? (const gboolean *) bank_pinned->data : NULL };
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume,
@@ -382,8 +454,9 @@ dcr_cmd_train (int argc, char **argv)
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
     if (!quiet)
-      fprintf (stderr, "dcr: training on %" G_GSIZE_FORMAT " real and %" G_GSIZE_FORMAT " fake images, %s, %s\n",
-               n_real, n - n_real, dcr_backbone_id (bb), dcr_context_device (ctx)->name);
+      fprintf (stderr, "dcr: training on %" G_GSIZE_FORMAT " real and %" G_GSIZE_FORMAT " fake images, %s, %s%s%s\n",
+               n_real, n - n_real, dcr_backbone_id (bb), dcr_context_device (ctx)->name,
+               aug_desc ? "; augmented views: " : "", aug_desc ? aug_desc : "");
     DcrTrainSummary sum;
     if (!dcr_train_run (m, &data, &o, quiet ? NULL : on_epoch, NULL, &sum, &err) || !dcr_model_save (m, out, &err))
       return dcr_cli_fail (err);

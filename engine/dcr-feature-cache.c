@@ -26,18 +26,23 @@ dcr_feature_cache_dir (DcrBackbone *bb)
   return g_build_filename (g_get_user_cache_dir (), "dcr-forensics", "features", name, NULL);
 }
 
+/* The clean feature of a file is <sha256>.feat; an augmented view's is
+ * <sha256>-<first 16 hex digits of SHA-256(params key)>.feat. */
 static char *
-cache_file (const char *dir, const char *sha256)
+cache_file (const char *dir, const char *sha256, const char *aug_key)
 {
   char sub[3] = { sha256[0], sha256[1], 0 };
-  g_autofree char *leaf = g_strconcat (sha256, ".feat", NULL);
+  g_autofree char *h = aug_key ? g_compute_checksum_for_string (G_CHECKSUM_SHA256, aug_key, -1) : NULL;
+  if (h)
+    h[16] = 0;
+  g_autofree char *leaf = g_strconcat (sha256, h ? "-" : "", h ? h : "", ".feat", NULL);
   return g_build_filename (dir, sub, leaf, NULL);
 }
 
 static gboolean
-cache_read (const char *dir, DcrFeatureItem *it, guint dim, float *out)
+cache_read (const char *dir, DcrFeatureItem *it, const char *aug_key, guint dim, float *out)
 {
-  g_autofree char *path = cache_file (dir, it->sha256);
+  g_autofree char *path = cache_file (dir, it->sha256, aug_key);
   g_autofree char *data = NULL;
   gsize len = 0;
   if (!g_file_get_contents (path, &data, &len, NULL) || len != 16 + (gsize) dim * 4 ||
@@ -64,9 +69,9 @@ cache_read (const char *dir, DcrFeatureItem *it, guint dim, float *out)
 
 /* Best effort: a cache that cannot be written only costs time later. */
 static void
-cache_write (const char *dir, const DcrFeatureItem *it, guint dim, const float *f)
+cache_write (const char *dir, const DcrFeatureItem *it, const char *aug_key, guint dim, const float *f)
 {
-  g_autofree char *path = cache_file (dir, it->sha256);
+  g_autofree char *path = cache_file (dir, it->sha256, aug_key);
   g_autofree char *parent = g_path_get_dirname (path);
   if (g_mkdir_with_parents (parent, 0700) != 0)
     return;
@@ -89,11 +94,23 @@ dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboole
                       float *features, DcrFeatureItem *items, DcrFeatureProgress progress, gpointer user_data,
                       GError **error)
 {
+  return dcr_features_extract_view (bb, paths, n, use_cache, batch, NULL, 0, features, items, progress, user_data,
+                                    error);
+}
+
+gboolean
+dcr_features_extract_view (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
+                           const DcrAugmentConfig *aug, guint view, float *features, DcrFeatureItem *items,
+                           DcrFeatureProgress progress, gpointer user_data, GError **error)
+{
   guint dim = dcr_backbone_dim (bb);
   g_autofree char *dir = dcr_feature_cache_dir (bb);
   memset (features, 0, (gsize) n * dim * sizeof (float));
   memset (items, 0, n * sizeof *items);
   batch = MIN (batch ? batch : 8, dcr_backbone_max_batch (bb));
+  /* the augmentation key of each filled batch slot (NULL: clean) */
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_set_size (keys, MAX (batch, 1));
   g_autoptr (DcrBackboneRun) run = NULL;
   g_autofree guint *slot_item = g_new (guint, MAX (batch, 1));
   g_autofree float *out = g_new (float, (gsize) MAX (batch, 1) * dim);
@@ -110,17 +127,35 @@ dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboole
             {
               g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
               it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
-              if (!use_cache || !cache_read (dir, it, dim, features + (gsize) i * dim))
+              DcrAugmentParams ap = { 0 };
+              if (aug && view > 0)
+                dcr_augment_draw (aug, it->sha256, view, &ap);
+              /* a view that changes nothing is the clean feature */
+              g_autofree char *key = dcr_augment_is_identity (&ap) ? NULL : dcr_augment_params_key (&ap);
+              if (!use_cache || !cache_read (dir, it, key, dim, features + (gsize) i * dim))
                 {
                   g_autoptr (DcrImage) img = dcr_image_load_from_bytes (bytes, paths[i], NULL, &it->error);
                   if (img)
                     {
                       it->width = img->width;
                       it->height = img->height;
+                      if (key)
+                        {
+                          DcrImage *a = dcr_augment_apply (img, &ap, &it->error);
+                          dcr_image_free (img);
+                          img = a;
+                        }
+                    }
+                  if (img)
+                    {
                       if (!run && !(run = dcr_backbone_run_new (bb, MIN (batch, n), error)))
                         return FALSE;
                       if (dcr_backbone_run_set_image (run, filled, img, &it->error))
-                        slot_item[filled++] = i;
+                        {
+                          g_free (keys->pdata[filled]);
+                          keys->pdata[filled] = g_steal_pointer (&key);
+                          slot_item[filled++] = i;
+                        }
                     }
                 }
             }
@@ -140,7 +175,8 @@ dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboole
               DcrFeatureItem *it = &items[slot_item[s]];
               memcpy (features + (gsize) slot_item[s] * dim, out + (gsize) s * dim, dim * sizeof (float));
               if (use_cache)
-                cache_write (dir, it, dim, out + (gsize) s * dim);
+                cache_write (dir, it, keys->pdata[s], dim, out + (gsize) s * dim);
+              g_clear_pointer (&keys->pdata[s], g_free);
             }
           done += filled;
           filled = 0;

@@ -5,6 +5,7 @@
  * run the backbone twice over the same bytes. Also lists image folders. */
 #pragma once
 
+#include "dcr-augment.h"
 #include "dcr-backbone.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,16 @@ char *dcr_feature_cache_dir (DcrBackbone *bb);
 gboolean dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
                                float *features, DcrFeatureItem *items, DcrFeatureProgress progress,
                                gpointer user_data, GError **error);
+
+/* The same for augmented view `view` (≥ 1) of each file under `aug`
+ * (dcr-augment.h): each file is decoded, augmented and run through the
+ * backbone, and the feature is cached under the view's parameters. A view
+ * whose parameters change nothing is the clean feature (and its cache
+ * entry). aug NULL or view 0: dcr_features_extract. */
+gboolean dcr_features_extract_view (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache,
+                                    guint batch, const DcrAugmentConfig *aug, guint view, float *features,
+                                    DcrFeatureItem *items, DcrFeatureProgress progress, gpointer user_data,
+                                    GError **error);
 
 /* The image files (.png, .jpg, .jpeg, any case) under dir, recursively,
  * sorted; hidden entries skipped. */

@@ -197,7 +197,7 @@ moco_new (DcrTrainStep *s, GError **error)
 {
   DcrModel *m = s->m;
   gint64 b = s->batch, d = m->cfg.dim, q = MAX (s->loss.moco_queue, s->batch);
-  gint64 s_bd[] = { b, d }, s_nce[] = { b, q + 2 }, s_one[] = { 1 };
+  gint64 s_bd[] = { b, d }, s_nce[] = { b, q + s->loss.moco_pinned + 2 }, s_one[] = { 1 };
   if (!dcr_model_pull (m, error) || !(s->key = dcr_model_new (m->ctx, &m->cfg, 0, error)))
     return FALSE;
   for (int i = 0; i < DCR_N_PARAMS; i++)
@@ -208,7 +208,8 @@ moco_new (DcrTrainStep *s, GError **error)
       return FALSE;
   s->loss.moco_queue = (guint) q;
   return (s->krun = dcr_model_run_new (s->key, DCR_F32, s->batch, s->tokens, FALSE, error)) &&
-         (s->queue = dcr_moco_queue_new (m->ctx, m->cfg.dim, (guint) q, 0, s->loss.moco_seed, error)) &&
+         (s->queue = dcr_moco_queue_new (m->ctx, m->cfg.dim, (guint) q, s->loss.moco_pinned, s->loss.moco_seed,
+                                         error)) &&
          (s->kn = f32 (m, 2, s_bd, error)) && (s->dzq = f32 (m, 2, s_bd, error)) &&
          (s->nce_scratch = f32 (m, 2, s_nce, error)) && (s->loss_nce = f32 (m, 1, s_one, error));
 }
@@ -267,6 +268,36 @@ dcr_train_step_new (DcrModel *m, guint batch, guint tokens, const DcrTrainLoss *
       (s->key && !dcr_model_run_record_tokens (s->krun, s->seq, error)) || !record_backward (s, error))
     return NULL;
   return g_steal_pointer (&s);
+}
+
+gboolean
+dcr_train_step_set_pinned (DcrTrainStep *s, const float *f, const float *r, guint n, GError **error)
+{
+  if (!s->queue || n != dcr_moco_queue_n_pinned (s->queue))
+    {
+      g_set_error (error, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA,
+                   "%u pinned prototypes given; the MoCo queue reserves %u", n,
+                   s->queue ? dcr_moco_queue_n_pinned (s->queue) : 0);
+      return FALSE;
+    }
+  if (!n)
+    return TRUE;
+  gsize d = s->m->cfg.dim;
+  guint b = MIN (n, 64u);
+  g_autoptr (DcrModelRun) run = dcr_model_run_new (s->key, DCR_F32, b, s->tokens, FALSE, error);
+  g_autoptr (DcrSeq) seq = run ? dcr_seq_new (s->m->ctx, error) : NULL;
+  if (!seq || !dcr_model_run_record_tokens (run, seq, error))
+    return FALSE;
+  g_autofree float *keys = g_new (float, (gsize) n * d);
+  for (guint i = 0; i < n; i += b)
+    {
+      guint m = MIN (b, n - i);
+      if (!dcr_model_run_set_inputs (run, f + (gsize) i * d, r + (gsize) i * s->tokens * d, m, error) ||
+          !dcr_seq_submit (seq, TRUE, error) ||
+          !dcr_model_run_outputs (run, m, NULL, NULL, NULL, NULL, NULL, keys + (gsize) i * d, error))
+        return FALSE;
+    }
+  return dcr_moco_queue_set_pinned (s->queue, keys, error);
 }
 
 gboolean
@@ -395,7 +426,7 @@ typedef gint64 TokenSrc;
 typedef struct {
   const DcrTrainData *data;
   guint dim, tokens;
-  TokenSrc *src;          /* [n, tokens] */
+  TokenSrc *src;          /* [rows, tokens]: row v·n + i is view v (0: clean) of sample i */
   gint64 *train, *val;    /* sample indices */
   gsize n_train, n_val;
 } Plan;
@@ -469,6 +500,13 @@ plan_split (Plan *p, double frac)
     }
 }
 
+/* The feature of row r: sample r of the clean features, or a view's. */
+static const float *
+row_feature (const DcrTrainData *d, gsize dim, gint64 r)
+{
+  return (gsize) r < d->n ? d->features + (gsize) r * dim : d->views + ((gsize) r - d->n) * dim;
+}
+
 static gboolean
 same_key (const DcrTrainData *d, gint64 sample, gint64 bank_pos)
 {
@@ -476,9 +514,9 @@ same_key (const DcrTrainData *d, gint64 sample, gint64 bank_pos)
          strcmp (d->keys[sample], d->bank_keys[bank_pos]) == 0;
 }
 
-/* Tokens of every sample: its explicit pair first, then its nearest bank
- * prototypes that are not the sample itself; without a bank one token, a
- * random real of the training split. */
+/* Tokens of every sample and view: its explicit pair first, then its
+ * nearest bank prototypes that are not the sample itself; without a bank
+ * one token, a random real of the training split. */
 static gboolean
 plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
 {
@@ -503,20 +541,24 @@ plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
                    count == 1 ? "" : "s");
       return FALSE;
     }
-  p->src = g_new (TokenSrc, d->n * p->tokens);
+  gsize rows = d->n * (1 + (d->views ? d->n_views : 0));
+  p->src = g_new (TokenSrc, rows * p->tokens);
 
   g_autofree guint32 *cand = NULL;
   guint kc = 0;
   if (d->bank)
     {
       guint want = (guint) MIN ((gsize) MIN (p->tokens + EXTRA_CANDIDATES, 32u), count);
-      cand = g_new (guint32, d->n * want);
-      if (!dcr_retrieval_search (d->bank, d->features, (guint) d->n, want, NULL, NULL, cand, &kc, error))
-        return FALSE;
+      cand = g_new (guint32, rows * want);
+      for (gsize v = 0; v * d->n < rows; v++)
+        if (!dcr_retrieval_search (d->bank, row_feature (d, p->dim, (gint64) (v * d->n)), (guint) d->n, want, NULL,
+                                   NULL, cand + v * d->n * want, &kc, error))
+          return FALSE;
     }
-  for (gsize i = 0; i < d->n; i++)
+  for (gsize row = 0; row < rows; row++)
     {
-      TokenSrc *t = p->src + i * p->tokens;
+      gsize i = row % d->n;
+      TokenSrc *t = p->src + row * p->tokens;
       guint n = 0;
       gint64 partner = d->pair && d->labels[i] ? d->pair[i] : -1;
       if (partner >= 0)
@@ -531,7 +573,7 @@ plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
         }
       for (guint c = 0; cand && c < kc && n < p->tokens; c++)
         {
-          gint64 pos = cand[i * kc + c];
+          gint64 pos = cand[row * kc + c];
           if (same_key (d, (gint64) i, pos) || (partner >= 0 && same_key (d, partner, pos)))
             continue;
           t[n++] = pos;
@@ -548,6 +590,57 @@ plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
   return TRUE;
 }
 
+/* idx are rows (sample or view, see Plan.src). */
+/* The pinned prototypes as MoCo inputs: each one's feature f [n, D] and, as
+ * its tokens r [n, tokens, D], its nearest other prototypes of the bank. */
+static gboolean
+pinned_inputs (const Plan *p, float **f_out, float **r_out, guint *n_out, GError **error)
+{
+  const DcrTrainData *d = p->data;
+  gsize count = d->bank && d->bank_pinned ? dcr_retrieval_count (d->bank) : 0, dim = p->dim;
+  g_autoptr (GArray) pos = g_array_new (FALSE, FALSE, sizeof (gsize));
+  for (gsize i = 0; i < count; i++)
+    if (d->bank_pinned[i])
+      g_array_append_val (pos, i);
+  guint n = pos->len;
+  *n_out = n;
+  *f_out = *r_out = NULL;
+  if (!n)
+    return TRUE;
+  g_autofree float *f = g_new (float, (gsize) n * dim);
+  g_autofree float *r = g_new (float, (gsize) n * p->tokens * dim);
+  for (guint i = 0; i < n; i++)
+    dcr_retrieval_row (d->bank, g_array_index (pos, gsize, i), f + (gsize) i * dim);
+  guint want = (guint) MIN ((gsize) MIN (p->tokens + EXTRA_CANDIDATES, 32u), count), kc = 0;
+  g_autofree guint32 *cand = g_new (guint32, (gsize) n * want);
+  if (!dcr_retrieval_search (d->bank, f, n, want, NULL, NULL, cand, &kc, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      gsize self = g_array_index (pos, gsize, i);
+      guint t = 0;
+      for (guint c = 0; c < kc && t < p->tokens; c++)
+        {
+          gsize q = cand[(gsize) i * kc + c];
+          if (q == self || (d->bank_keys && d->bank_keys[q] && d->bank_keys[self] &&
+                            strcmp (d->bank_keys[q], d->bank_keys[self]) == 0))
+            continue;
+          dcr_retrieval_row (d->bank, q, r + ((gsize) i * p->tokens + t++) * dim);
+        }
+      if (t == 0)
+        {
+          g_set_error (error, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA,
+                       "pinned prototype %" G_GSIZE_FORMAT " has no other prototype in the bank", self);
+          return FALSE;
+        }
+      for (; t < p->tokens; t++)
+        memcpy (r + ((gsize) i * p->tokens + t) * dim, r + ((gsize) i * p->tokens + t - 1) * dim, dim * sizeof (float));
+    }
+  *f_out = g_steal_pointer (&f);
+  *r_out = g_steal_pointer (&r);
+  return TRUE;
+}
+
 static void
 gather_batch (const Plan *p, const gint64 *idx, guint b, float *f, float *r, gint32 *labels)
 {
@@ -556,9 +649,9 @@ gather_batch (const Plan *p, const gint64 *idx, guint b, float *f, float *r, gin
   for (guint i = 0; i < b; i++)
     {
       gint64 s = idx[i];
-      memcpy (f + i * dim, d->features + s * dim, dim * sizeof (float));
+      memcpy (f + i * dim, row_feature (d, dim, s), dim * sizeof (float));
       if (labels)
-        labels[i] = d->labels[s] ? 1 : 0;
+        labels[i] = d->labels[(gsize) s % d->n] ? 1 : 0;
       for (guint j = 0; j < p->tokens; j++)
         {
           TokenSrc src = p->src[s * p->tokens + j];
@@ -610,7 +703,10 @@ fmt_d (double v)
 static char *
 moco_meta (const DcrTrainLoss *l)
 {
-  return l->moco ? g_strdup_printf ("queue %u", MAX (l->moco_queue, 1u)) : NULL;
+  if (!l->moco)
+    return NULL;
+  return l->moco_pinned ? g_strdup_printf ("queue %u pinned %u", MAX (l->moco_queue, 1u), l->moco_pinned)
+                        : g_strdup_printf ("queue %u", MAX (l->moco_queue, 1u));
 }
 
 static gboolean
@@ -807,7 +903,7 @@ apply_checkpoint_state (DcrModel *m, DcrTrainStep *step, Resume *r, GError **err
 }
 
 static char *
-summary_json (DcrModel *m, const DcrTrainOptions *o, const DcrTrainSummary *s)
+summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, const DcrTrainSummary *s)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -828,8 +924,14 @@ summary_json (DcrModel *m, const DcrTrainOptions *o, const DcrTrainSummary *s)
   if (o->loss.moco)
     {
       INT ("moco_queue", o->loss.moco_queue);
+      INT ("moco_pinned", o->loss.moco_pinned);
       DBL ("lambda_infonce", o->loss.lambda_infonce);
       DBL ("moco_momentum", o->loss.moco_momentum);
+    }
+  if (d->views && d->n_views)
+    {
+      INT ("views", d->n_views);
+      STR ("augment", d->augment ? d->augment : "");
     }
   INT ("tokens", s->tokens);
   INT ("n_train", s->n_train);
@@ -896,8 +998,15 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
       return FALSE;
     }
   o.batch = b;
+  g_autofree float *pin_f = NULL, *pin_r = NULL;
+  guint n_pin = 0;
   if (o.loss.moco)
-    o.loss.moco_queue = MAX (o.loss.moco_queue, b);
+    {
+      o.loss.moco_queue = MAX (o.loss.moco_queue, b);
+      if (!pinned_inputs (&p, &pin_f, &pin_r, &n_pin, error))
+        return FALSE;
+      o.loss.moco_pinned = n_pin;
+    }
   sum.n_train = (guint) p.n_train;
   sum.n_val = (guint) p.n_val;
   sum.tokens = p.tokens;
@@ -937,6 +1046,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
     return FALSE;
 
   gsize dim = m->cfg.dim;
+  guint d_views = data->views ? data->n_views : 0;
   g_autofree gint64 *order = g_new (gint64, p.n_train);
   g_autofree float *f = g_new (float, (gsize) b * dim);
   g_autofree float *r = g_new (float, (gsize) b * p.tokens * dim);
@@ -957,7 +1067,14 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
           order[i - 1] = order[j];
           order[j] = tmp;
         }
+      /* each sample as one of its versions (drawn only with views, so a run
+       * without them repeats the one before views existed) */
+      for (gsize i = 0; d_views && i < p.n_train; i++)
+        order[i] += (gint64) (g_rand_int_range (er, 0, (gint32) d_views + 1) * data->n);
       double acc[4] = { 0 }, nce = 0;
+      /* the pinned negatives from the key encoder as it is now */
+      if (n_pin && !dcr_train_step_set_pinned (step, pin_f, pin_r, n_pin, error))
+        return FALSE;
       for (gint64 u = 0; u < per_epoch; u++)
         {
           double l[4];
@@ -1021,7 +1138,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   sum.band_lo = lo;
   sum.band_hi = hi;
   dcr_model_set_decision (m, thr, lo, hi);
-  g_autofree char *json = summary_json (m, &o, &sum);
+  g_autofree char *json = summary_json (m, data, &o, &sum);
   dcr_model_set_training (m, json);
   if (summary)
     *summary = sum;

@@ -42,6 +42,7 @@ typedef struct {
   float lambda_infonce; /* λ₃; 0 → 0.1 */
   float moco_momentum;  /* m; 0 → DCR_MOCO_MOMENTUM */
   guint64 moco_seed;    /* of the queue's initial random keys */
+  guint moco_pinned;    /* rows the queue reserves for pinned bank prototypes (set by dcr_train_run) */
 } DcrTrainLoss;
 
 /* ---- one step ------------------------------------------------------------ */
@@ -70,6 +71,10 @@ double dcr_train_step_infonce (DcrTrainStep *step);
 gboolean dcr_train_step_key_param (DcrTrainStep *step, int param, float *out, GError **error);
 gboolean dcr_train_step_set_key_param (DcrTrainStep *step, int param, const float *values, GError **error);
 DcrMocoQueue *dcr_train_step_queue (DcrTrainStep *step);
+/* With MoCo and loss.moco_pinned = n: the key encoder's keys (normalised
+ * fused features, no dropout) of n samples f [n, D] with tokens r [n, L, D]
+ * become the queue's pinned rows, which the ring never overwrites. */
+gboolean dcr_train_step_set_pinned (DcrTrainStep *step, const float *f, const float *r, guint n, GError **error);
 /* The gradient of a parameter after a run (tests), in the device layout. */
 gboolean dcr_train_step_gradient (DcrTrainStep *step, int param, float *out, GError **error);
 /* AdamW state for checkpoints: exp_avg and exp_avg_sq of a parameter. */
@@ -95,6 +100,19 @@ typedef struct {
    * out, so that crops of one photo are never on both sides); then
    * DcrTrainOptions.val_fraction is not used. */
   const gboolean *held_out;
+  /* Augmented views (dcr-augment.h): features [n_views, n, D] of view
+   * 1 … n_views of every sample (row v·n + i; a sample without a view
+   * repeats its clean feature there). Each epoch, each training sample is
+   * seen as one of its 1 + n_views versions, drawn at random (the clean one
+   * included); validation uses the clean features only. */
+  const float *views;
+  guint n_views;
+  const char *augment; /* the augmentation, as recorded in the training summary */
+  /* [dcr_retrieval_count(bank)] or NULL: prototypes the curator pinned.
+   * With MoCo their keys are the queue's pinned negatives, recomputed by the
+   * key encoder at the start of every epoch (their tokens: their nearest
+   * other prototypes). */
+  const gboolean *bank_pinned;
 } DcrTrainData;
 
 typedef struct {

@@ -44,6 +44,22 @@ check "resume does not repeat epoch 1" sh -c "! grep -q '^epoch 1/4' '$tmp/err'"
 train --epochs 4 --seed 6 --out "$tmp/r.safetensors" --checkpoint "$tmp/r.ck" --resume >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "resume refuses a checkpoint of another seed" [ $rc -eq 1 ] && grep -q 'seed' "$tmp/err"
 
+# augmented views: made (and cached) per training image, recorded in the model
+nfeat() { find "$tmp/cache" -name '*.feat' | wc -l; }
+XDG_CACHE_HOME="$tmp/cache" train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug.safetensors" \
+  --checkpoint "$tmp/aug.ck" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "train --augment exits 0" [ $rc -eq 0 ]
+check "train --augment computes the views" grep -q 'view 1/1 of .*/real' "$tmp/err"
+check "train --augment states the augmentation" grep -q 'augmented views: views=1,.*jpeg=1:70-70' "$tmp/err"
+check "the model records the augmentation" grep -aq 'augment[^,]*views=1,crop=' "$tmp/aug.safetensors"
+nreal=$(ls "$d/real" "$d/fake" | grep -c '\.png$')
+check "one cached feature per image and one per view ($nreal images)" [ "$(nfeat)" -eq $((2 * nreal)) ]
+XDG_CACHE_HOME="$tmp/cache" train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug2.safetensors" \
+  --checkpoint "$tmp/aug2.ck" >/dev/null 2>&1
+check "a second --augment run takes every view from the cache" [ "$(nfeat)" -eq $((2 * nreal)) ]
+"$dcr" train --real "$d/real" --fake "$d/fake" --augment views=1,blur=2 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
+check "a bad --augment is a usage error that says why" [ $? -eq 2 ] && grep -q 'augmentation "blur"' "$tmp/err"
+
 # scan: evidence read-only, hashes unchanged
 chmod a-w "$d"/test-real/*.png "$d"/test-fake/*.png
 sha256sum "$d"/test-real/*.png "$d"/test-fake/*.png >"$tmp/before"

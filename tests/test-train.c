@@ -310,6 +310,72 @@ test_pair_only (void)
   synth_clear (&s);
 }
 
+/* Augmented views reach training: the clean fakes here carry no trace
+ * (they are plain photos of their scene), only their views do. Trained
+ * with the views, the model finds the fakes of a held-out set; trained on
+ * the clean features alone, it cannot (it even learns the reverse: a
+ * clean fake lies nearer its bank prototypes than a real photo, which
+ * never meets itself there). The summary records the views. */
+static double
+views_run (guint n_views, char **training)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (21);
+  float scenes[SCENES * D];
+  Synth s;
+  synth_make (&s, scenes, rng);
+  const guint V = 3;
+  g_autofree float *views = g_new (float, V * s.n * D);
+  for (guint v = 0; v < V; v++)
+    for (gsize i = 0; i < s.n_bank; i++)
+      {
+        float *real = views + ((gsize) v * s.n + i) * D;
+        photo (rng, scenes + (i / 2) * D, real);
+        fake_of (rng, s.features + i * D, views + ((gsize) v * s.n + s.n_bank + i) * D);
+      }
+  for (gsize i = 0; i < s.n_bank; i++)
+    photo (rng, scenes + (i / 2) * D, s.features + (s.n_bank + i) * D);
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  g_autoptr (DcrModel) m = new_model (5);
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys, NULL, n_views ? views : NULL, n_views, "test views" };
+  DcrTrainOptions o = { .epochs = 30, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4 };
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+
+  const guint nt = SCENES * 2;
+  float test_f[SCENES * 2 * D], p[SCENES * 2];
+  gint32 test_y[SCENES * 2];
+  for (guint i = 0; i < SCENES; i++)
+    {
+      float tmp[D];
+      photo (rng, scenes + i * D, test_f + i * D);
+      photo (rng, scenes + i * D, tmp);
+      fake_of (rng, tmp, test_f + (SCENES + i) * D);
+      test_y[i] = 0;
+      test_y[SCENES + i] = 1;
+    }
+  score_single (m, bank, test_f, nt, p);
+  *training = g_strdup (dcr_model_config (m)->training);
+  synth_clear (&s);
+  return dcr_metrics_roc_auc (p, test_y, nt);
+}
+
+static void
+test_views (void)
+{
+  g_autofree char *with_json = NULL, *without_json = NULL;
+  double with = views_run (3, &with_json), without = views_run (0, &without_json);
+  g_test_message ("held-out AUC trained with views %.3f, without %.3f", with, without);
+  g_assert_cmpfloat (with, >, 0.85);
+  g_assert_cmpfloat (without, <, 0.7);
+  g_assert_nonnull (strstr (with_json, "\"views\":3"));
+  g_assert_nonnull (strstr (with_json, "\"augment\":\"test views\""));
+  g_assert_null (strstr (without_json, "\"views\""));
+  dcr_test_assert_no_validation_errors ();
+}
+
 /* normalise(fused) of a model's difference attention on tokens r, by an
  * inference run (the fused feature does not depend on dropout). */
 static void
@@ -438,6 +504,111 @@ test_moco_step (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* Pinned prototypes in the MoCo queue: their rows hold the key encoder's
+ * keys of the pinned inputs, the ring's writes (wrapping several times)
+ * never touch them, and a refresh follows the moved key encoder. A run of
+ * the loop with pinned bank prototypes records them. */
+static void
+key_copy_fused (DcrTrainStep *step, DcrModel *m, const float *f, const float *r, guint b, guint l, float *out)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrModel) key = new_model (9);
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (dcr_model_host_param (m, i))
+      {
+        g_autofree float *v = g_new (float, param_n (m, i));
+        if (i >= DCR_P_WQ && i <= DCR_P_BG)
+          g_assert_true (dcr_train_step_key_param (step, i, v, &err));
+        else
+          memcpy (v, dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
+        dcr_model_set_param (key, i, v);
+      }
+  g_assert_no_error (err);
+  fused_unit (key, f, r, b, l, out);
+}
+
+static void
+test_moco_pinned (void)
+{
+  g_autoptr (GError) err = NULL;
+  enum { B = 4, L = 2, Q = 6, P = 3 };
+  g_autoptr (GRand) rng = g_rand_new_with_seed (31);
+  g_autoptr (DcrModel) m = new_model (7);
+  float f[B * D], r[B * L * D], pf[P * D], pr[P * L * D];
+  gint32 y[B] = { 0, 1, 0, 1 };
+  for (int i = 0; i < B * D; i++)
+    f[i] = (float) g_rand_double (rng);
+  for (int i = 0; i < B * L * D; i++)
+    r[i] = (float) g_rand_double (rng);
+  for (int i = 0; i < P * D; i++)
+    pf[i] = (float) g_rand_double (rng);
+  for (int i = 0; i < P * L * D; i++)
+    pr[i] = (float) g_rand_double (rng);
+  DcrTrainLoss loss = { .moco = TRUE, .moco_queue = Q, .moco_momentum = 0.9f, .moco_seed = 2, .moco_pinned = P };
+  g_autoptr (DcrTrainStep) step = dcr_train_step_new (m, B, L, &loss, TRUE, &err);
+  g_assert_no_error (err);
+  DcrMocoQueue *queue = dcr_train_step_queue (step);
+  g_assert_cmpuint (dcr_moco_queue_n_pinned (queue), ==, P);
+  g_assert_false (dcr_train_step_set_pinned (step, pf, pr, P - 1, &err));
+  g_assert_error (err, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA);
+  g_clear_error (&err);
+
+  float want[P * D], q0[(P + Q) * D], q1[(P + Q) * D];
+  key_copy_fused (step, m, pf, pr, P, L, want);
+  g_assert_true (dcr_train_step_set_pinned (step, pf, pr, P, &err));
+  g_assert_no_error (err);
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q0, &err));
+  dcr_test_assert_close ("pinned keys", q0, want, P * D, 1e-5, 1e-4);
+
+  double l[4];
+  for (int u = 1; u <= 4; u++) /* 16 keys through a ring of 6 */
+    {
+      g_assert_true (dcr_train_step_set_batch (step, f, r, y, NULL, rng, &err));
+      g_assert_true (dcr_train_step_run (step, u, 1e-2, l, &err));
+      g_assert_no_error (err);
+    }
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q1, &err));
+  dcr_test_assert_close ("pinned rows after the ring wrapped", q1, q0, P * D, 0, 0);
+  double ring_moved = 0;
+  for (int i = P * D; i < (P + Q) * D; i++)
+    ring_moved += fabs (q1[i] - q0[i]);
+  g_assert_cmpfloat (ring_moved, >, 0.1);
+
+  /* a refresh takes the key encoder as it is now (it moved) */
+  float moved[P * D], q2[(P + Q) * D];
+  key_copy_fused (step, m, pf, pr, P, L, moved);
+  g_assert_true (dcr_train_step_set_pinned (step, pf, pr, P, &err));
+  g_assert_true (dcr_tensor_download ((DcrTensor *) dcr_moco_queue_tensor (queue), q2, &err));
+  dcr_test_assert_close ("refreshed pinned keys", q2, moved, P * D, 1e-5, 1e-4);
+  dcr_test_assert_close ("ring untouched by the refresh", q2 + P * D, q1 + P * D, Q * D, 0, 0);
+  double diff = 0;
+  for (int i = 0; i < P * D; i++)
+    diff += fabs (moved[i] - want[i]);
+  g_assert_cmpfloat (diff, >, 0);
+
+  /* the loop: every fourth bank prototype pinned */
+  Synth s;
+  float scenes[SCENES * D];
+  synth_make (&s, scenes, rng);
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  g_autofree gboolean *pinned = g_new0 (gboolean, s.n_bank);
+  for (gsize i = 0; i < s.n_bank; i += 4)
+    pinned[i] = TRUE;
+  g_autoptr (DcrModel) m2 = new_model (8);
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys, .bank_pinned = pinned };
+  DcrTrainOptions o = { .epochs = 8, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4,
+                        .loss = { .moco = TRUE, .moco_queue = 32 } };
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m2, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_assert_cmpfloat (sum.last_loss, <, sum.first_loss);
+  g_autofree char *want_json = g_strdup_printf ("\"moco_pinned\":%" G_GSIZE_FORMAT, s.n_bank / 4);
+  g_assert_nonnull (strstr (dcr_model_config (m2)->training, want_json));
+  synth_clear (&s);
+  dcr_test_assert_no_validation_errors ();
+}
+
 /* The synthetic run still learns with MoCo, and a run resumed from its
  * checkpoint (key encoder, queue and pointer included) ends where an
  * uninterrupted one does. */
@@ -521,7 +692,9 @@ main (int argc, char **argv)
   g_test_add_func ("/train/end-to-end", test_end_to_end);
   g_test_add_func ("/train/resume", test_resume);
   g_test_add_func ("/train/pair-only", test_pair_only);
+  g_test_add_func ("/train/views", test_views);
   g_test_add_func ("/train/moco-step", test_moco_step);
+  g_test_add_func ("/train/moco-pinned", test_moco_pinned);
   g_test_add_func ("/train/moco-end-to-end-resume", test_moco_end_to_end_resume);
   int rc = g_test_run ();
   dcr_test_context_teardown ();

@@ -6,8 +6,8 @@
 struct _DcrBankItem {
   GObject parent_instance;
   DcrPrototype *proto;
-  GdkTexture *thumbnail;
-  gboolean thumbnail_tried;
+  GdkTexture *thumbnail; /* weak: alive while some widget shows it */
+  gboolean thumbnail_bad;
 };
 
 G_DEFINE_FINAL_TYPE (DcrBankItem, dcr_bank_item, G_TYPE_OBJECT)
@@ -17,7 +17,8 @@ dcr_bank_item_finalize (GObject *object)
 {
   DcrBankItem *self = DCR_BANK_ITEM (object);
   dcr_prototype_free (self->proto);
-  g_clear_object (&self->thumbnail);
+  if (self->thumbnail)
+    g_object_remove_weak_pointer (G_OBJECT (self->thumbnail), (gpointer *) &self->thumbnail);
   G_OBJECT_CLASS (dcr_bank_item_parent_class)->finalize (object);
 }
 
@@ -55,17 +56,100 @@ dcr_bank_item_get_id (DcrBankItem *self)
 }
 
 GdkTexture *
-dcr_bank_item_get_thumbnail (DcrBankItem *self)
+dcr_bank_item_load_thumbnail (DcrBankItem *self)
 {
   g_return_val_if_fail (DCR_IS_BANK_ITEM (self), NULL);
-  if (!self->thumbnail_tried && self->proto->thumbnail)
+  if (self->thumbnail)
+    return g_object_ref (self->thumbnail);
+  if (self->thumbnail_bad || !self->proto->thumbnail)
+    return NULL;
+  /* decoded when a row or cell shows it and dropped when none does: a bank
+   * of 100,000 is scrolled through, and only what is on screen is decoded */
+  GdkTexture *tex = gdk_texture_new_from_bytes (self->proto->thumbnail, NULL);
+  if (!tex)
     {
-      /* decoded on first display only: a bank of 100,000 is scrolled through, not all shown */
-      self->thumbnail = gdk_texture_new_from_bytes (self->proto->thumbnail, NULL);
-      g_clear_pointer (&self->proto->thumbnail, g_bytes_unref);
+      self->thumbnail_bad = TRUE;
+      return NULL;
     }
-  self->thumbnail_tried = TRUE;
-  return self->thumbnail;
+  self->thumbnail = tex;
+  g_object_add_weak_pointer (G_OBJECT (tex), (gpointer *) &self->thumbnail);
+  return tex;
+}
+
+GdkTexture *
+dcr_bank_item_peek_thumbnail (DcrBankItem *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_ITEM (self), NULL);
+  return self->thumbnail ? g_object_ref (self->thumbnail) : NULL;
+}
+
+gboolean
+dcr_bank_item_has_thumbnail (DcrBankItem *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_ITEM (self), FALSE);
+  return self->thumbnail || (self->proto->thumbnail && !self->thumbnail_bad);
+}
+
+static void
+decode_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  /* gdk_texture_new_from_bytes may run off the main thread */
+  GError *err = NULL;
+  GdkTexture *tex = gdk_texture_new_from_bytes (data, &err);
+  if (tex)
+    g_task_return_pointer (task, tex, g_object_unref);
+  else
+    g_task_return_error (task, err);
+}
+
+void
+dcr_bank_item_load_thumbnail_async (DcrBankItem *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+  g_return_if_fail (DCR_IS_BANK_ITEM (self));
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, dcr_bank_item_load_thumbnail_async);
+  if (self->thumbnail)
+    {
+      g_task_return_pointer (task, g_object_ref (self->thumbnail), g_object_unref);
+      return;
+    }
+  if (self->thumbnail_bad || !self->proto->thumbnail)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "prototype %" G_GINT64_FORMAT
+                               " has no readable thumbnail", self->proto->id);
+      return;
+    }
+  g_task_set_task_data (task, g_bytes_ref (self->proto->thumbnail), (GDestroyNotify) g_bytes_unref);
+  g_task_run_in_thread (task, decode_thread);
+}
+
+GdkTexture *
+dcr_bank_item_load_thumbnail_finish (DcrBankItem *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_autoptr (GError) err = NULL;
+  GdkTexture *tex = g_task_propagate_pointer (G_TASK (result), &err);
+  if (!tex)
+    {
+      if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
+          !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        self->thumbnail_bad = TRUE;
+      g_propagate_error (error, g_steal_pointer (&err));
+      return NULL;
+    }
+  if (self->thumbnail && self->thumbnail != tex)
+    {
+      /* decoded twice meanwhile: share the first */
+      g_object_unref (tex);
+      return g_object_ref (self->thumbnail);
+    }
+  if (!self->thumbnail)
+    {
+      self->thumbnail = tex;
+      g_object_add_weak_pointer (G_OBJECT (tex), (gpointer *) &self->thumbnail);
+    }
+  return tex;
 }
 
 struct _DcrBankModel {

@@ -1,5 +1,5 @@
 /* dcr-bank-model.h — the bank page's list: a GListModel of DcrBankItem (one
- * prototype's provenance, its thumbnail decoded when first shown), in id
+ * prototype's provenance, its thumbnail decoded while shown), in id
  * order, read from a DcrBank and refreshed row by row after a change. */
 #pragma once
 
@@ -14,8 +14,19 @@ G_DECLARE_FINAL_TYPE (DcrBankItem, dcr_bank_item, DCR, BANK_ITEM, GObject)
 
 /* The prototype as read (without its feature); never NULL. */
 const DcrPrototype *dcr_bank_item_get_prototype (DcrBankItem *self);
-/* The stored thumbnail, or NULL when there is none or it does not decode. */
-GdkTexture *dcr_bank_item_get_thumbnail (DcrBankItem *self);
+/* The stored thumbnail (a new reference), or NULL when there is none or it
+ * does not decode. Decoded on demand and kept only while a reference lives,
+ * so bind it to a widget and let the widget hold it. */
+GdkTexture *dcr_bank_item_load_thumbnail (DcrBankItem *self);
+/* The same, decoded in a worker (for list and grid cells: scrolling never
+ * waits on PNG decoding). */
+void dcr_bank_item_load_thumbnail_async (DcrBankItem *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+GdkTexture *dcr_bank_item_load_thumbnail_finish (DcrBankItem *self, GAsyncResult *result, GError **error);
+/* The thumbnail if it is decoded already (a new reference), else NULL. */
+GdkTexture *dcr_bank_item_peek_thumbnail (DcrBankItem *self);
+/* Whether there is a thumbnail to show (decoded or not). */
+gboolean dcr_bank_item_has_thumbnail (DcrBankItem *self);
 gint64 dcr_bank_item_get_id (DcrBankItem *self);
 
 #define DCR_TYPE_BANK_MODEL (dcr_bank_model_get_type ())

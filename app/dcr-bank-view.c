@@ -2,10 +2,14 @@
  * remove, import) run on the main thread against the page's own bank
  * handle; adding a folder (the backbone) and the near-duplicate search (the
  * GPU) run in a worker with its own engine context and bank handle, with
- * progress and cancel. The last change can be undone from its toast. */
+ * progress and cancel. The last change can be undone from its toast. The
+ * prototypes show as a list or as a thumbnail grid (one selection, filter
+ * and sort for both); the selected one's nearest neighbours in the bank are
+ * found in a worker over a cached copy of the bank's features. */
 #include "dcr-config.h"
 #include "dcr-bank-view.h"
 #include "dcr-bank-model.h"
+#include "dcr-bank-dialogs.h"
 #include "dcr-backbone.h"
 #include "dcr-detector.h"
 #include "dcr-feature-cache.h"
@@ -13,7 +17,44 @@
 
 #include <string.h>
 
-enum { FILTER_ALL, FILTER_ENABLED, FILTER_DISABLED, FILTER_PINNED, FILTER_DUPLICATES, FILTER_PRUNED };
+enum {
+  FILTER_ALL, FILTER_ENABLED, FILTER_DISABLED, FILTER_PINNED, FILTER_DUPLICATES, FILTER_PRUNED,
+  FILTER_RETRIEVED, FILTER_NEVER_RETRIEVED, FILTER_RECENT,
+};
+
+/* The sort dropdown's keys, in its order. */
+enum { SORT_ID, SORT_SOURCE, SORT_ADDED, SORT_ENABLED, SORT_RETRIEVALS, N_SORT_KEYS };
+
+#define N_NEIGHBOURS 5
+
+/* Every prototype's feature (enabled or not), read once in a worker and
+ * kept while the bank's generation stays the same. Reference-counted: a
+ * worker may still be reading it when a newer one replaces it. */
+typedef struct {
+  char *path;
+  gint64 generation;
+  float *features;
+  gint64 *ids;
+  gsize n;
+  guint dim;
+  GHashTable *row_of; /* gint64 id (into ids) → row + 1 */
+} FeatureCache;
+
+static void
+feature_cache_clear (gpointer data)
+{
+  FeatureCache *c = data;
+  g_free (c->path);
+  g_free (c->features);
+  g_free (c->ids);
+  g_clear_pointer (&c->row_of, g_hash_table_unref);
+}
+
+static void
+feature_cache_unref (FeatureCache *c)
+{
+  g_atomic_rc_box_release_full (c, feature_cache_clear);
+}
 
 /* Above this many changed rows the list is read again whole rather than row
  * by row: one items-changed instead of thousands through filter and sort. */
@@ -44,6 +85,13 @@ struct _DcrBankView {
   GtkPicture *detail_picture;
   GtkEntry *note_entry;
   GtkColumnViewColumn *group_column;
+  GtkColumnViewColumn *sort_columns[N_SORT_KEYS];
+  GtkStack *view_stack;
+  GtkGridView *grid_view;
+  GtkToggleButton *list_toggle, *grid_toggle, *sort_descending;
+  GtkDropDown *sort_dropdown;
+  GtkLabel *neighbours_label;
+  GtkBox *neighbours_box;
 
   GSettings *settings;
   DcrBank *bank;
@@ -60,6 +108,16 @@ struct _DcrBankView {
   GHashTable *pruned;      /* gint64 ids the plan drops */
   char *last_message;
   char *counts;            /* "5 prototypes · 4 enabled · 1 pinned" */
+  gint64 recent_since;     /* FILTER_RECENT: unix time */
+
+  /* nearest neighbours of the selected prototype */
+  FeatureCache *features;  /* NULL until first needed */
+  gboolean nb_running;     /* a worker is computing */
+  gint64 nb_wanted;        /* whose neighbours are wanted, -1 none */
+  gint64 nb_shown;         /* whose neighbours `neighbours` are, -1 none */
+  GArray *neighbours;      /* DcrBankNeighbour */
+  GtkWindow *stats_window, *audit_window; /* weak */
+  AdwToast *toast;         /* the last one, while shown (weak) */
 
   GCancellable *job;       /* the worker in flight, NULL when idle */
   guint progress_source;
@@ -92,6 +150,10 @@ show_toast (DcrBankView *self, const char *message, gboolean undoable)
       adw_toast_set_button_label (t, "_Undo");
       adw_toast_set_action_name (t, "bank.undo");
     }
+  if (self->toast)
+    g_object_remove_weak_pointer (G_OBJECT (self->toast), (gpointer *) &self->toast);
+  self->toast = t;
+  g_object_add_weak_pointer (G_OBJECT (t), (gpointer *) &self->toast);
   adw_toast_overlay_add_toast (self->toast_overlay, t);
 }
 
@@ -116,6 +178,8 @@ update_actions (DcrBankView *self)
   gtk_widget_action_set_enabled (w, "bank.add-folder", writable && !busy);
   gtk_widget_action_set_enabled (w, "bank.import", writable && !busy);
   gtk_widget_action_set_enabled (w, "bank.export", has);
+  gtk_widget_action_set_enabled (w, "bank.statistics", has);
+  gtk_widget_action_set_enabled (w, "bank.audit-log", has);
   gtk_widget_action_set_enabled (w, "bank.find-duplicates", has && !busy);
   gtk_widget_action_set_enabled (w, "bank.show-duplicates", self->dups && self->dups->groups->len > 0);
   gtk_widget_action_set_enabled (w, "bank.disable-redundant",
@@ -152,6 +216,231 @@ first_selected (DcrBankView *self)
   return g_list_model_get_item (G_LIST_MODEL (self->selection), gtk_bitset_get_minimum (set));
 }
 
+/* ---- nearest neighbours ------------------------------------------------ */
+
+typedef struct {
+  char *path;
+  gint64 generation, id;
+  FeatureCache *cache;  /* in: the features to use, or NULL to read them; out: those used */
+  GArray *result;       /* DcrBankNeighbour */
+  gboolean found;       /* the prototype was among the features */
+  gboolean read;        /* the features were read for this job */
+} NeighbourJob;
+
+static void
+neighbour_job_free (NeighbourJob *job)
+{
+  g_free (job->path);
+  g_clear_pointer (&job->cache, feature_cache_unref);
+  g_clear_pointer (&job->result, g_array_unref);
+  g_free (job);
+}
+
+static FeatureCache *
+read_features (const char *path, gint64 generation, GError **error)
+{
+  g_autoptr (DcrBank) bank = dcr_bank_open (path, NULL, 0, TRUE, error);
+  if (!bank)
+    return NULL;
+  FeatureCache *c = g_atomic_rc_box_new0 (FeatureCache);
+  c->path = g_strdup (path);
+  c->generation = generation;
+  c->dim = dcr_bank_dim (bank);
+  if (!dcr_bank_load_features (bank, FALSE, &c->features, &c->ids, &c->n, error))
+    {
+      feature_cache_unref (c);
+      return NULL;
+    }
+  c->row_of = g_hash_table_new (g_int64_hash, g_int64_equal);
+  for (gsize i = 0; i < c->n; i++)
+    g_hash_table_insert (c->row_of, &c->ids[i], GSIZE_TO_POINTER (i + 1));
+  return c;
+}
+
+static void
+neighbour_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  NeighbourJob *job = data;
+  GError *err = NULL;
+  job->read = job->cache == NULL;
+  if (!job->cache && !(job->cache = read_features (job->path, job->generation, &err)))
+    {
+      g_task_return_error (task, err);
+      return;
+    }
+  FeatureCache *c = job->cache;
+  gsize row = GPOINTER_TO_SIZE (g_hash_table_lookup (c->row_of, &job->id));
+  job->result = g_array_new (FALSE, FALSE, sizeof (DcrBankNeighbour));
+  if (row)
+    {
+      job->found = TRUE;
+      g_array_set_size (job->result, N_NEIGHBOURS);
+      guint k = dcr_bank_nearest (c->features, c->ids, c->n, c->dim, row - 1, N_NEIGHBOURS,
+                                  (DcrBankNeighbour *) job->result->data);
+      g_array_set_size (job->result, k);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+/* The cached features are this bank's as it is now. */
+static gboolean
+features_fresh (DcrBankView *self)
+{
+  return self->features && self->bank && g_strcmp0 (self->features->path, self->path) == 0 &&
+         self->features->generation == dcr_bank_generation (self->bank);
+}
+
+static void on_neighbours (GObject *source, GAsyncResult *res, gpointer data);
+
+static void
+start_neighbours (DcrBankView *self)
+{
+  NeighbourJob *job = g_new0 (NeighbourJob, 1);
+  job->path = g_strdup (self->path);
+  job->generation = dcr_bank_generation (self->bank);
+  job->id = self->nb_wanted;
+  if (features_fresh (self))
+    job->cache = g_atomic_rc_box_acquire (self->features);
+  self->nb_running = TRUE;
+  g_autoptr (GTask) task = g_task_new (self, NULL, on_neighbours, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) neighbour_job_free);
+  g_task_run_in_thread (task, neighbour_thread);
+}
+
+static void
+clear_neighbour_rows (DcrBankView *self)
+{
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->neighbours_box))))
+    gtk_box_remove (self->neighbours_box, child);
+}
+
+static void
+on_neighbour_clicked (GtkButton *button, DcrBankView *self)
+{
+  const gint64 *id = g_object_get_data (G_OBJECT (button), "prototype-id");
+  dcr_bank_view_select_prototype (self, *id);
+}
+
+static void
+show_neighbours (DcrBankView *self)
+{
+  clear_neighbour_rows (self);
+  if (self->nb_shown < 0 || !self->neighbours)
+    {
+      gtk_label_set_label (self->neighbours_label, "");
+      return;
+    }
+  gtk_label_set_label (self->neighbours_label, self->neighbours->len
+                                                 ? "By cosine similarity of the features; click one to select it"
+                                                 : "No other prototype in the bank");
+  for (guint i = 0; i < self->neighbours->len; i++)
+    {
+      const DcrBankNeighbour *nb = &g_array_index (self->neighbours, DcrBankNeighbour, i);
+      DcrBankItem *item = dcr_bank_model_lookup (self->model, nb->id);
+      const DcrPrototype *p = item ? dcr_bank_item_get_prototype (item) : NULL;
+      GtkWidget *button = gtk_button_new ();
+      gtk_widget_add_css_class (button, "flat");
+      GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+      GtkWidget *pic = gtk_picture_new ();
+      gtk_widget_set_size_request (pic, 40, 40);
+      gtk_picture_set_can_shrink (GTK_PICTURE (pic), TRUE);
+      g_autoptr (GdkTexture) tex = item ? dcr_bank_item_load_thumbnail (item) : NULL;
+      gtk_picture_set_paintable (GTK_PICTURE (pic), GDK_PAINTABLE (tex));
+      gtk_box_append (GTK_BOX (row), pic);
+      g_autofree char *base = p && p->source ? g_path_get_basename (p->source) : g_strdup ("");
+      g_autofree char *markup = g_markup_printf_escaped (
+        "<b>%.3f</b>  #%" G_GINT64_FORMAT "%s\n<small>%s</small>", nb->similarity, nb->id,
+        p && !p->enabled ? "  (disabled)" : "", base);
+      GtkWidget *label = gtk_label_new (NULL);
+      gtk_label_set_markup (GTK_LABEL (label), markup);
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
+      gtk_widget_set_hexpand (label, TRUE);
+      gtk_box_append (GTK_BOX (row), label);
+      gtk_button_set_child (GTK_BUTTON (button), row);
+      if (p && p->source)
+        gtk_widget_set_tooltip_text (button, p->source);
+      g_object_set_data_full (G_OBJECT (button), "prototype-id", g_memdup2 (&nb->id, sizeof (gint64)), g_free);
+      g_signal_connect (button, "clicked", G_CALLBACK (on_neighbour_clicked), self);
+      gtk_box_append (self->neighbours_box, button);
+    }
+}
+
+static void
+on_neighbours (GObject *source, GAsyncResult *res, gpointer data)
+{
+  DcrBankView *self = DCR_BANK_VIEW (source);
+  NeighbourJob *job = g_task_get_task_data (G_TASK (res));
+  g_autoptr (GError) err = NULL;
+  gboolean ok = g_task_propagate_boolean (G_TASK (res), &err);
+  if (!self->model)
+    return; /* disposed while it ran */
+  self->nb_running = FALSE;
+  if (ok && job->cache != self->features && self->path && g_str_equal (job->cache->path, self->path))
+    {
+      g_clear_pointer (&self->features, feature_cache_unref);
+      self->features = g_atomic_rc_box_acquire (job->cache);
+    }
+  if (self->nb_wanted < 0 || !self->bank)
+    return;
+  if (job->id != self->nb_wanted || g_strcmp0 (job->path, self->path) != 0)
+    {
+      start_neighbours (self); /* the selection moved on meanwhile */
+      return;
+    }
+  if (!ok)
+    {
+      self->nb_shown = -1;
+      clear_neighbour_rows (self);
+      gtk_label_set_label (self->neighbours_label, err->message);
+      return;
+    }
+  if (!job->found)
+    {
+      /* changed under the cached copy: read the features again, once */
+      g_clear_pointer (&self->features, feature_cache_unref);
+      if (!job->read)
+        {
+          start_neighbours (self);
+          return;
+        }
+      self->nb_shown = -1;
+      clear_neighbour_rows (self);
+      gtk_label_set_label (self->neighbours_label, "This prototype is no longer in the bank file");
+      return;
+    }
+  g_clear_pointer (&self->neighbours, g_array_unref);
+  self->neighbours = g_steal_pointer (&job->result);
+  self->nb_shown = job->id;
+  show_neighbours (self);
+}
+
+/* Shows the neighbours of prototype id (-1: none), computing them unless
+ * they are known for the bank as it is. */
+static void
+request_neighbours (DcrBankView *self, gint64 id)
+{
+  self->nb_wanted = id;
+  if (id < 0 || !self->bank)
+    {
+      self->nb_shown = -1;
+      g_clear_pointer (&self->neighbours, g_array_unref);
+      show_neighbours (self);
+      return;
+    }
+  if (id == self->nb_shown && features_fresh (self))
+    {
+      show_neighbours (self); /* their state may have changed */
+      return;
+    }
+  if (id != self->nb_shown)
+    clear_neighbour_rows (self);
+  gtk_label_set_label (self->neighbours_label, "Finding the nearest prototypes…");
+  if (!self->nb_running)
+    start_neighbours (self);
+}
+
 static void
 update_detail (DcrBankView *self)
 {
@@ -166,6 +455,7 @@ update_detail (DcrBankView *self)
       gtk_picture_set_paintable (self->detail_picture, NULL);
       gtk_label_set_label (self->detail_label, "");
       gtk_editable_set_text (GTK_EDITABLE (self->note_entry), "");
+      request_neighbours (self, -1);
       return;
     }
   const DcrPrototype *p = dcr_bank_item_get_prototype (item);
@@ -177,8 +467,10 @@ update_detail (DcrBankView *self)
     p->enabled ? "enabled" : "disabled (hidden from retrieval)", p->pinned ? ", pinned" : "", p->retrievals,
     p->retrievals == 1 ? "" : "s");
   gtk_label_set_markup (self->detail_label, markup);
-  gtk_picture_set_paintable (self->detail_picture, GDK_PAINTABLE (dcr_bank_item_get_thumbnail (item)));
+  g_autoptr (GdkTexture) thumb = dcr_bank_item_load_thumbnail (item);
+  gtk_picture_set_paintable (self->detail_picture, GDK_PAINTABLE (thumb));
   gtk_editable_set_text (GTK_EDITABLE (self->note_entry), p->note ? p->note : "");
+  request_neighbours (self, p->id);
 }
 
 static void
@@ -240,6 +532,16 @@ close_bank (DcrBankView *self)
   g_clear_pointer (&self->prune, dcr_bank_prune_plan_free);
   g_clear_pointer (&self->pruned, g_hash_table_unref);
   undo_clear (&self->undo);
+  /* its Undo would be for the bank before */
+  if (self->toast)
+    adw_toast_dismiss (self->toast);
+  g_clear_pointer (&self->features, feature_cache_unref);
+  g_clear_pointer (&self->neighbours, g_array_unref);
+  self->nb_shown = self->nb_wanted = -1;
+  if (self->stats_window)
+    gtk_window_destroy (self->stats_window);
+  if (self->audit_window)
+    gtk_window_destroy (self->audit_window);
   dcr_bank_model_load (self->model, NULL, NULL);
   gtk_revealer_set_reveal_child (self->dup_revealer, FALSE);
   gtk_revealer_set_reveal_child (self->prune_revealer, FALSE);
@@ -331,6 +633,7 @@ choice_finish (Choice *c, GFile *file)
 }
 
 #if GTK_CHECK_VERSION(4, 10, 0)
+G_GNUC_BEGIN_IGNORE_DEPRECATIONS /* newer API in its version guard: see app/meson.build */
 static void
 on_dialog_done (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -341,6 +644,7 @@ on_dialog_done (GObject *source, GAsyncResult *res, gpointer data)
                                                       : gtk_file_dialog_open_finish (d, res, NULL);
   choice_finish (c, file);
 }
+G_GNUC_END_IGNORE_DEPRECATIONS
 #else
 static void
 on_native_response (GtkNativeDialog *dialog, int response, gpointer data)
@@ -364,6 +668,7 @@ choose_file (DcrBankView *self, ChooseMode mode, const char *title, const char *
   c->done = done;
   GtkWindow *parent = GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self)));
 #if GTK_CHECK_VERSION(4, 10, 0)
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS /* newer API in its version guard: see app/meson.build */
   g_autoptr (GtkFileDialog) d = gtk_file_dialog_new ();
   gtk_file_dialog_set_title (d, title);
   if (initial_name)
@@ -374,6 +679,7 @@ choose_file (DcrBankView *self, ChooseMode mode, const char *title, const char *
     gtk_file_dialog_select_folder (d, parent, NULL, on_dialog_done, c);
   else
     gtk_file_dialog_open (d, parent, NULL, on_dialog_done, c);
+  G_GNUC_END_IGNORE_DEPRECATIONS
 #else
   GtkFileChooserAction action = mode == CHOOSE_SAVE     ? GTK_FILE_CHOOSER_ACTION_SAVE
                                 : mode == CHOOSE_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
@@ -1117,6 +1423,18 @@ filter_func (gpointer object, gpointer data)
       if (!self->pruned || !g_hash_table_contains (self->pruned, &p->id))
         return FALSE;
       break;
+    case FILTER_RETRIEVED:
+      if (p->retrievals == 0)
+        return FALSE;
+      break;
+    case FILTER_NEVER_RETRIEVED:
+      if (p->retrievals != 0)
+        return FALSE;
+      break;
+    case FILTER_RECENT:
+      if (!p->added || g_date_time_to_unix (p->added) < self->recent_since)
+        return FALSE;
+      break;
     default:
       break;
     }
@@ -1149,6 +1467,7 @@ on_search_changed (GtkSearchEntry *entry, DcrBankView *self)
 static void
 on_filter_selected (GObject *dropdown, GParamSpec *pspec, DcrBankView *self)
 {
+  self->recent_since = g_get_real_time () / G_USEC_PER_SEC - 7 * 24 * 3600;
   gtk_filter_changed (GTK_FILTER (self->filter), GTK_FILTER_CHANGE_DIFFERENT);
 }
 
@@ -1316,6 +1635,38 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
   gtk_list_item_set_child (li, label);
 }
 
+static GtkPicture *
+cell_picture (GtkListItem *li)
+{
+  GtkWidget *child = gtk_list_item_get_child (li);
+  if (child && !GTK_IS_PICTURE (child))
+    child = gtk_widget_get_first_child (child); /* a grid cell: the picture over the labels */
+  return child && GTK_IS_PICTURE (child) ? GTK_PICTURE (child) : NULL;
+}
+
+static void
+on_thumbnail_decoded (GObject *source, GAsyncResult *res, gpointer data)
+{
+  GtkListItem *li = data;
+  g_autoptr (GdkTexture) tex = dcr_bank_item_load_thumbnail_finish (DCR_BANK_ITEM (source), res, NULL);
+  GtkPicture *pic = cell_picture (li);
+  /* the cell may show another prototype by now */
+  if (pic && gtk_list_item_get_item (li) == (gpointer) source)
+    gtk_picture_set_paintable (pic, GDK_PAINTABLE (tex));
+  g_object_unref (li);
+}
+
+/* Shows the thumbnail at once when it is decoded, else decodes it in a
+ * worker: a fast scroll through 100,000 never waits on PNG decoding. */
+static void
+bind_thumbnail (GtkListItem *li, GtkPicture *pic, DcrBankItem *item)
+{
+  g_autoptr (GdkTexture) tex = dcr_bank_item_peek_thumbnail (item);
+  gtk_picture_set_paintable (pic, GDK_PAINTABLE (tex));
+  if (!tex && dcr_bank_item_has_thumbnail (item))
+    dcr_bank_item_load_thumbnail_async (item, NULL, on_thumbnail_decoded, g_object_ref (li));
+}
+
 static void
 bind_cell (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
 {
@@ -1325,13 +1676,23 @@ bind_cell (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
   GtkWidget *child = gtk_list_item_get_child (li);
   if (!col->text)
     {
-      gtk_picture_set_paintable (GTK_PICTURE (child), GDK_PAINTABLE (dcr_bank_item_get_thumbnail (item)));
+      bind_thumbnail (li, GTK_PICTURE (child), item);
       return;
     }
   g_autofree char *text = col->text (self, dcr_bank_item_get_prototype (item));
   gtk_label_set_label (GTK_LABEL (child), text);
   if (col->ellipsize != PANGO_ELLIPSIZE_NONE)
     gtk_widget_set_tooltip_text (child, *text ? text : NULL);
+}
+
+/* A row scrolled out of view lets go of its thumbnail, so that only what is
+ * on screen stays decoded. */
+static void
+unbind_cell (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
+{
+  GtkWidget *child = gtk_list_item_get_child (li);
+  if (GTK_IS_PICTURE (child))
+    gtk_picture_set_paintable (GTK_PICTURE (child), NULL);
 }
 
 static void
@@ -1343,6 +1704,7 @@ add_columns (DcrBankView *self)
       g_object_set_data (G_OBJECT (factory), "column", (gpointer) &columns[i]);
       g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), self);
       g_signal_connect (factory, "bind", G_CALLBACK (bind_cell), self);
+      g_signal_connect (factory, "unbind", G_CALLBACK (unbind_cell), self);
       GtkColumnViewColumn *col = gtk_column_view_column_new (columns[i].title, factory);
       gtk_column_view_column_set_expand (col, columns[i].expand);
       gtk_column_view_column_set_resizable (col, TRUE);
@@ -1355,9 +1717,232 @@ add_columns (DcrBankView *self)
         }
       if (columns[i].text == text_group)
         self->group_column = col;
+      ColumnText keys[N_SORT_KEYS] = {
+        [SORT_ID] = text_id, [SORT_SOURCE] = text_source, [SORT_ADDED] = text_added,
+        [SORT_ENABLED] = text_enabled, [SORT_RETRIEVALS] = text_retrievals,
+      };
+      for (guint k = 0; k < N_SORT_KEYS; k++)
+        if (columns[i].text == keys[k])
+          self->sort_columns[k] = col;
       gtk_column_view_append_column (self->column_view, col);
       g_object_unref (col);
     }
+}
+
+/* ---- the thumbnail grid ------------------------------------------------- */
+
+/* A cell: the thumbnail over the file name and the id; disabled ones faded.
+ * Thumbnails are decoded (in a worker) on bind and let go on unbind:
+ * GtkGridView only binds the cells on screen (plus a few), so 100,000
+ * prototypes cost nothing until scrolled to. */
+static void
+grid_setup (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  gtk_widget_set_margin_top (box, 4);
+  gtk_widget_set_margin_bottom (box, 4);
+  gtk_widget_set_margin_start (box, 4);
+  gtk_widget_set_margin_end (box, 4);
+  GtkWidget *pic = gtk_picture_new ();
+  gtk_widget_set_size_request (pic, 112, 112);
+  gtk_picture_set_can_shrink (GTK_PICTURE (pic), TRUE);
+  gtk_box_append (GTK_BOX (box), pic);
+  GtkWidget *name = gtk_label_new (NULL);
+  gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_label_set_max_width_chars (GTK_LABEL (name), 14);
+  gtk_label_set_width_chars (GTK_LABEL (name), 14);
+  gtk_box_append (GTK_BOX (box), name);
+  GtkWidget *state = gtk_label_new (NULL);
+  gtk_widget_add_css_class (state, "dim-label");
+  gtk_widget_add_css_class (state, "caption");
+  gtk_box_append (GTK_BOX (box), state);
+  gtk_list_item_set_child (li, box);
+}
+
+static void
+grid_bind (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
+{
+  DcrBankItem *item = gtk_list_item_get_item (li);
+  const DcrPrototype *p = dcr_bank_item_get_prototype (item);
+  GtkWidget *box = gtk_list_item_get_child (li);
+  GtkWidget *pic = gtk_widget_get_first_child (box);
+  GtkWidget *name = gtk_widget_get_next_sibling (pic);
+  GtkWidget *state = gtk_widget_get_next_sibling (name);
+  bind_thumbnail (li, GTK_PICTURE (pic), item);
+  g_autofree char *base = p->source ? g_path_get_basename (p->source) : g_strdup ("(no source)");
+  gtk_label_set_label (GTK_LABEL (name), base);
+  g_autofree char *text = g_strdup_printf ("#%" G_GINT64_FORMAT "%s%s", p->id, p->enabled ? "" : " · disabled",
+                                           p->pinned ? " · pinned" : "");
+  gtk_label_set_label (GTK_LABEL (state), text);
+  gtk_widget_set_opacity (box, p->enabled ? 1.0 : 0.45);
+  g_autofree char *added = p->added ? g_date_time_format (p->added, "%Y-%m-%d %H:%M") : g_strdup ("?");
+  g_autofree char *tip = g_strdup_printf ("%s\nadded %s · retrieved %" G_GINT64_FORMAT " time%s%s%s",
+                                          p->source ? p->source : "(no source)", added, p->retrievals,
+                                          p->retrievals == 1 ? "" : "s", p->note && *p->note ? "\n" : "",
+                                          p->note ? p->note : "");
+  gtk_widget_set_tooltip_text (box, tip);
+}
+
+static void
+grid_unbind (GtkSignalListItemFactory *factory, GtkListItem *li, gpointer data)
+{
+  GtkWidget *box = gtk_list_item_get_child (li);
+  gtk_picture_set_paintable (GTK_PICTURE (gtk_widget_get_first_child (box)), NULL);
+}
+
+static void scroll_to (DcrBankView *self, guint pos);
+
+/* Only the view shown has the model: a re-sort or a new search changes every
+ * row, and a hidden view would otherwise rebuild its rows too. */
+static void
+on_mode_toggled (GtkToggleButton *button, GParamSpec *pspec, DcrBankView *self)
+{
+  gboolean grid = gtk_toggle_button_get_active (self->grid_toggle);
+  GtkSelectionModel *model = GTK_SELECTION_MODEL (self->selection);
+  gtk_stack_set_visible_child_name (self->view_stack, grid ? "grid" : "list");
+  gtk_column_view_set_model (self->column_view, grid ? NULL : model);
+  gtk_grid_view_set_model (self->grid_view, grid ? model : NULL);
+  g_autoptr (GtkBitset) set = gtk_selection_model_get_selection (model);
+  if (!gtk_bitset_is_empty (set))
+    scroll_to (self, gtk_bitset_get_minimum (set));
+  g_autofree char *mode = g_settings_get_string (self->settings, "bank-view-mode");
+  if (g_strcmp0 (mode, grid ? "grid" : "list") != 0)
+    g_settings_set_string (self->settings, "bank-view-mode", grid ? "grid" : "list");
+}
+
+/* The sort dropdown sorts through the column view's sorter, which the list
+ * and the grid share; clicking a column header sorts both as well. */
+static void
+on_sort_changed (GObject *object, GParamSpec *pspec, DcrBankView *self)
+{
+  guint key = gtk_drop_down_get_selected (self->sort_dropdown);
+  if (key >= N_SORT_KEYS)
+    return;
+  gboolean desc = gtk_toggle_button_get_active (self->sort_descending);
+  gtk_column_view_sort_by_column (self->column_view, self->sort_columns[key],
+                                  desc ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING);
+}
+
+static void
+scroll_to (DcrBankView *self, guint pos)
+{
+  GtkWidget *list = GTK_WIDGET (self->grid_view);
+  if (!gtk_toggle_button_get_active (self->grid_toggle))
+    for (list = gtk_widget_get_first_child (GTK_WIDGET (self->column_view)); list && !GTK_IS_LIST_VIEW (list);
+         list = gtk_widget_get_next_sibling (list))
+      ;
+  if (list)
+    gtk_widget_activate_action (list, "list.scroll-to-item", "u", pos);
+}
+
+static gboolean
+find_row (DcrBankView *self, gint64 id, guint *pos)
+{
+  GListModel *rows = G_LIST_MODEL (self->selection);
+  guint n = g_list_model_get_n_items (rows);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (DcrBankItem) item = g_list_model_get_item (rows, i);
+      if (dcr_bank_item_get_id (item) == id)
+        {
+          *pos = i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+gboolean
+dcr_bank_view_select_prototype (DcrBankView *self, gint64 id)
+{
+  g_return_val_if_fail (DCR_IS_BANK_VIEW (self), FALSE);
+  guint pos;
+  if (!dcr_bank_model_lookup (self->model, id))
+    return FALSE;
+  if (!find_row (self, id, &pos))
+    {
+      /* hidden by the search or the filter: show everything */
+      dcr_bank_view_set_search (self, NULL);
+      gtk_drop_down_set_selected (self->filter_dropdown, FILTER_ALL);
+      if (!find_row (self, id, &pos))
+        return FALSE;
+    }
+  gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), pos, TRUE);
+  scroll_to (self, pos);
+  return TRUE;
+}
+
+void
+dcr_bank_view_set_grid (DcrBankView *self, gboolean grid)
+{
+  g_return_if_fail (DCR_IS_BANK_VIEW (self));
+  gtk_toggle_button_set_active (grid ? self->grid_toggle : self->list_toggle, TRUE);
+}
+
+gboolean
+dcr_bank_view_get_grid (DcrBankView *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_VIEW (self), FALSE);
+  return gtk_toggle_button_get_active (self->grid_toggle);
+}
+
+GArray *
+dcr_bank_view_get_neighbours (DcrBankView *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_VIEW (self), NULL);
+  return self->nb_shown >= 0 && self->nb_shown == self->nb_wanted ? self->neighbours : NULL;
+}
+
+/* ---- statistics and the audit log --------------------------------------- */
+
+DcrBankStatsWindow *
+dcr_bank_view_show_statistics (DcrBankView *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_VIEW (self), NULL);
+  if (!self->bank)
+    return NULL;
+  if (self->stats_window)
+    gtk_window_destroy (self->stats_window);
+  GtkWindow *parent = GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self)));
+  DcrBankStatsWindow *win = dcr_bank_stats_window_new (parent, self->path, G_LIST_MODEL (self->model));
+  self->stats_window = GTK_WINDOW (win);
+  g_object_add_weak_pointer (G_OBJECT (win), (gpointer *) &self->stats_window);
+  gtk_window_present (GTK_WINDOW (win));
+  return win;
+}
+
+DcrBankAuditWindow *
+dcr_bank_view_show_audit_log (DcrBankView *self)
+{
+  g_return_val_if_fail (DCR_IS_BANK_VIEW (self), NULL);
+  if (!self->bank)
+    return NULL;
+  if (self->audit_window)
+    gtk_window_destroy (self->audit_window);
+  g_autoptr (GError) err = NULL;
+  GtkWindow *parent = GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self)));
+  DcrBankAuditWindow *win = dcr_bank_audit_window_new (parent, self->bank, 1000, &err);
+  if (!win)
+    {
+      show_toast (self, err->message, FALSE);
+      return NULL;
+    }
+  self->audit_window = GTK_WINDOW (win);
+  g_object_add_weak_pointer (G_OBJECT (win), (gpointer *) &self->audit_window);
+  gtk_window_present (GTK_WINDOW (win));
+  return win;
+}
+
+static void
+statistics_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  dcr_bank_view_show_statistics (DCR_BANK_VIEW (widget));
+}
+
+static void
+audit_log_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  dcr_bank_view_show_audit_log (DCR_BANK_VIEW (widget));
 }
 
 /* ---- the widget --------------------------------------------------------- */
@@ -1422,6 +2007,9 @@ dcr_bank_view_dispose (GObject *object)
   if (self->settings)
     g_signal_handlers_disconnect_by_data (self->settings, self);
   g_clear_object (&self->settings);
+  if (self->toast)
+    g_object_remove_weak_pointer (G_OBJECT (self->toast), (gpointer *) &self->toast);
+  self->toast = NULL;
   if (self->model)
     close_bank (self);
   if (self->selection)
@@ -1472,6 +2060,14 @@ dcr_bank_view_class_init (DcrBankViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrBankView, prune_label);
   gtk_widget_class_bind_template_child (widget_class, DcrBankView, prune_revealer);
   gtk_widget_class_bind_template_child (widget_class, DcrBankView, keep_spin);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, grid_view);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, list_toggle);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, grid_toggle);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, sort_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, sort_descending);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, neighbours_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrBankView, neighbours_box);
   gtk_widget_class_install_action (widget_class, "bank.enable", NULL, flag_action);
   gtk_widget_class_install_action (widget_class, "bank.disable", NULL, flag_action);
   gtk_widget_class_install_action (widget_class, "bank.pin", NULL, flag_action);
@@ -1490,6 +2086,8 @@ dcr_bank_view_class_init (DcrBankViewClass *klass)
   gtk_widget_class_install_action (widget_class, "bank.show-pruned", NULL, show_pruned_action);
   gtk_widget_class_install_action (widget_class, "bank.apply-prune", NULL, apply_prune_action);
   gtk_widget_class_install_action (widget_class, "bank.cancel", NULL, cancel_action);
+  gtk_widget_class_install_action (widget_class, "bank.statistics", NULL, statistics_action);
+  gtk_widget_class_install_action (widget_class, "bank.audit-log", NULL, audit_log_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "bank.undo", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "bank.remove", NULL);
 }
@@ -1508,7 +2106,19 @@ dcr_bank_view_init (DcrBankView *self)
   GtkSorter *sorter = gtk_column_view_get_sorter (self->column_view);
   GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (filtered), sorter ? g_object_ref (sorter) : NULL);
   self->selection = gtk_multi_selection_new (G_LIST_MODEL (sorted));
-  gtk_column_view_set_model (self->column_view, GTK_SELECTION_MODEL (self->selection));
+  GtkListItemFactory *grid_factory = gtk_signal_list_item_factory_new ();
+  g_signal_connect (grid_factory, "setup", G_CALLBACK (grid_setup), self);
+  g_signal_connect (grid_factory, "bind", G_CALLBACK (grid_bind), self);
+  g_signal_connect (grid_factory, "unbind", G_CALLBACK (grid_unbind), self);
+  gtk_grid_view_set_factory (self->grid_view, grid_factory);
+  g_object_unref (grid_factory);
+  self->nb_shown = self->nb_wanted = -1;
+  g_autofree char *mode = g_settings_get_string (self->settings, "bank-view-mode");
+  dcr_bank_view_set_grid (self, g_str_equal (mode, "grid"));
+  on_mode_toggled (self->grid_toggle, NULL, self);
+  g_signal_connect (self->grid_toggle, "notify::active", G_CALLBACK (on_mode_toggled), self);
+  g_signal_connect (self->sort_dropdown, "notify::selected", G_CALLBACK (on_sort_changed), self);
+  g_signal_connect (self->sort_descending, "notify::active", G_CALLBACK (on_sort_changed), self);
   g_signal_connect (self->selection, "selection-changed", G_CALLBACK (on_selection_changed), self);
   g_signal_connect (self->search_entry, "search-changed", G_CALLBACK (on_search_changed), self);
   g_signal_connect (self->filter_dropdown, "notify::selected", G_CALLBACK (on_filter_selected), self);

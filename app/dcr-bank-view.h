@@ -7,6 +7,7 @@
 #include <adwaita.h>
 
 #include "dcr-bank-curate.h"
+#include "dcr-bank-dialogs.h"
 
 G_BEGIN_DECLS
 
@@ -30,5 +31,19 @@ void dcr_bank_view_set_search (DcrBankView *self, const char *text);
 const DcrBankDuplicates *dcr_bank_view_get_duplicates (DcrBankView *self);
 /* The last toast's text (what the analyst was told), or NULL. */
 const char *dcr_bank_view_get_last_message (DcrBankView *self);
+/* Shows the prototypes as a thumbnail grid (TRUE) or a list; remembered in
+ * the bank-view-mode preference. */
+void dcr_bank_view_set_grid (DcrBankView *self, gboolean grid);
+gboolean dcr_bank_view_get_grid (DcrBankView *self);
+/* Selects one prototype (clearing a search or filter that hides it) and
+ * scrolls to it; FALSE when the bank has no such prototype. */
+gboolean dcr_bank_view_select_prototype (DcrBankView *self, gint64 id);
+/* The selected prototype's nearest neighbours in the bank (DcrBankNeighbour,
+ * most similar first, itself left out), or NULL while they are computed or
+ * when nothing is selected. */
+GArray *dcr_bank_view_get_neighbours (DcrBankView *self);
+/* Opens the Statistics / Audit Log window (NULL without a bank). */
+DcrBankStatsWindow *dcr_bank_view_show_statistics (DcrBankView *self);
+DcrBankAuditWindow *dcr_bank_view_show_audit_log (DcrBankView *self);
 
 G_END_DECLS

@@ -83,6 +83,51 @@ read_pairs (const char *csv, Index *fakes, Index *reals, gsize n_real, gint64 *p
   return TRUE;
 }
 
+/* Lines "file,group" (a header line and #-comments are skipped): files of
+ * one group share their key, so that training never compares a sample
+ * with a prototype of its own group. */
+static gboolean
+read_groups (const char *csv, Index *all, GPtrArray *keys, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (csv, &text, NULL, error))
+    return FALSE;
+  g_autofree char *csv_parent = g_path_get_dirname (csv);
+  g_autofree char *dir = g_canonicalize_filename (csv_parent, NULL);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint used = 0, unmatched = 0;
+  g_autoptr (GHashTable) groups = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint l = 0; lines[l]; l++)
+    {
+      char *line = g_strstrip (lines[l]);
+      if (!*line || line[0] == '#')
+        continue;
+      g_auto (GStrv) f = g_strsplit (line, ",", 2);
+      if (!f[0] || !f[1] || !*g_strstrip (f[1]))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%u: expected \"file,group\", got \"%s\"", csv,
+                       l + 1, line);
+          return FALSE;
+        }
+      gint64 i = index_find (all, dir, g_strstrip (f[0]));
+      if (i < 0)
+        {
+          if (used || l > 0)
+            unmatched++;
+          continue;
+        }
+      g_free (keys->pdata[i]);
+      keys->pdata[i] = g_strconcat ("group:", f[1], NULL);
+      g_hash_table_add (groups, keys->pdata[i]);
+      used++;
+    }
+  fprintf (stderr, "dcr: %u files in %u groups from %s", used, g_hash_table_size (groups), csv);
+  if (unmatched)
+    fprintf (stderr, " (%u lines name files not among the images; skipped)", unmatched);
+  fprintf (stderr, "\n");
+  return TRUE;
+}
+
 /* The features of one folder and their per-file records. */
 typedef struct {
   float *features;
@@ -146,7 +191,7 @@ on_epoch (const DcrTrainProgress *p, gpointer data)
 int
 dcr_cmd_train (int argc, char **argv)
 {
-  const char *device = NULL, *backbone = "default", *pairs = NULL, *augment = NULL;
+  const char *device = NULL, *backbone = "default", *pairs = NULL, *augment = NULL, *groups_csv = NULL;
   g_auto (GStrv) real_dirs = NULL, fake_dirs = NULL, neg_dirs = NULL, val_real_dirs = NULL, val_fake_dirs = NULL;
   const char *out = NULL, *bank_path = NULL, *checkpoint = NULL;
   int epochs = 20, k = 8, batch = 32, hidden = 512, head_hidden = 512, warmup = 0;
@@ -167,6 +212,9 @@ dcr_cmd_train (int argc, char **argv)
     { "val-fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &val_fake_dirs,
       "Folder of fake images for validation only (repeatable)", "DIR" },
     { "pairs", 0, 0, G_OPTION_ARG_FILENAME, &pairs, "CSV of fake,real source pairs", "CSV" },
+    { "groups", 0, 0, G_OPTION_ARG_FILENAME, &groups_csv,
+      "CSV of file,group (e.g. the source photo of each crop): a sample is never compared with a prototype of "
+      "its own group", "CSV" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Model file to write", "MODEL" },
     { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank_path, "Bank of real prototypes for the tokens", "BANK" },
     { "bank-from-reals", 0, 0, G_OPTION_ARG_NONE, &from_reals, "Create or extend --bank with the real images", NULL },
@@ -321,6 +369,8 @@ dcr_cmd_train (int argc, char **argv)
                            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   g_auto (Index) fakes = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
                            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  g_auto (Index) everyone = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
+                              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   gsize n_real = 0;
   /* the bank candidates: training reals of --real folders */
   g_autoptr (GArray) bank_rows = g_array_new (FALSE, FALSE, sizeof (gsize));
@@ -341,6 +391,7 @@ dcr_cmd_train (int argc, char **argv)
           held_out[n] = src->val;
           g_ptr_array_add (keys, g_strdup (it->sha256));
           index_add (src->cls ? &fakes : &reals, it->path, src->cls ? (gint64) (n - n_real) : (gint64) n);
+          index_add (&everyone, it->path, (gint64) n);
           if (src->bank)
             {
               g_array_append_val (bank_rows, n);
@@ -351,6 +402,15 @@ dcr_cmd_train (int argc, char **argv)
       if (src->cls == 0)
         n_real = n;
     }
+  /* the samples' own hashes, before groups replace their keys */
+  g_autoptr (GHashTable) key_of_sha = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) shas = g_ptr_array_new_with_free_func (g_free);
+  for (gsize s = 0; s < n; s++)
+    g_ptr_array_add (shas, g_strdup (keys->pdata[s]));
+  if (groups_csv && !read_groups (groups_csv, &everyone, keys, &err))
+    return dcr_cli_fail (err);
+  for (gsize s = 0; s < n; s++)
+    g_hash_table_insert (key_of_sha, shas->pdata[s], keys->pdata[s]);
   g_ptr_array_add (keys, NULL);
   /* views [V, n, dim]; a sample of a folder without views repeats its clean feature */
   g_autofree float *views = NULL;
@@ -426,7 +486,9 @@ dcr_cmd_train (int argc, char **argv)
           gint64 id = dcr_retrieval_id_at (retrieval, i);
           DcrPrototype *p = g_hash_table_lookup (by_id, &id);
           gboolean pin = p && p->pinned;
-          g_ptr_array_add (bank_keys, g_strdup (p ? p->sha256 : NULL));
+          /* a prototype of a training file has that file's key (its group's, with --groups) */
+          const char *key = p && p->sha256 ? g_hash_table_lookup (key_of_sha, p->sha256) : NULL;
+          g_ptr_array_add (bank_keys, g_strdup (key ? key : p ? p->sha256 : NULL));
           g_array_append_val (bank_pinned, pin);
           n_pinned += pin;
         }

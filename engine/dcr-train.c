@@ -548,7 +548,10 @@ plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
   guint kc = 0;
   if (d->bank)
     {
-      guint want = (guint) MIN ((gsize) MIN (p->tokens + EXTRA_CANDIDATES, 32u), count);
+      /* as many candidates as retrieval gives: samples whose key many
+       * prototypes share (a group, such as the crops of one photo) skip
+       * them all */
+      guint want = (guint) MIN ((gsize) 32, count);
       cand = g_new (guint32, rows * want);
       for (gsize v = 0; v * d->n < rows; v++)
         if (!dcr_retrieval_search (d->bank, row_feature (d, p->dim, (gint64) (v * d->n)), (guint) d->n, want, NULL,
@@ -581,7 +584,7 @@ plan_tokens (Plan *p, guint k, GRand *rng, GError **error)
       if (n == 0)
         {
           g_set_error (error, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA,
-                       "sample %" G_GSIZE_FORMAT " has no prototype other than itself in the bank", i);
+                       "sample %" G_GSIZE_FORMAT " has no prototype other than itself (or its group) in the bank", i);
           return FALSE;
         }
       for (; n < p->tokens; n++)

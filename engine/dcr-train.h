@@ -89,7 +89,11 @@ typedef struct {
   const float *features;  /* [n, D] raw backbone features */
   const gint32 *labels;   /* [n]: 0 real, 1 fake */
   const gint64 *pair;     /* [n] or NULL: for a fake, the index of its real source (−1: none) */
-  const char *const *keys; /* [n] stable per-file keys (SHA-256) for the validation split and self-exclusion */
+  /* [n] stable per-file keys (SHA-256) for the validation split and
+   * self-exclusion: a prototype whose bank key equals a sample's key is
+   * never its token. Files of one group (e.g. the crops of one photo) may
+   * share a key, so that no sample is compared with its own group. */
+  const char *const *keys;
   gsize n;
   /* Real prototypes the tokens come from (may be NULL: then one token, a
    * pair with a random real). Prototypes whose key equals the sample's are

@@ -57,6 +57,15 @@ check "one cached feature per image and one per view ($nreal images)" [ "$(nfeat
 XDG_CACHE_HOME="$tmp/cache" train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug2.safetensors" \
   --checkpoint "$tmp/aug2.ck" >/dev/null 2>&1
 check "a second --augment run takes every view from the cache" [ "$(nfeat)" -eq $((2 * nreal)) ]
+# groups: the files of a scene are one group; a sample never meets its own group in the bank
+{ echo "file,group"; for f in "$d"/real/*.png "$d"/fake/*.png; do
+    b=$(basename "$f"); echo "$(basename "$(dirname "$f")")/$b,${b%%-*}"; done; } >"$d/groups.csv"
+train --epochs 2 --groups "$d/groups.csv" --out "$tmp/g.safetensors" --checkpoint "$tmp/g.ck" >/dev/null 2>"$tmp/err"; rc=$?
+check "train --groups exits 0" [ $rc -eq 0 ]
+check "train --groups counts files and groups" grep -q '^dcr: 24 files in 6 groups from ' "$tmp/err"
+printf 'file,group\nreal/scene00-0.png\n' >"$tmp/bad-groups.csv"
+train --epochs 2 --groups "$tmp/bad-groups.csv" --out "$tmp/g.safetensors" --checkpoint "$tmp/g.ck" >/dev/null 2>"$tmp/err"
+check "a malformed groups CSV exits 1 naming the line" [ $? -eq 1 ] && grep -q 'bad-groups.csv:2: expected "file,group"' "$tmp/err"
 "$dcr" train --real "$d/real" --fake "$d/fake" --augment views=1,blur=2 --out "$tmp/x.safetensors" >/dev/null 2>"$tmp/err"
 check "a bad --augment is a usage error that says why" [ $? -eq 2 ] && grep -q 'augmentation "blur"' "$tmp/err"
 

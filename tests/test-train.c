@@ -302,6 +302,22 @@ test_pair_only (void)
   g_assert_no_error (err);
   g_assert_cmpuint (sum.tokens, ==, 1);
 
+  /* keys shared by a group exclude the whole group: with every sample and
+   * prototype in one group, no sample has a token */
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  const char *group = "group:all";
+  g_autofree const char **same = g_new (const char *, s.n);
+  g_autofree const char **bank_same = g_new (const char *, s.n_bank);
+  for (gsize i = 0; i < s.n; i++)
+    same[i] = group;
+  for (gsize i = 0; i < s.n_bank; i++)
+    bank_same[i] = group;
+  DcrTrainData grouped = { s.features, s.labels, NULL, same, s.n, bank, bank_same };
+  g_assert_false (dcr_train_run (m, &grouped, &o, NULL, NULL, &sum, &err));
+  g_assert_error (err, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA);
+  g_assert_nonnull (strstr (err->message, "no prototype other than itself"));
+  g_clear_error (&err);
+
   /* one class only is refused */
   for (gsize i = 0; i < s.n; i++)
     s.labels[i] = 0;

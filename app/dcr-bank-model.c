@@ -5,7 +5,8 @@
 
 struct _DcrBankItem {
   GObject parent_instance;
-  DcrPrototype *proto;
+  DcrPrototype *proto; /* from the light listing: usually without thumbnail bytes */
+  DcrBank *bank;       /* a reference: the thumbnail is read from it when shown */
   GdkTexture *thumbnail; /* weak: alive while some widget shows it */
   gboolean thumbnail_bad;
 };
@@ -17,6 +18,7 @@ dcr_bank_item_finalize (GObject *object)
 {
   DcrBankItem *self = DCR_BANK_ITEM (object);
   dcr_prototype_free (self->proto);
+  g_clear_pointer (&self->bank, dcr_bank_close);
   if (self->thumbnail)
     g_object_remove_weak_pointer (G_OBJECT (self->thumbnail), (gpointer *) &self->thumbnail);
   G_OBJECT_CLASS (dcr_bank_item_parent_class)->finalize (object);
@@ -34,11 +36,32 @@ dcr_bank_item_init (DcrBankItem *self)
 }
 
 static DcrBankItem *
-item_new (DcrPrototype *proto)
+item_new (DcrPrototype *proto, DcrBank *bank)
 {
   DcrBankItem *self = g_object_new (DCR_TYPE_BANK_ITEM, NULL);
   self->proto = proto;
+  self->bank = dcr_bank_ref (bank);
   return self;
+}
+
+/* Whether the prototype has a stored thumbnail (read or not). */
+static gboolean
+proto_has_thumbnail (const DcrPrototype *p)
+{
+  return p->thumbnail || p->thumbnail_size > 0;
+}
+
+/* The PNG bytes: those read with the prototype, else one blob read from the
+ * bank by id (any thread: dcr_bank_get_thumbnail has its own connection).
+ * NULL with no error when there is none. */
+static GBytes *
+thumbnail_bytes (DcrBank *bank, const DcrPrototype *p, GError **error)
+{
+  if (p->thumbnail)
+    return g_bytes_ref (p->thumbnail);
+  if (!proto_has_thumbnail (p))
+    return NULL;
+  return dcr_bank_get_thumbnail (bank, p->id, error);
 }
 
 const DcrPrototype *
@@ -61,11 +84,22 @@ dcr_bank_item_load_thumbnail (DcrBankItem *self)
   g_return_val_if_fail (DCR_IS_BANK_ITEM (self), NULL);
   if (self->thumbnail)
     return g_object_ref (self->thumbnail);
-  if (self->thumbnail_bad || !self->proto->thumbnail)
+  if (self->thumbnail_bad || !proto_has_thumbnail (self->proto))
     return NULL;
-  /* decoded when a row or cell shows it and dropped when none does: a bank
-   * of 100,000 is scrolled through, and only what is on screen is decoded */
-  GdkTexture *tex = gdk_texture_new_from_bytes (self->proto->thumbnail, NULL);
+  /* read and decoded when a row or cell shows it and dropped when none
+   * does: a bank of 100,000 is scrolled through, and only what is on
+   * screen is read and decoded (here one blob, on the calling thread) */
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GBytes) bytes = thumbnail_bytes (self->bank, self->proto, &err);
+  if (!bytes)
+    {
+      /* none after all (or the prototype is gone): do not ask again; a
+       * transient read error may be retried */
+      if (!err || g_error_matches (err, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND))
+        self->thumbnail_bad = TRUE;
+      return NULL;
+    }
+  GdkTexture *tex = gdk_texture_new_from_bytes (bytes, NULL);
   if (!tex)
     {
       self->thumbnail_bad = TRUE;
@@ -87,15 +121,45 @@ gboolean
 dcr_bank_item_has_thumbnail (DcrBankItem *self)
 {
   g_return_val_if_fail (DCR_IS_BANK_ITEM (self), FALSE);
-  return self->thumbnail || (self->proto->thumbnail && !self->thumbnail_bad);
+  return self->thumbnail || (proto_has_thumbnail (self->proto) && !self->thumbnail_bad);
+}
+
+typedef struct {
+  DcrBank *bank; /* a reference, so closing the bank meanwhile is safe */
+  DcrPrototype proto; /* only id, thumbnail and thumbnail_size are used */
+} ThumbJob;
+
+static void
+thumb_job_free (ThumbJob *job)
+{
+  dcr_bank_close (job->bank);
+  g_clear_pointer (&job->proto.thumbnail, g_bytes_unref);
+  g_free (job);
 }
 
 static void
 decode_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  /* gdk_texture_new_from_bytes may run off the main thread */
+  ThumbJob *job = data;
   GError *err = NULL;
-  GdkTexture *tex = gdk_texture_new_from_bytes (data, &err);
+  if (g_cancellable_set_error_if_cancelled (cancellable, &err))
+    {
+      g_task_return_error (task, err);
+      return;
+    }
+  /* the blob is read here, in the worker, not when the page opens */
+  g_autoptr (GBytes) bytes = thumbnail_bytes (job->bank, &job->proto, &err);
+  if (!bytes)
+    {
+      if (err)
+        g_task_return_error (task, err);
+      else
+        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "prototype %" G_GINT64_FORMAT
+                                 " has no stored thumbnail", job->proto.id);
+      return;
+    }
+  /* gdk_texture_new_from_bytes may run off the main thread */
+  GdkTexture *tex = gdk_texture_new_from_bytes (bytes, &err);
   if (tex)
     g_task_return_pointer (task, tex, g_object_unref);
   else
@@ -114,13 +178,18 @@ dcr_bank_item_load_thumbnail_async (DcrBankItem *self, GCancellable *cancellable
       g_task_return_pointer (task, g_object_ref (self->thumbnail), g_object_unref);
       return;
     }
-  if (self->thumbnail_bad || !self->proto->thumbnail)
+  if (self->thumbnail_bad || !proto_has_thumbnail (self->proto))
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "prototype %" G_GINT64_FORMAT
                                " has no readable thumbnail", self->proto->id);
       return;
     }
-  g_task_set_task_data (task, g_bytes_ref (self->proto->thumbnail), (GDestroyNotify) g_bytes_unref);
+  ThumbJob *job = g_new0 (ThumbJob, 1);
+  job->bank = dcr_bank_ref (self->bank);
+  job->proto.id = self->proto->id;
+  job->proto.thumbnail = self->proto->thumbnail ? g_bytes_ref (self->proto->thumbnail) : NULL;
+  job->proto.thumbnail_size = self->proto->thumbnail_size;
+  g_task_set_task_data (task, job, (GDestroyNotify) thumb_job_free);
   g_task_run_in_thread (task, decode_thread);
 }
 
@@ -132,8 +201,11 @@ dcr_bank_item_load_thumbnail_finish (DcrBankItem *self, GAsyncResult *result, GE
   GdkTexture *tex = g_task_propagate_pointer (G_TASK (result), &err);
   if (!tex)
     {
+      /* does not decode, or there is none after all: do not try again; a
+       * cancelled load or a transient read error may be retried */
       if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
-          !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+          !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+          (err->domain != DCR_BANK_ERROR || err->code == DCR_BANK_ERROR_NOT_FOUND))
         self->thumbnail_bad = TRUE;
       g_propagate_error (error, g_steal_pointer (&err));
       return NULL;
@@ -216,13 +288,15 @@ gboolean
 dcr_bank_model_load (DcrBankModel *self, DcrBank *bank, GError **error)
 {
   g_autoptr (GPtrArray) protos = NULL;
-  if (bank && !(protos = dcr_bank_list (bank, error)))
+  /* without the thumbnail PNGs: 100,000 of them would be gigabytes read
+   * before the page shows; each is read when its cell is shown */
+  if (bank && !(protos = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, error)))
     return FALSE;
   guint old = self->items->len;
   g_autoptr (GPtrArray) items = g_ptr_array_new_full (protos ? protos->len : 0, g_object_unref);
   for (guint i = 0; protos && i < protos->len; i++)
     {
-      g_ptr_array_add (items, item_new (protos->pdata[i]));
+      g_ptr_array_add (items, item_new (protos->pdata[i], bank));
       protos->pdata[i] = NULL; /* the item owns it now */
     }
   g_ptr_array_unref (self->items);
@@ -271,7 +345,7 @@ dcr_bank_model_refresh (DcrBankModel *self, DcrBank *bank, const gint64 *ids, gu
       if (found && p)
         {
           g_object_unref (self->items->pdata[pos]);
-          self->items->pdata[pos] = item_new (p);
+          self->items->pdata[pos] = item_new (p, bank);
           g_list_model_items_changed (G_LIST_MODEL (self), pos, 1, 1);
         }
       else if (found)
@@ -281,7 +355,7 @@ dcr_bank_model_refresh (DcrBankModel *self, DcrBank *bank, const gint64 *ids, gu
         }
       else if (p)
         {
-          g_ptr_array_insert (self->items, (gint) pos, item_new (p));
+          g_ptr_array_insert (self->items, (gint) pos, item_new (p, bank));
           g_list_model_items_changed (G_LIST_MODEL (self), pos, 0, 1);
         }
     }

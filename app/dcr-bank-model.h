@@ -12,14 +12,16 @@ G_BEGIN_DECLS
 #define DCR_TYPE_BANK_ITEM (dcr_bank_item_get_type ())
 G_DECLARE_FINAL_TYPE (DcrBankItem, dcr_bank_item, DCR, BANK_ITEM, GObject)
 
-/* The prototype as read (without its feature); never NULL. */
+/* The prototype as read (without its feature, and usually without its
+ * thumbnail bytes: `thumbnail_size` says whether there is one); never NULL. */
 const DcrPrototype *dcr_bank_item_get_prototype (DcrBankItem *self);
 /* The stored thumbnail (a new reference), or NULL when there is none or it
- * does not decode. Decoded on demand and kept only while a reference lives,
- * so bind it to a widget and let the widget hold it. */
+ * does not decode. Reads its one PNG from the bank on this thread, decodes
+ * it on demand and keeps it only while a reference lives, so bind it to a
+ * widget and let the widget hold it. */
 GdkTexture *dcr_bank_item_load_thumbnail (DcrBankItem *self);
-/* The same, decoded in a worker (for list and grid cells: scrolling never
- * waits on PNG decoding). */
+/* The same, read from the bank and decoded in a worker (for list and grid
+ * cells: opening the page reads no PNG, and scrolling never waits on one). */
 void dcr_bank_item_load_thumbnail_async (DcrBankItem *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                                          gpointer user_data);
 GdkTexture *dcr_bank_item_load_thumbnail_finish (DcrBankItem *self, GAsyncResult *result, GError **error);

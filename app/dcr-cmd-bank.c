@@ -142,7 +142,7 @@ cmd_info (const char *path, gboolean json, gboolean check)
   g_autoptr (DcrBank) bank = open_existing (path, NULL, 0, TRUE, &err);
   if (!bank)
     return fail (path, g_steal_pointer (&err));
-  g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+  g_autoptr (GPtrArray) protos = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, &err);
   if (!protos)
     return fail (path, g_steal_pointer (&err));
   gint64 pinned = 0;
@@ -194,7 +194,7 @@ cmd_list (const char *path, gboolean json)
   g_autoptr (DcrBank) bank = open_existing (path, NULL, 0, TRUE, &err);
   if (!bank)
     return fail (path, g_steal_pointer (&err));
-  g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+  g_autoptr (GPtrArray) protos = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, &err);
   if (!protos)
     return fail (path, g_steal_pointer (&err));
   g_autoptr (JsonBuilder) b = json ? json_builder_new () : NULL;
@@ -509,7 +509,7 @@ cmd_dedup (const char *path, double threshold, gboolean apply, gboolean remove, 
   g_autoptr (DcrBankDuplicates) d = dcr_bank_find_duplicates (bank, ctx, (float) threshold, &opts, &err);
   if (!d)
     return fail (path, g_steal_pointer (&err));
-  g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+  g_autoptr (GPtrArray) protos = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, &err);
   if (!protos)
     return fail (path, g_steal_pointer (&err));
   g_autoptr (GHashTable) by_id = g_hash_table_new (g_int64_hash, g_int64_equal);

@@ -472,7 +472,7 @@ dcr_cmd_train (int argc, char **argv)
       retrieval = dcr_retrieval_new (ctx, dim, DCR_F32, 256, &err);
       if (!retrieval || !dcr_retrieval_sync (retrieval, bank, NULL, &err))
         return dcr_cli_fail (err);
-      g_autoptr (GPtrArray) protos = dcr_bank_list (bank, &err);
+      g_autoptr (GPtrArray) protos = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, &err);
       if (!protos)
         return dcr_cli_fail (err);
       g_autoptr (GHashTable) by_id = g_hash_table_new (g_int64_hash, g_int64_equal);

@@ -15,12 +15,18 @@
 G_DEFINE_QUARK (dcr-bank-error-quark, dcr_bank_error)
 
 struct _DcrBank {
+  gatomicrefcount ref;
   sqlite3 *db;
   char *path;
   char *backbone_id;
   char *uuid;
   guint dim;
   gboolean read_only;
+  /* dcr_bank_get_thumbnail's own read-only connection and statement, opened
+   * on first use; only ever touched with thumb_lock held (see there). */
+  GMutex thumb_lock;
+  sqlite3 *thumb_db;
+  sqlite3_stmt *thumb_st;
 };
 
 static const char schema_v1[] =
@@ -125,6 +131,8 @@ static DcrBank *
 bank_alloc (const char *path, gboolean read_only)
 {
   DcrBank *bank = g_new0 (DcrBank, 1);
+  g_atomic_ref_count_init (&bank->ref);
+  g_mutex_init (&bank->thumb_lock);
   bank->path = g_strdup (path);
   bank->read_only = read_only;
   return bank;
@@ -260,11 +268,24 @@ dcr_bank_open (const char *path, const char *backbone_id, guint dim, gboolean re
   return g_steal_pointer (&bank);
 }
 
+DcrBank *
+dcr_bank_ref (DcrBank *bank)
+{
+  g_return_val_if_fail (bank != NULL, NULL);
+  g_atomic_ref_count_inc (&bank->ref);
+  return bank;
+}
+
 void
 dcr_bank_close (DcrBank *bank)
 {
-  if (!bank)
+  if (!bank || !g_atomic_ref_count_dec (&bank->ref))
     return;
+  /* the last reference: no other thread can be in dcr_bank_get_thumbnail */
+  sqlite3_finalize (bank->thumb_st);
+  if (bank->thumb_db)
+    sqlite3_close (bank->thumb_db);
+  g_mutex_clear (&bank->thumb_lock);
   if (bank->db)
     sqlite3_close (bank->db);
   g_free (bank->path);
@@ -637,7 +658,17 @@ dcr_prototype_free (DcrPrototype *p)
   g_free (p);
 }
 
+/* Column 3 is the thumbnail, or only its length (no blob copied) when the
+ * caller does not want it; column 9 is the feature, or NULL when not wanted. */
+#define PROTO_COLUMNS_FMT "id, source, sha256, %s, added_at, note, enabled, pinned, retrievals, %s"
 #define PROTO_COLUMNS "id, source, sha256, thumbnail, added_at, note, enabled, pinned, retrievals, feature"
+
+static char *
+proto_columns (gboolean with_thumbnail, gboolean with_feature)
+{
+  return g_strdup_printf (PROTO_COLUMNS_FMT, with_thumbnail ? "thumbnail" : "length(thumbnail)",
+                          with_feature ? "feature" : "NULL");
+}
 
 static DcrPrototype *
 row_to_prototype (DcrBank *bank, sqlite3_stmt *st, gboolean with_feature, GError **error)
@@ -646,8 +677,14 @@ row_to_prototype (DcrBank *bank, sqlite3_stmt *st, gboolean with_feature, GError
   p->id = sqlite3_column_int64 (st, 0);
   p->source = g_strdup ((const char *) sqlite3_column_text (st, 1));
   p->sha256 = g_strdup ((const char *) sqlite3_column_text (st, 2));
-  if (sqlite3_column_type (st, 3) == SQLITE_BLOB)
-    p->thumbnail = g_bytes_new (sqlite3_column_blob (st, 3), sqlite3_column_bytes (st, 3));
+  int ttype = sqlite3_column_type (st, 3);
+  if (ttype == SQLITE_BLOB)
+    {
+      p->thumbnail = g_bytes_new (sqlite3_column_blob (st, 3), sqlite3_column_bytes (st, 3));
+      p->thumbnail_size = g_bytes_get_size (p->thumbnail);
+    }
+  else if (ttype == SQLITE_INTEGER)
+    p->thumbnail_size = (gsize) MAX (sqlite3_column_int64 (st, 3), 0); /* length(thumbnail) */
   const char *when = (const char *) sqlite3_column_text (st, 4);
   p->added = when ? g_date_time_new_from_iso8601 (when, NULL) : NULL;
   p->note = g_strdup ((const char *) sqlite3_column_text (st, 5));
@@ -687,10 +724,11 @@ dcr_bank_get (DcrBank *bank, gint64 id, gboolean with_feature, GError **error)
 }
 
 static GPtrArray *
-select_prototypes (DcrBank *bank, const char *where, const gint64 *ids, guint n, gboolean with_feature,
-                   GError **error)
+select_prototypes (DcrBank *bank, const char *where, const gint64 *ids, guint n, gboolean with_thumbnail,
+                   gboolean with_feature, GError **error)
 {
-  g_autofree char *sql = g_strdup_printf ("SELECT " PROTO_COLUMNS " FROM prototypes %s ORDER BY id", where);
+  g_autofree char *cols = proto_columns (with_thumbnail, with_feature);
+  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM prototypes %s ORDER BY id", cols, where);
   sqlite3_stmt *st = prepare (bank, sql, error);
   if (!st)
     return NULL;
@@ -725,7 +763,86 @@ select_prototypes (DcrBank *bank, const char *where, const gint64 *ids, guint n,
 GPtrArray *
 dcr_bank_list (DcrBank *bank, GError **error)
 {
-  return select_prototypes (bank, "", NULL, 0, FALSE, error);
+  return dcr_bank_list_full (bank, DCR_BANK_LIST_DEFAULT, error);
+}
+
+GPtrArray *
+dcr_bank_list_full (DcrBank *bank, DcrBankListFlags flags, GError **error)
+{
+  /* Note: with NO_THUMBNAILS no thumbnail is copied, but SQLite still walks
+   * each row's overflow pages to reach the columns stored after it. */
+  return select_prototypes (bank, "", NULL, 0, !(flags & DCR_BANK_LIST_NO_THUMBNAILS), FALSE, error);
+}
+
+/* Thread safety. The GUI calls this from GTask worker threads while the
+ * main thread goes on using bank->db — possibly inside a write transaction,
+ * and reading sqlite3_errmsg / sqlite3_changes of that connection, which
+ * are per connection. Debian's SQLite is built thread-safe and bank->db is
+ * opened in its default (serialized) mode, so sharing it would not corrupt
+ * memory, but a worker's read would then see (and be aborted by the ROLLBACK
+ * of) the main thread's uncommitted changes, and could swap its error
+ * messages. So thumbnails are read through a second, read-only connection
+ * that nothing but this function uses, always with thumb_lock held (its one
+ * prepared statement is never used by two threads at once; it is opened
+ * NOMUTEX because the lock already serialises it). WAL lets this reader see
+ * the last committed state while the main connection writes; the statement
+ * is reset after every read so it never pins a snapshot. Callers on other
+ * threads hold a reference (dcr_bank_ref), so the bank cannot be closed
+ * under them. */
+GBytes *
+dcr_bank_get_thumbnail (DcrBank *bank, gint64 id, GError **error)
+{
+  g_return_val_if_fail (bank != NULL, NULL);
+  if (!sqlite3_threadsafe ())
+    {
+      g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_IO,
+                   "%s: this SQLite library is built without thread support; cannot read thumbnails", bank->path);
+      return NULL;
+    }
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&bank->thumb_lock);
+  int rc = SQLITE_OK;
+  if (!bank->thumb_db)
+    {
+      rc = sqlite3_open_v2 (bank->path, &bank->thumb_db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+      if (rc == SQLITE_OK)
+        {
+          sqlite3_busy_timeout (bank->thumb_db, 10000);
+          rc = sqlite3_prepare_v2 (bank->thumb_db, "SELECT thumbnail FROM prototypes WHERE id = ?", -1,
+                                   &bank->thumb_st, NULL);
+        }
+      if (rc != SQLITE_OK)
+        {
+          g_set_error (error, DCR_BANK_ERROR, rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT
+                                                ? DCR_BANK_ERROR_CORRUPT : DCR_BANK_ERROR_IO,
+                       "%s: cannot open the bank to read thumbnails: %s", bank->path,
+                       bank->thumb_db ? sqlite3_errmsg (bank->thumb_db) : sqlite3_errstr (rc));
+          sqlite3_finalize (bank->thumb_st);
+          bank->thumb_st = NULL;
+          sqlite3_close (bank->thumb_db); /* harmless on NULL */
+          bank->thumb_db = NULL;
+          return NULL;
+        }
+    }
+  sqlite3_stmt *st = bank->thumb_st;
+  sqlite3_bind_int64 (st, 1, id);
+  rc = sqlite3_step (st);
+  GBytes *out = NULL;
+  if (rc == SQLITE_ROW)
+    {
+      if (sqlite3_column_type (st, 0) != SQLITE_NULL)
+        out = g_bytes_new (sqlite3_column_blob (st, 0), sqlite3_column_bytes (st, 0));
+    }
+  else if (rc == SQLITE_DONE)
+    g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND,
+                 "%s: there is no prototype %" G_GINT64_FORMAT, bank->path, id);
+  else
+    g_set_error (error, DCR_BANK_ERROR,
+                 rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? DCR_BANK_ERROR_CORRUPT : DCR_BANK_ERROR_IO,
+                 "%s: reading the thumbnail of prototype %" G_GINT64_FORMAT ": %s", bank->path, id,
+                 sqlite3_errmsg (bank->thumb_db));
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  return out;
 }
 
 gboolean
@@ -737,7 +854,7 @@ dcr_bank_remove (DcrBank *bank, const gint64 *ids, guint n, GPtrArray **removed,
   if (removed)
     {
       /* read first, so undo gets everything back, features included */
-      saved = select_prototypes (bank, "WHERE id = ?", ids, n, TRUE, error);
+      saved = select_prototypes (bank, "WHERE id = ?", ids, n, TRUE, TRUE, error);
       if (!saved)
         return FALSE;
     }
@@ -909,7 +1026,7 @@ dcr_bank_import (DcrBank *bank, const char *src, guint *n_added, GError **error)
   g_autoptr (DcrBank) other = dcr_bank_open (src, bank->backbone_id, bank->dim, TRUE, error);
   if (!other)
     return FALSE;
-  g_autoptr (GPtrArray) protos = select_prototypes (other, "", NULL, 0, TRUE, error);
+  g_autoptr (GPtrArray) protos = select_prototypes (other, "", NULL, 0, TRUE, TRUE, error);
   if (!protos)
     return FALSE;
   guint n = protos->len;

@@ -29,7 +29,10 @@ typedef struct {
   gint64 id;
   char *source;        /* path or description of where the image came from */
   char *sha256;        /* hex SHA-256 of the source file (may be NULL) */
-  GBytes *thumbnail;   /* small PNG (may be NULL) */
+  GBytes *thumbnail;   /* small PNG (may be NULL; always NULL from a
+                        * DCR_BANK_LIST_NO_THUMBNAILS listing) */
+  gsize thumbnail_size; /* bytes of the stored thumbnail, 0 when there is
+                         * none; set even when `thumbnail` was not read */
   GDateTime *added;    /* UTC */
   char *note;
   gboolean enabled;
@@ -55,6 +58,10 @@ DcrBank *dcr_bank_create (const char *path, const char *backbone_id, guint dim, 
  * match what the bank was built with. read_only opens it without locks
  * that would block a writer and refuses every change. */
 DcrBank *dcr_bank_open (const char *path, const char *backbone_id, guint dim, gboolean read_only, GError **error);
+/* A bank is reference counted so that a worker thread (a thumbnail loader)
+ * can keep it alive: dcr_bank_ref takes a reference, dcr_bank_close drops
+ * one and the last one closes the file. Both are thread-safe. */
+DcrBank *dcr_bank_ref (DcrBank *bank);
 void dcr_bank_close (DcrBank *bank);
 
 const char *dcr_bank_path (DcrBank *bank);
@@ -85,6 +92,23 @@ gboolean dcr_bank_add_retrievals (DcrBank *bank, const gint64 *ids, guint n, GEr
 DcrPrototype *dcr_bank_get (DcrBank *bank, gint64 id, gboolean with_feature, GError **error);
 /* All prototypes (without features), ordered by id. */
 GPtrArray *dcr_bank_list (DcrBank *bank, GError **error);
+
+typedef enum {
+  DCR_BANK_LIST_DEFAULT = 0,
+  /* Leave the thumbnail PNGs out (`thumbnail` NULL, `thumbnail_size` still
+   * set): 100,000 prototypes list in megabytes instead of gigabytes; fetch
+   * one thumbnail with dcr_bank_get_thumbnail when it is shown. */
+  DCR_BANK_LIST_NO_THUMBNAILS = 1 << 0,
+} DcrBankListFlags;
+
+/* dcr_bank_list with options. */
+GPtrArray *dcr_bank_list_full (DcrBank *bank, DcrBankListFlags flags, GError **error);
+/* The stored thumbnail PNG of one prototype. NULL with no error set when the
+ * prototype has none; NULL with DCR_BANK_ERROR_NOT_FOUND when there is no
+ * such prototype. Safe to call from any thread, concurrently with any other
+ * use of the bank (it reads through a connection of its own), as long as the
+ * caller holds a reference (dcr_bank_ref). */
+GBytes *dcr_bank_get_thumbnail (DcrBank *bank, gint64 id, GError **error);
 /* Features as one row-major [count, dim] array of floats plus the ids, in
  * id order; enabled_only for retrieval. */
 gboolean dcr_bank_load_features (DcrBank *bank, gboolean enabled_only, float **features,

@@ -354,6 +354,220 @@ test_kill_during_add (Fixture *fx, gconstpointer data)
     }
 }
 
+/* A thumbnail-sized blob (20–40 KB, so it spans overflow pages) unique to seed. */
+static GBytes *
+fake_thumbnail (guint seed)
+{
+  gsize n = 20000 + (seed * 7919) % 20000;
+  guint8 *b = g_malloc (n);
+  guint32 x = seed * 2654435761u + 1;
+  for (gsize i = 0; i < n; i++)
+    {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      b[i] = (guint8) x;
+    }
+  return g_bytes_new_take (b, n);
+}
+
+static gint64
+add_with_thumbnail (DcrBank *bank, guint seed, gboolean with_thumb, GError **error)
+{
+  float f[DIM];
+  feature (f, seed);
+  g_autofree char *src = g_strdup_printf ("/evidence/real-%u.jpg", seed);
+  g_autofree char *note = g_strdup_printf ("note %u", seed);
+  g_autoptr (GBytes) thumb = with_thumb ? fake_thumbnail (seed) : NULL;
+  DcrPrototypeNew it = { f, src, NULL, thumb, note, seed % 2 == 0 };
+  gint64 id = 0;
+  if (!dcr_bank_add (bank, &it, 1, FALSE, &id, error))
+    return 0;
+  return id;
+}
+
+/* The light listing has everything but the thumbnail bytes; the getter
+ * returns the same bytes as the full listing, one at a time. */
+static void
+test_light_list_thumbnails (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrBank) bank = dcr_bank_create (fx->path, "mobilenet_v2_b10", DIM, &err);
+  g_assert_no_error (err);
+  gint64 ids[8];
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      ids[i] = add_with_thumbnail (bank, 100 + i, i % 3 != 1, &err);
+      g_assert_no_error (err);
+    }
+  g_assert_true (dcr_bank_set_enabled (bank, &ids[2], 1, FALSE, &err));
+  g_assert_true (dcr_bank_add_retrievals (bank, &ids[3], 1, &err));
+  g_assert_no_error (err);
+
+  for (int ro = 0; ro < 2; ro++)
+    {
+      g_autoptr (DcrBank) b = ro ? dcr_bank_open (fx->path, NULL, 0, TRUE, &err) : dcr_bank_ref (bank);
+      g_assert_no_error (err);
+      g_autoptr (GPtrArray) full = dcr_bank_list (b, &err);
+      g_assert_no_error (err);
+      g_autoptr (GPtrArray) light = dcr_bank_list_full (b, DCR_BANK_LIST_NO_THUMBNAILS, &err);
+      g_assert_no_error (err);
+      g_assert_cmpuint (full->len, ==, G_N_ELEMENTS (ids));
+      g_assert_cmpuint (light->len, ==, full->len);
+      for (guint i = 0; i < full->len; i++)
+        {
+          DcrPrototype *f = full->pdata[i], *l = light->pdata[i];
+          g_assert_cmpint (l->id, ==, ids[i]);
+          g_assert_cmpint (l->id, ==, f->id);
+          g_assert_cmpstr (l->source, ==, f->source);
+          g_assert_cmpstr (l->sha256, ==, f->sha256);
+          g_assert_cmpstr (l->note, ==, f->note);
+          g_assert_true (l->added && f->added && g_date_time_equal (l->added, f->added));
+          g_assert_cmpint (l->enabled, ==, f->enabled);
+          g_assert_cmpint (l->pinned, ==, f->pinned);
+          g_assert_cmpint (l->retrievals, ==, f->retrievals);
+          g_assert_null (l->feature);
+          g_assert_null (f->feature);
+          /* no bytes, but the size (so "has a thumbnail") is known */
+          g_assert_null (l->thumbnail);
+          gboolean has = i % 3 != 1;
+          g_assert_cmpint (f->thumbnail != NULL, ==, has);
+          g_assert_cmpuint (l->thumbnail_size, ==, has ? g_bytes_get_size (f->thumbnail) : 0);
+          g_assert_cmpuint (f->thumbnail_size, ==, l->thumbnail_size);
+
+          g_autoptr (GBytes) t = dcr_bank_get_thumbnail (b, l->id, &err);
+          g_assert_no_error (err);
+          if (has)
+            {
+              g_autoptr (GBytes) want = fake_thumbnail (100 + i);
+              g_assert_nonnull (t);
+              g_assert_true (g_bytes_equal (t, f->thumbnail));
+              g_assert_true (g_bytes_equal (t, want));
+            }
+          else
+            g_assert_null (t); /* none, and no error */
+        }
+    }
+
+  /* dcr_bank_get agrees */
+  g_autoptr (DcrPrototype) p0 = dcr_bank_get (bank, ids[0], FALSE, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (p0->thumbnail_size, ==, g_bytes_get_size (p0->thumbnail));
+
+  /* unknown or removed id: a clear error */
+  g_assert_null (dcr_bank_get_thumbnail (bank, 999999, &err));
+  g_assert_error (err, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (err->message, "999999"));
+  g_clear_error (&err);
+  g_assert_true (dcr_bank_remove (bank, &ids[0], 1, NULL, &err));
+  g_assert_null (dcr_bank_get_thumbnail (bank, ids[0], &err));
+  g_assert_error (err, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND);
+  g_clear_error (&err);
+  /* a committed change is seen by the getter's own connection */
+  gint64 id_new = add_with_thumbnail (bank, 500, TRUE, &err);
+  g_assert_no_error (err);
+  g_autoptr (GBytes) t_new = dcr_bank_get_thumbnail (bank, id_new, &err);
+  g_autoptr (GBytes) want_new = fake_thumbnail (500);
+  g_assert_no_error (err);
+  g_assert_true (t_new && g_bytes_equal (t_new, want_new));
+}
+
+typedef struct {
+  DcrBank *bank; /* a reference of this thread's own */
+  const gint64 *stable;
+  guint n_stable;
+  const gint64 *churn; /* added and removed meanwhile */
+  guint n_churn;
+  gint *stop;
+  guint reads, failures;
+} Reader;
+
+static gpointer
+reader_thread (gpointer data)
+{
+  Reader *r = data;
+  guint extra = 0;
+  /* keep reading a while after the main thread has dropped its reference */
+  for (guint i = 0; extra < 50; i++)
+    {
+      if (g_atomic_int_get (r->stop))
+        extra++;
+      guint k = (i * 7 + GPOINTER_TO_UINT (g_thread_self ())) % (r->n_stable + r->n_churn);
+      g_autoptr (GError) err = NULL;
+      if (k < r->n_stable)
+        {
+          g_autoptr (GBytes) t = dcr_bank_get_thumbnail (r->bank, r->stable[k], &err);
+          g_autoptr (GBytes) want = fake_thumbnail (200 + k);
+          if (!t || !g_bytes_equal (t, want))
+            r->failures++;
+        }
+      else
+        {
+          /* present or not, depending on the moment: never anything else */
+          g_autoptr (GBytes) t = dcr_bank_get_thumbnail (r->bank, r->churn[k - r->n_stable], &err);
+          if (!t && !g_error_matches (err, DCR_BANK_ERROR, DCR_BANK_ERROR_NOT_FOUND))
+            r->failures++;
+        }
+      r->reads++;
+    }
+  dcr_bank_close (r->bank);
+  return NULL;
+}
+
+/* Several threads fetch thumbnails while the main thread adds, removes and
+ * restores prototypes through the same DcrBank, then closes it first. */
+static void
+test_thumbnail_threads (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) err = NULL;
+  DcrBank *bank = dcr_bank_create (fx->path, "mobilenet_v2_b10", DIM, &err);
+  g_assert_no_error (err);
+  gint64 stable[6], churn[4];
+  for (guint i = 0; i < G_N_ELEMENTS (stable); i++)
+    stable[i] = add_with_thumbnail (bank, 200 + i, TRUE, &err);
+  for (guint i = 0; i < G_N_ELEMENTS (churn); i++)
+    churn[i] = add_with_thumbnail (bank, 300 + i, TRUE, &err);
+  g_assert_no_error (err);
+
+  gint stop = 0;
+  Reader readers[4];
+  GThread *threads[G_N_ELEMENTS (readers)];
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    {
+      readers[i] = (Reader) { dcr_bank_ref (bank), stable, G_N_ELEMENTS (stable), churn, G_N_ELEMENTS (churn),
+                              &stop, 0, 0 };
+      threads[i] = g_thread_new ("thumb-reader", reader_thread, &readers[i]);
+    }
+  for (guint round = 0; round < 20; round++)
+    {
+      GPtrArray *removed = NULL;
+      g_assert_true (dcr_bank_remove (bank, churn, G_N_ELEMENTS (churn), &removed, &err));
+      g_assert_no_error (err);
+      gint64 extra = add_with_thumbnail (bank, 400 + round, round % 2, &err);
+      g_assert_no_error (err);
+      g_autoptr (GPtrArray) light = dcr_bank_list_full (bank, DCR_BANK_LIST_NO_THUMBNAILS, &err);
+      g_assert_no_error (err);
+      g_assert_cmpuint (light->len, ==, G_N_ELEMENTS (stable) + 1);
+      g_assert_true (dcr_bank_restore (bank, removed, &err));
+      g_assert_no_error (err);
+      g_ptr_array_unref (removed);
+      g_assert_true (dcr_bank_remove (bank, &extra, 1, NULL, &err));
+      g_assert_no_error (err);
+      /* the main thread reads thumbnails too */
+      g_autoptr (GBytes) t = dcr_bank_get_thumbnail (bank, churn[round % G_N_ELEMENTS (churn)], &err);
+      g_autoptr (GBytes) want = fake_thumbnail (300 + round % G_N_ELEMENTS (churn));
+      g_assert_no_error (err);
+      g_assert_true (t && g_bytes_equal (t, want));
+    }
+  /* the readers hold references of their own: closing here closes nothing yet */
+  dcr_bank_close (bank);
+  g_atomic_int_set (&stop, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (readers[i].failures, ==, 0);
+      g_assert_cmpuint (readers[i].reads, >=, 50);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -365,5 +579,7 @@ main (int argc, char **argv)
   ADD ("changes-audit-undo", test_changes_audit_undo);
   ADD ("export-import-readonly", test_export_import_readonly);
   ADD ("kill-during-add", test_kill_during_add);
+  ADD ("light-list-thumbnails", test_light_list_thumbnails);
+  ADD ("thumbnail-threads", test_thumbnail_threads);
   return g_test_run ();
 }

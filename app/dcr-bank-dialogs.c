@@ -143,10 +143,15 @@ draw_plot (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer da
 {
   DcrBankStatsWindow *self = data;
   GdkRGBA fg;
-  /* gtk_widget_get_color is 4.10; this one is deprecated there */
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
+  /* gtk_widget_get_color is new in 4.10, where the style-context call it
+   * replaces became deprecated: each build uses the one its GTK has */
+#if GTK_CHECK_VERSION(4, 10, 0)
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS /* newer than GDK_VERSION_MAX_ALLOWED, on purpose */
+  gtk_widget_get_color (GTK_WIDGET (area), &fg);
   G_GNUC_END_IGNORE_DEPRECATIONS
+#else
+  gtk_style_context_get_color (gtk_widget_get_style_context (GTK_WIDGET (area)), &fg);
+#endif
   const double pad = 28;
   double w = width - 2 * pad, h = height - 2 * pad;
   cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.35);

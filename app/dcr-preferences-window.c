@@ -199,9 +199,11 @@ dcr_preferences_present (GtkWidget *parent)
 {
   DcrPreferencesPage *page = g_object_new (DCR_TYPE_PREFERENCES_PAGE, NULL);
 #if ADW_CHECK_VERSION(1, 5, 0)
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS /* newer API in its version guard: see app/meson.build */
   AdwDialog *dialog = adw_preferences_dialog_new ();
   adw_preferences_dialog_add (ADW_PREFERENCES_DIALOG (dialog), ADW_PREFERENCES_PAGE (page));
   adw_dialog_present (dialog, parent);
+  G_GNUC_END_IGNORE_DEPRECATIONS
 #else
   GtkWidget *window = adw_preferences_window_new ();
   GtkRoot *root = parent ? gtk_widget_get_root (parent) : NULL;

@@ -200,14 +200,17 @@ dcr_zoom_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
                           &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget), gtk_widget_get_height (widget)));
   gtk_snapshot_save (snapshot);
   gtk_snapshot_translate (snapshot, &r.origin);
+  /* enlarged pixels stay sharp squares (GTK 4.10+): an analyst looks at them */
+  gboolean sharp = FALSE;
 #if GTK_CHECK_VERSION(4, 10, 0)
-  /* enlarged pixels stay sharp squares: an analyst looks at them */
-  if (GDK_IS_TEXTURE (self->paintable)
-      && r.size.width > 2 * gdk_texture_get_width (GDK_TEXTURE (self->paintable)))
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS /* newer API in its version guard: see app/meson.build */
+  sharp = GDK_IS_TEXTURE (self->paintable) && r.size.width > 2 * gdk_texture_get_width (GDK_TEXTURE (self->paintable));
+  if (sharp)
     gtk_snapshot_append_scaled_texture (snapshot, GDK_TEXTURE (self->paintable), GSK_SCALING_FILTER_NEAREST,
                                         &GRAPHENE_RECT_INIT (0, 0, r.size.width, r.size.height));
-  else
+  G_GNUC_END_IGNORE_DEPRECATIONS
 #endif
+  if (!sharp)
     gdk_paintable_snapshot (self->paintable, snapshot, r.size.width, r.size.height);
   gtk_snapshot_restore (snapshot);
   gtk_snapshot_pop (snapshot);

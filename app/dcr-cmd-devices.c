@@ -33,6 +33,7 @@ device_json (const DcrDeviceInfo *d, gboolean picked)
   json_builder_set_member_name (b, "storage_16bit"); json_builder_add_boolean_value (b, d->storage_16bit);
   json_builder_set_member_name (b, "cooperative_matrix_khr"); json_builder_add_boolean_value (b, d->coopmat_khr);
   json_builder_set_member_name (b, "cooperative_matrix_nv"); json_builder_add_boolean_value (b, d->coopmat_nv);
+  json_builder_set_member_name (b, "coopmat_gemm_f16"); json_builder_add_boolean_value (b, d->coopmat_f16);
   json_builder_set_member_name (b, "timestamps"); json_builder_add_boolean_value (b, d->timestamps);
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -93,6 +94,8 @@ dcr_cmd_devices (int argc, char **argv)
               yes (d->shader_float16), yes (d->storage_16bit), yes (d->coopmat_khr), yes (d->coopmat_nv));
       printf ("     subgroup size: %u (arithmetic/shuffle/ballot: %s), timestamps: %s\n",
               d->subgroup_size, yes (d->subgroup_arithmetic), yes (d->timestamps));
+      printf ("     fp16 GEMM/conv kernels: %s\n", d->coopmat_f16 ? "cooperative matrix (NV, 16×16×16 f16·f16+f32)"
+                                                             : "fallback (no usable NV cooperative matrix)");
     }
   printf ("* = the device DCR uses (override with --device or DCR_DEVICE)\n");
   return 0;

@@ -1,9 +1,9 @@
 /* dcr-bench-dcr.c — `dcr bench ops` cases for the DCR detector: exact
  * cosine retrieval end to end (normalise, GEMM per chunk, top-k, merge)
  * over banks of the default backbone's width (216) and ViT-L's (1024), up
- * to a million prototypes split in chunks (up to 8 queries scored by the
- * GEMV that reads the bank once, more by the GEMM; $DCR_RETRIEVAL_GEMV=0
- * times the GEMM for all); the heads' forward pass in
+ * to a million prototypes split in chunks (on GPUs up to 8 queries scored
+ * by the GEMV that reads the bank once, more by the GEMM;
+ * $DCR_RETRIEVAL_GEMV=0|1 picks one for all); the heads' forward pass in
  * single mode; and one recorded training step (forward, losses, backward,
  * AdamW). Data are pseudo-random. */
 #include "dcr-bench.h"

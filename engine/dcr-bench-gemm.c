@@ -93,7 +93,7 @@ bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const GemmCase *cs, Dc
     g_string_append_printf (shape, " batch=%" G_GINT64_FORMAT, batch);
   g_string_append_printf (shape, " %s%s%s (%s) [%s]", cs->bias ? "+bias" : "",
                           cs->act != DCR_ACT_NONE ? "+" : "", cs->act != DCR_ACT_NONE ? dcr_act_name (cs->act) : "",
-                          cs->what, dcr_gemm_kernel_name (dcr_gemm_kernel_for (ctx)));
+                          cs->what, dcr_gemm_kernel_name (dcr_gemm_kernel_for_dtype (ctx, dtype)));
   double flop = 2.0 * batch * cs->m * cs->n * cs->k;
   dcr_bench_add (results, cs->op, shape->str, dtype, flop, 0, min_ms, median_ms, opts->repeats);
   g_string_free (shape, TRUE);

@@ -266,6 +266,13 @@ record_igemm (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTens
               const DcrTensor *residual, DcrTensor *y, DcrAct act, GError **error)
 {
   DcrContext *ctx = dcr_seq_context (seq);
+  /* f16 on cooperative matrices where the device has them (dcr-op-gemm.c) */
+  if (dcr_conv_coopmat_wanted (ctx, x->dtype, s->groups))
+    {
+      DcrConvCoopmatShape cs = { s->n, s->h, s->w, s->cin, s->ho, s->wo, s->cout, s->kh, s->kw, s->sh, s->sw,
+                                 s->dh, s->dw, s->pt, s->pl, act };
+      return dcr_op_conv_coopmat (seq, x, w, bias, residual, y, &cs, error);
+    }
   const DcrDeviceInfo *dev = dcr_context_device (ctx);
   guint32 sg = MAX (dev->subgroup_size, 1);
   gint64 m = s->n * s->ho * s->wo;

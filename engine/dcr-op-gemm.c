@@ -44,6 +44,8 @@ dcr_gemm_kernel_name (DcrGemmKernel kernel)
     case DCR_GEMM_KERNEL_AUTO: return "auto";
     case DCR_GEMM_KERNEL_SUBGROUP: return "subgroup";
     case DCR_GEMM_KERNEL_TILED: return "tiled";
+    case DCR_GEMM_KERNEL_COOPMAT: return "coopmat";
+    case DCR_GEMM_KERNEL_COOPMAT_EMU: return "coopmat-emu";
     }
   return "?";
 }
@@ -68,6 +70,22 @@ dcr_gemm_kernel_for (DcrContext *ctx)
   if (dev->type == VK_PHYSICAL_DEVICE_TYPE_CPU && subgroup_usable (dev))
     return DCR_GEMM_KERNEL_SUBGROUP;
   return DCR_GEMM_KERNEL_TILED;
+}
+
+DcrGemmKernel
+dcr_gemm_kernel_for_dtype (DcrContext *ctx, DcrDtype dtype)
+{
+  const char *env = g_getenv ("DCR_GEMM_KERNEL");
+  if (dtype == DCR_F16)
+    {
+      if (g_strcmp0 (env, "coopmat") == 0)
+        return DCR_GEMM_KERNEL_COOPMAT;
+      if (g_strcmp0 (env, "coopmat-emu") == 0)
+        return DCR_GEMM_KERNEL_COOPMAT_EMU;
+      if (!env && dcr_context_device (ctx)->coopmat_f16)
+        return DCR_GEMM_KERNEL_COOPMAT;
+    }
+  return dcr_gemm_kernel_for (ctx);
 }
 
 /* ---- shape checks ------------------------------------------------------ */
@@ -298,6 +316,59 @@ pick_subgroup (const DcrDeviceInfo *dev, const GemmShape *s, guint32 *tm, guint3
     }
 }
 
+/* Cooperative-matrix variants: a BM × BN block per workgroup, (BM/WM)·(BN/WN)
+ * subgroups each computing WM × WN in 16×16 fragments, K in steps of BK.
+ * Big blocks for big problems (fewer re-reads of A and B), smaller ones when
+ * the big ones would leave a large GPU idle. The emulation (no cooperative
+ * matrices: plain loops, for tests on lavapipe) uses the smallest. */
+typedef struct {
+  guint32 bm, bn, bk, wm, wn;
+} CoopVariant;
+
+static const CoopVariant coop_variants[] = {
+  { 128, 128, 32, 64, 64 },
+  { 64, 64, 32, 32, 32 },
+  { 32, 32, 32, 16, 16 },
+};
+static const char *const coop_variant_names[] = { "coop-large", "coop-medium", "coop-small" };
+
+static guint32
+coop_threads (const CoopVariant *v, const DcrDeviceInfo *dev)
+{
+  return (v->bm / v->wm) * (v->bn / v->wn) * dev->subgroup_size;
+}
+
+static gboolean
+coop_fits (const CoopVariant *v, const DcrDeviceInfo *dev)
+{
+  guint32 shared = 2 * (MAX (v->bm, v->bn) + 8) * (v->bk + 8) * 2 + (v->bm / v->wm) * (v->bn / v->wn) * 256 * 4;
+  return coop_threads (v, dev) <= dev->max_workgroup_invocations && shared <= dev->max_shared_memory;
+}
+
+static const CoopVariant *
+pick_coop (const DcrDeviceInfo *dev, const GemmShape *s, gboolean emu)
+{
+  const char *env = g_getenv ("DCR_GEMM_TILE");
+  for (guint i = 0; env && i < G_N_ELEMENTS (coop_variants); i++)
+    if (g_str_equal (env, coop_variant_names[i]) && coop_fits (&coop_variants[i], dev))
+      return &coop_variants[i];
+  if (emu)
+    return &coop_variants[G_N_ELEMENTS (coop_variants) - 1];
+  const gint64 want_blocks = 256;
+  const CoopVariant *best = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (coop_variants); i++)
+    {
+      const CoopVariant *v = &coop_variants[i];
+      if (!coop_fits (v, dev))
+        continue;
+      best = v;
+      gint64 blocks = ((s->m + v->bm - 1) / v->bm) * ((s->n + v->bn - 1) / v->bn) * s->batch;
+      if (blocks >= want_blocks)
+        break;
+    }
+  return best;
+}
+
 /* ---- the op ----------------------------------------------------------- */
 
 static gboolean
@@ -352,11 +423,28 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
         return FALSE;
       }
 
-  DcrGemmKernel kernel = dcr_gemm_kernel_for (ctx);
+  DcrGemmKernel kernel = dcr_gemm_kernel_for_dtype (ctx, c->dtype);
   if (kernel == DCR_GEMM_KERNEL_SUBGROUP && !subgroup_usable (dev))
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
                    "%s: DCR_GEMM_KERNEL=subgroup, but %s lacks subgroup shuffles in compute shaders", op, dev->name);
+      return FALSE;
+    }
+  gboolean coop = kernel == DCR_GEMM_KERNEL_COOPMAT || kernel == DCR_GEMM_KERNEL_COOPMAT_EMU;
+  const CoopVariant *cv = NULL;
+  if (kernel == DCR_GEMM_KERNEL_COOPMAT && !dev->coopmat_f16)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "%s: DCR_GEMM_KERNEL=coopmat, but %s has no usable VK_NV_cooperative_matrix "
+                   "(16×16×16 f16·f16+f32; see `dcr devices`)", op, dev->name);
+      return FALSE;
+    }
+  if (coop && (!dev->shader_float16 || !dev->storage_16bit || dev->subgroup_size < 4 ||
+               !(cv = pick_coop (dev, &s, kernel == DCR_GEMM_KERNEL_COOPMAT_EMU))))
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "%s: the %s GEMM kernel needs f16 arithmetic and storage and room for its tiles on %s", op,
+                   dcr_gemm_kernel_name (kernel), dev->name);
       return FALSE;
     }
 
@@ -365,7 +453,19 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[1] = spec[2] = 1;
   guint32 rows_per_wg, cols_per_wg;
   gboolean vec_ok = TRUE;
-  if (tiled)
+  if (coop)
+    {
+      spec[0] = coop_threads (cv, dev);
+      spec[SPEC_TILE0] = cv->bm;
+      spec[SPEC_TILE0 + 1] = cv->bn;
+      spec[SPEC_TILE0 + 2] = cv->bk;
+      spec[SPEC_TILE0 + 3] = cv->wm;
+      spec[SPEC_TILE0 + 4] = cv->wn;
+      spec[SPEC_TILE0 + 5] = dev->subgroup_size;
+      rows_per_wg = cv->bm;
+      cols_per_wg = cv->bn;
+    }
+  else if (tiled)
     {
       const TiledVariant *v = pick_tiled (dev, &s);
       spec[0] = tiled_threads (v);
@@ -406,7 +506,8 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[SPEC_HAS_BETA] = p->beta != 0;
 
   char name[32];
-  dcr_ops_shader_name (tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
+  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? "gemm_coopmat" : "gemm_coopmat_emu")
+                       : tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, N_SPEC, 5, sizeof (GemmPush), error);
   if (!pipe)
     return FALSE;
@@ -477,6 +578,88 @@ dcr_op_linear (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTen
     }
   DcrGemmParams p = { .trans_b = TRUE, .alpha = 1, .act = act };
   return record_gemm ("linear", seq, x, w, bias, NULL, y, &p, error);
+}
+
+/* ---- convolution on the same tiles ---------------------------------------- */
+
+/* Matches the push-constant block of shaders/conv_coopmat.comp (which is
+ * conv_igemm.comp's). */
+typedef struct {
+  guint32 m, h, w, cin, ho, wo, cout, kh, kw, sh, sw, dh, dw;
+  gint32 pt, pl;
+  guint32 cin_g, cout_g, tiles_per_group, row_tiles;
+  guint32 act, has_bias, has_res;
+} ConvCoopPush;
+
+gboolean
+dcr_conv_coopmat_wanted (DcrContext *ctx, DcrDtype dtype, int groups)
+{
+  DcrGemmKernel k = dcr_gemm_kernel_for_dtype (ctx, dtype);
+  return dtype == DCR_F16 && groups == 1 && (k == DCR_GEMM_KERNEL_COOPMAT || k == DCR_GEMM_KERNEL_COOPMAT_EMU);
+}
+
+gboolean
+dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+                     const DcrTensor *residual, DcrTensor *y, const DcrConvCoopmatShape *cs, GError **error)
+{
+  DcrContext *ctx = dcr_seq_context (seq);
+  const DcrDeviceInfo *dev = dcr_context_device (ctx);
+  DcrGemmKernel kernel = dcr_gemm_kernel_for_dtype (ctx, y->dtype);
+  gboolean emu = kernel == DCR_GEMM_KERNEL_COOPMAT_EMU;
+  gint64 m = cs->n * cs->ho * cs->wo;
+  GemmShape gs = { .m = m, .n = cs->cout, .k = cs->kh * cs->kw * cs->cin, .batch = 1 };
+  const CoopVariant *v = NULL;
+  if ((kernel == DCR_GEMM_KERNEL_COOPMAT && !dev->coopmat_f16) || y->dtype != DCR_F16 || !dev->shader_float16 ||
+      !dev->storage_16bit || !(v = pick_coop (dev, &gs, emu)))
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "conv2d: the %s kernel needs f16 tensors, f16 arithmetic and storage%s on %s",
+                   dcr_gemm_kernel_name (kernel), emu ? "" : " and VK_NV_cooperative_matrix", dev->name);
+      return FALSE;
+    }
+  if (m > G_MAXUINT32 - 256 || gs.n * gs.k > G_MAXUINT32 || (double) m * cs->cout > G_MAXUINT32 ||
+      (double) cs->n * cs->h * cs->w * cs->cin > G_MAXUINT32)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "conv2d: tensors above 2³² elements are not supported; split the batch");
+      return FALSE;
+    }
+  guint32 spec[] = { coop_threads (v, dev), 1, 1, v->bm, v->bn, v->bk, v->wm, v->wn, dev->subgroup_size,
+                     cs->cin % 4 == 0 };
+  char name[32];
+  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : "conv_coopmat", DCR_F16, name, sizeof name);
+  DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, G_N_ELEMENTS (spec), 5, sizeof (ConvCoopPush), error);
+  if (!pipe)
+    return FALSE;
+  gint64 row_tiles = (m + v->bm - 1) / v->bm, col_tiles = (cs->cout + v->bn - 1) / v->bn;
+  gint64 gx = row_tiles, gz = 1;
+  if (gx > dev->max_workgroup_count[0])
+    {
+      gz = (gx + dev->max_workgroup_count[0] - 1) / dev->max_workgroup_count[0];
+      gx = dev->max_workgroup_count[0];
+    }
+  if (col_tiles > dev->max_workgroup_count[1] || gz > dev->max_workgroup_count[2])
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "conv2d: %" G_GINT64_FORMAT " output pixels × %" G_GINT64_FORMAT " channels exceed this "
+                   "device's dispatch limits; split the batch", m, cs->cout);
+      return FALSE;
+    }
+  ConvCoopPush pc = {
+    (guint32) m, (guint32) cs->h, (guint32) cs->w, (guint32) cs->cin, (guint32) cs->ho, (guint32) cs->wo,
+    (guint32) cs->cout, cs->kh, cs->kw, cs->sh, cs->sw, cs->dh, cs->dw, cs->pt, cs->pl,
+    (guint32) cs->cin, (guint32) cs->cout, (guint32) col_tiles, (guint32) row_tiles,
+    cs->act, bias != NULL, residual != NULL,
+  };
+  DcrBinding b[5] = {
+    dcr_ops_bind (x, FALSE),
+    dcr_ops_bind (w, FALSE),
+    dcr_ops_bind (bias ? bias : x, FALSE),
+    dcr_ops_bind (residual ? residual : x, FALSE),
+    dcr_ops_bind (y, TRUE),
+  };
+  dcr_seq_dispatch (seq, pipe, b, 5, &pc, sizeof pc, (guint32) gx, (guint32) col_tiles, (guint32) gz);
+  return TRUE;
 }
 
 /* ---- reference ---------------------------------------------------------- */

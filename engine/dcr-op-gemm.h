@@ -48,10 +48,34 @@ typedef enum {
   DCR_GEMM_KERNEL_AUTO,
   DCR_GEMM_KERNEL_SUBGROUP,
   DCR_GEMM_KERNEL_TILED,
+  DCR_GEMM_KERNEL_COOPMAT,      /* f16 on NV cooperative matrices (shaders/gemm_coopmat.comp) */
+  DCR_GEMM_KERNEL_COOPMAT_EMU,  /* its tiles without cooperative matrices, for tests on any device */
 } DcrGemmKernel;
 
 DcrGemmKernel dcr_gemm_kernel_for (DcrContext *ctx);
+/* The kernel for one storage dtype: f16 takes the cooperative-matrix kernel
+ * where the device has it (DcrDeviceInfo.coopmat_f16), else the one above.
+ * $DCR_GEMM_KERNEL=coopmat forces it (an error on other devices),
+ * coopmat-emu its emulation (f16 only; for tests). */
+DcrGemmKernel dcr_gemm_kernel_for_dtype (DcrContext *ctx, DcrDtype dtype);
 const char *dcr_gemm_kernel_name (DcrGemmKernel kernel);
+
+/* fp16 convolution on the cooperative-matrix tiles (shaders/conv_coopmat.comp):
+ * the implicit GEMM of x [N, H, W, Cin] (NHWC) with w [Cout, KH, KW, Cin],
+ * groups 1, y = act(conv + bias + residual) (act NONE, RELU or RELU6).
+ * dcr_op_conv2d records it in place of its own implicit GEMM where
+ * dcr_conv_coopmat_wanted says so: f16, groups 1, and
+ * dcr_gemm_kernel_for_dtype giving a coopmat kernel (or its emulation). */
+typedef struct {
+  gint64 n, h, w, cin, ho, wo, cout;
+  int kh, kw, sh, sw, dh, dw, pt, pl;
+  DcrAct act;
+} DcrConvCoopmatShape;
+
+gboolean dcr_conv_coopmat_wanted (DcrContext *ctx, DcrDtype dtype, int groups);
+gboolean dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
+                              const DcrTensor *residual, DcrTensor *y, const DcrConvCoopmatShape *s,
+                              GError **error);
 
 /* References on host floats, same semantics (c is read when beta != 0). */
 void dcr_ref_gemm (const float *a, const float *b, const float *bias, const float *residual,

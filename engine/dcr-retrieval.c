@@ -1,6 +1,7 @@
 /* dcr-retrieval.c — the bank's prototypes on the GPU (split in chunks that
- * fit a storage buffer), the recorded search (normalise, GEMM, top-k, merge)
- * and its CPU reference. */
+ * fit a storage buffer), the recorded search (normalise, scores — on GPUs a
+ * GEMV that reads the bank once for up to 8 queries, else a GEMM —, top-k,
+ * merge) and its CPU reference. */
 #include "dcr-retrieval.h"
 #include "dcr-half.h"
 #include "dcr-op-gemm.h"
@@ -393,6 +394,54 @@ check_fresh (DcrRetrievalRun *run, GError **error)
   return FALSE;
 }
 
+/* Up to this many queries go through the GEMV (shaders/gemv.comp), which
+ * reads each chunk once for all of them; more take the GEMM. */
+#define GEMV_MAX_QUERIES 8u
+
+/* Whether this run scores with the GEMV: a few queries on a GPU with
+ * subgroup arithmetic. On CPU drivers the GEMM is as fast or faster (every
+ * per-lane load is a loop there, whatever the mapping), so they keep it.
+ * $DCR_RETRIEVAL_GEMV=1 forces the GEMV where it can run (tests check it on
+ * lavapipe), 0 turns it off (for comparisons). */
+static gboolean
+use_gemv (DcrRetrievalRun *run)
+{
+  const DcrDeviceInfo *dev = dcr_context_device (run->r->ctx);
+  const char *env = g_getenv ("DCR_RETRIEVAL_GEMV");
+  if (run->batch > GEMV_MAX_QUERIES || !dev->subgroup_arithmetic || dev->subgroup_size < 4 ||
+      dev->subgroup_size > 128 || g_strcmp0 (env, "0") == 0)
+    return FALSE;
+  return g_strcmp0 (env, "1") == 0 || dev->type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+/* scores [batch, rows] = q̂ [batch, dim] · chunk [rows, dim]ᵀ, the chunk read
+ * once: a subgroup per row, eight subgroups (fewer where the device allows
+ * less) per workgroup. */
+static gboolean
+record_gemv (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *chunk, DcrTensor *scores, GError **error)
+{
+  DcrRetrieval *r = run->r;
+  const DcrDeviceInfo *dev = dcr_context_device (r->ctx);
+  guint32 sg = dev->subgroup_size;
+  gint64 rows = chunk->shape[0];
+  guint32 local = MAX (sg, MIN (8 * sg, dev->max_workgroup_invocations) / sg * sg);
+  guint32 groups = dcr_ops_groups (rows, local / sg);
+  gboolean vec = r->dim % (r->dtype == DCR_F16 ? 8 : 4) == 0;
+  guint32 spec[] = { local, 1, 1, run->batch, vec, sg };
+  struct {
+    guint32 rows, dim, ld_s;
+  } push = { (guint32) rows, r->dim, (guint32) rows };
+  DcrBinding bind[] = {
+    dcr_ops_bind (run->normalized, FALSE),
+    dcr_ops_bind (chunk, FALSE),
+    dcr_ops_bind (scores, TRUE),
+  };
+  char name[32];
+  dcr_ops_shader_name ("gemv", r->dtype, name, sizeof name);
+  return dcr_ops_dispatch (seq, name, spec, G_N_ELEMENTS (spec), bind, G_N_ELEMENTS (bind), &push, sizeof push,
+                           groups, 1, 1, error);
+}
+
 gboolean
 dcr_retrieval_run_record (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *queries, GError **error)
 {
@@ -412,13 +461,15 @@ dcr_retrieval_run_record (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *qu
   if (!dcr_op_l2_normalize (seq, &q, run->normalized, 1e-12f, error))
     return FALSE;
   gboolean split = r->chunks->len > 1;
+  gboolean gemv = use_gemv (run);
   gint64 col = 0;
   for (guint i = 0; i < r->chunks->len; i++)
     {
       const Chunk *c = &g_array_index (r->chunks, Chunk, i);
       DcrTensor sv = view2 (run->scores, run->batch, (gint64) c->rows);
       DcrGemmParams gp = { .trans_b = TRUE, .alpha = 1 };
-      if (!dcr_op_gemm (seq, run->normalized, c->t, NULL, NULL, &sv, &gp, error))
+      if (gemv ? !record_gemv (run, seq, c->t, &sv, error)
+               : !dcr_op_gemm (seq, run->normalized, c->t, NULL, NULL, &sv, &gp, error))
         return FALSE;
       DcrTopkParams tp = { .k = chunk_k (run, c), .index_base = (guint32) c->start, .out_column = col,
                            .scratch = run->scratch };

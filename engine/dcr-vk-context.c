@@ -84,8 +84,33 @@ compute_queue_family (VkPhysicalDevice pd, gboolean *timestamps)
   return best;
 }
 
+/* Whether the NV cooperative-matrix extension offers the configuration the
+ * coopmat GEMM is written for: 16×16×16, A and B f16, C and D f32, subgroup
+ * scope. */
+static gboolean
+coopmat_nv_f16_config (VkInstance inst, VkPhysicalDevice pd)
+{
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+    vkGetInstanceProcAddr (inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  guint32 n = 0;
+  if (!get || get (pd, &n, NULL) != VK_SUCCESS || n == 0)
+    return FALSE;
+  g_autofree VkCooperativeMatrixPropertiesNV *cp = g_new0 (VkCooperativeMatrixPropertiesNV, n);
+  for (guint32 i = 0; i < n; i++)
+    cp[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  if (get (pd, &n, cp) != VK_SUCCESS)
+    return FALSE;
+  for (guint32 i = 0; i < n; i++)
+    if (cp[i].MSize == 16 && cp[i].NSize == 16 && cp[i].KSize == 16 &&
+        cp[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && cp[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        cp[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && cp[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        cp[i].scope == VK_SCOPE_SUBGROUP_NV)
+      return TRUE;
+  return FALSE;
+}
+
 static void
-describe_device (VkPhysicalDevice pd, guint index, DcrDeviceInfo *info)
+describe_device (VkInstance inst, VkPhysicalDevice pd, guint index, DcrDeviceInfo *info)
 {
   memset (info, 0, sizeof *info);
   info->index = index;
@@ -133,12 +158,22 @@ describe_device (VkPhysicalDevice pd, guint index, DcrDeviceInfo *info)
   info->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                               (sg.supportedOperations & need) == need;
 
-  VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV };
+  VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+                                           .pNext = info->coopmat_nv ? &fcm : NULL };
   VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &f11 };
   VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12 };
   vkGetPhysicalDeviceFeatures2 (pd, &f2);
   info->shader_float16 = f12.shaderFloat16;
   info->storage_16bit = f11.storageBuffer16BitAccess;
+  info->vulkan_memory_model = f12.vulkanMemoryModel;
+  /* The coopmat GEMM (shaders/gemm_coopmat.comp, GL_NV_cooperative_matrix)
+   * needs the NV feature, f16 arithmetic and storage, the Vulkan memory
+   * model glslang emits for it, a subgroup of at least 16 and the 16×16×16
+   * f16·f16+f32 configuration. */
+  info->coopmat_f16 = info->coopmat_nv && fcm.cooperativeMatrix && info->shader_float16 && info->storage_16bit &&
+                      info->vulkan_memory_model && info->subgroup_size >= 16 &&
+                      !g_getenv ("DCR_NO_COOPMAT") && coopmat_nv_f16_config (inst, pd);
 }
 
 static VkResult
@@ -211,7 +246,7 @@ enumerate (VkInstance inst, GPtrArray **phys_out, GArray **infos_out, GError **e
   for (guint32 i = 0; i < n; i++)
     {
       DcrDeviceInfo info;
-      describe_device (pds[i], i, &info);
+      describe_device (inst, pds[i], i, &info);
       g_array_append_val (infos, info);
       g_ptr_array_add (phys, pds[i]);
     }
@@ -487,21 +522,32 @@ dcr_context_new (const DcrContextOptions *opts_in, GError **error)
     .queueCount = 1,
     .pQueuePriorities = &prio,
   };
+  /* The NV cooperative-matrix extension and feature only where the coopmat
+   * GEMM will run: other devices get exactly the device they had before. */
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    .cooperativeMatrix = VK_TRUE,
+  };
   VkPhysicalDeviceVulkan11Features f11 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+    .pNext = ctx->info.coopmat_f16 ? &fcm : NULL,
     .storageBuffer16BitAccess = ctx->info.storage_16bit,
   };
   VkPhysicalDeviceVulkan12Features f12 = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
     .pNext = &f11,
     .shaderFloat16 = ctx->info.shader_float16,
+    .vulkanMemoryModel = ctx->info.coopmat_f16,
   };
   VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12 };
+  const char *dev_exts[] = { VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME };
   VkDeviceCreateInfo dci = {
     .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
     .pNext = &f2,
     .queueCreateInfoCount = 1,
     .pQueueCreateInfos = &qci,
+    .enabledExtensionCount = ctx->info.coopmat_f16 ? 1 : 0,
+    .ppEnabledExtensionNames = dev_exts,
   };
   if (!dcr_vk_check (vkCreateDevice (ctx->phys, &dci, NULL, &ctx->device), "Creating the Vulkan device", error))
     goto fail;

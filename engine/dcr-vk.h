@@ -42,6 +42,12 @@ typedef struct {
   gboolean storage_16bit;
   gboolean coopmat_khr;
   gboolean coopmat_nv;
+  gboolean vulkan_memory_model;
+  /* VK_NV_cooperative_matrix usable for the coopmat GEMM: the feature, the
+   * 16×16×16 f16·f16+f32 subgroup configuration, f16 arithmetic and storage,
+   * the Vulkan memory model, subgroups ≥ 16 (enabled at device creation
+   * then; $DCR_NO_COOPMAT=1 turns it off) */
+  gboolean coopmat_f16;
   gboolean timestamps;          /* compute queue supports timestamps */
   double timestamp_period_ns;
   guint8 uuid[VK_UUID_SIZE];

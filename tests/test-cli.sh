@@ -14,6 +14,8 @@ check "devices exits 0" [ $rc -eq 0 ]
 check "devices marks the chosen device" grep -q '^\* [0-9]' "$tmp/out"
 "$dcr" devices --json >"$tmp/json" 2>&1
 check "devices --json lists a selected device" grep -q '"selected" : true' "$tmp/json"
+check "devices says which fp16 GEMM kernels run" grep -q 'fp16 GEMM/conv kernels: ' "$tmp/out"
+check "devices --json has the coopmat flag" grep -q '"coopmat_gemm_f16" : ' "$tmp/json"
 
 "$dcr" smoke --size 100003 >"$tmp/out" 2>&1; rc=$?
 check "smoke passes" [ $rc -eq 0 ]

@@ -1,7 +1,9 @@
 /* test-op-gemm.c — GEMM, batched GEMM and linear on the device against
  * dcr_ref_gemm (itself checked against a naive loop): odd shapes, every
  * transpose combination, the fused epilogue, batch strides incl. broadcast,
- * f16 storage, both kernels (subgroup and tiled) and the shape errors.
+ * f16 storage, every kernel (subgroup, tiled, and the f16 cooperative-matrix
+ * one — on lavapipe its emulation; the real one is skipped without
+ * VK_NV_cooperative_matrix) and the shape errors.
  *
  * Tolerances: f32 |got − want| ≤ 1e-5·√K + 1e-5·|want| (inputs in [−1, 1),
  * fp32 accumulation in a different order than the double-precision
@@ -9,6 +11,7 @@
  * and the driver may truncate when converting; inputs are rounded to f16
  * before the reference sees them, so only the output rounding differs). */
 #include "dcr-test-util.h"
+#include "dcr-op-conv.h"
 #include "dcr-op-gemm.h"
 
 #include <math.h>
@@ -96,7 +99,7 @@ run_case (const Case *in, DcrDtype dt)
   g_autofree char *what = g_strdup_printf (
     "%s %s M=%" G_GINT64_FORMAT " N=%" G_GINT64_FORMAT " K=%" G_GINT64_FORMAT " ta=%d tb=%d alpha=%g beta=%g "
     "act=%s bias=%d res=%d batch=%" G_GINT64_FORMAT " strides=%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%"
-    G_GINT64_FORMAT, dcr_gemm_kernel_name (dcr_gemm_kernel_for (dcr_test_context ())), dcr_dtype_name (dt),
+    G_GINT64_FORMAT, dcr_gemm_kernel_name (dcr_gemm_kernel_for_dtype (dcr_test_context (), dt)), dcr_dtype_name (dt),
     cs.m, cs.n, cs.k, cs.trans_a, cs.trans_b, cs.alpha, cs.beta, dcr_act_name (cs.act), cs.bias, cs.residual,
     cs.batch, cs.stride_a, cs.stride_b, cs.stride_c);
   double sk = sqrt ((double) cs.k);
@@ -131,6 +134,20 @@ kernel_available (const KernelChoice *kc)
   if (g_str_equal (kc->kernel, "subgroup") && !dev->subgroup_arithmetic)
     {
       g_test_skip ("no subgroup operations on this device");
+      return FALSE;
+    }
+  if (g_str_equal (kc->kernel, "coopmat") && !dev->coopmat_f16)
+    {
+      g_autofree char *why = g_strdup_printf (
+        "%s has no usable VK_NV_cooperative_matrix (16x16x16 f16*f16+f32, subgroup scope, with f16 arithmetic "
+        "and the Vulkan memory model): the coopmat kernel cannot run here (coopmat-emu covers its tiles)",
+        dev->name);
+      g_test_skip (why);
+      return FALSE;
+    }
+  if (g_str_has_prefix (kc->kernel, "coopmat") && (!dev->shader_float16 || !dev->storage_16bit))
+    {
+      g_test_skip ("the coopmat kernels need f16 arithmetic and 16-bit storage");
       return FALSE;
     }
   return TRUE;
@@ -285,6 +302,117 @@ test_multi_tile (gconstpointer data)
   run_case (&c1, DCR_F32);
   if (!kc->fewer)
     run_case (&c2, DCR_F32);
+  done ();
+}
+
+/* The cooperative-matrix kernel (f16 only): every transpose combination over
+ * odd shapes (zero-padded edges, K tails shorter than a 16-step) and
+ * multiples of 4 (vector loads) crossing block edges, the epilogue, batch
+ * strides with broadcast, and blocks in both directions. "coopmat" needs the
+ * NV extension (skipped elsewhere, saying why); "coopmat-emu" runs the same
+ * loaders, tiles and epilogue with plain loops in place of the fragment
+ * operations, so lavapipe checks everything but those. */
+static void
+test_coopmat (gconstpointer data)
+{
+  const KernelChoice *kc = data;
+  if (!kernel_available (kc))
+    return;
+  use_kernel (kc);
+  static const gint64 shapes[][3] = {
+    { 1, 1, 1 }, { 3, 7, 17 }, { 17, 65, 3 }, { 65, 1, 7 }, { 7, 17, 65 },
+    { 16, 64, 8 }, { 68, 132, 36 }, { 36, 20, 68 },
+  };
+  for (guint t = 0; t < 4; t++)
+    for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+      {
+        Case cs = { shapes[i][0], shapes[i][1], shapes[i][2], t & 1, t >> 1, 1, 0, DCR_ACT_NONE };
+        run_case (&cs, DCR_F16);
+      }
+  Case epi[] = {
+    { 17, 12, 7, FALSE, TRUE, 2.5f, 0, DCR_ACT_NONE, TRUE, TRUE },
+    { 9, 65, 17, TRUE, FALSE, 1, 0, DCR_ACT_RELU, TRUE, FALSE },
+    { 17, 33, 40, FALSE, TRUE, 1, 0, DCR_ACT_GELU, TRUE, TRUE },
+    { 16, 8, 64, FALSE, FALSE, -0.5f, 0.25f, DCR_ACT_NONE, TRUE, TRUE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (epi); i++)
+    run_case (&epi[i], DCR_F16);
+  Case packed = { 7, 17, 9, FALSE, TRUE, 1, 0, DCR_ACT_NONE, FALSE, FALSE, 3, -1, -1, -1 };
+  Case shared_b = { 33, 3, 20, FALSE, FALSE, 1, 0, DCR_ACT_NONE, FALSE, FALSE, 4, -1, 0, -1 };
+  Case shared_a = { 3, 65, 12, TRUE, TRUE, 1, 0, DCR_ACT_NONE, FALSE, FALSE, 2, 0, -1, -1 };
+  run_case (&packed, DCR_F16);
+  run_case (&shared_b, DCR_F16);
+  run_case (&shared_a, DCR_F16);
+  /* several blocks in both directions and several K steps */
+  Case big = { 133, 141, 100, FALSE, TRUE, 1, 0, DCR_ACT_RELU, TRUE, FALSE };
+  run_case (&big, DCR_F16);
+  done ();
+}
+
+/* f16 convolutions (groups 1) on the same tiles: dcr_op_conv2d hands them to
+ * the cooperative-matrix kernel when DCR_GEMM_KERNEL picks it, against
+ * dcr_ref_conv2d: 1×1 (ResNet's reduce/expand, and stride 2 as in its
+ * downsample), 3×3 with padding, stride 2 and dilation, the 7×7 stem with
+ * three channels (scalar loads), the epilogue (bias, residual, ReLU/ReLU6),
+ * and enough pixels for several row blocks. */
+static void
+test_coopmat_conv (gconstpointer data)
+{
+  const KernelChoice *kc = data;
+  if (!kernel_available (kc))
+    return;
+  use_kernel (kc);
+  typedef struct {
+    gint64 n, h, w, cin, cout;
+    int k, stride, pad, dil;
+    DcrAct act;
+    gboolean bias, res;
+  } ConvCase;
+  static const ConvCase cases[] = {
+    { 2, 7, 9, 16, 20, 1, 1, 0, 1, DCR_ACT_RELU, TRUE, FALSE },
+    { 1, 9, 8, 12, 36, 3, 1, 1, 1, DCR_ACT_RELU, TRUE, TRUE },
+    { 2, 11, 10, 8, 17, 3, 2, 1, 1, DCR_ACT_NONE, FALSE, FALSE },
+    { 1, 12, 12, 8, 8, 3, 1, 2, 2, DCR_ACT_RELU6, TRUE, FALSE },
+    { 1, 23, 21, 3, 16, 7, 2, 3, 1, DCR_ACT_RELU, TRUE, FALSE },
+    { 2, 9, 9, 20, 40, 1, 2, 0, 1, DCR_ACT_NONE, TRUE, FALSE },
+    { 1, 5, 7, 6, 5, 3, 1, 1, 1, DCR_ACT_NONE, TRUE, TRUE },  /* Cin % 4 != 0 */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const ConvCase *c = &cases[i];
+      DcrConv2dParams p = { .stride_h = c->stride, .stride_w = c->stride, .pad_top = c->pad,
+                            .pad_bottom = c->pad, .pad_left = c->pad, .pad_right = c->pad,
+                            .dilation_h = c->dil, .dilation_w = c->dil, .act = c->act };
+      gint64 ho = dcr_conv2d_out_size (c->h, c->k, c->stride, c->pad, c->pad, c->dil);
+      gint64 wo = dcr_conv2d_out_size (c->w, c->k, c->stride, c->pad, c->pad, c->dil);
+      gint64 xs[] = { c->n, c->h, c->w, c->cin }, ws[] = { c->cout, c->k, c->k, c->cin };
+      gint64 ys[] = { c->n, ho, wo, c->cout };
+      gint64 nx = c->n * c->h * c->w * c->cin, nw = c->cout * c->k * c->k * c->cin, ny = c->n * ho * wo * c->cout;
+      g_autofree float *x = dcr_test_random_floats (nx, 100 + i, -1.0f, 1.0f);
+      g_autofree float *w = dcr_test_random_floats (nw, 200 + i, -1.0f, 1.0f);
+      g_autofree float *bias = dcr_test_random_floats (c->cout, 300 + i, -1.0f, 1.0f);
+      g_autofree float *res = dcr_test_random_floats (ny, 400 + i, -1.0f, 1.0f);
+      g_autofree float *want = g_new (float, ny);
+      g_autofree float *got = g_new (float, ny);
+      g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (DCR_F16, 4, xs, x);
+      g_autoptr (DcrTensor) tw = dcr_test_upload_rounded (DCR_F16, 4, ws, w);
+      g_autoptr (DcrTensor) tb = c->bias ? dcr_test_upload_rounded (DCR_F16, 1, &c->cout, bias) : NULL;
+      g_autoptr (DcrTensor) tr = c->res ? dcr_test_upload_rounded (DCR_F16, 4, ys, res) : NULL;
+      g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (DCR_F16, 4, ys, want);
+      g_autoptr (GError) err = NULL;
+      g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
+      g_assert_true (dcr_op_conv2d (seq, tx, tw, c->bias ? tb : NULL, c->res ? tr : NULL, ty, &p, &err));
+      g_assert_no_error (err);
+      dcr_test_submit_wait (seq);
+      dcr_test_download_into (ty, got);
+      dcr_ref_conv2d (x, c->n, c->h, c->w, c->cin, w, c->cout, c->k, c->k, c->bias ? bias : NULL,
+                      c->res ? res : NULL, want, &p);
+      g_autofree char *what = g_strdup_printf ("%s conv f16 %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%"
+                                               G_GINT64_FORMAT "x%" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                                               " k%d s%d p%d d%d", kc->kernel, c->n, c->h, c->w, c->cin, c->cout,
+                                               c->k, c->stride, c->pad, c->dil);
+      dcr_test_assert_close (what, got, want, ny, 2e-4 * sqrt ((double) c->k * c->k * c->cin), 2e-3);
+    }
   done ();
 }
 
@@ -509,6 +637,17 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strdup_printf ("/op-gemm/%s-%s/multi-tile", tiles[i].kernel, tiles[i].tile);
       g_test_add_data_func (path, &tiles[i], test_multi_tile);
+    }
+  static const KernelChoice coop[] = {
+    { "coopmat-emu", "coop-small", FALSE }, { "coopmat", "coop-small", FALSE },
+    { "coopmat", "coop-medium", FALSE }, { "coopmat", "coop-large", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (coop); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/op-gemm/%s-%s/f16", coop[i].kernel, coop[i].tile);
+      g_test_add_data_func (path, &coop[i], test_coopmat);
+      g_autofree char *cpath = g_strdup_printf ("/op-gemm/%s-%s/conv-f16", coop[i].kernel, coop[i].tile);
+      g_test_add_data_func (cpath, &coop[i], test_coopmat_conv);
     }
   int rc = g_test_run ();
   DcrContextStats st;

@@ -2,7 +2,8 @@
  * and query sizes, k from 1 to 32, k above the bank size (clamped), banks
  * split in chunks with the merge, exact ties, the difference tokens of the
  * retrieved prototypes, a real bank file (disabled prototypes excluded,
- * reloaded only when its generation changes), f32 and f16 storage. */
+ * reloaded only when its generation changes), f32 and f16 storage, the
+ * GEMV that scores a few queries on GPUs. */
 #include "dcr-test-tensors.h"
 #include "dcr-retrieval.h"
 #include "dcr-op-heads.h"
@@ -135,6 +136,32 @@ test_odd_sizes (void)
       run_case (dts[t], 1000, 65, 1, 17, 0, 5);
       run_case (dts[t], 70, 33, 130, 3, 0, 6); /* more queries than one run takes */
     }
+  dcr_test_assert_no_validation_errors ();
+}
+
+/* On GPUs up to 8 queries are scored by the GEMV (a bank read once; forced
+ * here with $DCR_RETRIEVAL_GEMV=1, lavapipe keeps the GEMM by default): on
+ * widths that take its vector loads (216, 1024) and odd ones, a partial last
+ * workgroup, chunks; then the same case through the GEMM. */
+static void
+test_gemv (void)
+{
+  const DcrDtype dts[] = { DCR_F32, DCR_F16 };
+  const char *modes[] = { "1", "0" };
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
+    {
+      g_setenv ("DCR_RETRIEVAL_GEMV", modes[m], TRUE);
+      for (guint t = 0; t < G_N_ELEMENTS (dts); t++)
+        {
+          if (skip_dtype (dts[t]))
+            continue;
+          run_case (dts[t], 1000, 216, 1, 5, 0, 41);
+          run_case (dts[t], 777, 1024, 8, 8, 0, 42);
+          run_case (dts[t], 301, 65, 3, 4, 0, 43);    /* scalar loads */
+          run_case (dts[t], 250, 36, 2, 32, 100, 44); /* chunks; 36 takes f32's loads of 4, not f16's of 8 */
+        }
+    }
+  g_unsetenv ("DCR_RETRIEVAL_GEMV");
   dcr_test_assert_no_validation_errors ();
 }
 
@@ -373,6 +400,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/retrieval/odd-sizes", test_odd_sizes);
   g_test_add_func ("/retrieval/k-above-count", test_k_above_count);
+  g_test_add_func ("/retrieval/gemv", test_gemv);
   g_test_add_func ("/retrieval/chunks", test_chunks);
   g_test_add_func ("/retrieval/ties", test_ties);
   g_test_add_func ("/retrieval/diff-tokens", test_diff_tokens);

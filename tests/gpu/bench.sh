@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# tests/gpu/bench.sh — issue 12's one GPU run: DCR through Vulkan against
+# PyTorch on the same NVIDIA GPU, correctness included, in under 8 minutes.
+#
+# On the build machine:   ninja -C build && tests/gpu/prepare.sh build build-gpu-bundle
+# On the GPU machine (from the repository root, as root, no network needed;
+# python3 with torch, torchvision, numpy and transformers):
+#                         bash tests/gpu/bench.sh build-gpu-bundle
+# Check it anywhere first (small shapes, the tiny golden weights, the CPU
+# for PyTorch, nothing unpacked into /):
+#                         DCR_GPU_BENCH_SMOKE=1 PYTHON=/usr/bin/python3 bash tests/gpu/bench.sh build-gpu-bundle
+#
+# Steps (each under its own timeout; a failing step is reported and the run
+# goes on):
+#  1. Vulkan: the bundle's libraries on LD_LIBRARY_PATH of DCR's binaries
+#     (not of Python's); the Debian Vulkan loader and libglvnd (NVIDIA's ICD,
+#     libGLX_nvidia, needs it) unpacked into / with dpkg -x as
+#     ../shared/tools/vkprobe/gl-first.sh does, where the system lacks them; an ICD manifest for libGLX_nvidia written if
+#     none is found. `dcr devices`.
+#  2. The GPU kernels against their CPU references: test-op-gemm's
+#     cooperative-matrix suites (skipped, saying why, without
+#     VK_NV_cooperative_matrix) and test-retrieval's GEMV.
+#  3. Weights: tests/golden/make-backbone-golden.py --full writes a random
+#     torchvision ResNet-50 and a random ViT-L/14 vision tower with float64
+#     PyTorch features of the same weights; test-backbone-resnet/-clip
+#     full-size compare the engine with them (f32 and f16).
+#  4. `dcr bench backbone`: ResNet-50 b1/b32/b256 f16 and f32, ViT-L/14
+#     b1/b128 f16; `dcr bench ops --filter retrieval` (1M × 1024 f16 among them).
+#  5. tests/gpu/torch-peer.py on the same shapes: eager, then torch.compile
+#     for ResNet-50 f16 b256 with what time is left.
+#  6. The ratio table against issue 12's targets (also summary.md).
+# Logs and JSON go to $OUT (the device tool's output folder) or
+# /tmp/dcr-gpu-bench.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+BUNDLE=${1:-build-gpu-bundle}
+case $BUNDLE in /*) ;; *) BUNDLE=$ROOT/$BUNDLE ;; esac
+SMOKE=${DCR_GPU_BENCH_SMOKE:-0}
+PY=${PYTHON:-python3}
+BUDGET=${DCR_GPU_BENCH_BUDGET:-470}   # seconds for the whole run
+RES=${OUT:-/tmp/dcr-gpu-bench}
+WORK=${DCR_GPU_BENCH_WORK:-/tmp/dcr-gpu-bench-work}
+mkdir -p "$RES" "$WORK"
+LOG=$RES/bench.log
+: >"$LOG"
+say() { printf '\n=== [%3ds] %s\n' "$SECONDS" "$*" | tee -a "$LOG"; }
+left() { echo $((BUDGET - SECONDS)); }
+# step NAME TIMEOUT CMD… — runs CMD with its output in $RES/NAME.txt (and the log)
+STATUS=()
+step() {
+  local name=$1 t=$2; shift 2
+  local l; l=$(left)
+  [ "$t" -gt "$l" ] && t=$l
+  if [ "$t" -lt 5 ]; then
+    echo "skipped: no time left" | tee "$RES/$name.txt" >>"$LOG"; STATUS+=("$name: skipped (time)"); return 1
+  fi
+  say "$name (timeout ${t}s): $*"
+  timeout -k 5 "$t" "$@" >"$RES/$name.txt" 2>"$RES/$name.err"
+  local rc=$?
+  cat "$RES/$name.txt" >>"$LOG"; tail -n 30 "$RES/$name.err" >>"$LOG"
+  STATUS+=("$name: rc=$rc")
+  echo "--- $name: rc=$rc" | tee -a "$LOG"
+  [ $rc -ne 0 ] && { tail -n 5 "$RES/$name.txt"; tail -n 10 "$RES/$name.err"; }
+  return $rc
+}
+
+[ -x "$BUNDLE/bin/dcr" ] || { echo "bench.sh: no $BUNDLE/bin/dcr: run tests/gpu/prepare.sh on the build machine" >&2; exit 2; }
+DCR=$BUNDLE/bin/dcr
+
+say "system"
+{ uname -srm; (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"); nproc; uptime
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  $PY -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())' 2>&1
+  [ -f "$BUNDLE/MANIFEST" ] && head -1 "$BUNDLE/MANIFEST"; } 2>&1 | tee -a "$LOG"
+
+say "Vulkan setup"
+lib_path() { ldconfig -p 2>/dev/null | awk -v l="$1" '$1 == l && /x86-64/ {print $NF; exit}'; }
+for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; done
+if [ "$SMOKE" != 1 ]; then
+  # only what the system lacks: the loader, and libglvnd (libGLdispatch) for libGLX_nvidia
+  DEBS=()
+  [ -z "$(lib_path libvulkan.so.1)" ] && DEBS+=("$BUNDLE"/debs/libvulkan1_*.deb)
+  [ -z "$(lib_path libGLdispatch.so.0)" ] && DEBS+=("$BUNDLE"/debs/gl/*.deb)
+  if [ ${#DEBS[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      for f in "${DEBS[@]}"; do echo "dpkg -x $(basename "$f") /" | tee -a "$LOG"; dpkg -x "$f" /; done
+      ldconfig
+    else
+      for f in "${DEBS[@]}"; do dpkg -x "$f" "$WORK/root"; done
+      export LD_LIBRARY_PATH="$WORK/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      echo "not root: ${DEBS[*]##*/} unpacked under $WORK/root" | tee -a "$LOG"
+    fi
+  fi
+fi
+# The bundle's Debian libraries for DCR's binaries only: Python and PyTorch
+# keep the system's.
+E=(env LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+gpu_visible() { "${E[@]}" "$DCR" devices --json 2>/dev/null | grep -q '"type" : "discrete GPU"\|"type" : "integrated GPU"'; }
+if [ "$SMOKE" != 1 ] && ! gpu_visible && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
+  icd=
+  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
+           /usr/share/vulkan/icd.d/nvidia_icd.json \
+           $(find /usr/local/nvidia /usr/share /etc /opt -maxdepth 6 -name 'nvidia_icd*.json' 2>/dev/null); do
+    [ -f "$f" ] && { icd=$f; break; }
+  done
+  if [ -z "$icd" ]; then
+    glx=$(lib_path libGLX_nvidia.so.0)
+    [ -z "$glx" ] && glx=$(find /usr/local/nvidia /usr/lib /usr/lib64 -maxdepth 3 -name libGLX_nvidia.so.0 2>/dev/null | head -1)
+    if [ -n "$glx" ]; then
+      icd=$WORK/nvidia_icd.json
+      printf '{ "file_format_version": "1.0.0", "ICD": { "library_path": "%s", "api_version": "1.3.0" } }\n' "$glx" >"$icd"
+    fi
+  fi
+  [ -n "$icd" ] && export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
+  echo "ICD: ${icd:-none found}" | tee -a "$LOG"
+fi
+export XDG_CACHE_HOME=$WORK/cache DCR_SOURCE_ROOT=$ROOT
+unset DCR_DEVICE DCR_GEMM_KERNEL DCR_GEMM_TILE DCR_RETRIEVAL_GEMV DCR_NO_COOPMAT
+step devices 30 "${E[@]}" "$DCR" devices
+"${E[@]}" "$DCR" devices --json >"$RES/devices.json" 2>/dev/null
+VK_OK=1
+if [ "$SMOKE" != 1 ] && ! gpu_visible; then
+  # DCR's figures would be lavapipe's: keep the time for the diagnostics and the PyTorch peer
+  VK_OK=0
+  echo "bench.sh: no GPU visible to Vulkan: skipping DCR's steps; VK_LOADER_DEBUG follows" | tee -a "$LOG"
+  "${E[@]}" VK_LOADER_DEBUG=error,warn,driver "$DCR" devices 2>&1 | head -40 | tee -a "$LOG"
+fi
+
+if [ "$SMOKE" = 1 ]; then
+  RB=1,2 CB=1,2 REP=2 RETF="--quick"
+else
+  RB=1,32,256 CB=1,128 REP=10 RETF=""
+fi
+
+if [ "$VK_OK" = 1 ]; then
+# 2. kernels against their references
+step kernels 120 "${E[@]}" "$BUNDLE/bin/test-op-gemm" -p /op-gemm/coopmat-coop-small/f16 -p /op-gemm/coopmat-coop-medium/f16 \
+  -p /op-gemm/coopmat-coop-large/f16 -p /op-gemm/coopmat-emu-coop-small/f16 -p /op-gemm/tiled-large/multi-tile \
+  -p /op-gemm/coopmat-coop-small/conv-f16 -p /op-gemm/coopmat-coop-large/conv-f16 -p /op-gemm/coopmat-emu-coop-small/conv-f16
+if [ $? -ne 0 ] && grep -q '"coopmat_gemm_f16" : true' "$RES/devices.json"; then
+  # wrong cooperative-matrix results would void every f16 figure: time the fallback kernels instead
+  export DCR_NO_COOPMAT=1
+  echo "bench.sh: the coopmat kernels failed their tests: DCR_NO_COOPMAT=1 from here on" | tee -a "$LOG" "$RES/coopmat-disabled.txt"
+fi
+step retrieval-test 90 "${E[@]}" "$BUNDLE/bin/test-retrieval" -p /retrieval/gemv -p /retrieval/odd-sizes
+
+# 3. weights and the correctness check
+if [ "$SMOKE" = 1 ]; then
+  RESNET=$ROOT/tests/golden/resnet_tiny.safetensors CLIPW=$ROOT/tests/golden/clip_tiny.safetensors
+  step correct-resnet 120 "${E[@]}" "$BUNDLE/bin/test-backbone-resnet" -p /backbone/resnet/golden-f16
+  step correct-clip 120 "${E[@]}" "$BUNDLE/bin/test-backbone-clip" -p /backbone/clip/golden-f16
+else
+  G=$WORK/golden
+  RESNET=$G/resnet50.safetensors CLIPW=$G/clip-vit-l14/model.safetensors
+  if [ ! -f "$G/clip-vit-l14_ref.safetensors" ]; then
+    step weights 150 "$PY" tests/golden/make-backbone-golden.py --full "$G"
+  fi
+  step correct-resnet 90 "${E[@]}" DCR_GOLDEN_FULL_DIR="$G" "$BUNDLE/bin/test-backbone-resnet" -p /backbone/resnet/full-size
+  step correct-clip 90 "${E[@]}" DCR_GOLDEN_FULL_DIR="$G" "$BUNDLE/bin/test-backbone-clip" -p /backbone/clip/full-size
+fi
+
+# 4. dcr bench
+step dcr-resnet-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $RB --repeats $REP --json
+step dcr-resnet-f32 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f32 --batch $RB --repeats $REP --json
+step dcr-clip-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $CB --repeats 5 --json
+step dcr-retrieval 120 "${E[@]}" "$DCR" bench ops --filter retrieval --repeats 20 $RETF --json
+fi
+
+# 5. the PyTorch peer
+PEER=(tests/gpu/torch-peer.py)
+[ "$SMOKE" = 1 ] && PEER+=(--smoke)
+: >"$RES/torch.jsonl"
+step torch-resnet 90 "$PY" "${PEER[@]}" resnet --batches $RB --out "$RES/torch.jsonl"
+step torch-clip 90 "$PY" "${PEER[@]}" clip --batches $CB --out "$RES/torch.jsonl"
+step torch-retrieval 60 "$PY" "${PEER[@]}" retrieval --rows 1000000 --dim 1024 --queries 1,64 --out "$RES/torch.jsonl"
+CB256=256; [ "$SMOKE" = 1 ] && CB256=2
+step torch-compile 240 "$PY" "${PEER[@]}" resnet-compile --dtypes f16 --batches $CB256 --out "$RES/torch.jsonl"
+
+# 6. the table
+say "summary"
+"$PY" - "$RES" "$SMOKE" <<'EOF' | tee "$RES/summary.md" | tee -a "$LOG"
+import json, os, sys
+res, smoke = sys.argv[1], sys.argv[2] == '1'
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(res, name + '.txt')))
+    except Exception:
+        return None
+
+def bb(name, batch):
+    j = load(name)
+    for r in (j or {}).get('results', []):
+        if r['batch'] == batch:
+            return r
+    return None
+
+torch_rows = []
+try:
+    torch_rows = [json.loads(l) for l in open(os.path.join(res, 'torch.jsonl')) if l.strip()]
+except Exception:
+    pass
+
+def peer(what, dtype, mode, **kw):
+    for r in torch_rows:
+        if r['what'].startswith(what) and r['dtype'] == dtype and r['mode'] == mode and \
+                all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+try:
+    dev = json.load(open(os.path.join(res, 'devices.json')))
+except Exception:
+    dev = []
+if smoke:
+    print('SMOKE RUN: tiny weights and shapes, PyTorch on the CPU; the figures mean nothing')
+if os.path.exists(os.path.join(res, 'coopmat-disabled.txt')):
+    print('COOPMAT DISABLED: its kernel tests failed (kernels.txt); DCR ran the fallback kernels')
+print('device (Vulkan):', ', '.join('%s [%s%s]' % (d['name'], d['driver_info'],
+      ', coopmat GEMM' if d.get('coopmat_gemm_f16') else '') for d in dev if d.get('selected')))
+print()
+print('| case | DCR (Vulkan) | PyTorch | ratio | target |')
+print('|---|---|---|---|---|')
+RB = [1, 2] if smoke else [1, 32, 256]
+rows = []
+for dt in ('f16', 'f32'):
+    for b in RB:
+        d, t = bb('dcr-resnet-' + dt, b), peer('resnet50', dt, 'eager', batch=b)
+        tgt = ''
+        if dt == 'f16' and b == 1:
+            tgt = 'latency ≤ 0.25× eager'
+        rows.append(('ResNet-50 %s b%d' % (dt, b), d, t, tgt, 'img/s'))
+cb = 2 if smoke else 256
+d, t = bb('dcr-resnet-f16', cb), peer('resnet50', 'f16', 'compile', batch=cb)
+rows.append(('ResNet-50 f16 b%d vs torch.compile' % cb, d, t, '≥ 1.0× torch.compile', 'img/s'))
+for b in ([1, 2] if smoke else [1, 128]):
+    d, t = bb('dcr-clip-f16', b), peer('clip', 'f16' if not smoke else 'f32', 'eager', batch=b)
+    rows.append(('ViT-L/14 f16 b%d (all hidden states)' % b, d, t, '≥ 1.0× eager' if b == 128 else '', 'img/s'))
+for label, d, t, tgt, unit in rows:
+    ds = '%.1f img/s (%.2f ms)' % (d['img_per_s'], d['median_ms']) if d else 'n/a'
+    ts = '%.1f img/s (%.2f ms)' % (t['img_per_s'], t['median_ms']) if t else 'n/a'
+    if d and t:
+        ratio = d['img_per_s'] / t['img_per_s']
+        rs = '%.2f× speed' % ratio
+        if 'latency' in tgt:
+            rs += ', %.2f× latency' % (d['median_ms'] / t['median_ms'])
+    else:
+        rs = 'n/a'
+    print('| %s | %s | %s | %s | %s |' % (label, ds, ts, rs, tgt))
+ops = load('dcr-retrieval') or {}
+for r in ops.get('results', []):
+    if '1024' not in r['shape'] or r['dtype'] != 'f16':
+        continue
+    n = int(r['shape'].split('x')[0])
+    b = int(r['shape'].split('B=')[1].split()[0])
+    t = peer('retrieval', 'f16' if not smoke else 'f32', 'eager', rows=n if not smoke else 10000, queries=b)
+    ts = '%.3f ms' % t['median_ms'] if t else 'n/a'
+    ratio = '%.2f× time' % (r['median_ms'] / t['median_ms']) if t else 'n/a'
+    tgt = '≤ 0.5 ms' if n == 1000000 and b == 1 else ''
+    print('| retrieval %s f16 (GPU timestamps, median; min %.3f) | %.3f ms | %s | %s | %s |'
+          % (r['shape'].split(' (')[0], r['min_ms'], r['median_ms'], ts, ratio, tgt))
+print()
+print('Correctness (engine vs PyTorch float64 features of the same weights):')
+for name in ('kernels', 'retrieval-test', 'correct-resnet', 'correct-clip'):
+    try:
+        txt = open(os.path.join(res, name + '.txt')).read()
+    except Exception:
+        txt = ''
+    oks = [l.split(' # SKIP')[0] + (' (skipped)' if ' # SKIP' in l else '')
+           for l in txt.splitlines() if l.startswith('ok ') or l.startswith('not ok ')]
+    print('  %s: %s' % (name, '; '.join(oks) if oks else 'no result (see %s.err)' % name))
+EOF
+say "steps"
+printf '%s\n' "${STATUS[@]}" | tee -a "$LOG"
+echo "total ${SECONDS}s; logs in $RES" | tee -a "$LOG"

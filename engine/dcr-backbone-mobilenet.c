@@ -22,6 +22,7 @@ typedef struct {
   char *name;
   gboolean has_expand, residual;
   Conv expand, dw, project;
+  DcrTensor *fused;  /* the three packed for dcr_op_mbblock, or NULL */
   int tap;  /* index of the tap, or -1 */
 } Block;
 
@@ -30,11 +31,25 @@ typedef struct {
   GArray *blocks; /* Block */
 } MobileNet;
 
+/* Whether blocks with an expansion run as one dcr_op_mbblock dispatch: on a
+ * CPU device (lavapipe), where blocks 1–6 run 2–5× faster than as three
+ * convolutions (BENCHMARKS.md, 2026-11-28 third session); DCR_MBBLOCK=0 or 1
+ * overrides. */
+static gboolean
+use_fused_blocks (DcrContext *ctx)
+{
+  const char *env = g_getenv ("DCR_MBBLOCK");
+  if (env && *env)
+    return strcmp (env, "0") != 0;
+  return dcr_context_device (ctx)->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
 /* Loads conv `wname` [cout, k, k, cin/groups] (Keras order, as converted) and
  * the BatchNorm `bn` after it, folds the BN in, and uploads both. */
 static gboolean
 load_conv (DcrBackbone *bb, DcrSafetensors *st, const char *wname, const char *bn, gint64 cin, gint64 cout,
-           int k, int groups, int stride, gint64 in_size, DcrAct act, Conv *c, GError **error)
+           int k, int groups, int stride, gint64 in_size, DcrAct act, Conv *c, float **w_keep, float **b_keep,
+           GError **error)
 {
   gint64 wshape[] = { cout, k, k, cin / groups };
   g_autofree float *w = NULL;
@@ -55,6 +70,10 @@ load_conv (DcrBackbone *bb, DcrSafetensors *st, const char *wname, const char *b
   gint64 bshape[] = { cout };
   c->w = dcr_backbone_upload (bb, wname, w, 4, wshape, error);
   c->b = c->w ? dcr_backbone_upload (bb, bn, bias, 1, bshape, error) : NULL;
+  if (w_keep)
+    *w_keep = g_steal_pointer (&w);
+  if (b_keep)
+    *b_keep = g_steal_pointer (&bias);
   return c->b != NULL;
 }
 
@@ -73,6 +92,7 @@ block_clear (gpointer p)
   conv_clear (&b->expand);
   conv_clear (&b->dw);
   conv_clear (&b->project);
+  g_clear_pointer (&b->fused, dcr_tensor_free);
 }
 
 static void
@@ -112,6 +132,7 @@ mobilenet_load (DcrBackbone *bb, DcrSafetensors *st, GError **error)
   gint64 size = INPUT_SIZE;
   gint64 channels = 3;
   bb->max_elems = (gint64) INPUT_SIZE * INPUT_SIZE * 3;
+  gboolean fused = use_fused_blocks (bb->ctx);
 
   for (guint i = 0; i < json_array_get_length (arr); i++)
     {
@@ -136,13 +157,13 @@ mobilenet_load (DcrBackbone *bb, DcrSafetensors *st, GError **error)
           /* the stem: a full 3×3 convolution */
           g_autofree char *bn = g_strdup_printf ("bn_%s", prefix);
           g_autofree char *w = g_strdup_printf ("%s.weight", prefix);
-          if (!load_conv (bb, st, w, bn, cin, cout, 3, 1, stride, size, DCR_ACT_RELU6, &m->stem, error))
+          if (!load_conv (bb, st, w, bn, cin, cout, 3, 1, stride, size, DCR_ACT_RELU6, &m->stem, NULL, NULL, error))
             return FALSE;
           bb->max_elems = MAX (bb->max_elems, out_size * out_size * cout);
         }
       else
         {
-          Block blk = { g_strdup (name), expand > 0, residual, { 0 }, { 0 }, { 0 }, -1 };
+          Block blk = { g_strdup (name), expand > 0, residual, { 0 }, { 0 }, { 0 }, NULL, -1 };
           g_array_append_val (m->blocks, blk);
           Block *b = &g_array_index (m->blocks, Block, m->blocks->len - 1);
           gint64 mid = expand > 0 ? expand : cin;
@@ -152,11 +173,28 @@ mobilenet_load (DcrBackbone *bb, DcrSafetensors *st, GError **error)
           g_autofree char *dbn = g_strdup_printf ("%s_depthwise_BN", prefix);
           g_autofree char *pw = g_strdup_printf ("%s_project.weight", prefix);
           g_autofree char *pbn = g_strdup_printf ("%s_project_BN", prefix);
+          /* blocks 7–10 (14×14, 64 input channels) are as fast unfused: the
+           * halo's 64 channels make the recomputed expansion cost what the
+           * fusion saves in memory traffic (BENCHMARKS.md) */
+          gboolean fuse = b->has_expand && fused && cin <= 32 && dcr_mbblock_supported (bb->ctx, cin, cout);
+          g_autofree float *we = NULL, *be = NULL, *wd = NULL, *bd = NULL, *wp = NULL;
           if ((b->has_expand &&
-               !load_conv (bb, st, ew, ebn, cin, mid, 1, 1, 1, size, DCR_ACT_RELU6, &b->expand, error)) ||
-              !load_conv (bb, st, dw, dbn, mid, mid, 3, (int) mid, stride, size, DCR_ACT_RELU6, &b->dw, error) ||
-              !load_conv (bb, st, pw, pbn, mid, cout, 1, 1, 1, out_size, DCR_ACT_NONE, &b->project, error))
+               !load_conv (bb, st, ew, ebn, cin, mid, 1, 1, 1, size, DCR_ACT_RELU6, &b->expand,
+                           fuse ? &we : NULL, fuse ? &be : NULL, error)) ||
+              !load_conv (bb, st, dw, dbn, mid, mid, 3, (int) mid, stride, size, DCR_ACT_RELU6, &b->dw,
+                          fuse ? &wd : NULL, fuse ? &bd : NULL, error) ||
+              !load_conv (bb, st, pw, pbn, mid, cout, 1, 1, 1, out_size, DCR_ACT_NONE, &b->project,
+                          fuse ? &wp : NULL, NULL, error))
             return FALSE;
+          if (fuse)
+            {
+              gint64 pshape[] = { mid, dcr_mbblock_row_length (bb->ctx, cin, cout) };
+              g_autofree float *packed = g_new (float, pshape[0] * pshape[1]);
+              dcr_mbblock_pack_weights (bb->ctx, we, be, wd, bd, wp, cin, mid, cout, packed);
+              g_autofree char *what = g_strdup_printf ("%s (fused)", prefix);
+              if (!(b->fused = dcr_backbone_upload (bb, what, packed, 2, pshape, error)))
+                return FALSE;
+            }
           bb->max_elems = MAX (bb->max_elems, MAX (size * size * mid, out_size * out_size * mid));
           for (gsize t = 0; t < G_N_ELEMENTS (tap_names); t++)
             if (strcmp (name, tap_names[t]) == 0)
@@ -217,6 +255,23 @@ mobilenet_record (DcrBackboneRun *run, GError **error)
       const Block *b = &g_array_index (m->blocks, Block, i);
       DcrTensor *e_buf = act[(x + 1) % 3], *d_buf = act[(x + 2) % 3];
       gint64 mid = b->dw.cout;
+      gint64 out = dcr_conv2d_out_size (size, 3, b->dw.p.stride_h, b->dw.p.pad_top, b->dw.p.pad_bottom, 1);
+      if (b->fused)
+        {
+          /* expansion, depthwise and projection in one dispatch */
+          DcrMbBlockParams mp = {
+            b->dw.p.stride_h, b->dw.p.pad_top, b->dw.p.pad_bottom, b->dw.p.pad_left, b->dw.p.pad_right, b->residual,
+          };
+          DcrTensor y = nhwc (e_buf, B, out, out, b->project.cout);
+          if (!dcr_op_mbblock (seq, &cur, b->fused, b->project.b, &y, &mp, error))
+            return FALSE;
+          if (b->tap >= 0 && !dcr_op_global_avg_pool (seq, &y, pooled[b->tap], error))
+            return FALSE;
+          cur = y;
+          size = out;
+          x = (x + 1) % 3;
+          continue;
+        }
       DcrTensor e = cur;
       if (b->has_expand)
         {
@@ -224,7 +279,6 @@ mobilenet_record (DcrBackboneRun *run, GError **error)
           if (!record_conv (seq, &b->expand, &cur, NULL, &e, error))
             return FALSE;
         }
-      gint64 out = dcr_conv2d_out_size (size, 3, b->dw.p.stride_h, b->dw.p.pad_top, b->dw.p.pad_bottom, 1);
       DcrTensor d = nhwc (d_buf, B, out, out, mid);
       if (!record_conv (seq, &b->dw, &e, NULL, &d, error))
         return FALSE;

@@ -1,7 +1,8 @@
-/* dcr-bench-conv.c — `dcr bench ops` cases for convolution, pooling,
- * pointwise ops and image preprocessing at ResNet-50, MobileNetV2 and
- * ViT-L/14 shapes, and a 1080p frame → 224² network input. Inputs are
- * zero-filled: the timing does not depend on the values. */
+/* dcr-bench-conv.c — `dcr bench ops` cases for convolution, the fused
+ * MobileNetV2 block, pooling, pointwise ops and image preprocessing at
+ * ResNet-50, MobileNetV2 and ViT-L/14 shapes, and a 1080p frame → 224²
+ * network input. Inputs are zero-filled: the timing does not depend on the
+ * values. */
 #include "dcr-bench.h"
 #include "dcr-op-conv.h"
 #include "dcr-op-eltwise.h"
@@ -86,6 +87,59 @@ bench_conv (DcrContext *ctx, const DcrBenchOptions *opts, const ConvCase *cs, Dc
                                             cs->act ? dcr_act_name (cs->act) : "", cs->what, algo_names[cs->algo]);
   double flop = 2.0 * ho * wo * cs->cout * cs->k * cs->k * (cs->cin / cs->groups);
   dcr_bench_add (results, cs->op, shape, dt, flop, 0, min_ms, median_ms, opts->repeats);
+  return TRUE;
+}
+
+/* The fused MobileNetV2 block (dcr_op_mbblock) at the backbone's shapes;
+ * FLOP counts the three convolutions it replaces (the halo recomputation of
+ * the expansion is not counted). */
+typedef struct {
+  gint64 hw, cin, mid, cout;
+  int stride;
+  gboolean residual, quick;
+  const char *what;
+} MbCase;
+
+static const MbCase mb_cases[] = {
+  { 112, 16, 96, 24, 2, FALSE, FALSE, "mobilenetv2 block1" },
+  { 56, 24, 144, 24, 1, TRUE, TRUE, "mobilenetv2 block2" },
+  { 56, 24, 144, 32, 2, FALSE, FALSE, "mobilenetv2 block3" },
+  { 28, 32, 192, 32, 1, TRUE, FALSE, "mobilenetv2 block4" },
+  { 28, 32, 192, 64, 2, FALSE, FALSE, "mobilenetv2 block6" },
+  { 14, 64, 384, 64, 1, TRUE, FALSE, "mobilenetv2 block7" },
+  { 14, 64, 384, 96, 1, FALSE, FALSE, "mobilenetv2 block10" },
+};
+
+static gboolean
+bench_mbblock (DcrContext *ctx, const DcrBenchOptions *opts, const MbCase *cs, DcrDtype dt, GArray *results,
+               GError **error)
+{
+  DcrMbBlockParams p = { .stride = cs->stride, .residual = cs->residual };
+  dcr_conv2d_same_padding (cs->hw, 3, cs->stride, 1, &p.pad_top, &p.pad_bottom);
+  dcr_conv2d_same_padding (cs->hw, 3, cs->stride, 1, &p.pad_left, &p.pad_right);
+  gint64 ho = dcr_conv2d_out_size (cs->hw, 3, cs->stride, p.pad_top, p.pad_bottom, 1);
+  gint64 xs[] = { 1, cs->hw, cs->hw, cs->cin }, ys[] = { 1, ho, ho, cs->cout }, bs[] = { cs->cout };
+  gint64 ps[] = { cs->mid, dcr_mbblock_row_length (ctx, cs->cin, cs->cout) };
+  g_autoptr (DcrTensor) x = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, dt, 4, xs, error);
+  g_autoptr (DcrTensor) w = x ? dcr_tensor_new (ctx, DCR_POOL_WEIGHTS, dt, 2, ps, error) : NULL;
+  g_autoptr (DcrTensor) b = w ? dcr_tensor_new (ctx, DCR_POOL_WEIGHTS, dt, 1, bs, error) : NULL;
+  g_autoptr (DcrTensor) y = b ? dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, dt, 4, ys, error) : NULL;
+  if (!y || !dcr_buffer_fill_zero (x->buf, error) || !dcr_buffer_fill_zero (w->buf, error)
+      || !dcr_buffer_fill_zero (b->buf, error))
+    return FALSE;
+  g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, error);
+  if (!seq)
+    return FALSE;
+  dcr_seq_enable_timing (seq);
+  double min_ms, median_ms;
+  if (!dcr_op_mbblock (seq, x, w, b, y, &p, error) || !dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
+    return FALSE;
+  g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                                            " -> %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT " s%d%s (%s, fused)",
+                                            cs->hw, cs->hw, cs->cin, cs->mid, cs->cout, cs->stride,
+                                            cs->residual ? " +residual" : "", cs->what);
+  double flop = 2.0 * cs->mid * ((double) cs->hw * cs->hw * cs->cin + (double) ho * ho * (9 + cs->cout));
+  dcr_bench_add (results, "mbblock", shape, dt, flop, 0, min_ms, median_ms, opts->repeats);
   return TRUE;
 }
 
@@ -273,6 +327,18 @@ dcr_bench_conv (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, G
           if (!bench_conv (ctx, opts, cs, dt, results, error))
             {
               g_prefix_error (error, "%s %s (%s): ", cs->op, dcr_dtype_name (dt), cs->what);
+              return FALSE;
+            }
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (mb_cases); i++)
+        {
+          const MbCase *cs = &mb_cases[i];
+          if (!dcr_bench_wanted (opts, "mbblock") || (opts->quick && !cs->quick)
+              || !dcr_mbblock_supported (ctx, cs->cin, cs->cout))
+            continue;
+          if (!bench_mbblock (ctx, opts, cs, dt, results, error))
+            {
+              g_prefix_error (error, "mbblock %s (%s): ", dcr_dtype_name (dt), cs->what);
               return FALSE;
             }
         }

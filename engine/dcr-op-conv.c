@@ -2,8 +2,10 @@
  * implicit-GEMM, depthwise and direct kernels with their tile sizes, the
  * CPU reference and BatchNorm folding. */
 #include "dcr-op-conv.h"
+#include "dcr-op-gemm.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct {
   gint64 n, h, w, cin, cout, ho, wo;
@@ -478,4 +480,199 @@ dcr_op_conv2d (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTen
     }
   g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "conv2d: unknown algorithm %d", params->algo);
   return FALSE;
+}
+
+/* ---- fused MobileNetV2 block ---------------------------------------------- */
+
+static guint32
+mbblock_sg (DcrContext *ctx)
+{
+  return MAX (dcr_context_device (ctx)->subgroup_size, 1);
+}
+
+gboolean
+dcr_mbblock_supported (DcrContext *ctx, gint64 cin, gint64 cout)
+{
+  return dcr_context_device (ctx)->subgroup_arithmetic && cin > 0 && cout > 0 && cin % 4 == 0 && cout % 4 == 0
+         && cin <= DCR_MBBLOCK_MAX_CHANNELS && cout <= DCR_MBBLOCK_MAX_CHANNELS;
+}
+
+/* as the shader: NQ vec4s in use, rounded up to a whole number per lane */
+gint64
+dcr_mbblock_row_length (DcrContext *ctx, gint64 cin, gint64 cout)
+{
+  gint64 sg = mbblock_sg (ctx);
+  gint64 nq = (cin + cout + 11 + 3) / 4;
+  return (nq + sg - 1) / sg * sg * 4;
+}
+
+void
+dcr_mbblock_pack_weights (DcrContext *ctx, const float *we, const float *be, const float *wd, const float *bd,
+                          const float *wp, gint64 cin, gint64 mid, gint64 cout, float *out)
+{
+  gint64 lp = dcr_mbblock_row_length (ctx, cin, cout);
+  memset (out, 0, sizeof (float) * (gsize) (lp * mid));
+  for (gint64 m = 0; m < mid; m++)
+    {
+      float *row = out + m * lp;
+      memcpy (row, we + m * cin, sizeof (float) * (gsize) cin);
+      for (gint64 o = 0; o < cout; o++)
+        row[cin + o] = wp[o * mid + m];
+      row[cin + cout] = be[m];
+      row[cin + cout + 1] = bd[m];
+      memcpy (row + cin + cout + 2, wd + m * 9, sizeof (float) * 9);
+    }
+}
+
+void
+dcr_ref_mbblock (const float *x, gint64 n, gint64 h, gint64 w, gint64 cin,
+                 const float *we, const float *be, const float *wd, const float *bd,
+                 const float *wp, const float *bp, gint64 mid, gint64 cout,
+                 const DcrMbBlockParams *params, float *y)
+{
+  DcrConv2dParams pe = { .act = DCR_ACT_RELU6 };
+  DcrConv2dParams pd = {
+    .stride_h = params->stride, .stride_w = params->stride,
+    .pad_top = params->pad_top, .pad_bottom = params->pad_bottom,
+    .pad_left = params->pad_left, .pad_right = params->pad_right,
+    .groups = (int) mid, .act = DCR_ACT_RELU6,
+  };
+  DcrConv2dParams pp = { .act = DCR_ACT_NONE };
+  gint64 ho = dcr_conv2d_out_size (h, 3, params->stride, params->pad_top, params->pad_bottom, 1);
+  gint64 wo = dcr_conv2d_out_size (w, 3, params->stride, params->pad_left, params->pad_right, 1);
+  g_autofree float *e = g_new (float, n * h * w * mid);
+  g_autofree float *d = g_new (float, n * ho * wo * mid);
+  dcr_ref_conv2d (x, n, h, w, cin, we, mid, 1, 1, be, NULL, e, &pe);
+  dcr_ref_conv2d (e, n, h, w, mid, wd, mid, 3, 3, bd, NULL, d, &pd);
+  dcr_ref_conv2d (d, n, ho, wo, mid, wp, cout, 1, 1, bp, params->residual ? x : NULL, y, &pp);
+}
+
+typedef struct {
+  guint32 H, W, Ho, Wo, mid;
+  gint32 PT, PL;
+  guint32 tiles_w, tiles_img, tiles;
+} MbPush;
+
+/* The output tile per lane. Per expanded channel a lane does HN·WN·Cin
+ * multiply-adds of expansion (its halo recomputed), and TH·TP·(9 + Cout) of
+ * depthwise and projection; the halo (HN·WN·Cin values) and the accumulators
+ * (TH·TP·Cout) live in registers through the loop over channels. Measured on
+ * lavapipe (BENCHMARKS.md): 2×2 is the best or near it for every MobileNetV2
+ * block; larger tiles spill and take LLVM tens of seconds to compile, 1×1
+ * recomputes the expansion nine times per output. A smaller tile is taken
+ * when 2×2 would leave some of the device's threads (a CPU's cores) idle. */
+static void
+mbblock_pick_tile (DcrContext *ctx, gint64 n, gint64 ho, gint64 wo, guint32 *th, guint32 *tp)
+{
+  static const guint32 cand[][2] = { { 2, 2 }, { 1, 2 }, { 1, 1 } };
+  gint64 sg = mbblock_sg (ctx);
+  gint64 want = MIN (MAX (g_get_num_processors (), 1), (n * ho * wo + sg - 1) / sg);
+  for (guint i = 0; i < G_N_ELEMENTS (cand); i++)
+    {
+      *th = cand[i][0];
+      *tp = cand[i][1];
+      gint64 tiles = n * ((ho + *th - 1) / *th) * ((wo + *tp - 1) / *tp);
+      if ((tiles + sg - 1) / sg >= want)
+        return;
+    }
+}
+
+gboolean
+dcr_op_mbblock (DcrSeq *seq, const DcrTensor *x, const DcrTensor *packed, const DcrTensor *bias,
+                DcrTensor *y, const DcrMbBlockParams *params, GError **error)
+{
+  DcrContext *ctx = dcr_seq_context (seq);
+  const DcrDeviceInfo *dev = dcr_context_device (ctx);
+  const DcrTensor *all[] = { x, packed, bias, y };
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      if (!dcr_ops_check_dtype (seq, "mbblock", all[i], error))
+        return FALSE;
+      if (all[i]->dtype != x->dtype)
+        {
+          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_DTYPE,
+                       "mbblock: all tensors must share one dtype (input is %s, another is %s)",
+                       dcr_dtype_name (x->dtype), dcr_dtype_name (all[i]->dtype));
+          return FALSE;
+        }
+    }
+  if (params->stride != 1 && params->stride != 2)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "mbblock: stride %d (1 or 2)", params->stride);
+      return FALSE;
+    }
+  if (params->pad_top < 0 || params->pad_bottom < 0 || params->pad_left < 0 || params->pad_right < 0
+      || params->pad_top > 2 || params->pad_left > 2)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "mbblock: padding (%d, %d, %d, %d) outside 0–2",
+                   params->pad_top, params->pad_bottom, params->pad_left, params->pad_right);
+      return FALSE;
+    }
+  if (x->ndim != 4)
+    return shape_error (error, "the input", x, "[N, H, W, Cin]");
+  gint64 n = x->shape[0], h = x->shape[1], w = x->shape[2], cin = x->shape[3];
+  if (bias->ndim != 1)
+    return shape_error (error, "the bias", bias, "[Cout]");
+  gint64 cout = bias->shape[0];
+  if (!dcr_mbblock_supported (ctx, cin, cout))
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "mbblock: needs subgroup shuffles and Cin, Cout multiples of 4 up to %d (%s; Cin %" G_GINT64_FORMAT
+                   ", Cout %" G_GINT64_FORMAT ")", DCR_MBBLOCK_MAX_CHANNELS, dev->name, cin, cout);
+      return FALSE;
+    }
+  gint64 lp = dcr_mbblock_row_length (ctx, cin, cout);
+  if (packed->ndim != 2 || packed->shape[0] < 1 || packed->shape[1] != lp)
+    {
+      g_autofree char *exp = g_strdup_printf ("[mid, %" G_GINT64_FORMAT "] (dcr_mbblock_pack_weights)", lp);
+      return shape_error (error, "the packed weights", packed, exp);
+    }
+  gint64 mid = packed->shape[0];
+  gint64 ho = dcr_conv2d_out_size (h, 3, params->stride, params->pad_top, params->pad_bottom, 1);
+  gint64 wo = dcr_conv2d_out_size (w, 3, params->stride, params->pad_left, params->pad_right, 1);
+  if (ho < 1 || wo < 1)
+    return shape_error (error, "the input", x, "at least the 3×3 kernel with its padding");
+  g_autofree char *ys = g_strdup_printf ("[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                         ", %" G_GINT64_FORMAT "]", n, ho, wo, cout);
+  if (y->ndim != 4 || y->shape[0] != n || y->shape[1] != ho || y->shape[2] != wo || y->shape[3] != cout)
+    return shape_error (error, "the output", y, ys);
+  if (params->residual && (params->stride != 1 || cin != cout || ho != h || wo != w))
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
+                   "mbblock: the residual needs stride 1, Cin == Cout and an output the input's size");
+      return FALSE;
+    }
+  if (dcr_tensor_numel (x) >= G_MAXINT32 || dcr_tensor_numel (y) >= G_MAXINT32)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "mbblock: tensors too large; split the batch");
+      return FALSE;
+    }
+
+  guint32 sg = mbblock_sg (ctx), th, tp;
+  mbblock_pick_tile (ctx, n, ho, wo, &th, &tp);
+  gint64 tiles_w = (wo + tp - 1) / tp, tiles_img = tiles_w * ((ho + th - 1) / th), tiles = n * tiles_img;
+  gint64 groups = (tiles + sg - 1) / sg;
+  gint64 gx = MIN (groups, (gint64) dev->max_workgroup_count[0]), gy = (groups + gx - 1) / gx;
+  if (tiles >= G_MAXINT32 || gy > dev->max_workgroup_count[1])
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
+                   "mbblock: %" G_GINT64_FORMAT " tiles exceed this device's dispatch limits; split the batch", tiles);
+      return FALSE;
+    }
+  guint32 spec[] = { sg, 1, 1, (guint32) cin, (guint32) cout, (guint32) params->stride, th, tp, sg,
+                     params->residual ? 1 : 0 };
+  char name[32];
+  DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("conv_mbblock", x->dtype, name, sizeof name),
+                                        spec, G_N_ELEMENTS (spec), 4, sizeof (MbPush), error);
+  if (!pipe)
+    return FALSE;
+  MbPush pc = {
+    (guint32) h, (guint32) w, (guint32) ho, (guint32) wo, (guint32) mid, params->pad_top, params->pad_left,
+    (guint32) tiles_w, (guint32) tiles_img, (guint32) tiles,
+  };
+  DcrBinding b[4] = {
+    dcr_ops_bind (x, FALSE), dcr_ops_bind (packed, FALSE), dcr_ops_bind (bias, FALSE), dcr_ops_bind (y, TRUE),
+  };
+  dcr_seq_dispatch (seq, pipe, b, 4, &pc, sizeof pc, (guint32) gx, (guint32) gy, 1);
+  return TRUE;
 }

@@ -62,4 +62,47 @@ void dcr_conv_fold_batchnorm (float *weights, float *bias, gint64 cout, gint64 w
                               const float *gamma, const float *beta, const float *mean,
                               const float *var, float eps);
 
+/* ---- a MobileNetV2 inverted-residual block in one dispatch -------------- */
+
+/* y = project(relu6(dw3x3(relu6(expand(x))))) + bias (+ x): expand is a 1×1
+ * convolution Cin → mid, dw a 3×3 depthwise one with the given stride and
+ * padding (the expanded tensor is zero-padded), project a 1×1 mid → Cout
+ * without activation. The expanded and depthwise tensors stay in registers
+ * (shaders/conv_mbblock.comp). On a CPU device (lavapipe), where each buffer
+ * access is expensive, it is 2–5× faster than three dcr_op_conv2d at
+ * MobileNetV2's blocks 1–6; on a GPU its per-lane register tiles are expected
+ * to make it slower (not measured). */
+typedef struct {
+  int stride;                 /* 1 or 2 */
+  int pad_top, pad_bottom, pad_left, pad_right; /* of the depthwise convolution */
+  gboolean residual;          /* add x (stride 1, Cin == Cout) */
+} DcrMbBlockParams;
+
+/* TRUE where dcr_op_mbblock runs (subgroup shuffles; Cin, Cout multiples of
+ * 4 and at most DCR_MBBLOCK_MAX_CHANNELS). */
+#define DCR_MBBLOCK_MAX_CHANNELS 128
+gboolean dcr_mbblock_supported (DcrContext *ctx, gint64 cin, gint64 cout);
+
+/* Floats per packed row (one row per expanded channel) on this device. */
+gint64 dcr_mbblock_row_length (DcrContext *ctx, gint64 cin, gint64 cout);
+
+/* Packs the block's weights into `out` [mid, dcr_mbblock_row_length]:
+ * we [mid, cin] and be [mid] (expand), wd [mid, 3, 3] and bd [mid]
+ * (depthwise), wp [cout, mid] (project); BatchNorm already folded. */
+void dcr_mbblock_pack_weights (DcrContext *ctx, const float *we, const float *be, const float *wd,
+                               const float *bd, const float *wp, gint64 cin, gint64 mid, gint64 cout,
+                               float *out);
+
+/* x [N, H, W, Cin], packed [mid, row length] (dcr_mbblock_pack_weights),
+ * bias [Cout] (project), y [N, Ho, Wo, Cout] with Ho, Wo as
+ * dcr_conv2d_out_size gives for the 3×3 depthwise convolution. One dtype. */
+gboolean dcr_op_mbblock (DcrSeq *seq, const DcrTensor *x, const DcrTensor *packed, const DcrTensor *bias,
+                         DcrTensor *y, const DcrMbBlockParams *params, GError **error);
+
+/* Reference of the same block from the unpacked weights (layouts as above). */
+void dcr_ref_mbblock (const float *x, gint64 n, gint64 h, gint64 w, gint64 cin,
+                      const float *we, const float *be, const float *wd, const float *bd,
+                      const float *wp, const float *bp, gint64 mid, gint64 cout,
+                      const DcrMbBlockParams *params, float *y);
+
 G_END_DECLS

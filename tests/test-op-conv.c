@@ -2,10 +2,12 @@
  * strides, asymmetric padding, dilation and groups, with every kernel that
  * applies (and the larger tiles of large images), f32 and f16; the reference
  * against PyTorch once (golden data); padding helpers, BatchNorm folding and
- * shape errors. Every distinct kernel configuration costs a compile of up to
+ * shape errors; the fused MobileNetV2 block (dcr_op_mbblock) against the
+ * three reference convolutions. Every distinct kernel configuration costs a compile of up to
  * a few seconds on lavapipe, which is what bounds the number of cases. */
 #include "dcr-test-util.h"
 #include "dcr-op-conv.h"
+#include "dcr-half.h"
 #include "golden/conv2d-torch.h"
 
 #include <math.h>
@@ -387,6 +389,153 @@ test_conv_errors (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* ---- the fused MobileNetV2 block (dcr_op_mbblock) ------------------------- */
+
+typedef struct {
+  const char *what;
+  gint64 n, h, w, cin, mid, cout;
+  int stride;
+  gboolean residual;
+} MbCase;
+
+static void
+round_to_f16 (float *v, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    v[i] = dcr_half_to_float (dcr_half_from_float (v[i]));
+}
+
+static void
+run_mbblock (const MbCase *c, DcrDtype dt)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  /* Keras 'same', as in MobileNetV2: stride 2 pads one more after */
+  DcrMbBlockParams p = { .stride = c->stride, .residual = c->residual };
+  dcr_conv2d_same_padding (c->h, 3, c->stride, 1, &p.pad_top, &p.pad_bottom);
+  dcr_conv2d_same_padding (c->w, 3, c->stride, 1, &p.pad_left, &p.pad_right);
+  gint64 ho = dcr_conv2d_out_size (c->h, 3, c->stride, p.pad_top, p.pad_bottom, 1);
+  gint64 wo = dcr_conv2d_out_size (c->w, 3, c->stride, p.pad_left, p.pad_right, 1);
+  gint64 nx = c->n * c->h * c->w * c->cin, ny = c->n * ho * wo * c->cout;
+  g_autofree float *x = g_new (float, nx);
+  g_autofree float *we = g_new (float, c->mid * c->cin);
+  g_autofree float *be = g_new (float, c->mid);
+  g_autofree float *wd = g_new (float, c->mid * 9);
+  g_autofree float *bd = g_new (float, c->mid);
+  g_autofree float *wp = g_new (float, c->cout * c->mid);
+  g_autofree float *bp = g_new (float, c->cout);
+  g_autofree float *want = g_new (float, ny);
+  /* ranges that put the expansion and the depthwise output on both sides of
+   * ReLU6's kinks at 0 and 6 */
+  dcr_test_fill (x, nx, 11, -1, 2);
+  dcr_test_fill (we, c->mid * c->cin, 12, -1, 1.5f);
+  dcr_test_fill (be, c->mid, 13, -1, 2);
+  dcr_test_fill (wd, c->mid * 9, 14, -0.5f, 1);
+  dcr_test_fill (bd, c->mid, 15, -1, 1);
+  dcr_test_fill (wp, c->cout * c->mid, 16, -0.5f, 0.5f);
+  dcr_test_fill (bp, c->cout, 17, -1, 1);
+  if (dt == DCR_F16)
+    {
+      round_to_f16 (we, c->mid * c->cin);
+      round_to_f16 (be, c->mid);
+      round_to_f16 (wd, c->mid * 9);
+      round_to_f16 (bd, c->mid);
+      round_to_f16 (wp, c->cout * c->mid);
+    }
+  gint64 xs[] = { c->n, c->h, c->w, c->cin }, ys[] = { c->n, ho, wo, c->cout }, bs[] = { c->cout };
+  gint64 ps[] = { c->mid, dcr_mbblock_row_length (ctx, c->cin, c->cout) };
+  g_autofree float *packed = g_new (float, ps[0] * ps[1]);
+  dcr_mbblock_pack_weights (ctx, we, be, wd, bd, wp, c->cin, c->mid, c->cout, packed);
+  g_autoptr (DcrTensor) tx = dcr_test_upload_rounded (dt, 4, xs, x);
+  g_autoptr (DcrTensor) tp = dcr_test_upload_rounded (dt, 2, ps, packed);
+  g_autoptr (DcrTensor) tb = dcr_test_upload_rounded (dt, 1, bs, bp);
+  g_autoptr (DcrTensor) ty = dcr_test_upload_rounded (dt, 4, ys, NULL);
+  g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_op_mbblock (seq, tx, tp, tb, ty, &p, &err));
+  g_assert_no_error (err);
+  g_assert_true (dcr_seq_submit (seq, TRUE, &err));
+  g_assert_no_error (err);
+
+  dcr_ref_mbblock (x, c->n, c->h, c->w, c->cin, we, be, wd, bd, wp, bp, c->mid, c->cout, &p, want);
+  g_autofree float *got = dcr_test_download_floats (ty);
+  g_autofree char *what = g_strdup_printf ("mbblock %s (%s)", c->what, dcr_dtype_name (dt));
+  /* the intermediates stay f32 in both; f16 rounds the inputs (seen by the
+   * reference too) and the output */
+  if (dt == DCR_F16)
+    dcr_test_assert_close (what, got, want, ny, F16_ATOL, F16_RTOL);
+  else
+    dcr_test_assert_close (what, got, want, ny, F32_ATOL, F32_RTOL);
+}
+
+static void
+test_mbblock (void)
+{
+  if (!dcr_mbblock_supported (dcr_test_context (), 4, 4))
+    {
+      g_test_skip ("no subgroup shuffles on this device");
+      return;
+    }
+  static const MbCase cases[] = {
+    /* odd sizes: partial 2×2 tiles at the bottom and right, two images */
+    { "9x7 8->12->8 s1 +residual", 2, 9, 7, 8, 12, 8, 1, TRUE },
+    /* stride 2 'same' with odd and even sides: (1, 1) padding on H, (0, 1) on W */
+    { "11x10 4->20->12 s2", 1, 11, 10, 4, 20, 12, 2, FALSE },
+    /* nine output pixels: smaller tiles so that two subgroups share them */
+    { "3x3 4->4->4 s1 +residual", 1, 3, 3, 4, 4, 4, 1, TRUE },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    run_mbblock (&cases[i], DCR_F32);
+  if (dcr_test_device_has_f16 ())
+    for (gsize i = 0; i < 2; i++)
+      run_mbblock (&cases[i], DCR_F16);
+  dcr_test_assert_no_validation_errors ();
+}
+
+static void
+expect_mbblock_error (const DcrTensor *x, const DcrTensor *packed, const DcrTensor *b, DcrTensor *y,
+                      const DcrMbBlockParams *p, int code, const char *needle)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrSeq) seq = dcr_seq_new (dcr_test_context (), &err);
+  g_assert_false (dcr_op_mbblock (seq, x, packed, b, y, p, &err));
+  g_assert_error (err, DCR_OPS_ERROR, code);
+  if (needle && !strstr (err->message, needle))
+    g_test_fail_printf ("error message \"%s\" does not mention \"%s\"", err->message, needle);
+  g_assert_cmpuint (dcr_seq_n_dispatches (seq), ==, 0);
+}
+
+static void
+test_mbblock_errors (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  if (!dcr_mbblock_supported (ctx, 4, 4))
+    {
+      g_test_skip ("no subgroup shuffles on this device");
+      return;
+    }
+  gint64 lp = dcr_mbblock_row_length (ctx, 8, 8);
+  gint64 xs[] = { 1, 6, 6, 8 }, ys[] = { 1, 6, 6, 8 }, ys2[] = { 1, 3, 3, 8 }, ps[] = { 12, lp }, bs[] = { 8 };
+  gint64 bad_ps[] = { 12, lp + 4 }, xs6[] = { 1, 6, 6, 6 }, bs6[] = { 6 };
+  g_autoptr (DcrTensor) x = dcr_test_upload_rounded (DCR_F32, 4, xs, NULL);
+  g_autoptr (DcrTensor) x6 = dcr_test_upload_rounded (DCR_F32, 4, xs6, NULL);
+  g_autoptr (DcrTensor) y = dcr_test_upload_rounded (DCR_F32, 4, ys, NULL);
+  g_autoptr (DcrTensor) y2 = dcr_test_upload_rounded (DCR_F32, 4, ys2, NULL);
+  g_autoptr (DcrTensor) pk = dcr_test_upload_rounded (DCR_F32, 2, ps, NULL);
+  g_autoptr (DcrTensor) bad = dcr_test_upload_rounded (DCR_F32, 2, bad_ps, NULL);
+  g_autoptr (DcrTensor) b = dcr_test_upload_rounded (DCR_F32, 1, bs, NULL);
+  g_autoptr (DcrTensor) b6 = dcr_test_upload_rounded (DCR_F32, 1, bs6, NULL);
+  DcrMbBlockParams p = { .stride = 1, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
+  expect_mbblock_error (x, bad, b, y, &p, DCR_OPS_ERROR_SHAPE, "packed");
+  expect_mbblock_error (x, pk, b, y2, &p, DCR_OPS_ERROR_SHAPE, "[1, 6, 6, 8]");
+  expect_mbblock_error (x6, pk, b6, y, &p, DCR_OPS_ERROR_UNSUPPORTED, "multiples of 4");
+  DcrMbBlockParams p2 = { .stride = 2, .pad_bottom = 1, .pad_right = 1, .residual = TRUE };
+  expect_mbblock_error (x, pk, b, y2, &p2, DCR_OPS_ERROR_SHAPE, "residual");
+  DcrMbBlockParams p3 = { .stride = 3 };
+  expect_mbblock_error (x, pk, b, y2, &p3, DCR_OPS_ERROR_UNSUPPORTED, "stride");
+  dcr_test_assert_no_validation_errors ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -401,6 +550,8 @@ main (int argc, char **argv)
   g_test_add_func ("/op-conv/large-tiles", test_conv_large_tiles);
   g_test_add_func ("/op-conv/f16-direct", test_conv_f16_direct);
   g_test_add_func ("/op-conv/errors", test_conv_errors);
+  g_test_add_func ("/op-conv/mbblock", test_mbblock);
+  g_test_add_func ("/op-conv/mbblock-errors", test_mbblock_errors);
   int ret = g_test_run ();
   DcrContextStats st;
   dcr_context_stats (dcr_test_context (), &st);

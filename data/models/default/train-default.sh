@@ -32,7 +32,20 @@ trap 'rm -rf "$work"' EXIT INT TERM
 /usr/bin/python3 "$here/make-feature-norm.py" "$dcr" "$here/feature-norm.safetensors" \
   "$data/train/real" "$data/train/real-jpeg" "$data/train/resampled" "$data/train/fake"
 
+# The crops of one photo form a group: training never compares a crop with
+# a prototype cut from its own photo (a test image never meets its photo in
+# the bank either).
+/usr/bin/python3 - "$data/manifest.csv" "$data/groups.csv" <<'PY'
+import csv, sys
+with open(sys.argv[2], 'w') as out:
+    out.write('file,group\n')
+    for r in csv.DictReader(open(sys.argv[1])):
+        out.write('%s,%s\n' % (r['file'], r['photo']))
+PY
+
 # Hyper-parameters (recorded in the model file's training summary too).
+# --augment default: 2 extra views of every training image (crop, flip,
+# blur, JPEG 60–95), drawn per file and cached by their parameters.
 "$dcr" train \
   --real "$data/train/real" --negatives "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" \
@@ -40,6 +53,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
   --bank "$work/bank.dcrbank" --bank-from-reals \
   --epochs 12 --batch 64 --lr 1e-3 --warmup 20 --weight-decay 1e-1 \
   --k 8 --hidden 256 --head-hidden 256 --lambda-supcon 0.05 --seed 1 \
+  --augment default --groups "$data/groups.csv" \
   --out "$work/model.safetensors" | tee "$work/train.txt"
 
 # Shipped read-only (an installed data dir): a rollback-journal database

@@ -50,8 +50,8 @@ static const DcrCase cases[] = {
   { OP_HEADS, 0, 2048, 64, 8, 512, "B=64 k=8 H=512 (resnet-50)", FALSE },
   { OP_TRAIN_STEP, 0, 216, 32, 8, 512, "B=32 k=8 H=512 (mobilenet)", FALSE },
   { OP_TRAIN_STEP, 0, 216, 8, 4, 64, "small, MoCo queue 64 + 8 pinned", TRUE, 64, 8 },
-  { OP_TRAIN_STEP, 0, 216, 32, 8, 512, "B=32 k=8 H=512 (mobilenet), MoCo queue 1024", FALSE, 1024, 0 },
-  { OP_TRAIN_STEP, 0, 216, 64, 8, 256, "B=64 k=8 H=256 (the default model's), MoCo queue 4096 + 256 pinned",
+  { OP_TRAIN_STEP, 0, 216, 32, 8, 512, "mobilenet, MoCo queue 1024", FALSE, 1024, 0 },
+  { OP_TRAIN_STEP, 0, 216, 64, 8, 256, "the default model's widths, MoCo queue 4096 + 256 pinned",
     FALSE, 4096, 256 },
 };
 

@@ -416,6 +416,9 @@ dcr_batch_view_start (DcrBatchView *self, GFile **files, guint n, const DcrRepor
     }
   g_autoptr (GTask) task = g_task_new (self, self->cancellable, on_finished, g_rc_box_acquire (job));
   g_task_set_source_tag (task, dcr_batch_view_start);
+  /* a cancel that comes after the report was renamed into place cannot undo
+   * it: the result is what the thread returns, so the page says "written" */
+  g_task_set_check_cancellable (task, FALSE);
   g_task_set_task_data (task, g_rc_box_acquire (job), (GDestroyNotify) job_unref);
   g_task_run_in_thread (task, report_thread);
 }

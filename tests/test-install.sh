@@ -32,7 +32,9 @@ check "the installed schema compiles" [ -s "$p/share/glib-2.0/schemas/gschemas.c
 check "the compiled schema has the app's keys" sh -c \
   "gsettings --schemadir '$p/share/glib-2.0/schemas' list-keys '$id' | grep -q model-file"
 if command -v desktop-file-validate >/dev/null 2>&1; then
-  check "the installed desktop file validates" desktop-file-validate "$p/share/applications/$id.desktop"
+  # its hints go to the TAP log as comments; only its exit status decides
+  validate_desktop() { out=$(desktop-file-validate "$1" 2>&1); rc=$?; [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'; return $rc; }
+  check "the installed desktop file validates" validate_desktop "$p/share/applications/$id.desktop"
 fi
 if command -v appstreamcli >/dev/null 2>&1; then
   check "the installed metainfo validates" sh -c \

@@ -257,10 +257,11 @@ proto_surface (Pdf *p, gint64 id)
   cairo_surface_t *s = proto && proto->thumbnail ? surface_from_png_bytes (proto->thumbnail) : NULL;
   if (s)
     {
-      /* one image object in the PDF however often it is the nearest */
-      g_autofree char *uid = g_strdup_printf ("dcr-prototype-%" G_GINT64_FORMAT, id);
-      cairo_surface_set_mime_data (s, CAIRO_MIME_TYPE_UNIQUE_ID, (const guchar *) g_strdup (uid), strlen (uid),
-                                   g_free, NULL);
+      /* one image object in the PDF however often it is the nearest; cairo
+       * calls the destroy function with the closure, not the data */
+      char *uid = g_strdup_printf ("dcr-prototype-%" G_GINT64_FORMAT, id);
+      if (cairo_surface_set_mime_data (s, CAIRO_MIME_TYPE_UNIQUE_ID, (const guchar *) uid, strlen (uid), g_free, uid))
+        g_free (uid); /* not attached (out of memory): the PDF only repeats the image */
     }
   g_hash_table_insert (p->protos, g_memdup2 (&id, sizeof id), s);
   return s;

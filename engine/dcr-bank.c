@@ -92,8 +92,11 @@ meta_get (DcrBank *bank, const char *key, GError **error)
   sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
   char *v = NULL;
   int rc = sqlite3_step (st);
-  if (rc == SQLITE_ROW)
+  if (rc == SQLITE_ROW && sqlite3_column_type (st, 0) != SQLITE_NULL)
     v = g_strdup ((const char *) sqlite3_column_text (st, 0));
+  else if (rc == SQLITE_ROW)
+    g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_CORRUPT,
+                 "%s: the bank's \"%s\" entry is empty (damaged, or not a DCR bank)", bank->path, key);
   else if (rc == SQLITE_DONE)
     g_set_error (error, DCR_BANK_ERROR, DCR_BANK_ERROR_CORRUPT,
                  "%s: the bank has no \"%s\" entry (damaged, or not a DCR bank)", bank->path, key);

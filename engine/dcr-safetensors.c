@@ -230,6 +230,40 @@ strv_cmp (const void *a, const void *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* Where the JSON value that starts JSON ends: the offset after its closing
+ * bracket or quote (strings and escapes skipped), after a bare number or
+ * word, or len when it never closes. */
+static gsize
+json_value_end (const char *json, gsize len)
+{
+  gsize i = 0, depth = 0;
+  while (i < len && g_ascii_isspace (json[i]))
+    i++;
+  if (i < len && json[i] != '{' && json[i] != '[' && json[i] != '"')
+    {
+      while (i < len && (g_ascii_isalnum (json[i]) || json[i] == '+' || json[i] == '-' || json[i] == '.'))
+        i++;
+      return i;
+    }
+  for (; i < len; i++)
+    {
+      char c = json[i];
+      if (c == '"')
+        {
+          for (i++; i < len && json[i] != '"'; i++)
+            if (json[i] == '\\')
+              i++;
+          if (depth == 0)
+            return MIN (i + 1, len);
+        }
+      else if (c == '{' || c == '[')
+        depth++;
+      else if ((c == '}' || c == ']') && depth > 0 && --depth == 0)
+        return i + 1;
+    }
+  return len;
+}
+
 static gboolean
 parse_header (DcrSafetensors *st, const char *json, gsize len, GError **error)
 {
@@ -239,6 +273,16 @@ parse_header (DcrSafetensors *st, const char *json, gsize len, GError **error)
                    "%s: the header is not UTF-8 text (not a safetensors file?)", st->name);
       return FALSE;
     }
+  /* One JSON value and padding spaces only: json-glib 1.6 leaks what it
+   * parsed when a second value follows the first ("{}{}") */
+  for (gsize end = json_value_end (json, len), i = end; i < len; i++)
+    if (!g_ascii_isspace (json[i]))
+      {
+        g_set_error (error, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_CORRUPT,
+                     "%s: the header is not valid JSON (more data after the header object, at byte %"
+                     G_GSIZE_FORMAT ")", st->name, 8 + end);
+        return FALSE;
+      }
   g_autoptr(JsonParser) parser = json_parser_new ();
   DupCheck dc = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), NULL };
   g_signal_connect (parser, "object-member", G_CALLBACK (on_object_member), &dc);

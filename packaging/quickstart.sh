@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # quickstart.sh — one command from a fresh Debian 12 machine to a result.
 #   packaging/quickstart.sh run    install packages, build, run the main job
-#   packaging/quickstart.sh test   install packages, build, run every test headless
-#   packaging/quickstart.sh test-asan   the same in an ASan + UBSan build (build-asan;
-#                                       slower: not part of `test`, see HARDENING.md)
+#   packaging/quickstart.sh test   install packages, build, run every test headless,
+#                                  then the same suite in an ASan + UBSan build
+#                                  (build-asan) and 30 s of each libFuzzer target
+#                                  (build-fuzz, clang); what CI runs (.ci/run)
+#   packaging/quickstart.sh test-asan   only the ASan + UBSan part
+#   packaging/quickstart.sh test-fuzz   only the fuzzing part
+# Build folders: DCR_BUILD_DIR (build), DCR_ASAN_BUILD_DIR (build-asan),
+# DCR_FUZZ_BUILD_DIR (build-fuzz).
 # Packages are installed with apt-get (as root, or through sudo) only when
 # missing. Nothing is downloaded at build or run time.
 set -euo pipefail
@@ -22,6 +27,7 @@ packages=(
 test_packages=(
   vulkan-validationlayers xvfb xauth dbus valgrind strace flatpak-builder poppler-utils
   python3 python3-numpy python3-pil python3-torch python3-torchvision
+  clang libclang-rt-14-dev llvm
 )
 
 install_packages() {
@@ -42,6 +48,55 @@ configure_and_build() {
     meson setup "$build" -Dwerror=true
   fi
   ninja -C "$build"
+}
+
+# tests: N passed, N failed, N skipped — from a build folder's test log
+# (testlog-SETUP.json for `meson test --setup SETUP`)
+summarise() {
+  /usr/bin/python3 - "$1/meson-logs/testlog${3:+-$3}.json" "$2" <<'PY'
+import json, os, sys
+if not os.path.exists(sys.argv[1]):
+    sys.exit(print('%s: not run (no %s)' % (sys.argv[2], sys.argv[1])))
+counts = {'OK': 0, 'FAIL': 0, 'SKIP': 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line).get('result', 'FAIL')
+    counts['OK' if r in ('OK', 'EXPECTEDFAIL') else 'SKIP' if r == 'SKIP' else 'FAIL'] += 1
+print('%s: %d passed, %d failed, %d skipped' % (sys.argv[2], counts['OK'], counts['FAIL'], counts['SKIP']))
+PY
+}
+
+# The whole default suite in an ASan + UBSan (+ LeakSanitizer) build.
+# tests/meson.build sets ASAN/LSAN/UBSAN_OPTIONS (driver-internal leaks
+# suppressed through tests/lsan.supp); instrumented code runs slower, hence
+# the multiplier.
+test_asan() {
+  local asan="${DCR_ASAN_BUILD_DIR:-build-asan}" rc=0
+  if [ ! -f "$asan/build.ninja" ]; then
+    # no -Dwerror: GCC 12 gives false stringop warnings on instrumented code
+    meson setup "$asan" -Db_sanitize=address,undefined || return 1
+  fi
+  ninja -C "$asan" || return 1
+  xvfb-run -a -s "-screen 0 1280x1024x24" dbus-run-session -- \
+    meson test -C "$asan" --print-errorlogs --num-processes 2 --timeout-multiplier 3 || rc=$?
+  summarise "$asan" "tests (ASan + UBSan)"
+  return $rc
+}
+
+# Every libFuzzer target over its corpus once (every fixed crasher), then
+# 30 s of fresh mutations each; a crash, sanitizer report,
+# leak, timeout or excess memory fails it (the input is kept in
+# $fuzz/tests/fuzz/scratch-TARGET/crash-*).
+test_fuzz() {
+  local fuzz="${DCR_FUZZ_BUILD_DIR:-build-fuzz}" rc=0 targets=()
+  if [ ! -f "$fuzz/build.ninja" ]; then
+    CC=clang meson setup "$fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dgui=false ||
+      return 1
+  fi
+  for t in png jpeg exif safetensors bank model-json; do targets+=("tests/fuzz/fuzz-$t"); done
+  ninja -C "$fuzz" "${targets[@]}" || return 1
+  meson test -C "$fuzz" --no-rebuild --print-errorlogs --setup full --suite fuzz-corpus --suite fuzz || rc=$?
+  summarise "$fuzz" "fuzzing" full
+  return $rc
 }
 
 case "$mode" in
@@ -69,31 +124,24 @@ case "$mode" in
     # (settings, caches, renderer) themselves (tests/meson.build).
     xvfb-run -a -s "-screen 0 1280x1024x24" dbus-run-session -- \
       meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
-    /usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
-counts = {'OK': 0, 'FAIL': 0, 'SKIP': 0}
-for line in open(sys.argv[1]):
-    r = json.loads(line).get('result', 'FAIL')
-    counts['OK' if r in ('OK', 'EXPECTEDFAIL') else 'SKIP' if r == 'SKIP' else 'FAIL'] += 1
-print('tests: %d passed, %d failed, %d skipped' % (counts['OK'], counts['FAIL'], counts['SKIP']))
-PY
+    # then the sanitizers: the same suite under ASan + UBSan, and fuzzing
+    test_asan || status=1
+    test_fuzz || status=1
+    summarise "$build" "tests"
+    summarise "${DCR_ASAN_BUILD_DIR:-build-asan}" "tests (ASan + UBSan)"
+    summarise "${DCR_FUZZ_BUILD_DIR:-build-fuzz}" "fuzzing" full
     exit $status
     ;;
   test-asan)
     install_packages "${packages[@]}" "${test_packages[@]}"
-    asan="${DCR_ASAN_BUILD_DIR:-build-asan}"
-    if [ ! -f "$asan/build.ninja" ]; then
-      # no -Dwerror: GCC 12 gives false stringop warnings on instrumented code
-      meson setup "$asan" -Db_sanitize=address,undefined
-    fi
-    ninja -C "$asan"
-    # tests/meson.build sets ASAN/LSAN/UBSAN_OPTIONS (driver leaks suppressed
-    # through tests/lsan.supp); instrumented code runs slower, hence the multiplier.
-    xvfb-run -a -s "-screen 0 1280x1024x24" dbus-run-session -- \
-      meson test -C "$asan" --print-errorlogs --num-processes 2 --timeout-multiplier 3
+    test_asan
+    ;;
+  test-fuzz)
+    install_packages "${packages[@]}" "${test_packages[@]}"
+    test_fuzz
     ;;
   *)
-    echo "usage: $0 run|test|test-asan" >&2
+    echo "usage: $0 run|test|test-asan|test-fuzz" >&2
     exit 2
     ;;
 esac

@@ -21,10 +21,11 @@
 #include "dcr-window.h"
 #include "dcr-backbone.h"
 #include "dcr-image.h"
+#include "dcr-test-files.h"
+#include "dcr-test-gui.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 enum { N_PROTOS = 5, N_CLUSTER = 100, N_CLUSTERS = 3, N_CLUSTER_DISABLED = 20 };
@@ -266,42 +267,12 @@ test_summary (void)
 
 /* ---- with a display: the page ------------------------------------------- */
 
-static GBytes *
-thumbnail_png (guint seed)
-{
-  enum { S = 32 };
-  guint8 *px = g_malloc (S * S * 3);
-  for (guint i = 0; i < S * S * 3; i++)
-    px[i] = (guint8) (i * 7 + seed * 50);
-  g_autoptr (GBytes) bytes = g_bytes_new_take (px, S * S * 3);
-  g_autoptr (GdkTexture) tex = gdk_memory_texture_new (S, S, GDK_MEMORY_R8G8B8, bytes, S * 3);
-  return gdk_texture_save_to_png_bytes (tex);
-}
-
-static void
-write_image (const char *path, guint seed)
-{
-  g_autoptr (GError) err = NULL;
-  g_autoptr (DcrImage) img = dcr_image_new (96, 80);
-  for (guint y = 0; y < img->height; y++)
-    for (guint x = 0; x < img->width; x++)
-      {
-        guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
-        p[0] = (x * 3 + seed * 70) & 255;
-        p[1] = ((x / 8 + y / 8 + seed) % 2) ? 210 : 30;
-        p[2] = (y * 3) & 255;
-      }
-  g_assert_true (dcr_image_save_png (img, path, &err));
-  g_assert_no_error (err);
-}
-
 /* Prototypes 1–5 with random features; 5 is a copy of 2. */
 static void
 make_fixtures (void)
 {
   g_autoptr (GError) err = NULL;
-  tmpdir = g_dir_make_tmp ("dcr-bank-view-XXXXXX", &err);
-  g_assert_no_error (err);
+  tmpdir = dcr_test_make_tmpdir ("dcr-bank-view-XXXXXX");
   bank_path = g_build_filename (tmpdir, "bank.dcrbank", NULL);
   folder = g_build_filename (tmpdir, "new-reals", NULL);
   g_assert_cmpint (g_mkdir (folder, 0700), ==, 0);
@@ -309,7 +280,7 @@ make_fixtures (void)
     {
       g_autofree char *name = g_strdup_printf ("photo-%u.png", i);
       g_autofree char *path = g_build_filename (folder, name, NULL);
-      write_image (path, i);
+      dcr_test_write_pattern_png (path, 96, 80, i);
     }
 
   g_autoptr (DcrContext) ctx = dcr_context_new (NULL, &err);
@@ -331,7 +302,7 @@ make_fixtures (void)
       names[i] = g_strdup_printf ("/evidence/real/proto-%u.png", i + 1);
       hashes[i] = g_compute_checksum_for_string (G_CHECKSUM_SHA256, names[i], -1);
       items[i] = (DcrPrototypeNew) { .feature = feat + (gsize) i * dim, .source = names[i], .sha256 = hashes[i],
-                                     .thumbnail = thumbnail_png (i), .note = i == 0 ? "camera A" : NULL };
+                                     .thumbnail = dcr_test_thumbnail_png (32, i), .note = i == 0 ? "camera A" : NULL };
     }
   g_assert_true (dcr_bank_add (bank, items, N_PROTOS, FALSE, NULL, &err));
   g_assert_no_error (err);
@@ -355,7 +326,7 @@ make_fixtures (void)
   g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) thumbs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   for (guint c = 0; c < N_CLUSTERS; c++)
-    g_ptr_array_add (thumbs, thumbnail_png (c * 2));
+    g_ptr_array_add (thumbs, dcr_test_thumbnail_png (32, c * 2));
   for (guint i = 0; i < NC; i++)
     {
       guint c = i % N_CLUSTERS;
@@ -373,31 +344,6 @@ make_fixtures (void)
   g_assert_no_error (err);
   g_assert_true (dcr_bank_set_enabled (cb, cids, N_CLUSTER_DISABLED, FALSE, &err));
   g_assert_no_error (err);
-}
-
-static GtkWidget *
-find_widget (GtkWidget *w, GType type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (w, type))
-    return w;
-  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = find_widget (c, type);
-      if (found)
-        return found;
-    }
-  return NULL;
-}
-
-static void
-spin (guint ms)
-{
-  gint64 until = g_get_monotonic_time () + ms * 1000;
-  while (g_get_monotonic_time () < until)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (2000);
-    }
 }
 
 static void
@@ -461,23 +407,6 @@ assert_bank (gint64 total, gint64 enabled)
   g_assert_cmpint (dcr_bank_count (bank, TRUE), ==, enabled);
 }
 
-static void
-screenshot (GtkWidget *win, const char *name)
-{
-  g_autofree char *file = g_strdup_printf ("%s.png", name);
-  g_autofree char *path = g_build_filename (outdir, file, NULL);
-  g_test_message ("screenshot: %s", path);
-  int w = gtk_widget_get_width (win), h = gtk_widget_get_height (win);
-  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (win);
-  GtkSnapshot *snap = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snap, w, h);
-  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snap);
-  g_assert_nonnull (node);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (win));
-  g_autoptr (GdkTexture) tex = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, w, h));
-  g_assert_true (gdk_texture_save_to_png (tex, path));
-}
-
 /* The grid's cells on screen: the widgets holding a bound picture. */
 static guint
 n_grid_cells (GtkWidget *grid, GtkWidget **nth, guint want)
@@ -485,7 +414,7 @@ n_grid_cells (GtkWidget *grid, GtkWidget **nth, guint want)
   guint n = 0;
   for (GtkWidget *c = gtk_widget_get_first_child (grid); c; c = gtk_widget_get_next_sibling (c))
     {
-      GtkWidget *pic = find_widget (c, GTK_TYPE_PICTURE);
+      GtkWidget *pic = dcr_test_gui_find (c, GTK_TYPE_PICTURE);
       if (!pic || !gtk_widget_get_mapped (c) || !gtk_picture_get_paintable (GTK_PICTURE (pic)))
         continue;
       if (nth && n == want)
@@ -520,20 +449,19 @@ wait_neighbours (DcrBankView *view)
   return nb;
 }
 
+/* Whether w is the neighbour button of the prototype whose id `id` points to. */
+static gboolean
+is_neighbour_button (GtkWidget *w, gconstpointer id)
+{
+  const gint64 *data = GTK_IS_BUTTON (w) ? g_object_get_data (G_OBJECT (w), "prototype-id") : NULL;
+  return data && *data == *(const gint64 *) id;
+}
+
 /* The neighbour button of prototype id in the detail pane, or NULL. */
 static GtkWidget *
 neighbour_button (GtkWidget *w, gint64 id)
 {
-  const gint64 *data = GTK_IS_BUTTON (w) ? g_object_get_data (G_OBJECT (w), "prototype-id") : NULL;
-  if (data && *data == id)
-    return w;
-  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = neighbour_button (c, id);
-      if (found)
-        return found;
-    }
-  return NULL;
+  return dcr_test_gui_find_match (w, is_neighbour_button, &id);
 }
 
 /* The selected prototype's neighbours against cosine similarity in double
@@ -642,9 +570,9 @@ on_activate (GApplication *app, gpointer data)
     g_main_context_iteration (NULL, TRUE);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.show-bank", NULL));
   g_assert_cmpstr (dcr_window_get_page (win), ==, "bank");
-  DcrBankView *view = DCR_BANK_VIEW (find_widget (GTK_WIDGET (win), DCR_TYPE_BANK_VIEW));
+  DcrBankView *view = DCR_BANK_VIEW (dcr_test_gui_find (GTK_WIDGET (win), DCR_TYPE_BANK_VIEW));
   g_assert_nonnull (view);
-  spin (300);
+  dcr_test_gui_spin (300);
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (view)));
   g_assert_cmpuint (n_rows (view), ==, N_PROTOS);
   g_assert_false (dcr_bank_view_get_grid (view));
@@ -654,23 +582,23 @@ on_activate (GApplication *app, gpointer data)
   dcr_bank_view_set_grid (view, TRUE);
   g_autofree char *mode = g_settings_get_string (settings, "bank-view-mode");
   g_assert_cmpstr (mode, ==, "grid");
-  GtkWidget *grid = find_widget (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
+  GtkWidget *grid = dcr_test_gui_find (GTK_WIDGET (view), GTK_TYPE_GRID_VIEW);
   g_assert_nonnull (grid);
-  spin (300);
+  dcr_test_gui_spin (300);
   g_assert_true (gtk_widget_get_mapped (grid));
   GtkWidget *cell = NULL;
   /* thumbnails are decoded in workers */
   gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   while (n_grid_cells (grid, NULL, 0) < N_PROTOS && g_get_monotonic_time () < deadline)
-    spin (20);
+    dcr_test_gui_spin (20);
   g_assert_cmpuint (n_grid_cells (grid, &cell, 2), ==, N_PROTOS);
   g_assert_true (gtk_widget_activate_action (cell, "listitem.select", "(bb)", FALSE, FALSE));
   g_assert_cmpint (selected_id (view), ==, 3); /* in id order */
 
   /* sorting applies to the grid too: by source, descending */
   /* the filter dropdown comes first, then the sort dropdown and its direction */
-  GtkWidget *filter = find_widget (GTK_WIDGET (view), GTK_TYPE_DROP_DOWN);
-  GtkDropDown *sort = GTK_DROP_DOWN (find_widget (gtk_widget_get_next_sibling (filter), GTK_TYPE_DROP_DOWN));
+  GtkWidget *filter = dcr_test_gui_find (GTK_WIDGET (view), GTK_TYPE_DROP_DOWN);
+  GtkDropDown *sort = GTK_DROP_DOWN (dcr_test_gui_find (gtk_widget_get_next_sibling (filter), GTK_TYPE_DROP_DOWN));
   g_assert_nonnull (sort);
   gtk_drop_down_set_selected (sort, 1);
   GtkToggleButton *descending = GTK_TOGGLE_BUTTON (gtk_widget_get_next_sibling (GTK_WIDGET (sort)));
@@ -692,8 +620,8 @@ on_activate (GApplication *app, gpointer data)
   GArray *nb = dcr_bank_view_get_neighbours (view);
   g_assert_cmpint (g_array_index (nb, DcrBankNeighbour, 0).id, ==, 5);
   g_assert_cmpfloat (g_array_index (nb, DcrBankNeighbour, 0).similarity, >, 0.999);
-  spin (300);
-  screenshot (GTK_WIDGET (win), "bank-view-grid");
+  dcr_test_gui_spin (300);
+  g_object_unref (dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "bank-view-grid"));
   /* a neighbour hidden by the search is still reached */
   dcr_bank_view_set_search (view, "proto-2");
   GtkWidget *button = neighbour_button (GTK_WIDGET (view), 4);
@@ -728,7 +656,7 @@ on_activate (GApplication *app, gpointer data)
 
   /* edit a note in the detail pane; undo */
   select_only (view, 1);
-  GtkEditable *note = GTK_EDITABLE (find_widget (GTK_WIDGET (view), GTK_TYPE_ENTRY));
+  GtkEditable *note = GTK_EDITABLE (dcr_test_gui_find (GTK_WIDGET (view), GTK_TYPE_ENTRY));
   g_assert_cmpstr (gtk_editable_get_text (note), ==, "camera A");
   gtk_editable_set_text (note, "camera A, re-checked");
   activate (view, "bank.save-note");
@@ -764,8 +692,8 @@ on_activate (GApplication *app, gpointer data)
   g_assert_cmpint (g_array_index (grp, gint64, 1), ==, 5);
   activate (view, "bank.show-duplicates");
   g_assert_cmpuint (n_rows (view), ==, 2);
-  spin (300);
-  screenshot (GTK_WIDGET (win), "bank-view-duplicates");
+  dcr_test_gui_spin (300);
+  g_object_unref (dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "bank-view-duplicates"));
   activate (view, "bank.disable-redundant");
   g_assert_cmpstr (dcr_bank_view_get_last_message (view), ==, "1 near-duplicate disabled");
   g_assert_false (dcr_bank_item_get_prototype (row_of (view, 5, NULL))->enabled);
@@ -774,7 +702,7 @@ on_activate (GApplication *app, gpointer data)
   assert_bank (N_PROTOS, N_PROTOS);
 
   /* prune to 3 (k-center): 2 and 5 are one point, so exactly one of them goes */
-  gtk_spin_button_set_value (GTK_SPIN_BUTTON (find_widget (GTK_WIDGET (view), GTK_TYPE_SPIN_BUTTON)), 3);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (dcr_test_gui_find (GTK_WIDGET (view), GTK_TYPE_SPIN_BUTTON)), 3);
   activate (view, "bank.plan-prune");
   g_assert_true (dcr_bank_view_is_busy (view));
   wait_while_busy (view);
@@ -794,7 +722,7 @@ on_activate (GApplication *app, gpointer data)
   wait_while_busy (view);
   g_assert_nonnull (strstr (dcr_bank_view_get_last_message (view), "Added 2 images from new-reals"));
   assert_bank (N_PROTOS + 2, N_PROTOS + 2);
-  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget (GTK_WIDGET (view), GTK_TYPE_DROP_DOWN)), 0);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (dcr_test_gui_find (GTK_WIDGET (view), GTK_TYPE_DROP_DOWN)), 0);
   g_assert_cmpuint (n_rows (view), ==, N_PROTOS + 2);
   /* adding the same folder again adds nothing */
   dcr_bank_view_add_folder (view, folder);
@@ -831,8 +759,8 @@ on_activate (GApplication *app, gpointer data)
   for (guint i = 1; i < entries->len; i++)
     g_assert_cmpint (g_date_time_compare (((DcrBankAudit *) entries->pdata[i - 1])->time,
                                           ((DcrBankAudit *) entries->pdata[i])->time), >=, 0);
-  spin (300);
-  screenshot (GTK_WIDGET (audit), "bank-view-audit");
+  dcr_test_gui_spin (300);
+  g_object_unref (dcr_test_gui_snapshot_named (GTK_WIDGET (audit), outdir, "bank-view-audit"));
   gtk_window_destroy (GTK_WINDOW (audit));
 
   /* statistics: the counts are the bank's */
@@ -851,20 +779,20 @@ on_activate (GApplication *app, gpointer data)
   dcr_bank_view_set_grid (view, TRUE);
   deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   while (n_grid_cells (grid, NULL, 0) == 0 && g_get_monotonic_time () < deadline)
-    spin (20);
+    dcr_test_gui_spin (20);
   g_assert_cmpuint (n_grid_cells (grid, NULL, 0), >, 0);
   g_assert_true (dcr_bank_view_select_prototype (view, 7));
   wait_neighbours (view);
-  spin (300);
-  screenshot (GTK_WIDGET (win), "bank-view-grid-clusters");
+  dcr_test_gui_spin (300);
+  g_object_unref (dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "bank-view-grid-clusters"));
   stats = dcr_bank_view_show_statistics (view);
   check_statistics (stats, cluster_path, N_CLUSTERS);
   double explained = 0;
   dcr_bank_stats_window_get_n_points (stats, &explained);
   g_test_message ("clusters: the plot's two axes explain %.3f of the variance", explained);
   g_assert_cmpfloat (explained, >, 0.6);
-  spin (400);
-  screenshot (GTK_WIDGET (stats), "bank-view-statistics");
+  dcr_test_gui_spin (400);
+  g_object_unref (dcr_test_gui_snapshot_named (GTK_WIDGET (stats), outdir, "bank-view-statistics"));
   gtk_window_destroy (GTK_WINDOW (stats));
   dcr_bank_view_set_grid (view, FALSE);
 
@@ -893,29 +821,8 @@ test_bank_view (void)
   g_settings_set_int (settings, "window-height", 1000);
   g_autoptr (DcrApplication) app = dcr_application_new ();
   gboolean done = FALSE;
-  g_signal_connect_after (app, "activate", G_CALLBACK (on_activate), &done);
-  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
-  char *argv[] = { (char *) "dcr-forensics", NULL };
-  g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, argv), ==, 0);
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate), &done);
   g_assert_true (done);
-}
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (dir && (name = g_dir_read_name (dir)))
-        {
-          g_autofree char *p = g_build_filename (path, name, NULL);
-          remove_tree (p);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 int
@@ -939,6 +846,6 @@ main (int argc, char **argv)
     g_test_message ("no display: the page itself is not tested (run the suite under xvfb-run, see README)");
   int rc = g_test_run ();
   if (tmpdir)
-    remove_tree (tmpdir);
+    dcr_test_remove_tree (tmpdir);
   return rc;
 }

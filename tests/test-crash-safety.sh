@@ -77,9 +77,17 @@ if "$dcr" report --help >/dev/null 2>&1; then
   "$dcr" train --real "$tmp/src/real" --fake "$tmp/src/fake" --bank "$tmp/rb.dcrbank" --bank-from-reals --k 2 \
     --hidden 8 --head-hidden 8 --batch 4 --epochs 1 --seed 3 --out "$tmp/m.safetensors" >/dev/null 2>&1
   rep() { "$dcr" report -q --model "$tmp/m.safetensors" --bank "$tmp/rb.dcrbank" --out "$1" "$tmp/in/000" "$tmp/in/001"; }
-  t0=$(date +%s%N); rep "$tmp/rep-ref" >/dev/null 2>"$tmp/err"; t1=$(date +%s%N)
+  # the shortest of three undisturbed runs (the first also fills caches;
+  # a loaded machine stretches one run): kills then land inside a run
+  span_ms=
+  for r in 1 2 3; do
+    rm -rf "$tmp/rep-ref"
+    t0=$(date +%s%N); rep "$tmp/rep-ref" >/dev/null 2>"$tmp/err"; t1=$(date +%s%N)
+    ms=$(( (t1 - t0) / 1000000 ))
+    if [ -z "$span_ms" ] || [ $ms -lt $span_ms ]; then span_ms=$ms; fi
+  done
   check "an undisturbed report" [ -f "$tmp/rep-ref/report.json" ] || sed 's/^/# /' "$tmp/err"
-  span_ms=$(( (t1 - t0) / 1000000 )); echo "# an undisturbed report takes $span_ms ms"
+  echo "# an undisturbed report takes $span_ms ms (shortest of 3)"
   files=$(cd "$tmp/rep-ref" && ls | sort | tr '\n' ' ')
   killed=0; complete=0; absent=0; bad=0
   i=0

@@ -5,56 +5,23 @@
  * window says so; a non-image leaves the window usable. Analysed files are
  * recorded as recent (and reopen through win.open-recent); a JPEG's EXIF
  * facts (camera, date, software, orientation, GPS) reach the file-facts
- * group through gexiv2 while the file stays byte-for-byte unchanged. */
+ * group through gexiv2 while the file stays byte-for-byte unchanged. A GPU
+ * that fails (DCR_INJECT_FAULT=device-lost|out-of-memory) is reported in a
+ * toast; the window stays alive and analyses again once the GPU is back. */
 #include "dcr-config.h"
 #include "dcr-application.h"
 #include "dcr-window.h"
 #include "dcr-recent-list.h"
 #include "dcr-vk.h"
+#include "dcr-test-files.h"
+#include "dcr-test-gui.h"
 
 #include <gexiv2/gexiv2.h>
 
-#include <glib/gstdio.h>
 #include <math.h>
-#include <stdio.h>
 
 static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path, *exif_path, *odd_path;
 static char *exif_sha;
-
-static GBytes *
-thumbnail_png (guint seed)
-{
-  enum { S = 64 };
-  guint8 *px = g_malloc (S * S * 3);
-  for (guint y = 0; y < S; y++)
-    for (guint x = 0; x < S; x++)
-      {
-        guint8 *p = px + (y * S + x) * 3;
-        p[0] = (x * 4 + seed * 60) & 255;
-        p[1] = (y * 4) & 255;
-        p[2] = ((x ^ y) * 4 + seed * 30) & 255;
-      }
-  g_autoptr (GBytes) bytes = g_bytes_new_take (px, S * S * 3);
-  g_autoptr (GdkTexture) tex = gdk_memory_texture_new (S, S, GDK_MEMORY_R8G8B8, bytes, S * 3);
-  return gdk_texture_save_to_png_bytes (tex);
-}
-
-static void
-write_image (const char *path, guint seed)
-{
-  g_autoptr (GError) err = NULL;
-  g_autoptr (DcrImage) img = dcr_image_new (200, 150);
-  for (guint y = 0; y < img->height; y++)
-    for (guint x = 0; x < img->width; x++)
-      {
-        guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
-        p[0] = (x + seed * 40) & 255;
-        p[1] = ((x / 10 + y / 10) % 2) ? 200 : 40;
-        p[2] = (y * 2) & 255;
-      }
-  g_assert_true (dcr_image_save_png (img, path, &err));
-  g_assert_no_error (err);
-}
 
 /* A JPEG as a camera would write it, with the EXIF fields the view shows;
  * the fixture is written here, evidence never is. Orientation 6: the
@@ -100,8 +67,7 @@ static void
 make_fixtures (void)
 {
   g_autoptr (GError) err = NULL;
-  tmpdir = g_dir_make_tmp ("dcr-inspect-XXXXXX", &err);
-  g_assert_no_error (err);
+  tmpdir = dcr_test_make_tmpdir ("dcr-inspect-XXXXXX");
   model_path = g_build_filename (tmpdir, "m.safetensors", NULL);
   bank_path = g_build_filename (tmpdir, "bank.dcrbank", NULL);
   image_path = g_build_filename (tmpdir, "suspect.png", NULL);
@@ -115,8 +81,8 @@ make_fixtures (void)
   gsize exif_len;
   g_assert_true (g_file_get_contents (exif_path, &exif_bytes, &exif_len, NULL));
   exif_sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) exif_bytes, exif_len);
-  write_image (image_path, 1);
-  write_image (image2_path, 2);
+  dcr_test_write_pattern_png (image_path, 200, 150, 1);
+  dcr_test_write_pattern_png (image2_path, 200, 150, 2);
   g_assert_true (g_file_set_contents (text_path, "not an image", -1, NULL));
 
   DcrContext *ctx = dcr_context_new (NULL, &err);
@@ -145,7 +111,7 @@ make_fixtures (void)
       names[i] = g_strdup_printf ("/evidence/real/proto-%u.png", i);
       hashes[i] = g_compute_checksum_for_string (G_CHECKSUM_SHA256, names[i], -1);
       items[i] = (DcrPrototypeNew) { .feature = feat + (gsize) i * dim, .source = names[i], .sha256 = hashes[i],
-                                     .thumbnail = thumbnail_png (i) };
+                                     .thumbnail = dcr_test_thumbnail_png (64, i) };
     }
   g_assert_true (dcr_bank_add (bank, items, N, FALSE, NULL, &err));
   g_assert_no_error (err);
@@ -181,26 +147,7 @@ settle (DcrWindow *win)
   while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
     g_main_context_iteration (NULL, TRUE);
   /* let layout, the page transition and a frame happen */
-  gint64 until = g_get_monotonic_time () + 600 * 1000;
-  while (g_get_monotonic_time () < until)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (2000);
-    }
-}
-
-static void
-screenshot (GtkWidget *win, const char *path)
-{
-  int w = gtk_widget_get_width (win), h = gtk_widget_get_height (win);
-  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (win);
-  GtkSnapshot *snap = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snap, w, h);
-  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snap);
-  g_assert_nonnull (node);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (win));
-  g_autoptr (GdkTexture) tex = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, w, h));
-  g_assert_true (gdk_texture_save_to_png (tex, path));
+  dcr_test_gui_spin (600);
 }
 
 static void
@@ -267,13 +214,13 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_true (dcr_recent_contains (first));
 
   settle (win);
-  screenshot (GTK_WIDGET (win), "/tmp/dcr-inspect.png");
+  g_object_unref (dcr_test_gui_snapshot (GTK_WIDGET (win), "/tmp/dcr-inspect.png"));
   /* and the lower half: chart axis, histogram, file facts */
   GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (adw_bin_get_child (ADW_BIN (view)));
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
   settle (win);
-  screenshot (GTK_WIDGET (win), "/tmp/dcr-inspect-bottom.png");
+  g_object_unref (dcr_test_gui_snapshot (GTK_WIDGET (win), "/tmp/dcr-inspect-bottom.png"));
 
   /* a second file cancels nothing visible but replaces the first when both are
    * opened back to back */
@@ -402,7 +349,7 @@ on_activate_no_model (GApplication *app, gpointer data)
   dcr_window_open_file (win, f);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "no-model");
   settle (win);
-  screenshot (GTK_WIDGET (win), "/tmp/dcr-inspect-no-model.png");
+  g_object_unref (dcr_test_gui_snapshot (GTK_WIDGET (win), "/tmp/dcr-inspect-no-model.png"));
   *done = TRUE;
   gtk_window_close (GTK_WINDOW (win));
 }
@@ -420,46 +367,75 @@ test_inspect_no_model (void)
   g_assert_null (def);
   g_autoptr (DcrApplication) app = dcr_application_new ();
   gboolean done = FALSE;
-  g_signal_connect_after (app, "activate", G_CALLBACK (on_activate_no_model), &done);
-  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
-  char *argv[] = { (char *) "dcr-forensics", NULL };
-  g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, argv), ==, 0);
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_no_model), &done);
   g_assert_true (done);
   g_unsetenv ("DCR_DATA_DIR");
 }
 
+typedef struct {
+  const char *expect; /* in the toast */
+  gboolean done;
+} FaultRun;
+
 static void
-remove_fixtures (void)
+on_activate_fault (GApplication *app, gpointer data)
 {
-  const char *files[] = { model_path, bank_path, image_path, image2_path, text_path, exif_path, odd_path };
-  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
-    g_unlink (files[i]);
-  g_autoptr (GDir) dir = g_dir_open (tmpdir, 0, NULL);
-  const char *name;
-  while (dir && (name = g_dir_read_name (dir)))
-    {
-      g_autofree char *p = g_build_filename (tmpdir, name, NULL);
-      g_unlink (p);
-    }
-  g_rmdir (tmpdir);
+  FaultRun *run = data;
+  DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_autoptr (GFile) f = g_file_new_for_path (image_path);
+  dcr_window_open_file (win, f);
+  wait_while_busy (win);
+  /* the failure is shown, the window is back where it was and still works */
+  g_assert_cmpstr (dcr_window_get_page (win), ==, "start");
+  g_assert_nonnull (dcr_test_gui_find_label (GTK_WIDGET (win), run->expect));
+  g_assert_null (dcr_inspect_view_get_result (dcr_window_get_inspect_view (win)));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (win)));
+
+  /* the GPU is back: a new engine (a settings change drops the old one)
+   * analyses the same file */
+  g_unsetenv ("DCR_INJECT_FAULT");
+  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
+  g_settings_set_string (settings, "model-file", "");
+  g_settings_set_string (settings, "model-file", model_path);
+  dcr_window_open_file (win, f);
+  wait_while_busy (win);
+  g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
+  g_assert_cmpstr (dcr_inspect_view_get_result (dcr_window_get_inspect_view (win))->name, ==, "suspect.png");
+  run->done = TRUE;
+  gtk_window_close (GTK_WINDOW (win));
+}
+
+/* DCR_INJECT_FAULT (issue 11): a lost device or exhausted GPU memory during
+ * the analysis is shown in a toast and the window stays alive. */
+static void
+test_inspect_gpu_fault (gconstpointer data)
+{
+  const char *const *fault = data;
+  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
+  g_settings_set_string (settings, "model-file", model_path);
+  g_settings_set_string (settings, "bank-file", bank_path);
+  g_setenv ("DCR_INJECT_FAULT", fault[0], TRUE);
+  g_autoptr (DcrApplication) app = dcr_application_new ();
+  FaultRun run = { fault[1], FALSE };
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_fault), &run);
+  g_assert_true (run.done);
+  g_unsetenv ("DCR_INJECT_FAULT");
 }
 
 int
 main (int argc, char **argv)
 {
-  if (!g_getenv ("DISPLAY") && !g_getenv ("WAYLAND_DISPLAY"))
-    {
-      printf ("1..0 # SKIP no display: run the suite under xvfb-run (see README)\n");
-      return 0;
-    }
-  gtk_disable_setlocale ();
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
+  if (!dcr_test_gui_init (&argc, &argv))
+    return 0;
   make_fixtures ();
   g_test_add_func ("/app/inspect/stability-rule", test_stability_rule);
   g_test_add_func ("/app/inspect/no-model", test_inspect_no_model);
   g_test_add_func ("/app/inspect/result", test_inspect_result);
+  static const char *const lost[] = { "device-lost", "the GPU device was lost" };
+  static const char *const oom[] = { "out-of-memory", "out of device memory" };
+  g_test_add_data_func ("/app/inspect/gpu-fault/device-lost", lost, test_inspect_gpu_fault);
+  g_test_add_data_func ("/app/inspect/gpu-fault/out-of-memory", oom, test_inspect_gpu_fault);
   int rc = g_test_run ();
-  remove_fixtures ();
+  dcr_test_remove_tree (tmpdir);
   return rc;
 }

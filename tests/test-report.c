@@ -6,6 +6,7 @@
  * model with fresh weights: the verdicts mean nothing, the plumbing does. */
 #include "dcr-config.h"
 #include "dcr-report.h"
+#include "dcr-test-files.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -13,56 +14,11 @@
 static char *tmpdir, *model_path, *bank_path;
 
 static void
-write_image (const char *path, guint w, guint h, guint seed)
-{
-  g_autoptr (GError) err = NULL;
-  g_autoptr (DcrImage) img = dcr_image_new (w, h);
-  for (guint y = 0; y < h; y++)
-    for (guint x = 0; x < w; x++)
-      {
-        guint8 *p = img->pixels + ((gsize) y * w + x) * 3;
-        p[0] = (x * 3 + seed * 37) & 255;
-        p[1] = ((x / 8 + y / 8 + seed) % 2) ? 210 : 30;
-        p[2] = (y * 2 + seed) & 255;
-      }
-  g_assert_true (dcr_image_save_png (img, path, &err));
-  g_assert_no_error (err);
-}
-
-static void
 make_model (void)
 {
-  g_autoptr (GError) err = NULL;
   model_path = g_build_filename (tmpdir, "m.safetensors", NULL);
   bank_path = g_build_filename (tmpdir, "bank.dcrbank", NULL);
-  DcrContext *ctx = dcr_context_new (NULL, &err);
-  g_assert_no_error (err);
-  DcrBackbone *bb = dcr_backbone_load (ctx, "default", DCR_F32, &err);
-  g_assert_no_error (err);
-  guint dim = dcr_backbone_dim (bb);
-  DcrModelConfig cfg = {
-    .backbone_id = (char *) dcr_backbone_id (bb), .dim = dim, .k = 2, .hidden = 16, .head_hidden = 8,
-    .threshold = 0.5f, .band_lo = 0.45f, .band_hi = 0.55f,
-  };
-  DcrModel *m = dcr_model_new (ctx, &cfg, 3, &err);
-  g_assert_no_error (err);
-  g_assert_true (dcr_model_save (m, model_path, &err));
-  DcrBank *bank = dcr_bank_create (bank_path, dcr_backbone_id (bb), dim, &err);
-  g_assert_no_error (err);
-  float *feat = g_new (float, 3 * (gsize) dim);
-  DcrPrototypeNew items[3];
-  for (guint i = 0; i < 3; i++)
-    {
-      for (guint c = 0; c < dim; c++)
-        feat[i * dim + c] = (float) ((c * 7 + i * 13) % 17) / 17.0f + 0.01f;
-      items[i] = (DcrPrototypeNew) { .feature = feat + (gsize) i * dim, .source = "/evidence/real.png" };
-    }
-  g_assert_true (dcr_bank_add (bank, items, 3, FALSE, NULL, &err));
-  g_free (feat);
-  dcr_bank_close (bank);
-  dcr_model_free (m);
-  dcr_backbone_free (bb);
-  dcr_context_free (ctx);
+  dcr_test_make_untrained_detector (model_path, bank_path, 3, 3, "/evidence/real.png");
 }
 
 static char *
@@ -75,7 +31,7 @@ make_folder (const char *name, guint n_images, gboolean with_bad)
     {
       g_autofree char *fname = g_strdup_printf ("img%02u.png", i);
       g_autofree char *p = g_build_filename (i % 2 ? sub : dir, fname, NULL);
-      write_image (p, 60 + i, 48 + 2 * i, i);
+      dcr_test_write_pattern_png (p, 60 + i, 48 + 2 * i, i);
     }
   if (with_bad)
     {
@@ -97,16 +53,6 @@ new_report (guint batch)
   DcrReportOptions o = { .case_id = "C-1", .model_path = model_path, .bank_path = bank_path, .batch = batch,
                          .decoders = 2 };
   return dcr_report_new (&o);
-}
-
-static guint
-count_entries (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  guint n = 0;
-  while (d && g_dir_read_name (d))
-    n++;
-  return n;
 }
 
 typedef struct {
@@ -205,7 +151,7 @@ test_write (void)
       g_autofree char *p = g_build_filename (out, names[i], NULL);
       g_assert_true (g_file_test (p, G_FILE_TEST_IS_REGULAR));
     }
-  g_assert_cmpuint (count_entries (out), ==, 4); /* the thumbnails were working files */
+  g_assert_cmpuint (dcr_test_count_entries (out), ==, 4); /* the thumbnails were working files */
   g_autofree char *csv_path = g_build_filename (out, "report.csv", NULL);
   g_autofree char *csv = NULL;
   g_assert_true (g_file_get_contents (csv_path, &csv, NULL, NULL));
@@ -236,7 +182,7 @@ test_cancel (void)
   /* mid-batch: some analysed, not all */
   g_assert_cmpuint (w.last_done, >=, 3);
   g_assert_cmpuint (w.last_done, <, 16);
-  g_assert_cmpuint (count_entries (parent), ==, 0);
+  g_assert_cmpuint (dcr_test_count_entries (parent), ==, 0);
 }
 
 static void
@@ -251,41 +197,24 @@ test_exists (void)
   g_assert_true (dcr_report_add_inputs (r, inputs, 1, &err));
   g_assert_false (dcr_report_write (r, out, NULL, NULL, NULL, &err));
   g_assert_error (err, DCR_REPORT_ERROR, DCR_REPORT_ERROR_EXISTS);
-  g_assert_cmpuint (count_entries (out), ==, 0);
+  g_assert_cmpuint (dcr_test_count_entries (out), ==, 0);
   g_clear_error (&err);
   const char *missing[] = { "/nonexistent/evidence" };
   g_assert_false (dcr_report_add_inputs (r, missing, 1, &err));
   g_assert_error (err, DCR_REPORT_ERROR, DCR_REPORT_ERROR_INPUT);
 }
 
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name (d)))
-    {
-      g_autofree char *p = g_build_filename (dir, name, NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_DIR))
-        remove_tree (p);
-      else
-        g_unlink (p);
-    }
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  tmpdir = g_dir_make_tmp ("dcr-report-XXXXXX", NULL);
-  g_assert_nonnull (tmpdir);
+  tmpdir = dcr_test_make_tmpdir ("dcr-report-XXXXXX");
   make_model ();
   g_test_add_func ("/report/write", test_write);
   g_test_add_func ("/report/cancel", test_cancel);
   g_test_add_func ("/report/exists", test_exists);
   int rc = g_test_run ();
-  remove_tree (tmpdir);
+  dcr_test_remove_tree (tmpdir);
   g_free (tmpdir);
   g_free (model_path);
   g_free (bank_path);

@@ -10,9 +10,8 @@
 #include "dcr-application.h"
 #include "dcr-preferences-window.h"
 #include "dcr-window.h"
-
-#include <glib/gstdio.h>
-#include <stdio.h>
+#include "dcr-test-files.h"
+#include "dcr-test-gui.h"
 
 static const char *dcr_exe, *python, *make_images, *outdir;
 static char *tmpdir, *real_path, *fake_path, *model_path, *bank_path;
@@ -33,9 +32,7 @@ run (const char *const *argv)
 static void
 make_fixtures (void)
 {
-  g_autoptr (GError) err = NULL;
-  tmpdir = g_dir_make_tmp ("dcr-screenshot-XXXXXX", &err);
-  g_assert_no_error (err);
+  tmpdir = dcr_test_make_tmpdir ("dcr-screenshot-XXXXXX");
   g_autofree char *data = g_build_filename (tmpdir, "data", NULL);
   const char *mk[] = { python, make_images, data, "4", NULL };
   run (mk);
@@ -53,17 +50,6 @@ make_fixtures (void)
 }
 
 static void
-spin (guint ms)
-{
-  gint64 until = g_get_monotonic_time () + ms * 1000;
-  while (g_get_monotonic_time () < until)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (2000);
-    }
-}
-
-static void
 wait_while_busy (DcrWindow *win)
 {
   gint64 deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
@@ -74,27 +60,7 @@ wait_while_busy (DcrWindow *win)
       g_usleep (1000);
     }
   /* layout, the page crossfade and a frame */
-  spin (600);
-}
-
-/* Renders `widget`'s window to OUTDIR/NAME.png and returns the pixels. */
-static GdkTexture *
-screenshot (GtkWidget *widget, const char *name)
-{
-  GtkWidget *win = GTK_WIDGET (gtk_widget_get_root (widget));
-  int w = gtk_widget_get_width (win), h = gtk_widget_get_height (win);
-  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (win);
-  GtkSnapshot *snap = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snap, w, h);
-  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snap);
-  g_assert_nonnull (node);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (win));
-  GdkTexture *tex = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, w, h));
-  g_autofree char *file = g_strdup_printf ("%s.png", name);
-  g_autofree char *path = g_build_filename (outdir, file, NULL);
-  g_assert_true (gdk_texture_save_to_png (tex, path));
-  g_test_message ("screenshot: %s", path);
-  return tex;
+  dcr_test_gui_spin (600);
 }
 
 /* The colour at the middle of `widget`'s left padding in `tex`. */
@@ -143,18 +109,18 @@ show_result (DcrWindow *win, const char *path, const char *name)
   const DcrAnalysisResult *r = dcr_inspect_view_get_result (view);
   g_test_message ("%s: %s, P(fake) %.3f (as saved: %s)", name, dcr_inspect_view_get_verdict_text (view),
                   r->detection.p_fake, dcr_verdict_name (r->verdict_as_saved));
-  g_autoptr (GdkTexture) top = screenshot (GTK_WIDGET (win), name);
+  g_autoptr (GdkTexture) top = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, name);
   assert_band_colour (view, top);
 
   /* the lower half: the difference chart, its distribution, the file facts */
   GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (adw_bin_get_child (ADW_BIN (view)));
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
   gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
-  spin (300);
+  dcr_test_gui_spin (300);
   g_autofree char *bottom = g_strdup_printf ("%s-bottom", name);
-  g_autoptr (GdkTexture) bt = screenshot (GTK_WIDGET (win), bottom);
+  g_autoptr (GdkTexture) bt = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, bottom);
   gtk_adjustment_set_value (adj, 0);
-  spin (100);
+  dcr_test_gui_spin (100);
 }
 
 static void
@@ -164,9 +130,9 @@ on_activate (GApplication *app, gpointer data)
   DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
   while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
     g_main_context_iteration (NULL, TRUE);
-  spin (400);
+  dcr_test_gui_spin (400);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "start");
-  g_autoptr (GdkTexture) start = screenshot (GTK_WIDGET (win), "screenshot-start");
+  g_autoptr (GdkTexture) start = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "screenshot-start");
 
   show_result (win, real_path, "screenshot-real");
   show_result (win, fake_path, "screenshot-fake");
@@ -180,7 +146,7 @@ on_activate (GApplication *app, gpointer data)
   g_assert_cmpint (ABS (w - gtk_widget_get_width (GTK_WIDGET (proto))), <=, 1);
   g_assert_cmpint (h, ==, gtk_widget_get_height (GTK_WIDGET (proto)));
   dcr_zoom_view_zoom_by (suspect, 4, w * 0.3, h * 0.3);
-  spin (200);
+  dcr_test_gui_spin (200);
   double sx, sy, px, py;
   dcr_zoom_view_get_center (suspect, &sx, &sy);
   dcr_zoom_view_get_center (proto, &px, &py);
@@ -188,24 +154,24 @@ on_activate (GApplication *app, gpointer data)
   g_assert_cmpfloat (sx, ==, px);
   g_assert_cmpfloat (sy, ==, py);
   g_assert_cmpfloat (sx, <, 0.5);
-  g_autoptr (GdkTexture) zoomed = screenshot (GTK_WIDGET (win), "screenshot-fake-zoomed");
+  g_autoptr (GdkTexture) zoomed = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "screenshot-fake-zoomed");
   dcr_zoom_view_fit (suspect);
 
   /* the same in the dark style the system may ask for: the drawn charts
    * must stay readable, the band keep its colour */
   AdwStyleManager *style = adw_style_manager_get_default ();
   adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_DARK);
-  spin (400);
-  g_autoptr (GdkTexture) dark = screenshot (GTK_WIDGET (win), "screenshot-fake-dark");
+  dcr_test_gui_spin (400);
+  g_autoptr (GdkTexture) dark = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "screenshot-fake-dark");
   assert_band_colour (view, dark);
   adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_DEFAULT);
-  spin (200);
+  dcr_test_gui_spin (200);
 
   DcrPreferencesPage *prefs = dcr_preferences_present (GTK_WIDGET (win));
   while (!gtk_widget_get_mapped (GTK_WIDGET (prefs)))
     g_main_context_iteration (NULL, TRUE);
-  spin (400);
-  g_autoptr (GdkTexture) pt = screenshot (GTK_WIDGET (prefs), "screenshot-preferences");
+  dcr_test_gui_spin (400);
+  g_autoptr (GdkTexture) pt = dcr_test_gui_snapshot_named (GTK_WIDGET (prefs), outdir, "screenshot-preferences");
   GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (prefs));
   if (GTK_IS_WINDOW (root) && GTK_WINDOW (root) != GTK_WINDOW (win))
     gtk_window_destroy (GTK_WINDOW (root));
@@ -224,41 +190,15 @@ test_screenshots (void)
   g_settings_set_int (settings, "window-height", 1000);
   g_autoptr (DcrApplication) app = dcr_application_new ();
   gboolean done = FALSE;
-  g_signal_connect_after (app, "activate", G_CALLBACK (on_activate), &done);
-  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
-  char *argv[] = { (char *) "dcr-forensics", NULL };
-  g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, argv), ==, 0);
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate), &done);
   g_assert_true (done);
-}
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (dir && (name = g_dir_read_name (dir)))
-        {
-          g_autofree char *p = g_build_filename (path, name, NULL);
-          remove_tree (p);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 int
 main (int argc, char **argv)
 {
-  if (!g_getenv ("DISPLAY") && !g_getenv ("WAYLAND_DISPLAY"))
-    {
-      printf ("1..0 # SKIP no display: run the suite under xvfb-run (see README)\n");
-      return 0;
-    }
-  gtk_disable_setlocale ();
-  g_test_init (&argc, &argv, NULL);
+  if (!dcr_test_gui_init (&argc, &argv))
+    return 0;
   if (argc < 5)
     {
       g_printerr ("usage: %s DCR PYTHON MAKE-IMAGES OUTDIR\n", argv[0]);
@@ -268,10 +208,9 @@ main (int argc, char **argv)
   python = argv[2];
   make_images = argv[3];
   outdir = argv[4];
-  gtk_init ();
   make_fixtures ();
   g_test_add_func ("/app/screenshots", test_screenshots);
   int rc = g_test_run ();
-  remove_tree (tmpdir);
+  dcr_test_remove_tree (tmpdir);
   return rc;
 }

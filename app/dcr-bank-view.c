@@ -1025,8 +1025,9 @@ add_folder (AddJob *job, GError **error)
   guint n = files->len;
   g_autofree float *features = g_new0 (float, (gsize) n * dim);
   DcrFeatureItem *items = g_new0 (DcrFeatureItem, n);
-  gboolean ok = dcr_features_extract (bb, (const char *const *) files->pdata, n, TRUE, 8, features, items,
-                                      add_progress, job, error);
+  /* thumbnails from the pixels decoded for the features: each file decoded once */
+  gboolean ok = dcr_features_extract_thumbnails (bb, (const char *const *) files->pdata, n, TRUE, 16, 128, features,
+                                                 items, add_progress, job, error);
   g_autofree DcrPrototypeNew *news = g_new0 (DcrPrototypeNew, n);
   g_autofree gint64 *ids = g_new (gint64, n);
   g_autoptr (GPtrArray) thumbs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
@@ -1044,8 +1045,12 @@ add_folder (AddJob *job, GError **error)
           job->skipped++;
           continue;
         }
-      g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
-      GBytes *thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+      GBytes *thumb = items[i].thumbnail ? g_bytes_ref (items[i].thumbnail) : NULL;
+      if (!thumb)
+        {
+          g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
+          thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+        }
       if (thumb)
         g_ptr_array_add (thumbs, thumb);
       news[m++] = (DcrPrototypeNew) { .feature = features + (gsize) i * dim, .source = items[i].path,

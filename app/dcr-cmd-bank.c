@@ -272,11 +272,26 @@ cmd_add (const char *path, char **dirs, int n_dirs, gboolean create, const char 
   guint added = 0, skipped = 0, failed = 0;
   for (int d = 0; d < n_dirs; d++)
     {
-      g_autofree float *features = NULL;
-      DcrFeatureItem *items = NULL;
-      guint n = 0;
-      if (!dcr_cli_folder_features (bb, dirs[d], !no_cache, quiet, &features, &items, &n, &err))
+      g_autoptr (GPtrArray) files = dcr_list_images (dirs[d], &err);
+      if (!files)
         return fail (path, g_steal_pointer (&err));
+      guint n = files->len;
+      g_autofree float *features = g_new0 (float, (gsize) MAX (n, 1) * dim);
+      DcrFeatureItem *items = g_new0 (DcrFeatureItem, MAX (n, 1));
+      g_autofree char *what = g_strdup_printf ("features of %s", dirs[d]);
+      DcrCliProgress pr = { what, .quiet = quiet };
+      /* thumbnails from the pixels decoded for the features: each file decoded once */
+      if (!dcr_features_extract_thumbnails (bb, (const char *const *) files->pdata, n, !no_cache, 16, 128, features,
+                                            items, dcr_cli_progress, &pr, &err))
+        {
+          for (guint i = 0; i < n; i++)
+            dcr_feature_item_clear (&items[i]);
+          g_free (items);
+          return fail (path, g_steal_pointer (&err));
+        }
+      for (guint i = 0; i < n; i++)
+        if (items[i].error)
+          fprintf (stderr, "dcr: skipped %s\n", items[i].error->message);
       g_autofree DcrPrototypeNew *news = g_new0 (DcrPrototypeNew, MAX (n, 1));
       g_autofree gint64 *ids = g_new (gint64, MAX (n, 1));
       g_autoptr (GPtrArray) thumbs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
@@ -295,10 +310,15 @@ cmd_add (const char *path, char **dirs, int n_dirs, gboolean create, const char 
               skipped++;
               continue;
             }
-          /* the thumbnail is provenance only: a file that will not decode
+          /* the thumbnail is provenance only: a file whose feature came
+           * from the cache is decoded for it, and one that will not decode
            * again still gets its prototype */
-          g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
-          GBytes *thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+          GBytes *thumb = items[i].thumbnail ? g_bytes_ref (items[i].thumbnail) : NULL;
+          if (!thumb)
+            {
+              g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
+              thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
+            }
           if (thumb)
             g_ptr_array_add (thumbs, thumb);
           news[m++] = (DcrPrototypeNew) { .feature = features + (gsize) i * dim, .source = items[i].path,

@@ -16,6 +16,7 @@ dcr_feature_item_clear (DcrFeatureItem *it)
   g_clear_pointer (&it->path, g_free);
   g_clear_pointer (&it->sha256, g_free);
   g_clear_error (&it->error);
+  g_clear_pointer (&it->thumbnail, g_bytes_unref);
 }
 
 char *
@@ -98,10 +99,31 @@ dcr_features_extract (DcrBackbone *bb, const char *const *paths, guint n, gboole
                                     error);
 }
 
+static gboolean extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
+                         const DcrAugmentConfig *aug, guint view, guint thumb_side, float *features,
+                         DcrFeatureItem *items, DcrFeatureProgress progress, gpointer user_data, GError **error);
+
 gboolean
 dcr_features_extract_view (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
                            const DcrAugmentConfig *aug, guint view, float *features, DcrFeatureItem *items,
                            DcrFeatureProgress progress, gpointer user_data, GError **error)
+{
+  return extract (bb, paths, n, use_cache, batch, aug, view, 0, features, items, progress, user_data, error);
+}
+
+gboolean
+dcr_features_extract_thumbnails (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache,
+                                 guint batch, guint thumb_side, float *features, DcrFeatureItem *items,
+                                 DcrFeatureProgress progress, gpointer user_data, GError **error)
+{
+  g_return_val_if_fail (thumb_side > 0, FALSE);
+  return extract (bb, paths, n, use_cache, batch, NULL, 0, thumb_side, features, items, progress, user_data, error);
+}
+
+static gboolean
+extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache, guint batch,
+         const DcrAugmentConfig *aug, guint view, guint thumb_side, float *features, DcrFeatureItem *items,
+         DcrFeatureProgress progress, gpointer user_data, GError **error)
 {
   guint dim = dcr_backbone_dim (bb);
   g_autofree char *dir = dcr_feature_cache_dir (bb);
@@ -139,6 +161,9 @@ dcr_features_extract_view (DcrBackbone *bb, const char *const *paths, guint n, g
                     {
                       it->width = img->width;
                       it->height = img->height;
+                      /* provenance only: a thumbnail that fails costs nothing else */
+                      if (thumb_side)
+                        it->thumbnail = dcr_image_thumbnail_png (img, thumb_side, NULL);
                       if (key)
                         {
                           DcrImage *a = dcr_augment_apply (img, &ap, &it->error);

@@ -16,6 +16,7 @@ typedef struct {
   guint width, height; /* 0 when served from the cache without decoding */
   gboolean cached;  /* the feature came from the cache */
   GError *error;    /* why this file has no feature (NULL on success) */
+  GBytes *thumbnail; /* PNG, from dcr_features_extract_thumbnails for a decoded file; else NULL */
 } DcrFeatureItem;
 
 void dcr_feature_item_clear (DcrFeatureItem *it);
@@ -43,6 +44,15 @@ gboolean dcr_features_extract_view (DcrBackbone *bb, const char *const *paths, g
                                     guint batch, const DcrAugmentConfig *aug, guint view, float *features,
                                     DcrFeatureItem *items, DcrFeatureProgress progress, gpointer user_data,
                                     GError **error);
+
+/* dcr_features_extract that also makes, for every file it decodes, a PNG
+ * thumbnail whose longer side is at most thumb_side (dcr_image_thumbnail_png)
+ * in items[i].thumbnail — from the same decoded pixels, so that adding to a
+ * bank decodes each file once. A file served from the cache is not decoded:
+ * its thumbnail is NULL. */
+gboolean dcr_features_extract_thumbnails (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache,
+                                          guint batch, guint thumb_side, float *features, DcrFeatureItem *items,
+                                          DcrFeatureProgress progress, gpointer user_data, GError **error);
 
 /* The image files (.png, .jpg, .jpeg, any case) under dir, recursively,
  * sorted; hidden entries skipped. */

@@ -28,6 +28,14 @@ check "add --create exits 0" [ $rc -eq 0 ]
 check "add reports what it added" grep -q ': 6 added, 0 skipped' "$tmp/out"
 check "add shows progress" grep -q 'features of .*6/6' "$tmp/err"
 check "list --json has every image" [ "$(count "$b")" = "6 6 0" ]
+# each prototype's thumbnail: a PNG no larger than 128 px a side
+"$py" - "$b" >"$tmp/thumbs" 2>&1 <<'EOF2'
+import io, sqlite3, struct, sys
+rows = sqlite3.connect('file:%s?mode=ro' % sys.argv[1], uri=True).execute('SELECT thumbnail FROM prototypes').fetchall()
+sizes = [struct.unpack('>II', t[16:24]) for (t,) in rows if t and t[:8] == b'\x89PNG\r\n\x1a\n']
+print(len(rows), len(sizes), max(max(s) for s in sizes) if sizes else 0)
+EOF2
+check "every added prototype has a PNG thumbnail of at most 128 px" sh -c '[ "$(cut -d" " -f1,2 "$1")" = "6 6" ] && [ "$(cut -d" " -f3 "$1")" -le 128 ]' sh "$tmp/thumbs"
 "$dcr" bank list "$b" --json >"$tmp/list.json"
 "$py" - "$tmp/list.json" "$d/real" >"$tmp/check" 2>&1 <<'EOF'
 import hashlib, json, sys

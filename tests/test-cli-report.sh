@@ -144,6 +144,9 @@ many="$tmp/many"
 mkdir -p "$many"
 i=0; while [ $i -lt 150 ]; do cp "$d/test-real/scene0$((i % 4)).png" "$many/img$i.png"; i=$((i + 1)); done
 for sig in INT TERM; do
+  # emptied here: the background job's own redirection may come after the
+  # first grep below, which would then read the previous run's log
+  : >"$tmp/err"
   "$dcr" report --out "$tmp/reports/cancel" --batch 1 --decoders 1 -m "$d/m.safetensors" \
     --bank "$d/bank.dcrbank" "$many" >/dev/null 2>"$tmp/err" &
   pid=$!

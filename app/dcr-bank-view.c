@@ -1045,12 +1045,7 @@ add_folder (AddJob *job, GError **error)
           job->skipped++;
           continue;
         }
-      GBytes *thumb = items[i].thumbnail ? g_bytes_ref (items[i].thumbnail) : NULL;
-      if (!thumb)
-        {
-          g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
-          thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
-        }
+      GBytes *thumb = dcr_feature_item_thumbnail (&items[i], 128);
       if (thumb)
         g_ptr_array_add (thumbs, thumb);
       news[m++] = (DcrPrototypeNew) { .feature = features + (gsize) i * dim, .source = items[i].path,

@@ -310,15 +310,8 @@ cmd_add (const char *path, char **dirs, int n_dirs, gboolean create, const char 
               skipped++;
               continue;
             }
-          /* the thumbnail is provenance only: a file whose feature came
-           * from the cache is decoded for it, and one that will not decode
-           * again still gets its prototype */
-          GBytes *thumb = items[i].thumbnail ? g_bytes_ref (items[i].thumbnail) : NULL;
-          if (!thumb)
-            {
-              g_autoptr (DcrImage) img = dcr_image_load (items[i].path, NULL, NULL);
-              thumb = img ? dcr_image_thumbnail_png (img, 128, NULL) : NULL;
-            }
+          /* a file that will not decode again still gets its prototype */
+          GBytes *thumb = dcr_feature_item_thumbnail (&items[i], 128);
           if (thumb)
             g_ptr_array_add (thumbs, thumb);
           news[m++] = (DcrPrototypeNew) { .feature = features + (gsize) i * dim, .source = items[i].path,

@@ -216,6 +216,15 @@ cancelled:
   return FALSE;
 }
 
+GBytes *
+dcr_feature_item_thumbnail (const DcrFeatureItem *it, guint thumb_side)
+{
+  if (it->thumbnail)
+    return g_bytes_ref (it->thumbnail);
+  g_autoptr (DcrImage) img = dcr_image_load (it->path, NULL, NULL);
+  return img ? dcr_image_thumbnail_png (img, thumb_side, NULL) : NULL;
+}
+
 static gboolean
 is_image_name (const char *name)
 {

@@ -54,6 +54,11 @@ gboolean dcr_features_extract_thumbnails (DcrBackbone *bb, const char *const *pa
                                           guint batch, guint thumb_side, float *features, DcrFeatureItem *items,
                                           DcrFeatureProgress progress, gpointer user_data, GError **error);
 
+/* A new reference to it->thumbnail, or, for a file that was served from
+ * the cache, a thumbnail made by decoding it again (read-only); NULL when it
+ * will not decode. Thumbnails are provenance only: callers go on without. */
+GBytes *dcr_feature_item_thumbnail (const DcrFeatureItem *it, guint thumb_side);
+
 /* The image files (.png, .jpg, .jpeg, any case) under dir, recursively,
  * sorted; hidden entries skipped. */
 GPtrArray *dcr_list_images (const char *dir, GError **error);

@@ -51,6 +51,22 @@ fake_of (GRand *r, const float *real, float *out)
     out[c] = real[c] + (c < SHIFTED ? 0.4f : 0) + 0.03f * gauss (r);
 }
 
+/* A held-out set: a new photo of every scene (real, rows 0 … SCENES − 1)
+ * and a fake of another new photo of it (rows SCENES …). */
+static void
+held_out_set (GRand *rng, const float *scenes, float *test_f, gint32 *test_y)
+{
+  for (guint i = 0; i < SCENES; i++)
+    {
+      float tmp[D];
+      photo (rng, scenes + i * D, test_f + i * D);
+      photo (rng, scenes + i * D, tmp);
+      fake_of (rng, tmp, test_f + (SCENES + i) * D);
+      test_y[i] = 0;
+      test_y[SCENES + i] = 1;
+    }
+}
+
 /* Two real photos per scene (each other's nearest prototype), one fake per
  * real photo paired with it. */
 static void
@@ -175,15 +191,7 @@ test_end_to_end (void)
   const guint nt = SCENES * 2;
   float test_f[SCENES * 2 * D];
   gint32 test_y[SCENES * 2];
-  for (guint i = 0; i < SCENES; i++)
-    {
-      photo (rng, scenes + i * D, test_f + i * D);
-      float tmp[D];
-      photo (rng, scenes + i * D, tmp);
-      fake_of (rng, tmp, test_f + (SCENES + i) * D);
-      test_y[i] = 0;
-      test_y[SCENES + i] = 1;
-    }
+  held_out_set (rng, scenes, test_f, test_y);
   float before[SCENES * 2];
   score_single (m, bank, test_f, nt, before);
   double auc_before = dcr_metrics_roc_auc (before, test_y, nt);
@@ -363,15 +371,7 @@ views_run (guint n_views, char **training)
   const guint nt = SCENES * 2;
   float test_f[SCENES * 2 * D], p[SCENES * 2];
   gint32 test_y[SCENES * 2];
-  for (guint i = 0; i < SCENES; i++)
-    {
-      float tmp[D];
-      photo (rng, scenes + i * D, test_f + i * D);
-      photo (rng, scenes + i * D, tmp);
-      fake_of (rng, tmp, test_f + (SCENES + i) * D);
-      test_y[i] = 0;
-      test_y[SCENES + i] = 1;
-    }
+  held_out_set (rng, scenes, test_f, test_y);
   score_single (m, bank, test_f, nt, p);
   *training = g_strdup (dcr_model_config (m)->training);
   synth_clear (&s);
@@ -421,6 +421,27 @@ param_n (DcrModel *m, int i)
 {
   gint64 sh[2];
   return dcr_model_param_shape (m, i, sh) == 2 ? sh[0] * sh[1] : sh[0];
+}
+
+/* normalise(fused) of the step's key encoder (its difference attention,
+ * the model's heads) on tokens r. */
+static void
+key_copy_fused (DcrTrainStep *step, DcrModel *m, const float *f, const float *r, guint b, guint l, float *out)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrModel) key = new_model (9);
+  for (int i = 0; i < DCR_N_PARAMS; i++)
+    if (dcr_model_host_param (m, i))
+      {
+        g_autofree float *v = g_new (float, param_n (m, i));
+        if (i >= DCR_P_WQ && i <= DCR_P_BG)
+          g_assert_true (dcr_train_step_key_param (step, i, v, &err));
+        else
+          memcpy (v, dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
+        dcr_model_set_param (key, i, v);
+      }
+  g_assert_no_error (err);
+  fused_unit (key, f, r, b, l, out);
 }
 
 /* One MoCo step on tiny shapes against the host: InfoNCE of (q, k⁺ = q as
@@ -496,19 +517,8 @@ test_moco_step (void)
   dcr_test_assert_close ("untouched ring rows", q1 + B * D, q0 + B * D, (Q - B) * D, 0, 0);
 
   /* a second step wraps: its keys from the moved key encoder go to rows 4, 5, 0, 1 */
-  g_autoptr (DcrModel) key = new_model (6);
-  for (int i = 0; i < DCR_N_PARAMS; i++)
-    if (dcr_model_host_param (m, i))
-      {
-        g_autofree float *v = g_new (float, param_n (m, i));
-        if (i >= DCR_P_WQ && i <= DCR_P_BG)
-          g_assert_true (dcr_train_step_key_param (step, i, v, &err));
-        else
-          memcpy (v, dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
-        dcr_model_set_param (key, i, v);
-      }
   float k2[B * D];
-  fused_unit (key, f, r, B, L, k2);
+  key_copy_fused (step, m, f, r, B, L, k2);
   g_assert_true (dcr_train_step_set_batch (step, f, r, y, NULL, rng, &err));
   g_assert_true (dcr_train_step_run (step, 2, 1e-2, l, &err));
   g_assert_no_error (err);
@@ -524,25 +534,6 @@ test_moco_step (void)
  * keys of the pinned inputs, the ring's writes (wrapping several times)
  * never touch them, and a refresh follows the moved key encoder. A run of
  * the loop with pinned bank prototypes records them. */
-static void
-key_copy_fused (DcrTrainStep *step, DcrModel *m, const float *f, const float *r, guint b, guint l, float *out)
-{
-  g_autoptr (GError) err = NULL;
-  g_autoptr (DcrModel) key = new_model (9);
-  for (int i = 0; i < DCR_N_PARAMS; i++)
-    if (dcr_model_host_param (m, i))
-      {
-        g_autofree float *v = g_new (float, param_n (m, i));
-        if (i >= DCR_P_WQ && i <= DCR_P_BG)
-          g_assert_true (dcr_train_step_key_param (step, i, v, &err));
-        else
-          memcpy (v, dcr_model_host_param (m, i), param_n (m, i) * sizeof (float));
-        dcr_model_set_param (key, i, v);
-      }
-  g_assert_no_error (err);
-  fused_unit (key, f, r, b, l, out);
-}
-
 static void
 test_moco_pinned (void)
 {
@@ -650,15 +641,7 @@ test_moco_end_to_end_resume (void)
   g_assert_nonnull (strstr (dcr_model_config (m)->training, "\"moco_queue\":40"));
   float test_f[SCENES * 2 * D], after[SCENES * 2];
   gint32 test_y[SCENES * 2];
-  for (guint i = 0; i < SCENES; i++)
-    {
-      float tmp[D];
-      photo (rng, scenes + i * D, test_f + i * D);
-      photo (rng, scenes + i * D, tmp);
-      fake_of (rng, tmp, test_f + (SCENES + i) * D);
-      test_y[i] = 0;
-      test_y[SCENES + i] = 1;
-    }
+  held_out_set (rng, scenes, test_f, test_y);
   score_single (m, bank, test_f, SCENES * 2, after);
   double auc = dcr_metrics_roc_auc (after, test_y, SCENES * 2);
   g_test_message ("MoCo: held-out AUC %.3f, val AUC %.3f, loss %.3f -> %.3f", auc, sum.val_auc, sum.first_loss,

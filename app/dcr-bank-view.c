@@ -1262,34 +1262,47 @@ show_duplicates_action (GtkWidget *widget, const char *name, GVariant *param)
   gtk_column_view_sort_by_column (self->column_view, self->group_column, GTK_SORT_ASCENDING);
 }
 
+/* Disables those of `candidates` (ids) that are enabled, in one change
+ * that can be undone, and hides `revealer`; returns how many, 0 after a
+ * toast saying why nothing changed. */
+static guint
+disable_enabled (DcrBankView *self, GArray *candidates, GtkRevealer *revealer, const char *none_enabled)
+{
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      DcrBankItem *item = dcr_bank_model_lookup (self->model, g_array_index (candidates, gint64, i));
+      if (item && dcr_bank_item_get_prototype (item)->enabled)
+        g_array_append_val (ids, dcr_bank_item_get_prototype (item)->id);
+    }
+  gtk_revealer_set_reveal_child (revealer, FALSE);
+  if (ids->len == 0)
+    {
+      show_toast (self, none_enabled, FALSE);
+      return 0;
+    }
+  g_autoptr (GError) err = NULL;
+  if (!dcr_bank_set_enabled (self->bank, (gint64 *) ids->data, ids->len, FALSE, &err))
+    {
+      show_toast (self, err->message, FALSE);
+      return 0;
+    }
+  set_undo (self, UNDO_ENABLED, ids, TRUE);
+  refresh (self, ids);
+  return ids->len;
+}
+
 static void
 disable_redundant_action (GtkWidget *widget, const char *name, GVariant *param)
 {
   DcrBankView *self = DCR_BANK_VIEW (widget);
   if (!self->dups)
     return;
-  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
-  for (guint i = 0; i < self->dups->redundant->len; i++)
-    {
-      DcrBankItem *item = dcr_bank_model_lookup (self->model, g_array_index (self->dups->redundant, gint64, i));
-      if (item && dcr_bank_item_get_prototype (item)->enabled)
-        g_array_append_val (ids, dcr_bank_item_get_prototype (item)->id);
-    }
-  gtk_revealer_set_reveal_child (self->dup_revealer, FALSE);
-  if (ids->len == 0)
-    {
-      show_toast (self, "The redundant near-duplicates are disabled already", FALSE);
-      return;
-    }
-  g_autoptr (GError) err = NULL;
-  if (!dcr_bank_set_enabled (self->bank, (gint64 *) ids->data, ids->len, FALSE, &err))
-    {
-      show_toast (self, err->message, FALSE);
-      return;
-    }
-  set_undo (self, UNDO_ENABLED, ids, TRUE);
-  refresh (self, ids);
-  g_autofree char *msg = g_strdup_printf ("%u near-duplicate%s disabled", ids->len, ids->len == 1 ? "" : "s");
+  guint n = disable_enabled (self, self->dups->redundant, self->dup_revealer,
+                             "The redundant near-duplicates are disabled already");
+  if (!n)
+    return;
+  g_autofree char *msg = g_strdup_printf ("%u near-duplicate%s disabled", n, n == 1 ? "" : "s");
   show_toast (self, msg, TRUE);
 }
 
@@ -1369,28 +1382,11 @@ apply_prune_action (GtkWidget *widget, const char *name, GVariant *param)
   DcrBankView *self = DCR_BANK_VIEW (widget);
   if (!self->prune)
     return;
-  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
-  for (guint i = 0; i < self->prune->dropped->len; i++)
-    {
-      DcrBankItem *item = dcr_bank_model_lookup (self->model, g_array_index (self->prune->dropped, gint64, i));
-      if (item && dcr_bank_item_get_prototype (item)->enabled)
-        g_array_append_val (ids, dcr_bank_item_get_prototype (item)->id);
-    }
-  gtk_revealer_set_reveal_child (self->prune_revealer, FALSE);
-  if (ids->len == 0)
-    {
-      show_toast (self, "The prototypes pruning would drop are disabled already", FALSE);
-      return;
-    }
-  g_autoptr (GError) err = NULL;
-  if (!dcr_bank_set_enabled (self->bank, (gint64 *) ids->data, ids->len, FALSE, &err))
-    {
-      show_toast (self, err->message, FALSE);
-      return;
-    }
-  set_undo (self, UNDO_ENABLED, ids, TRUE);
-  refresh (self, ids);
-  g_autofree char *msg = g_strdup_printf ("Pruned: %u prototype%s disabled", ids->len, ids->len == 1 ? "" : "s");
+  guint n = disable_enabled (self, self->prune->dropped, self->prune_revealer,
+                             "The prototypes pruning would drop are disabled already");
+  if (!n)
+    return;
+  g_autofree char *msg = g_strdup_printf ("Pruned: %u prototype%s disabled", n, n == 1 ? "" : "s");
   show_toast (self, msg, TRUE);
 }
 

@@ -245,10 +245,20 @@ on_progress (DcrReportPhase phase, guint index, guint done, guint total, gpointe
   post_update (w->job, w->view, phase, index, done, total);
 }
 
+/* The task's data: its own job reference, and the view unreferenced —
+ * the Finish of the task's callback keeps it alive, and every reference
+ * the worker takes on it is released on the main thread (update_free). */
+static void
+worker_free (Worker *w)
+{
+  job_unref (w->job);
+  g_free (w);
+}
+
 static void
 report_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  Worker w = { task_data, source };
+  Worker w = *(Worker *) task_data;
   g_autoptr (GError) err = NULL;
   if (!dcr_report_add_inputs (w.job->report, (const char *const *) w.job->inputs->pdata, w.job->inputs->len, &err))
     {
@@ -273,11 +283,19 @@ set_running (DcrBatchView *self, gboolean running)
   gtk_widget_set_sensitive (self->case_box, !running);
 }
 
+/* The task's callback data: references released on the main thread. */
+typedef struct {
+  DcrBatchView *view;
+  Job *job;
+} Finish;
+
 static void
 on_finished (GObject *source, GAsyncResult *res, gpointer data)
 {
-  DcrBatchView *self = DCR_BATCH_VIEW (source);
-  Job *job = data; /* the task's ref */
+  Finish *fin = data;
+  g_autoptr (DcrBatchView) self = fin->view;
+  Job *job = fin->job;
+  g_free (fin);
   g_autoptr (GError) err = NULL;
   gboolean ok = g_task_propagate_boolean (G_TASK (res), &err);
   if (job->app)
@@ -414,12 +432,18 @@ dcr_batch_view_start (DcrBatchView *self, GFile **files, guint n, const DcrRepor
       job->app = g_object_ref (G_APPLICATION (app));
       g_application_hold (job->app);
     }
-  g_autoptr (GTask) task = g_task_new (self, self->cancellable, on_finished, g_rc_box_acquire (job));
+  /* No source object: the task's last reference may go in the worker, and
+   * the view must never be finalised there. */
+  Finish *fin = g_new (Finish, 1);
+  *fin = (Finish) { g_object_ref (self), g_rc_box_acquire (job) };
+  g_autoptr (GTask) task = g_task_new (NULL, self->cancellable, on_finished, fin);
   g_task_set_source_tag (task, dcr_batch_view_start);
   /* a cancel that comes after the report was renamed into place cannot undo
    * it: the result is what the thread returns, so the page says "written" */
   g_task_set_check_cancellable (task, FALSE);
-  g_task_set_task_data (task, g_rc_box_acquire (job), (GDestroyNotify) job_unref);
+  Worker *w = g_new (Worker, 1);
+  *w = (Worker) { g_rc_box_acquire (job), self };
+  g_task_set_task_data (task, w, (GDestroyNotify) worker_free);
   g_task_run_in_thread (task, report_thread);
 }
 

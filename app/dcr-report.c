@@ -1086,6 +1086,9 @@ dcr_report_write (DcrReport *r, const char *out_dir, DcrReportProgress progress,
     }
   if (!ok)
     remove_tree (tmpl);
+  /* the device, model and bank are closed here, on the thread that used
+   * them: what is left is memory, freed safely from any thread */
+  dcr_cli_setup_clear (&r->setup);
   r->total_s = (g_get_monotonic_time () - t0) / 1e6;
   return ok;
 }

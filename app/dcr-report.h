@@ -90,7 +90,8 @@ const DcrReportItem *dcr_report_get_item (DcrReport *r, guint i);
  * images in memory at once), hashes the evidence again and writes the
  * report into a temporary directory next to out_dir, renamed to out_dir
  * when complete. Refuses an out_dir that exists. On error or cancellation
- * nothing is left behind (G_IO_ERROR_CANCELLED when cancelled). */
+ * nothing is left behind (G_IO_ERROR_CANCELLED when cancelled). The GPU
+ * device, model and bank it opened are closed again before it returns. */
 gboolean dcr_report_write (DcrReport *r, const char *out_dir, DcrReportProgress progress, gpointer user_data,
                            GCancellable *cancellable, GError **error);
 

@@ -288,11 +288,42 @@ texture_from_png (GBytes *png)
   return t;
 }
 
+/* The task's data. The task has no source object: its last reference may
+ * go in the worker, and the analysis (a GPU device) must never be finalised
+ * there — Finish holds it and lets go on the main thread. */
+typedef struct {
+  DcrAnalysis *self; /* unowned: Finish's reference outlives the worker */
+  char *path;
+} RunData;
+
+static void
+run_data_free (RunData *d)
+{
+  g_free (d->path);
+  g_free (d);
+}
+
+typedef struct {
+  DcrAnalysis *self;
+  GAsyncReadyCallback callback;
+  gpointer user_data;
+} Finish;
+
+static void
+run_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Finish *fin = data;
+  g_autoptr (DcrAnalysis) self = fin->self;
+  fin->callback (G_OBJECT (self), res, fin->user_data);
+  g_free (fin);
+}
+
 static void
 run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  DcrAnalysis *self = source;
-  const char *path = task_data;
+  RunData *rd = task_data;
+  DcrAnalysis *self = rd->self;
+  const char *path = rd->path;
   g_autoptr (GError) err = NULL;
   g_autoptr (DcrAnalysisResult) r = g_new0 (DcrAnalysisResult, 1);
   r->path = g_strdup (path);
@@ -428,7 +459,9 @@ dcr_analysis_run_async (DcrAnalysis *self, GFile *file, GCancellable *cancellabl
                         gpointer user_data)
 {
   g_return_if_fail (DCR_IS_ANALYSIS (self));
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  Finish *fin = g_new (Finish, 1);
+  *fin = (Finish) { g_object_ref (self), callback, user_data };
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, run_done, fin);
   g_task_set_source_tag (task, dcr_analysis_run_async);
   char *path = g_file_get_path (file);
   if (!path)
@@ -438,7 +471,9 @@ dcr_analysis_run_async (DcrAnalysis *self, GFile *file, GCancellable *cancellabl
                                "%s is not a local file: copy it to this computer first", uri);
       return;
     }
-  g_task_set_task_data (task, path, g_free);
+  RunData *rd = g_new (RunData, 1);
+  *rd = (RunData) { self, path };
+  g_task_set_task_data (task, rd, (GDestroyNotify) run_data_free);
   g_task_set_return_on_cancel (task, FALSE);
   g_task_run_in_thread (task, run_thread);
 }
@@ -446,6 +481,6 @@ dcr_analysis_run_async (DcrAnalysis *self, GFile *file, GCancellable *cancellabl
 DcrAnalysisResult *
 dcr_analysis_run_finish (DcrAnalysis *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (DCR_IS_ANALYSIS (self) && g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
 }

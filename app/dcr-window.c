@@ -68,10 +68,24 @@ toast (DcrWindow *self, const char *message)
   adw_toast_overlay_add_toast (self->toast_overlay, t);
 }
 
+/* An analysis in flight holds the window and the application: quitting
+ * waits for the worker, which may be inside the GPU driver. */
+typedef struct {
+  DcrWindow *self;
+  GApplication *app;
+} Pending;
+
 static void
 on_analysed (GObject *source, GAsyncResult *res, gpointer data)
 {
-  g_autoptr (DcrWindow) self = data;
+  Pending *pending = data;
+  g_autoptr (DcrWindow) self = pending->self;
+  if (pending->app)
+    {
+      g_application_release (pending->app);
+      g_object_unref (pending->app);
+    }
+  g_free (pending);
   g_autoptr (GError) err = NULL;
   DcrAnalysisResult *r = dcr_analysis_run_finish (DCR_ANALYSIS (source), res, &err);
   if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -124,7 +138,12 @@ dcr_window_open_file (DcrWindow *self, GFile *file)
   gtk_label_set_label (self->busy_label, busy);
   gtk_spinner_start (self->spinner);
   gtk_stack_set_visible_child_name (self->stack, "busy");
-  dcr_analysis_run_async (self->analysis, file, self->cancellable, on_analysed, g_object_ref (self));
+  Pending *pending = g_new (Pending, 1);
+  GtkApplication *app = gtk_window_get_application (GTK_WINDOW (self));
+  *pending = (Pending) { g_object_ref (self), app ? g_object_ref (G_APPLICATION (app)) : NULL };
+  if (pending->app)
+    g_application_hold (pending->app);
+  dcr_analysis_run_async (self->analysis, file, self->cancellable, on_analysed, pending);
 }
 
 void

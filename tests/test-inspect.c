@@ -422,6 +422,34 @@ test_inspect_gpu_fault (gconstpointer data)
   g_unsetenv ("DCR_INJECT_FAULT");
 }
 
+static void
+on_activate_close_busy (GApplication *app, gpointer data)
+{
+  GtkWidget **weak = data;
+  DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  *weak = GTK_WIDGET (win);
+  g_object_add_weak_pointer (G_OBJECT (win), (gpointer *) weak);
+  g_autoptr (GFile) f = g_file_new_for_path (image_path);
+  dcr_window_open_file (win, f);
+  g_assert_cmpstr (dcr_window_get_page (win), ==, "busy");
+  gtk_window_close (GTK_WINDOW (win));
+}
+
+/* Closing the window while an analysis runs: the application keeps running
+ * until the worker is done with the GPU, then the window goes — it is never
+ * left to a worker still in the driver while the process exits. */
+static void
+test_inspect_close_busy (void)
+{
+  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
+  g_settings_set_string (settings, "model-file", model_path);
+  g_settings_set_string (settings, "bank-file", bank_path);
+  g_autoptr (DcrApplication) app = dcr_application_new ();
+  GtkWidget *weak = NULL;
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_close_busy), &weak);
+  g_assert_null (weak);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -431,6 +459,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/inspect/stability-rule", test_stability_rule);
   g_test_add_func ("/app/inspect/no-model", test_inspect_no_model);
   g_test_add_func ("/app/inspect/result", test_inspect_result);
+  g_test_add_func ("/app/inspect/close-while-analysing", test_inspect_close_busy);
   static const char *const lost[] = { "device-lost", "the GPU device was lost" };
   static const char *const oom[] = { "out-of-memory", "out of device memory" };
   g_test_add_data_func ("/app/inspect/gpu-fault/device-lost", lost, test_inspect_gpu_fault);

@@ -41,6 +41,8 @@ struct _DcrBackbone {
   gpointer impl;
   gboolean residual;   /* the forensic residual tap follows the network's */
   guint residual_column;
+  gboolean local;      /* the tiled forensic tap (dcr-op-local.h) follows */
+  guint local_column;
   guint net_taps;      /* the network's own taps, which `record` fills */
   /* The fixed standardisation of the default backbone, or NULL: features =
    * (raw − mean) · inv_std per column. */
@@ -62,6 +64,7 @@ struct _DcrBackboneRun {
   guint scratch_next;   /* chunks after the first get the first's scratch, in order */
   DcrTensor *whole_input, *chunk_input;
   DcrTensor *forensic_acc; /* f32 [B, DCR_FORENSIC_ACC_SIZE] with the residual tap */
+  DcrTensor *local_acc;    /* f32 [B, DCR_LOCAL_ACC_SIZE] with the local tap */
 };
 
 /* Appends a tap of `width` columns at the end of the feature. */

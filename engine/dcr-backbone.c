@@ -7,6 +7,7 @@
 #include "dcr-half.h"
 #include "dcr-op-conv.h"
 #include "dcr-op-forensic.h"
+#include "dcr-op-local.h"
 #include "dcr-op-eltwise.h"
 
 #include <math.h>
@@ -208,9 +209,9 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
 {
   g_autofree char *path = NULL;
   const DcrBackboneClass *klass = NULL;
-  gboolean residual = FALSE;
+  gboolean residual = FALSE, local = FALSE;
   g_autofree char *norm_path = NULL;
-  static const char suffix[] = "+residual";
+  static const char suffix[] = "+residual", local_suffix[] = "+local";
   if (!spec || g_strcmp0 (spec, "default") == 0)
     {
       klass = &dcr_backbone_mobilenet_class;
@@ -228,20 +229,25 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
           residual = TRUE;
           n += sizeof suffix - 1;
         }
+      if (strncmp (spec + n, local_suffix, sizeof local_suffix - 1) == 0)
+        {
+          local = TRUE;
+          n += sizeof local_suffix - 1;
+        }
       if (spec[n] == ':' && spec[n + 1])
         {
           klass = classes[i];
           path = g_strdup (spec + n + 1);
         }
       else
-        residual = FALSE;
+        residual = local = FALSE;
     }
   if (!klass)
     {
       g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
                    "Unknown backbone \"%s\" (this build knows \"default\", \"mobilenet_v2:PATH\", "
                    "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file, each optionally "
-                   "as KIND+residual:PATH)", spec);
+                   "as KIND+residual:PATH, KIND+local:PATH or KIND+residual+local:PATH)", spec);
       return NULL;
     }
   if (dtype != DCR_F32 && dtype != DCR_F16)
@@ -276,8 +282,14 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
       bb->residual_column = bb->dim;
       dcr_backbone_add_tap (bb, "residual", DCR_FORENSIC_DIM);
     }
-  bb->id = g_strdup_printf ("%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
-                            bb->sha256);
+  if (local)
+    {
+      bb->local = TRUE;
+      bb->local_column = bb->dim;
+      dcr_backbone_add_tap (bb, "local", DCR_LOCAL_DIM);
+    }
+  bb->id = g_strdup_printf ("%s%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
+                            local ? "+local-v1" : "", bb->sha256);
   if (norm_path)
     {
       g_autofree char *norm_sha = NULL;
@@ -335,6 +347,7 @@ dcr_backbone_run_free (DcrBackboneRun *run)
   dcr_tensor_free (run->features);
   dcr_tensor_free (run->chunk_input);
   dcr_tensor_free (run->forensic_acc);
+  dcr_tensor_free (run->local_acc);
   if (run->raw != run->features)
     dcr_tensor_free (run->raw);
   if (run->scratch)
@@ -467,6 +480,12 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
       if (!(run->forensic_acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, acc_shape, error)))
         return NULL;
     }
+  if (bb->local)
+    {
+      gint64 acc_shape[] = { batch, DCR_LOCAL_ACC_SIZE };
+      if (!(run->local_acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, acc_shape, error)))
+        return NULL;
+    }
   run->seq = dcr_seq_new (ctx, error);
   if (!run->seq || !record_chunks (run, error))
     return NULL;
@@ -494,7 +513,7 @@ check_slot (DcrBackboneRun *run, guint slot, GError **error)
 gboolean
 dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error)
 {
-  if (!bb->residual || (width >= DCR_FORENSIC_MIN_SIDE && height >= DCR_FORENSIC_MIN_SIDE))
+  if ((!bb->residual && !bb->local) || (width >= DCR_FORENSIC_MIN_SIDE && height >= DCR_FORENSIC_MIN_SIDE))
     return TRUE;
   g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_INPUT,
                "The image is %u×%u pixels; the detector's residual statistics need at least %d×%d "
@@ -522,6 +541,8 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
   if (bb->residual
       && !dcr_op_forensic (seq, t, run->forensic_acc, slot, run->raw, slot, bb->residual_column,
                            &dcr_forensic_scales_v1, error))
+    return FALSE;
+  if (bb->local && !dcr_op_local (seq, t, run->local_acc, slot, run->raw, slot, bb->local_column, error))
     return FALSE;
   return dcr_seq_submit (seq, TRUE, error);
 }

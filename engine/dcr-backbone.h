@@ -48,6 +48,11 @@ typedef struct _DcrBackbone DcrBackbone;
  *                       computed from the pixels dcr_backbone_run_set_image
  *                       receives (dcr_backbone_run_set_input leaves them 0).
  *                       The id gains "+residual-v1".
+ *  "KIND+residual+local:PATH", "KIND+local:PATH"
+ *                       the same, then tap "local": the residual statistics
+ *                       per tile of the window aggregated over the tiles
+ *                       (dcr-op-local.h, 276 columns), from the same pixels.
+ *                       The id gains "+local-v1" (after "+residual-v1").
  *  "resnet50:PATH"      a torchvision or timm bottleneck ResNet state dict
  *                       (conv1, bn1, layer1.0.conv1, …, downsample.0/1; fc is
  *                       ignored; any prefix such as "module." is accepted);

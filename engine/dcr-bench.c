@@ -12,6 +12,7 @@ const DcrBenchFamily dcr_bench_families[] = {
   dcr_bench_conv,
   dcr_bench_dcr,
   dcr_bench_bank,
+  dcr_bench_forensic,
   NULL,
 };
 

@@ -33,6 +33,7 @@ extern const DcrBenchFamily dcr_bench_families[];
 gboolean dcr_bench_attn (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
 gboolean dcr_bench_conv (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
 gboolean dcr_bench_dcr (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
+gboolean dcr_bench_forensic (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
 gboolean dcr_bench_bank (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
 gboolean dcr_bench_gemm (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);
 gboolean dcr_bench_grad (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error);

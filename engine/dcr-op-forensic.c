@@ -44,29 +44,41 @@ typedef struct {
 } FeatPush;
 
 gboolean
+dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const DcrTensor *image, const DcrTensor *acc,
+                         guint slot, gsize acc_size, const DcrTensor *y, gint64 row, gint64 column, guint dim,
+                         DcrForensicWindow *win, gsize *image_bytes, GError **error)
+{
+  if (image->dtype != DCR_U8 || image->ndim != 3 || image->shape[2] != 3)
+    return dcr_ops_shape_error (error, op, "the image must be [H, W, 3] u8", image, NULL);
+  gint64 h = image->shape[0], w = image->shape[1];
+  *image_bytes = (gsize) ((h * w * 3 + 3) & ~(gint64) 3);
+  if (dcr_buffer_size (image->buf) < *image_bytes)
+    return dcr_ops_shape_error (error, op, "the image buffer is not padded to 4 bytes", image, NULL);
+  if (!dcr_forensic_window (h, w, win))
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
+                   "%s: a %" G_GINT64_FORMAT "×%" G_GINT64_FORMAT " image is too small; the %s need at least "
+                   "%d×%d pixels", op, w, h, what, DCR_FORENSIC_MIN_SIDE, DCR_FORENSIC_MIN_SIDE);
+      return FALSE;
+    }
+  if (acc->dtype != DCR_F32 || dcr_tensor_numel (acc) < (gint64) (slot + 1) * (gint64) acc_size)
+    return dcr_ops_shape_error (error, op, "the accumulators must be f32 with a slot per image", acc, NULL);
+  if (!dcr_ops_check_dtype (seq, op, y, error))
+    return FALSE;
+  if (y->ndim != 2 || row < 0 || row >= y->shape[0] || column < 0 || column + dim > y->shape[1])
+    return dcr_ops_shape_error (error, op, "the feature row or columns are outside the output", y, NULL);
+  return TRUE;
+}
+
+gboolean
 dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y, gint64 row,
                  gint64 column, const DcrForensicScales *scales, GError **error)
 {
-  if (image->dtype != DCR_U8 || image->ndim != 3 || image->shape[2] != 3)
-    return dcr_ops_shape_error (error, "forensic", "the image must be [H, W, 3] u8", image, NULL);
-  gint64 h = image->shape[0], w = image->shape[1];
-  gsize need = (gsize) ((h * w * 3 + 3) & ~(gint64) 3);
-  if (dcr_buffer_size (image->buf) < need)
-    return dcr_ops_shape_error (error, "forensic", "the image buffer is not padded to 4 bytes", image, NULL);
   DcrForensicWindow win;
-  if (!dcr_forensic_window (h, w, &win))
-    {
-      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
-                   "forensic: a %" G_GINT64_FORMAT "×%" G_GINT64_FORMAT " image is too small; the residual "
-                   "statistics need at least %d×%d pixels", w, h, DCR_FORENSIC_MIN_SIDE, DCR_FORENSIC_MIN_SIDE);
-      return FALSE;
-    }
-  if (acc->dtype != DCR_F32 || dcr_tensor_numel (acc) < (gint64) (slot + 1) * DCR_FORENSIC_ACC_SIZE)
-    return dcr_ops_shape_error (error, "forensic", "the accumulators must be f32 with a slot per image", acc, NULL);
-  if (!dcr_ops_check_dtype (seq, "forensic", y, error))
+  gsize need;
+  if (!dcr_forensic_check_args (seq, "forensic", "residual statistics", image, acc, slot, DCR_FORENSIC_ACC_SIZE, y,
+                                row, column, DCR_FORENSIC_DIM, &win, &need, error))
     return FALSE;
-  if (y->ndim != 2 || row < 0 || row >= y->shape[0] || column < 0 || column + DCR_FORENSIC_DIM > y->shape[1])
-    return dcr_ops_shape_error (error, "forensic", "the feature row or columns are outside the output", y, NULL);
 
   /* ACC_SIZE floats are a multiple of 256 bytes: every slot starts aligned */
   gsize acc_bytes = (gsize) DCR_FORENSIC_ACC_SIZE * 4;
@@ -75,7 +87,7 @@ dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot
     { image->buf, 0, need, FALSE },
     { acc->buf, slot * acc_bytes, acc_bytes, TRUE },
   };
-  StatsPush sp = { (guint32) w, (guint32) win.top, (guint32) win.left, (guint32) win.nh, (guint32) win.nw, 0 };
+  StatsPush sp = { (guint32) image->shape[1], (guint32) win.top, (guint32) win.left, (guint32) win.nh, (guint32) win.nw, 0 };
   guint32 local = 64, sspec[] = { local };
   if (!dcr_ops_dispatch (seq, "residual_stats", sspec, 1, sb, 2, &sp, sizeof sp, (PHASES + local - 1) / local, 1, 1,
                          error))

@@ -62,6 +62,16 @@ gboolean dcr_forensic_window (gint64 h, gint64 w, DcrForensicWindow *win);
 gboolean dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y,
                           gint64 row, gint64 column, const DcrForensicScales *scales, GError **error);
 
+/* The argument checks dcr_op_forensic and dcr_op_local share: image u8
+ * [H, W, 3] padded to 4 bytes (its byte count to *image_bytes) and large
+ * enough for a window (to *win), acc f32 with acc_size floats for each slot
+ * up to `slot`, and `dim` columns from `column` in row `row` of y. `op`
+ * prefixes the messages; `what` names the statistics in the size error. */
+gboolean dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const DcrTensor *image,
+                                  const DcrTensor *acc, guint slot, gsize acc_size, const DcrTensor *y, gint64 row,
+                                  gint64 column, guint dim, DcrForensicWindow *win, gsize *image_bytes,
+                                  GError **error);
+
 /* References in double: the accumulators of one image (acc: ACC_SIZE
  * values) and the feature from them (out: DCR_FORENSIC_DIM values). */
 void dcr_ref_forensic_stats (const guint8 *image, gint64 h, gint64 w, const DcrForensicWindow *win, double *acc);

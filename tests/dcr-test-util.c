@@ -1,6 +1,7 @@
 /* dcr-test-util.c — see the header. */
 #include "dcr-test-util.h"
 #include "dcr-half.h"
+#include "dcr-op-preprocess.h"
 
 #include <math.h>
 
@@ -99,6 +100,17 @@ dcr_test_upload_floats (DcrTensor *t, const float *data)
   else
     g_assert_true (dcr_tensor_upload (t, data, &err));
   g_assert_no_error (err);
+}
+
+DcrTensor *
+dcr_test_image_tensor (const guint8 *pixels, gint64 h, gint64 w)
+{
+  g_autoptr (GError) err = NULL;
+  DcrTensor *t = dcr_image_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, h, w, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_buffer_upload (t->buf, 0, pixels, (gsize) h * w * 3, &err));
+  g_assert_no_error (err);
+  return t;
 }
 
 DcrTensor *

@@ -5,6 +5,7 @@
  * path through GPU preprocessing, and refusals of broken weight files. */
 #include "test-backbone-common.h"
 #include "dcr-op-forensic.h"
+#include "dcr-op-local.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -198,6 +199,84 @@ test_image_path (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* "+residual+local": tap "local" (dcr-op-local.h) after "residual", both
+ * the references' values for the image's own pixels (a 300 × 260 picture:
+ * 6 × 5 tiles, a clipped window), the network's columns those of the plain
+ * "+residual" backbone; "+local" alone, and the suffixes out of order. */
+static void
+test_local_tap (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strconcat ("mobilenet_v2+residual+local:", weights, NULL);
+  g_autofree char *rspec = g_strconcat ("mobilenet_v2+residual:", weights, NULL);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, DCR_F32, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrBackbone) rb = dcr_backbone_load (ctx, rspec, DCR_F32, &err);
+  g_assert_no_error (err);
+  g_assert_true (g_str_has_prefix (dcr_backbone_id (bb), "mobilenet_v2_b10+residual-v1+local-v1@"));
+  guint dim = dcr_backbone_dim (bb), n = dcr_backbone_n_taps (bb);
+  g_assert_cmpuint (dim, ==, 216 + DCR_FORENSIC_DIM + DCR_LOCAL_DIM);
+  const DcrBackboneTap *res = dcr_backbone_tap (bb, n - 2), *loc = dcr_backbone_tap (bb, n - 1);
+  g_assert_cmpstr (res->name, ==, "residual");
+  g_assert_cmpuint (res->offset, ==, 216);
+  g_assert_cmpstr (loc->name, ==, "local");
+  g_assert_cmpuint (loc->offset, ==, 216 + DCR_FORENSIC_DIM);
+  g_assert_cmpuint (loc->width, ==, DCR_LOCAL_DIM);
+
+  const guint32 w = 300, h = 260;
+  g_autoptr (DcrImage) img = dcr_image_new (w, h);
+  for (guint32 y = 0; y < h; y++)
+    for (guint32 x = 0; x < w; x++)
+      for (guint32 c = 0; c < 3; c++)
+        img->pixels[(y * w + x) * 3 + c] = (guint8) ((x * 7 + y * 3 + c * 50) % 200
+                                                     + (golden_lowbias32 ((y * w + x) * 3 + c) % (x / 40 + 3)));
+  g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, 2, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrBackboneRun) rrun = dcr_backbone_run_new (rb, 1, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_backbone_run_set_image (run, 1, img, &err));
+  g_assert_true (dcr_backbone_run_set_image (rrun, 0, img, &err));
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  g_assert_true (dcr_backbone_run_forward (rrun, &err));
+  g_assert_no_error (err);
+  g_autofree float *got = g_new (float, 2 * dim), *rgot = g_new (float, dcr_backbone_dim (rb));
+  g_assert_true (dcr_backbone_run_features (run, got, &err));
+  g_assert_true (dcr_backbone_run_features (rrun, rgot, &err));
+  g_assert_no_error (err);
+  dcr_test_assert_close ("network and residual columns", got + dim, rgot, dcr_backbone_dim (rb), 0, 0);
+  DcrForensicWindow win;
+  g_assert_true (dcr_forensic_window (h, w, &win));
+  g_autofree double *acc = g_new (double, DCR_LOCAL_ACC_SIZE);
+  dcr_ref_local_stats (img->pixels, h, w, &win, acc);
+  float ref[DCR_LOCAL_DIM];
+  dcr_ref_local_features (acc, &win, ref);
+  dcr_test_assert_close ("local tap", got + dim + loc->offset, ref, DCR_LOCAL_DIM, 2e-4, 1e-4);
+  /* slot 0 never got an image: its forensic columns stay zero */
+  for (guint i = res->offset; i < dim; i++)
+    g_assert_cmpfloat (got[i], ==, 0.0f);
+  /* the local tap needs no more pixels than the residual one */
+  g_autoptr (DcrImage) small = dcr_image_new (36, 36);
+  g_assert_true (dcr_backbone_check_image (bb, 36, 36, &err));
+  g_assert_true (dcr_backbone_run_set_image (run, 0, small, &err));
+  g_assert_no_error (err);
+  g_assert_false (dcr_backbone_check_image (bb, 35, 200, &err));
+  g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_INPUT);
+  g_clear_error (&err);
+
+  g_autofree char *lspec = g_strconcat ("mobilenet_v2+local:", weights, NULL);
+  g_autoptr (DcrBackbone) lb = dcr_backbone_load (ctx, lspec, DCR_F32, &err);
+  g_assert_no_error (err);
+  g_assert_true (g_str_has_prefix (dcr_backbone_id (lb), "mobilenet_v2_b10+local-v1@"));
+  g_assert_cmpuint (dcr_backbone_dim (lb), ==, 216 + DCR_LOCAL_DIM);
+  g_assert_cmpstr (dcr_backbone_tap (lb, dcr_backbone_n_taps (lb) - 1)->name, ==, "local");
+  g_autofree char *bad = g_strconcat ("mobilenet_v2+local+residual:", weights, NULL);
+  g_assert_null (dcr_backbone_load (ctx, bad, DCR_F32, &err));
+  g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC);
+  dcr_test_assert_no_validation_errors ();
+}
+
 static void
 test_bad_weights (void)
 {
@@ -252,6 +331,7 @@ main (int argc, char **argv)
   g_test_add_func ("/backbone/mobilenet-v2/golden-f32", test_golden_f32);
   g_test_add_func ("/backbone/mobilenet-v2/golden-f16", test_golden_f16);
   g_test_add_func ("/backbone/mobilenet-v2/image-path", test_image_path);
+  g_test_add_func ("/backbone/mobilenet-v2/local-tap", test_local_tap);
   g_test_add_func ("/backbone/bad-weights", test_bad_weights);
   int rc = g_test_run ();
   dcr_test_context_teardown ();

@@ -37,17 +37,6 @@ make_image (gint64 h, gint64 w, guint32 seed)
   return img;
 }
 
-static DcrTensor *
-image_tensor (const guint8 *pixels, gint64 h, gint64 w)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_image_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, h, w, &err);
-  g_assert_no_error (err);
-  g_assert_true (dcr_buffer_upload (t->buf, 0, pixels, (gsize) h * w * 3, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
 /* The GPU's statistics (slot `slot` of a 2-slot buffer) and feature (row 1
  * of a [3, D] output at column 5) of an image. */
 static void
@@ -55,7 +44,7 @@ run_gpu (const guint8 *img, gint64 h, gint64 w, DcrDtype dt, guint slot, float *
 {
   g_autoptr (GError) err = NULL;
   const gint64 D = DCR_FORENSIC_DIM + 9, row = 1, column = 5;
-  g_autoptr (DcrTensor) t = image_tensor (img, h, w);
+  g_autoptr (DcrTensor) t = dcr_test_image_tensor (img, h, w);
   gint64 ashape[] = { 2 * DCR_FORENSIC_ACC_SIZE };
   g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, NULL);
   gint64 yshape[] = { 3, D };
@@ -220,7 +209,7 @@ test_errors (void)
 {
   g_autoptr (GError) err = NULL;
   g_autofree guint8 *img = make_image (35, 80, 1);
-  g_autoptr (DcrTensor) t = image_tensor (img, 35, 80);
+  g_autoptr (DcrTensor) t = dcr_test_image_tensor (img, 35, 80);
   gint64 ashape[] = { DCR_FORENSIC_ACC_SIZE }, yshape[] = { 2, DCR_FORENSIC_DIM };
   g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, NULL);
   g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, NULL);
@@ -231,7 +220,7 @@ test_errors (void)
   g_clear_error (&err);
 
   g_autofree guint8 *img2 = make_image (40, 40, 2);
-  g_autoptr (DcrTensor) t2 = image_tensor (img2, 40, 40);
+  g_autoptr (DcrTensor) t2 = dcr_test_image_tensor (img2, 40, 40);
   g_assert_false (dcr_op_forensic (seq, t2, acc, 1, y, 0, 0, &dcr_forensic_scales_v1, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   g_clear_error (&err);

@@ -18,17 +18,6 @@
 #define F16_RTOL 1e-3
 
 static DcrTensor *
-image_tensor (const guint8 *pixels, gint64 h, gint64 w)
-{
-  g_autoptr (GError) err = NULL;
-  DcrTensor *t = dcr_image_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, h, w, &err);
-  g_assert_no_error (err);
-  g_assert_true (dcr_tensor_upload (t, pixels, &err));
-  g_assert_no_error (err);
-  return t;
-}
-
-static DcrTensor *
 output_tensor (DcrDtype dt, gint64 n, gint64 oh, gint64 ow, float fill)
 {
   gint64 shape[] = { n, oh, ow, 3 };
@@ -74,7 +63,7 @@ test_matches_torch (void)
       g_autofree char *what = g_strdup_printf ("reference vs torch: %s", g->what);
       dcr_test_assert_close (what, ref, g->out, n, F32_ATOL, 0);
 
-      g_autoptr (DcrTensor) timg = image_tensor (img, g->h, g->w);
+      g_autoptr (DcrTensor) timg = dcr_test_image_tensor (img, g->h, g->w);
       g_autoptr (DcrTensor) ty = output_tensor (DCR_F32, 1, g->oh, g->ow, 0);
       run (timg, ty, &p);
       g_autofree float *got = dcr_test_download_floats (ty);
@@ -127,7 +116,7 @@ test_gpu_vs_ref (void)
             .filter = c->filter, .batch_index = 1,
           };
           dcr_preprocess_set_imagenet (&p);
-          g_autoptr (DcrTensor) timg = image_tensor (img, c->h, c->w);
+          g_autoptr (DcrTensor) timg = dcr_test_image_tensor (img, c->h, c->w);
           const float sentinel = -7.0f;
           g_autoptr (DcrTensor) ty = output_tensor (dts[d], 3, c->oh, c->ow, sentinel);
           run (timg, ty, &p);
@@ -166,7 +155,7 @@ test_keras_expression (void)
   img[3] = 128;
   DcrPreprocessParams p = { 0 };
   dcr_preprocess_set_keras_tf (&p);
-  g_autoptr (DcrTensor) timg = image_tensor (img, H, W);
+  g_autoptr (DcrTensor) timg = dcr_test_image_tensor (img, H, W);
   g_autoptr (DcrTensor) ty = output_tensor (DCR_F32, 1, H, W, 0);
   run (timg, ty, &p);
   g_autofree float *got = dcr_test_download_floats (ty);

@@ -1,0 +1,80 @@
+/* dcr-bench-forensic.c — `dcr bench ops` cases for the forensic taps: the
+ * global residual statistics (dcr-op-forensic.h, "forensic") and the tiled
+ * ones (dcr-op-local.h, "local") of a batch of noise images at their native
+ * resolution, each image's two dispatches recorded one after another as
+ * dcr_backbone_run_set_image does. */
+#include "dcr-bench.h"
+#include "dcr-op-forensic.h"
+#include "dcr-op-local.h"
+#include "dcr-op-preprocess.h"
+
+typedef struct {
+  const char *op;
+  gint64 h, w;
+  guint batch;
+  gboolean quick;
+} ForensicCase;
+
+static const ForensicCase cases[] = {
+  { "forensic", 64, 64, 2, TRUE },
+  { "local", 64, 64, 2, TRUE },
+  { "forensic", 256, 256, 16, FALSE },
+  { "local", 256, 256, 16, FALSE },
+  { "forensic", 512, 512, 16, FALSE },
+  { "local", 512, 512, 16, FALSE },
+};
+
+static gboolean
+bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs, GArray *results, GError **error)
+{
+  gboolean local = g_str_equal (cs->op, "local");
+  gint64 acc_size = local ? DCR_LOCAL_ACC_SIZE : DCR_FORENSIC_ACC_SIZE, dim = local ? DCR_LOCAL_DIM : DCR_FORENSIC_DIM;
+  gsize npix = (gsize) (cs->h * cs->w * 3);
+  g_autofree guint8 *pixels = g_new (guint8, npix);
+  guint32 s = 2463534242u;
+  for (gsize i = 0; i < npix; i++)
+    {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      pixels[i] = (guint8) (s >> 24);
+    }
+  gint64 ashape[] = { cs->batch, acc_size }, yshape[] = { cs->batch, dim };
+  g_autoptr (DcrTensor) img = dcr_image_tensor_new (ctx, DCR_POOL_ACTIVATIONS, cs->h, cs->w, error);
+  if (!img || !dcr_buffer_upload (img->buf, 0, pixels, npix, error))
+    return FALSE;
+  g_autoptr (DcrTensor) acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, ashape, error);
+  g_autoptr (DcrTensor) y = acc ? dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, error) : NULL;
+  g_autoptr (DcrSeq) seq = y ? dcr_seq_new (ctx, error) : NULL;
+  if (!seq)
+    return FALSE;
+  dcr_seq_enable_timing (seq);
+  for (guint b = 0; b < cs->batch; b++)
+    if (!(local ? dcr_op_local (seq, img, acc, b, y, b, 0, error)
+                : dcr_op_forensic (seq, img, acc, b, y, b, 0, &dcr_forensic_scales_v1, error)))
+      return FALSE;
+  double min_ms, median_ms;
+  if (!dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
+    return FALSE;
+  g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " batch=%u, %.3f ms/image",
+                                            cs->w, cs->h, cs->batch, median_ms / cs->batch);
+  dcr_bench_add (results, cs->op, shape, DCR_F32, 0, (double) npix * cs->batch, min_ms, median_ms, opts->repeats);
+  return TRUE;
+}
+
+gboolean
+dcr_bench_forensic (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const ForensicCase *cs = &cases[i];
+      if (cs->quick != opts->quick || !dcr_bench_wanted (opts, cs->op))
+        continue;
+      if (!bench_case (ctx, opts, cs, results, error))
+        {
+          g_prefix_error (error, "%s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ": ", cs->op, cs->w, cs->h);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

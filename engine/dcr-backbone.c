@@ -216,7 +216,7 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
     {
       klass = &dcr_backbone_mobilenet_class;
       path = dcr_backbone_default_path ();
-      residual = TRUE;
+      residual = local = TRUE;
       norm_path = dcr_backbone_default_norm_path ();
     }
   for (gsize i = 0; !klass && i < G_N_ELEMENTS (classes); i++)

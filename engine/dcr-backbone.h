@@ -35,7 +35,7 @@ typedef struct _DcrBackbone DcrBackbone;
 
 /* `spec` names the architecture and, after a colon, a .safetensors file:
  *
- *  "default"            "mobilenet_v2+residual:" the shipped weights, then
+ *  "default"            "mobilenet_v2+residual+local:" the shipped weights, then
  *                       the shipped standardisation of every column
  *                       (dcr_backbone_default_norm_path) when present.
  *  "mobilenet_v2:PATH"  MobileNetV2 (Keras, ImageNet) up to block 10;
@@ -121,9 +121,9 @@ void dcr_backbone_run_free (DcrBackboneRun *run);
 guint dcr_backbone_run_batch (DcrBackboneRun *run);
 /* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
  * centre-crops and normalises it on the GPU into batch slot `slot`. */
-/* Whether a width × height picture can be analysed (the residual tap needs
- * DCR_FORENSIC_MIN_SIDE pixels a side); a DCR_BACKBONE_ERROR_INPUT error
- * saying so otherwise. Callers check each image before batching it, so
+/* Whether a width × height picture can be analysed (the residual and local
+ * taps need DCR_FORENSIC_MIN_SIDE pixels a side); a DCR_BACKBONE_ERROR_INPUT
+ * error saying so otherwise. Callers check each image before batching it, so
  * that one small picture does not fail a whole batch. */
 gboolean dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error);
 gboolean dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error);

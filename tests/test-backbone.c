@@ -167,8 +167,25 @@ test_image_path (void)
   g_assert_nonnull (strstr (err->message, "36"));
   g_clear_error (&err);
 
-  /* "default" is the same raw feature standardised column by column with
-   * the shipped mean and std */
+  /* "default" is the raw "+residual+local" feature (the columns above, then
+   * the local tap's) standardised column by column with the shipped mean
+   * and std */
+  g_autofree char *lspec = g_strconcat ("mobilenet_v2+residual+local:", weights, NULL);
+  g_clear_pointer (&run, dcr_backbone_run_free);
+  g_clear_pointer (&bb, dcr_backbone_free);
+  bb = dcr_backbone_load (ctx, lspec, DCR_F32, &err);
+  g_assert_no_error (err);
+  run = dcr_backbone_run_new (bb, 1, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_backbone_run_set_image (run, 0, img, &err));
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  g_assert_no_error (err);
+  guint rdim = dim;
+  dim = dcr_backbone_dim (bb);
+  g_assert_cmpuint (dim, ==, rdim + DCR_LOCAL_DIM);
+  g_autofree float *raw = g_new (float, dim);
+  g_assert_true (dcr_backbone_run_features (run, raw, &err));
+  dcr_test_assert_close ("the same network and residual columns", raw, got + rdim, rdim, 1e-5, 1e-5);
   g_autofree char *norm_path = dcr_backbone_default_norm_path ();
   g_assert_nonnull (norm_path);
   g_autoptr (DcrSafetensors) st = dcr_safetensors_open (norm_path, &err);
@@ -190,7 +207,7 @@ test_image_path (void)
   g_autofree float *dgot = g_new (float, dim), *dwant = g_new (float, dim);
   g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
   for (guint i = 0; i < dim; i++)
-    dwant[i] = (got[dim + i] - mean[i]) / sd[i];
+    dwant[i] = (raw[i] - mean[i]) / sd[i];
   dcr_test_assert_close ("standardised default feature", dgot, dwant, dim, 1e-3, 1e-3);
   /* replaying the pass does not standardise twice */
   g_assert_true (dcr_backbone_run_forward (drun, &err));

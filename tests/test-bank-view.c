@@ -267,7 +267,7 @@ test_summary (void)
 
 /* ---- with a display: the page ------------------------------------------- */
 
-/* Prototypes 1–5 with random features; 5 is a copy of 2. */
+/* Prototypes 1–5 with random features; 2 is 1 negated, 5 a copy of 2. */
 static void
 make_fixtures (void)
 {
@@ -294,6 +294,10 @@ make_fixtures (void)
   g_autoptr (GRand) rand = g_rand_new_with_seed (9);
   for (gsize i = 0; i < (gsize) N_PROTOS * dim; i++)
     feat[i] = (float) g_rand_double_range (rand, -1, 1);
+  /* 2 opposite 1, so that pruning from the first pick (1) takes 2 (or its
+   * copy 5) next whatever the other draws are */
+  for (gsize j = 0; j < dim; j++)
+    feat[1 * (gsize) dim + j] = -feat[j];
   memcpy (feat + 4 * (gsize) dim, feat + 1 * (gsize) dim, dim * sizeof (float));
   DcrPrototypeNew items[N_PROTOS];
   char *names[N_PROTOS], *hashes[N_PROTOS];

@@ -97,7 +97,7 @@ for r in res[:-1]:
     assert all(p[i]['similarity'] >= p[i + 1]['similarity'] for i in range(2))
     assert all(q['source'].startswith(sys.argv[2] + '/real/') for q in p)
     assert len(r['top_channels']) == 10
-    assert all(c['tap'].startswith('block') or c['tap'] == 'residual' for c in r['top_channels'])
+    assert all(c['tap'].startswith('block') or c['tap'] in ('residual', 'local') for c in r['top_channels'])
     mags = [c['magnitude'] for c in r['top_channels']]
     assert mags == sorted(mags, reverse=True)
     truth = 'fake' if '/test-fake/' in r['file'] else 'real'

@@ -8,7 +8,7 @@ would drown the rest; standardising every column with the mean and standard
 deviation of the benchmark's training images puts them on one footing.
 
 Usage: make-feature-norm.py DCR OUT.safetensors DIR...
-  runs `DCR features --json` with the raw backbone (mobilenet_v2+residual on
+  runs `DCR features --json` with the raw backbone (mobilenet_v2+residual+local on
   the shipped weights) over every image of the DIRs and writes "mean" and
   "std" [dim] (float32) with metadata "backbone" = the raw backbone's id.
 """
@@ -31,7 +31,7 @@ def main():
     rows, backbone = [], None
     for i in range(0, len(files), 256):
         res = subprocess.run([dcr, 'features', '--json', '--batch', '16', '--backbone',
-                              'mobilenet_v2+residual:' + os.path.abspath(weights)] + files[i:i + 256],
+                              'mobilenet_v2+residual+local:' + os.path.abspath(weights)] + files[i:i + 256],
                              check=True, capture_output=True, text=True)
         d = json.loads(res.stdout)
         backbone = d['backbone']

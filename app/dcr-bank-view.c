@@ -292,6 +292,46 @@ features_fresh (DcrBankView *self)
 
 static void on_neighbours (GObject *source, GAsyncResult *res, gpointer data);
 
+/* A worker task of the page. It has no source object: its last reference
+ * may go in the worker, and the page must never be finalised there. The
+ * callback gets the page as `source`, held — with the application, so that
+ * quitting waits for a worker that may be inside the GPU driver — until it
+ * has run on the main thread. */
+typedef struct {
+  DcrBankView *self;
+  GApplication *app;
+  GAsyncReadyCallback done;
+} PageTask;
+
+static void
+page_task_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  PageTask *pt = data;
+  pt->done (G_OBJECT (pt->self), res, NULL);
+  if (pt->app)
+    {
+      g_application_release (pt->app);
+      g_object_unref (pt->app);
+    }
+  g_object_unref (pt->self);
+  g_free (pt);
+}
+
+static void
+run_page_task (DcrBankView *self, GAsyncReadyCallback done, gpointer task_data, GDestroyNotify free_data,
+               GTaskThreadFunc thread)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  GtkApplication *app = GTK_IS_WINDOW (root) ? gtk_window_get_application (GTK_WINDOW (root)) : NULL;
+  PageTask *pt = g_new (PageTask, 1);
+  *pt = (PageTask) { g_object_ref (self), app ? g_object_ref (G_APPLICATION (app)) : NULL, done };
+  if (pt->app)
+    g_application_hold (pt->app);
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, page_task_done, pt);
+  g_task_set_task_data (task, task_data, free_data);
+  g_task_run_in_thread (task, thread);
+}
+
 static void
 start_neighbours (DcrBankView *self)
 {
@@ -302,9 +342,7 @@ start_neighbours (DcrBankView *self)
   if (features_fresh (self))
     job->cache = g_atomic_rc_box_acquire (self->features);
   self->nb_running = TRUE;
-  g_autoptr (GTask) task = g_task_new (self, NULL, on_neighbours, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) neighbour_job_free);
-  g_task_run_in_thread (task, neighbour_thread);
+  run_page_task (self, on_neighbours, job, (GDestroyNotify) neighbour_job_free, neighbour_thread);
 }
 
 static void
@@ -1121,9 +1159,7 @@ dcr_bank_view_add_folder (DcrBankView *self, const char *dir)
   g_autofree char *name = g_path_get_basename (dir);
   g_autofree char *what = g_strdup_printf ("Adding %s", name);
   job->cancellable = g_object_ref (start_job (self, what));
-  g_autoptr (GTask) task = g_task_new (self, NULL, on_added, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) add_job_free);
-  g_task_run_in_thread (task, add_thread);
+  run_page_task (self, on_added, job, (GDestroyNotify) add_job_free, add_thread);
 }
 
 static void
@@ -1180,9 +1216,7 @@ run_curate_job (DcrBankView *self, const char *what, gsize keep, GAsyncReadyCall
   job->device = device_setting (self);
   job->keep = keep;
   job->cancellable = g_object_ref (start_job (self, what));
-  g_autoptr (GTask) task = g_task_new (self, NULL, done, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) curate_job_free);
-  g_task_run_in_thread (task, thread);
+  run_page_task (self, done, job, (GDestroyNotify) curate_job_free, thread);
 }
 
 static void
@@ -1197,6 +1231,9 @@ dedup_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancell
                             .cancellable = job->cancellable };
   DcrBankDuplicates *d = bank ? dcr_bank_find_duplicates (bank, ctx, DCR_CURATE_DEFAULT_THRESHOLD, &opts, &err)
                               : NULL;
+  /* the device goes before the result: the app may quit right after it */
+  g_clear_pointer (&bank, dcr_bank_close);
+  g_clear_pointer (&ctx, dcr_context_free);
   if (d)
     g_task_return_pointer (task, d, (GDestroyNotify) dcr_bank_duplicates_free);
   else
@@ -1319,6 +1356,8 @@ prune_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancell
   DcrCurateOptions opts = { .dtype = DCR_F32, .progress = curate_progress, .user_data = job,
                             .cancellable = job->cancellable };
   DcrBankPrunePlan *plan = bank ? dcr_bank_plan_prune (bank, ctx, job->keep, &opts, &err) : NULL;
+  g_clear_pointer (&bank, dcr_bank_close);
+  g_clear_pointer (&ctx, dcr_context_free);
   if (plan)
     g_task_return_pointer (task, plan, (GDestroyNotify) dcr_bank_prune_plan_free);
   else

@@ -829,6 +829,38 @@ test_bank_view (void)
   g_assert_true (done);
 }
 
+static void
+on_activate_close_busy (GApplication *app, gpointer data)
+{
+  GtkWidget **weak = data;
+  DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.show-bank", NULL));
+  DcrBankView *view = DCR_BANK_VIEW (dcr_test_gui_find (GTK_WIDGET (win), DCR_TYPE_BANK_VIEW));
+  g_assert_nonnull (view);
+  dcr_test_gui_spin (200);
+  *weak = GTK_WIDGET (view);
+  g_object_add_weak_pointer (G_OBJECT (view), (gpointer *) weak);
+  activate (view, "bank.find-duplicates");
+  g_assert_true (dcr_bank_view_is_busy (view));
+  gtk_window_close (GTK_WINDOW (win));
+}
+
+/* Closing the window while a GPU job of the page runs: the application
+ * waits for the worker, and the page is finalised on the main thread
+ * before g_application_run returns. */
+static void
+test_bank_view_close_busy (void)
+{
+  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
+  g_settings_set_string (settings, "bank-file", bank_path);
+  g_autoptr (DcrApplication) app = dcr_application_new ();
+  GtkWidget *weak = NULL;
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_close_busy), &weak);
+  g_assert_null (weak);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -845,6 +877,7 @@ main (int argc, char **argv)
       gtk_init ();
       make_fixtures ();
       g_test_add_func ("/app/bank-view", test_bank_view);
+      g_test_add_func ("/app/bank-view/close-while-busy", test_bank_view_close_busy);
     }
   else
     g_test_message ("no display: the page itself is not tested (run the suite under xvfb-run, see README)");

@@ -75,7 +75,9 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
       g_free (features);
       g_free (ids);
     }
-  g_autoptr (GPtrArray) log = dcr_bank_audit_log (bank, 50, NULL);
+  GPtrArray *log = dcr_bank_audit_log (bank, 50, NULL);
+  if (log)
+    g_ptr_array_unref (log);
   (void) dcr_bank_check (bank, NULL);
   (void) dcr_bank_count (bank, TRUE);
   return 0;

@@ -95,11 +95,12 @@ project_thread (GTask *task, gpointer source, gpointer data, GCancellable *cance
 static void
 on_projected (GObject *source, GAsyncResult *res, gpointer data)
 {
+  /* the task's reference, let go here on the main thread */
+  g_autoptr (DcrBankStatsWindow) self = data;
   g_autoptr (GError) err = NULL;
   gboolean ok = g_task_propagate_boolean (G_TASK (res), &err);
   if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return; /* the window went away */
-  DcrBankStatsWindow *self = DCR_BANK_STATS_WINDOW (source);
   gtk_spinner_stop (self->spinner);
   gtk_widget_set_visible (GTK_WIDGET (self->spinner), FALSE);
   g_clear_object (&self->cancellable);
@@ -382,7 +383,9 @@ dcr_bank_stats_window_new (GtkWindow *parent, const char *bank_path, GListModel 
   self->cancellable = g_cancellable_new ();
   Projection *p = g_new0 (Projection, 1);
   p->bank_path = g_strdup (bank_path);
-  g_autoptr (GTask) task = g_task_new (self, self->cancellable, on_projected, NULL);
+  /* no source object: the task's last reference may go in the worker, and
+   * the window must never be finalised there */
+  g_autoptr (GTask) task = g_task_new (NULL, self->cancellable, on_projected, g_object_ref (self));
   g_task_set_task_data (task, p, (GDestroyNotify) projection_free);
   g_task_run_in_thread (task, project_thread);
   return self;

@@ -108,8 +108,8 @@ dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot
                            fb, 2, &fp, sizeof fp, 1, 1, 1, error);
 }
 
-static void
-channels (const guint8 *image, gint64 w, gint64 y, gint64 x, double out[3])
+void
+dcr_ref_forensic_channels (const guint8 *image, gint64 w, gint64 y, gint64 x, double out[3])
 {
   const guint8 *px = image + (y * w + x) * 3;
   /* the shader's float arithmetic, so that both round the same way */
@@ -132,8 +132,8 @@ dcr_ref_forensic_stats (const guint8 *image, gint64 h, gint64 w, const DcrForens
         double row[7][3], col[7][3];
         for (int k = 0; k < 7; k++)
           {
-            channels (image, w, i, j - 1 + k, row[k]);
-            channels (image, w, i - 1 + k, j, col[k]);
+            dcr_ref_forensic_channels (image, w, i, j - 1 + k, row[k]);
+            dcr_ref_forensic_channels (image, w, i - 1 + k, j, col[k]);
           }
         for (int c = 0; c < 3; c++)
           {

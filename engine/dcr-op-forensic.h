@@ -72,6 +72,10 @@ gboolean dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what,
                                   gint64 column, guint dim, DcrForensicWindow *win, gsize *image_bytes,
                                   GError **error);
 
+/* The three channels of pixel (y, x) of a w-wide 8-bit RGB image — luma,
+ * R − G, B − G — in the shaders' float arithmetic, for the references. */
+void dcr_ref_forensic_channels (const guint8 *image, gint64 w, gint64 y, gint64 x, double out[3]);
+
 /* References in double: the accumulators of one image (acc: ACC_SIZE
  * values) and the feature from them (out: DCR_FORENSIC_DIM values). */
 void dcr_ref_forensic_stats (const guint8 *image, gint64 h, gint64 w, const DcrForensicWindow *win, double *acc);

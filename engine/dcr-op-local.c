@@ -73,17 +73,6 @@ dcr_op_local (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, D
                            &fp, sizeof fp, 1, 1, 1, error);
 }
 
-/* The channels of pixel (y, x) in the shader's float arithmetic. */
-static void
-channels (const guint8 *image, gint64 w, gint64 y, gint64 x, double out[3])
-{
-  const guint8 *px = image + (y * w + x) * 3;
-  float r = px[0], g = px[1], b = px[2];
-  out[0] = r * 0.299f + g * 0.587f + b * 0.114f;
-  out[1] = r - g;
-  out[2] = b - g;
-}
-
 void
 dcr_ref_local_stats (const guint8 *image, gint64 h, gint64 w, const DcrForensicWindow *win, double *acc)
 {
@@ -101,8 +90,8 @@ dcr_ref_local_stats (const guint8 *image, gint64 h, gint64 w, const DcrForensicW
         double row[13][3], col[13][3];
         for (int k = 0; k < 13; k++)
           {
-            channels (image, w, i, j - 6 + k, row[k]);
-            channels (image, w, i - 6 + k, j, col[k]);
+            dcr_ref_forensic_channels (image, w, i, j - 6 + k, row[k]);
+            dcr_ref_forensic_channels (image, w, i - 6 + k, j, col[k]);
           }
         for (int c = 0; c < 3; c++)
           {

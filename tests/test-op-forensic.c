@@ -6,7 +6,6 @@
  * image has no texture, and the errors. */
 #include "test-backbone-common.h"
 #include "dcr-op-forensic.h"
-#include "dcr-op-preprocess.h"
 #include "golden/forensic-numpy.h"
 
 #include <math.h>

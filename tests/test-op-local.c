@@ -8,7 +8,6 @@
  * and not at 3. */
 #include "test-backbone-common.h"
 #include "dcr-op-local.h"
-#include "dcr-op-preprocess.h"
 #include "golden/local-numpy.h"
 
 #include <math.h>
@@ -23,17 +22,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-static guint32
-hash32 (guint32 x)
-{
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
-
 /* Smooth gradients plus noise whose strength varies across the picture, so
  * that tiles differ from each other. */
 static guint8 *
@@ -46,7 +34,7 @@ make_image (gint64 h, gint64 w, guint32 seed)
         {
           int amp = 5 + (int) ((x / 37 + y / 53) % 5) * 8;
           double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y)
-                     + (int) (hash32 (seed + (guint32) ((y * w + x) * 3 + c)) % (guint32) (2 * amp + 1)) - amp;
+                     + (int) (golden_lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % (guint32) (2 * amp + 1)) - amp;
           img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
         }
   return img;
@@ -288,7 +276,7 @@ test_upscale_trace (void)
   const gint64 h = 256, w = 256, sw = w / 2 + 1;
   g_autofree guint8 *small = g_new (guint8, h * sw * 3), *big = g_new (guint8, h * w * 3);
   for (gint64 i = 0; i < h * sw * 3; i++)
-    small[i] = (guint8) (64 + hash32 ((guint32) i * 31u + 5) % 128);
+    small[i] = (guint8) (64 + golden_lowbias32 ((guint32) i * 31u + 5) % 128);
   for (gint64 y = 0; y < h; y++)
     for (gint64 x = 0; x < w; x++)
       for (int c = 0; c < 3; c++)

@@ -70,6 +70,15 @@ dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const Dc
   return TRUE;
 }
 
+guint32
+dcr_forensic_row_binding (const DcrTensor *y, gint64 row, gint64 column, guint dim, DcrBinding *binding)
+{
+  gsize es = dcr_dtype_size (y->dtype);
+  gsize start = (gsize) (row * y->shape[1] + column) * es, aligned = start & ~(gsize) 255;
+  *binding = (DcrBinding) { y->buf, aligned, start + dim * es - aligned, TRUE };
+  return (guint32) ((start - aligned) / es);
+}
+
 gboolean
 dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y, gint64 row,
                  gint64 column, const DcrForensicScales *scales, GError **error)
@@ -93,14 +102,10 @@ dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot
                          error))
     return FALSE;
 
-  gsize es = dcr_dtype_size (y->dtype);
-  gsize start = (gsize) (row * y->shape[1] + column) * es, aligned = start & ~(gsize) 255;
-  DcrBinding fb[2] = {
-    { acc->buf, slot * acc_bytes, acc_bytes, FALSE },
-    { y->buf, aligned, start + DCR_FORENSIC_DIM * es - aligned, TRUE },
-  };
+  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, acc_bytes, FALSE } };
+  guint32 out0 = dcr_forensic_row_binding (y, row, column, DCR_FORENSIC_DIM, &fb[1]);
   FeatPush fp = {
-    0, (guint32) ((start - aligned) / es), (float) (win.nh * win.nw / PHASES),
+    0, out0, (float) (win.nh * win.nw / PHASES),
     scales->level, scales->shape, scales->corr, scales->energy, scales->pcorr,
   };
   char name[32];

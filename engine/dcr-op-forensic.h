@@ -72,6 +72,11 @@ gboolean dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what,
                                   gint64 column, guint dim, DcrForensicWindow *win, gsize *image_bytes,
                                   GError **error);
 
+/* The writable binding of `dim` values of y's row `row` from `column`,
+ * starting at the 256-byte boundary below them (storage-buffer offset
+ * alignment); returns the first value's element index within it. */
+guint32 dcr_forensic_row_binding (const DcrTensor *y, gint64 row, gint64 column, guint dim, DcrBinding *binding);
+
 /* The three channels of pixel (y, x) of a w-wide 8-bit RGB image — luma,
  * R − G, B − G — in the shaders' float arithmetic, for the references. */
 void dcr_ref_forensic_channels (const guint8 *image, gint64 w, gint64 y, gint64 x, double out[3]);

@@ -61,13 +61,9 @@ dcr_op_local (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, D
                          error))
     return FALSE;
 
-  gsize es = dcr_dtype_size (y->dtype);
-  gsize start = (gsize) (row * y->shape[1] + column) * es, aligned = start & ~(gsize) 255;
-  DcrBinding fb[2] = {
-    { acc->buf, slot * acc_bytes, acc_bytes, FALSE },
-    { y->buf, aligned, start + DCR_LOCAL_DIM * es - aligned, TRUE },
-  };
-  FeatPush fp = { 0, (guint32) ((start - aligned) / es), (guint32) (t.nth * t.ntw) };
+  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, acc_bytes, FALSE } };
+  guint32 out0 = dcr_forensic_row_binding (y, row, column, DCR_LOCAL_DIM, &fb[1]);
+  FeatPush fp = { 0, out0, (guint32) (t.nth * t.ntw) };
   char name[32];
   return dcr_ops_dispatch (seq, dcr_ops_shader_name ("local_features", y->dtype, name, sizeof name), NULL, 0, fb, 2,
                            &fp, sizeof fp, 1, 1, 1, error);

@@ -6,6 +6,7 @@
 #include "dcr-backbone.h"
 #include "dcr-op-preprocess.h"
 #include "dcr-safetensors.h"
+#include "dcr-tile-head.h"
 
 G_BEGIN_DECLS
 
@@ -43,6 +44,11 @@ struct _DcrBackbone {
   guint residual_column;
   gboolean local;      /* the tiled forensic tap (dcr-op-local.h) follows */
   guint local_column;
+  /* The tile head (dcr-tile-head.h) after the local tap, or NULL: its
+   * weights packed for the GPU (f32, uploaded once) at column tiles_column. */
+  DcrTileHead *tile_head;
+  DcrTensor *tile_packed;
+  guint tiles_column;
   guint net_taps;      /* the network's own taps, which `record` fills */
   /* The fixed standardisation of the default backbone, or NULL: features =
    * (raw − mean) · inv_std per column. */
@@ -65,6 +71,8 @@ struct _DcrBackboneRun {
   DcrTensor *whole_input, *chunk_input;
   DcrTensor *forensic_acc; /* f32 [B, DCR_FORENSIC_ACC_SIZE] with the residual tap */
   DcrTensor *local_acc;    /* f32 [B, DCR_LOCAL_ACC_SIZE] with the local tap */
+  DcrTensor *tile_logits;  /* f32 [B, DCR_LOCAL_MAX_TILES] with the tile head */
+  guint *tile_nth, *tile_ntw; /* per slot: its image's tile grid (0 × 0: no image yet) */
 };
 
 /* Appends a tap of `width` columns at the end of the feature. */

@@ -8,6 +8,7 @@
 #include "dcr-op-conv.h"
 #include "dcr-op-forensic.h"
 #include "dcr-op-local.h"
+#include "dcr-tile-head.h"
 #include "dcr-op-eltwise.h"
 
 #include <math.h>
@@ -113,6 +114,8 @@ dcr_backbone_free (DcrBackbone *bb)
     bb->klass->free_impl (bb->impl);
   dcr_tensor_free (bb->norm_neg_mean);
   dcr_tensor_free (bb->norm_inv_std);
+  dcr_tensor_free (bb->tile_packed);
+  dcr_tile_head_free (bb->tile_head);
   if (bb->taps)
     g_array_unref (bb->taps);
   if (bb->tap_names)
@@ -164,6 +167,12 @@ dcr_backbone_default_norm_path (void)
   return find_data_file ("models/default", "feature-norm.safetensors");
 }
 
+char *
+dcr_backbone_default_tile_head_path (void)
+{
+  return find_data_file ("models/default", "tile-head.safetensors");
+}
+
 /* Reads "mean" and "std" [dim] (std > 0, finite), checks the file was made
  * for these raw features, and uploads −mean and 1/std. */
 static gboolean
@@ -210,13 +219,14 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
   g_autofree char *path = NULL;
   const DcrBackboneClass *klass = NULL;
   gboolean residual = FALSE, local = FALSE;
-  g_autofree char *norm_path = NULL;
-  static const char suffix[] = "+residual", local_suffix[] = "+local";
+  g_autofree char *norm_path = NULL, *tiles_path = NULL;
+  static const char suffix[] = "+residual", local_suffix[] = "+local", tiles_suffix[] = "+tiles";
   if (!spec || g_strcmp0 (spec, "default") == 0)
     {
       klass = &dcr_backbone_mobilenet_class;
       path = dcr_backbone_default_path ();
       residual = local = TRUE;
+      tiles_path = dcr_backbone_default_tile_head_path ();
       norm_path = dcr_backbone_default_norm_path ();
     }
   for (gsize i = 0; !klass && i < G_N_ELEMENTS (classes); i++)
@@ -234,20 +244,46 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
           local = TRUE;
           n += sizeof local_suffix - 1;
         }
+      if (strncmp (spec + n, tiles_suffix, sizeof tiles_suffix - 1) == 0)
+        {
+          /* "+tiles=HEAD", HEAD up to the next ':' */
+          const char *head = spec + n + sizeof tiles_suffix - 1, *colon = strchr (head, ':');
+          if (!local)
+            {
+              g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                           "Backbone \"%s\": the tile head scores the local tap's tiles, so \"+tiles\" must "
+                           "follow \"+local\" (%s+local+tiles=HEAD:PATH or %s+residual+local+tiles=HEAD:PATH)",
+                           spec, classes[i]->kind, classes[i]->kind);
+              return NULL;
+            }
+          if (head[0] != '=' || !colon || colon == head + 1)
+            {
+              g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                           "Backbone \"%s\": write the tile head as \"+tiles=HEAD:PATH\", HEAD its "
+                           ".safetensors file (a path without ':'), PATH the backbone's weights", spec);
+              return NULL;
+            }
+          tiles_path = g_strndup (head + 1, colon - head - 1);
+          n = colon - spec;
+        }
       if (spec[n] == ':' && spec[n + 1])
         {
           klass = classes[i];
           path = g_strdup (spec + n + 1);
         }
       else
-        residual = local = FALSE;
+        {
+          residual = local = FALSE;
+          g_clear_pointer (&tiles_path, g_free);
+        }
     }
   if (!klass)
     {
       g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
                    "Unknown backbone \"%s\" (this build knows \"default\", \"mobilenet_v2:PATH\", "
                    "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file, each optionally "
-                   "as KIND+residual:PATH, KIND+local:PATH or KIND+residual+local:PATH)", spec);
+                   "as KIND+residual:PATH, KIND+local:PATH or KIND+residual+local:PATH, and the last two with "
+                   "a tile head as KIND+local+tiles=HEAD:PATH)", spec);
       return NULL;
     }
   if (dtype != DCR_F32 && dtype != DCR_F16)
@@ -261,6 +297,9 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
                    "%s has no 16-bit storage; run the backbone in f32", dcr_context_device (ctx)->name);
       return NULL;
     }
+  g_autoptr (DcrTileHead) tile_head = NULL;
+  if (tiles_path && !(tile_head = dcr_tile_head_load (tiles_path, error)))
+    return NULL;
   g_autoptr (DcrSafetensors) st = dcr_safetensors_open (path, error);
   if (!st)
     return NULL;
@@ -288,8 +327,22 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
       bb->local_column = bb->dim;
       dcr_backbone_add_tap (bb, "local", DCR_LOCAL_DIM);
     }
-  bb->id = g_strdup_printf ("%s%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
-                            local ? "+local-v1" : "", bb->sha256);
+  g_autofree char *tiles_id = NULL;
+  if (tile_head)
+    {
+      gint64 shape[] = { DCR_TILES_PACKED ((gint64) tile_head->hidden) };
+      g_autofree float *packed = g_new (float, shape[0]);
+      dcr_tile_head_pack (tile_head, packed);
+      if (!(bb->tile_packed = dcr_tensor_new (ctx, DCR_POOL_WEIGHTS, DCR_F32, 1, shape, error)) ||
+          !dcr_tensor_upload (bb->tile_packed, packed, error))
+        return NULL;
+      tiles_id = g_strdup_printf ("+tiles-v1@%.12s", tile_head->sha256);
+      bb->tile_head = g_steal_pointer (&tile_head);
+      bb->tiles_column = bb->dim;
+      dcr_backbone_add_tap (bb, "tiles", DCR_TILES_DIM);
+    }
+  bb->id = g_strdup_printf ("%s%s%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
+                            local ? "+local-v1" : "", tiles_id ? tiles_id : "", bb->sha256);
   if (norm_path)
     {
       g_autofree char *norm_sha = NULL;
@@ -310,6 +363,8 @@ guint dcr_backbone_dim (DcrBackbone *bb) { return bb->dim; }
 guint dcr_backbone_input_size (DcrBackbone *bb) { return bb->input_size; }
 guint dcr_backbone_n_taps (DcrBackbone *bb) { return bb->taps->len; }
 DcrDtype dcr_backbone_dtype (DcrBackbone *bb) { return bb->dtype; }
+gboolean dcr_backbone_has_tiles (DcrBackbone *bb) { return bb->tile_head != NULL; }
+guint dcr_backbone_tiles_column (DcrBackbone *bb) { return bb->tiles_column; }
 
 const DcrBackboneTap *
 dcr_backbone_tap (DcrBackbone *bb, guint i)
@@ -348,6 +403,9 @@ dcr_backbone_run_free (DcrBackboneRun *run)
   dcr_tensor_free (run->chunk_input);
   dcr_tensor_free (run->forensic_acc);
   dcr_tensor_free (run->local_acc);
+  dcr_tensor_free (run->tile_logits);
+  g_free (run->tile_nth);
+  g_free (run->tile_ntw);
   if (run->raw != run->features)
     dcr_tensor_free (run->raw);
   if (run->scratch)
@@ -486,6 +544,14 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
       if (!(run->local_acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, acc_shape, error)))
         return NULL;
     }
+  if (bb->tile_head)
+    {
+      gint64 lg_shape[] = { batch, DCR_LOCAL_MAX_TILES };
+      if (!(run->tile_logits = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, lg_shape, error)))
+        return NULL;
+      run->tile_nth = g_new0 (guint, batch);
+      run->tile_ntw = g_new0 (guint, batch);
+    }
   run->seq = dcr_seq_new (ctx, error);
   if (!run->seq || !record_chunks (run, error))
     return NULL;
@@ -544,7 +610,53 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
     return FALSE;
   if (bb->local && !dcr_op_local (seq, t, run->local_acc, slot, run->raw, slot, bb->local_column, error))
     return FALSE;
-  return dcr_seq_submit (seq, TRUE, error);
+  DcrLocalTiles tiles = { 0 };
+  if (bb->tile_head)
+    {
+      DcrForensicWindow win;
+      dcr_forensic_window (img->height, img->width, &win); /* dcr_op_local checked the size */
+      dcr_local_tiles (&win, &tiles);
+      if (!dcr_op_tile_head (seq, run->local_acc, slot, (guint) (tiles.nth * tiles.ntw), bb->tile_packed,
+                             bb->tile_head->hidden, run->tile_logits, run->raw, slot, bb->tiles_column, error))
+        return FALSE;
+    }
+  if (!dcr_seq_submit (seq, TRUE, error))
+    return FALSE;
+  if (bb->tile_head)
+    {
+      run->tile_nth[slot] = (guint) tiles.nth;
+      run->tile_ntw[slot] = (guint) tiles.ntw;
+    }
+  return TRUE;
+}
+
+gboolean
+dcr_backbone_run_tile_logits (DcrBackboneRun *run, guint slot, float logits[DCR_LOCAL_MAX_TILES], guint *nth,
+                              guint *ntw, GError **error)
+{
+  if (!run->bb->tile_head)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                   "Backbone %s has no tile head (its spec has no \"+tiles=HEAD\")", run->bb->id);
+      return FALSE;
+    }
+  if (!check_slot (run, slot, error))
+    return FALSE;
+  if (!run->tile_nth[slot])
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH,
+                   "Batch slot %u holds no image yet (dcr_backbone_run_set_image gives it one)", slot);
+      return FALSE;
+    }
+  g_autofree float *all = g_new (float, (gsize) run->batch * DCR_LOCAL_MAX_TILES);
+  if (!dcr_tensor_download (run->tile_logits, all, error))
+    return FALSE;
+  guint n = run->tile_nth[slot] * run->tile_ntw[slot];
+  memset (logits, 0, sizeof (float) * DCR_LOCAL_MAX_TILES);
+  memcpy (logits, all + (gsize) slot * DCR_LOCAL_MAX_TILES, sizeof (float) * n);
+  *nth = run->tile_nth[slot];
+  *ntw = run->tile_ntw[slot];
+  return TRUE;
 }
 
 gboolean

@@ -6,6 +6,7 @@
 
 #include "dcr-vk.h"
 #include "dcr-image.h"
+#include "dcr-op-local.h"
 
 G_BEGIN_DECLS
 
@@ -35,7 +36,9 @@ typedef struct _DcrBackbone DcrBackbone;
 
 /* `spec` names the architecture and, after a colon, a .safetensors file:
  *
- *  "default"            "mobilenet_v2+residual+local:" the shipped weights, then
+ *  "default"            "mobilenet_v2+residual+local:" the shipped weights
+ *                       (with "+tiles=" the shipped tile head,
+ *                       dcr_backbone_default_tile_head_path, when present), then
  *                       the shipped standardisation of every column
  *                       (dcr_backbone_default_norm_path) when present.
  *  "mobilenet_v2:PATH"  MobileNetV2 (Keras, ImageNet) up to block 10;
@@ -53,6 +56,14 @@ typedef struct _DcrBackbone DcrBackbone;
  *                       per tile of the window aggregated over the tiles
  *                       (dcr-op-local.h, 276 columns), from the same pixels.
  *                       The id gains "+local-v1" (after "+residual-v1").
+ *  "KIND[+residual]+local+tiles=HEAD:PATH"
+ *                       the same, then tap "tiles" (DCR_TILES_DIM columns):
+ *                       the tile head of the .safetensors file HEAD
+ *                       (dcr-tile-head.h; HEAD may not contain ':') on the
+ *                       local tap's tiles: the mean of the 4 highest tile
+ *                       scores, then the highest. The id gains
+ *                       "+tiles-v1@" and the first 12 hex digits of HEAD's
+ *                       SHA-256, before "@" and the weights' digits.
  *  "resnet50:PATH"      a torchvision or timm bottleneck ResNet state dict
  *                       (conv1, bn1, layer1.0.conv1, …, downsample.0/1; fc is
  *                       ignored; any prefix such as "module." is accepted);
@@ -93,6 +104,8 @@ char *dcr_backbone_default_path (void);
  * NULL when none is there. With it, "default" outputs (raw − mean) / std and
  * its id gains "+norm@" and the file's hash. */
 char *dcr_backbone_default_norm_path (void);
+/* models/default/tile-head.safetensors, found as the norm is; NULL when none. */
+char *dcr_backbone_default_tile_head_path (void);
 
 /* "mobilenet_v2_b10@1a2b3c4d5e6f": the architecture as read from the
  * weights ("resnet50", "resnet101", "clip-vit-l14", "clip-vit-b16", …) and
@@ -135,6 +148,17 @@ gboolean dcr_backbone_run_forward (DcrBackboneRun *run, GError **error);
 gboolean dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error);
 /* The device tensor holding the features, for GPU consumers (the heads). */
 DcrTensor *dcr_backbone_run_feature_tensor (DcrBackboneRun *run);
+
+/* Whether the feature has the tile head's tap, and its first column (the
+ * mean of the highest tile scores; the highest is the next). */
+gboolean dcr_backbone_has_tiles (DcrBackbone *bb);
+guint dcr_backbone_tiles_column (DcrBackbone *bb);
+/* The tile head's score of every tile of the image in `slot` (row-major,
+ * nth × ntw of them, the tiles of dcr-op-local.h; the rest of logits set to
+ * 0) from its last dcr_backbone_run_set_image. Errors when the backbone has
+ * no tile head or the slot no image. */
+gboolean dcr_backbone_run_tile_logits (DcrBackboneRun *run, guint slot, float logits[DCR_LOCAL_MAX_TILES],
+                                       guint *nth, guint *ntw, GError **error);
 
 /* Benchmarks: replays the recorded pass once to warm up, then `repeats`
  * times, and gives the fastest and the median wall-clock milliseconds per

@@ -29,6 +29,26 @@ golden_lowbias32 (guint32 v)
   return v;
 }
 
+/* A photo-like test image for the forensic taps, 8-bit RGB [h, w, 3]:
+ * smooth gradients plus uniform noise of ±amp, so that every statistic is
+ * non-trivial. varying: amp changes across the picture (5…37 in blocks of
+ * 37 × 53 px), so that tiles differ from each other; else amp 20. */
+static inline guint8 *
+photo_image (gint64 h, gint64 w, guint32 seed, gboolean varying)
+{
+  guint8 *img = g_new (guint8, h * w * 3);
+  for (gint64 y = 0; y < h; y++)
+    for (gint64 x = 0; x < w; x++)
+      for (int c = 0; c < 3; c++)
+        {
+          int amp = varying ? 5 + (int) ((x / 37 + y / 53) % 5) * 8 : 20;
+          double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y)
+                     + (int) (golden_lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % (guint32) (2 * amp + 1)) - amp;
+          img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
+        }
+  return img;
+}
+
 /* The "input" formula in the reference files' metadata: noise plus a
  * per-image stripe pattern, NHWC. */
 static inline float *

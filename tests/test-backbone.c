@@ -4,6 +4,7 @@
  * data/models/tfjs-reference.mjs), in f32 and f16 storage; plus the image
  * path through GPU preprocessing, and refusals of broken weight files. */
 #include "test-backbone-common.h"
+#include "dcr-tile-head.h"
 #include "dcr-op-forensic.h"
 #include "dcr-op-local.h"
 
@@ -167,10 +168,12 @@ test_image_path (void)
   g_assert_nonnull (strstr (err->message, "36"));
   g_clear_error (&err);
 
-  /* "default" is the raw "+residual+local" feature (the columns above, then
-   * the local tap's) standardised column by column with the shipped mean
-   * and std */
-  g_autofree char *lspec = g_strconcat ("mobilenet_v2+residual+local:", weights, NULL);
+  /* "default" is the raw "+residual+local+tiles" feature (the columns
+   * above, then the local tap's, then the shipped tile head's) standardised
+   * column by column with the shipped mean and std */
+  g_autofree char *head = dcr_backbone_default_tile_head_path ();
+  g_assert_nonnull (head);
+  g_autofree char *lspec = g_strconcat ("mobilenet_v2+residual+local+tiles=", head, ":", weights, NULL);
   g_clear_pointer (&run, dcr_backbone_run_free);
   g_clear_pointer (&bb, dcr_backbone_free);
   bb = dcr_backbone_load (ctx, lspec, DCR_F32, &err);
@@ -182,7 +185,9 @@ test_image_path (void)
   g_assert_no_error (err);
   guint rdim = dim;
   dim = dcr_backbone_dim (bb);
-  g_assert_cmpuint (dim, ==, rdim + DCR_LOCAL_DIM);
+  g_assert_cmpuint (dim, ==, rdim + DCR_LOCAL_DIM + DCR_TILES_DIM);
+  g_assert_true (dcr_backbone_has_tiles (bb));
+  g_assert_cmpuint (dcr_backbone_tiles_column (bb), ==, rdim + DCR_LOCAL_DIM);
   g_autofree float *raw = g_new (float, dim);
   g_assert_true (dcr_backbone_run_features (run, raw, &err));
   dcr_test_assert_close ("the same network and residual columns", raw, got + rdim, rdim, 1e-5, 1e-5);

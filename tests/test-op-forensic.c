@@ -20,21 +20,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-/* A photo-like test image: smooth gradients plus noise, so that every
- * statistic is non-trivial. */
-static guint8 *
-make_image (gint64 h, gint64 w, guint32 seed)
-{
-  guint8 *img = g_new (guint8, h * w * 3);
-  for (gint64 y = 0; y < h; y++)
-    for (gint64 x = 0; x < w; x++)
-      for (int c = 0; c < 3; c++)
-        {
-          double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y) + (golden_lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % 41) - 20.0;
-          img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
-        }
-  return img;
-}
 
 /* The GPU's statistics (slot `slot` of a 2-slot buffer) and feature (row 1
  * of a [3, D] output at column 5) of an image. */
@@ -85,7 +70,7 @@ test_gpu_vs_ref (void)
   for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++)
     {
       gint64 h = sizes[s][0], w = sizes[s][1];
-      g_autofree guint8 *img = make_image (h, w, (guint32) s * 7919u);
+      g_autofree guint8 *img = photo_image (h, w, (guint32) s * 7919u, FALSE);
       g_autofree float *racc = g_new (float, DCR_FORENSIC_ACC_SIZE), *gacc = g_new (float, DCR_FORENSIC_ACC_SIZE);
       g_autofree float *rf = g_new (float, DCR_FORENSIC_DIM), *gf = g_new (float, DCR_FORENSIC_DIM);
       reference (img, h, w, racc, rf);
@@ -160,7 +145,7 @@ test_upscale_trace (void)
    * columns, which the period-2 DFT at (0, 1) and (1, 0) shows; the original
    * has no such pattern. */
   const gint64 h = 128, w = 128, sh = h / 2 + 1, sw = w / 2 + 1;
-  g_autofree guint8 *small = make_image (sh, sw, 99);
+  g_autofree guint8 *small = photo_image (sh, sw, 99, FALSE);
   g_autofree guint8 *big = g_new (guint8, h * w * 3);
   for (gint64 y = 0; y < h; y++)
     for (gint64 x = 0; x < w; x++)
@@ -171,7 +156,7 @@ test_upscale_trace (void)
                     + small[(y1 * sw + x1) * 3 + c];
           big[(y * w + x) * 3 + c] = (guint8) ((sum + 2) / 4);
         }
-  g_autofree guint8 *orig = make_image (h, w, 99);
+  g_autofree guint8 *orig = photo_image (h, w, 99, FALSE);
   float f_big[DCR_FORENSIC_DIM], f_orig[DCR_FORENSIC_DIM];
   g_autofree float *acc = g_new (float, DCR_FORENSIC_ACC_SIZE);
   run_gpu (big, h, w, DCR_F32, 0, acc, f_big);
@@ -207,7 +192,7 @@ static void
 test_errors (void)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree guint8 *img = make_image (35, 80, 1);
+  g_autofree guint8 *img = photo_image (35, 80, 1, FALSE);
   g_autoptr (DcrTensor) t = dcr_test_image_tensor (img, 35, 80);
   gint64 ashape[] = { DCR_FORENSIC_ACC_SIZE }, yshape[] = { 2, DCR_FORENSIC_DIM };
   g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, NULL);
@@ -218,7 +203,7 @@ test_errors (void)
   g_assert_nonnull (strstr (err->message, "too small"));
   g_clear_error (&err);
 
-  g_autofree guint8 *img2 = make_image (40, 40, 2);
+  g_autofree guint8 *img2 = photo_image (40, 40, 2, FALSE);
   g_autoptr (DcrTensor) t2 = dcr_test_image_tensor (img2, 40, 40);
   g_assert_false (dcr_op_forensic (seq, t2, acc, 1, y, 0, 0, &dcr_forensic_scales_v1, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);

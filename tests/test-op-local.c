@@ -22,23 +22,6 @@
 #define F16_ATOL 2e-3
 #define F16_RTOL 2e-3
 
-/* Smooth gradients plus noise whose strength varies across the picture, so
- * that tiles differ from each other. */
-static guint8 *
-make_image (gint64 h, gint64 w, guint32 seed)
-{
-  guint8 *img = g_new (guint8, h * w * 3);
-  for (gint64 y = 0; y < h; y++)
-    for (gint64 x = 0; x < w; x++)
-      for (int c = 0; c < 3; c++)
-        {
-          int amp = 5 + (int) ((x / 37 + y / 53) % 5) * 8;
-          double v = 128 + 60 * sin (0.05 * x + 0.9 * c) * cos (0.07 * y)
-                     + (int) (golden_lowbias32 (seed + (guint32) ((y * w + x) * 3 + c)) % (guint32) (2 * amp + 1)) - amp;
-          img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
-        }
-  return img;
-}
 
 /* The GPU's accumulators (slot `slot` of a 2-slot buffer) and feature (row 1
  * of a [3, D] output at column 7) of an image. */
@@ -113,7 +96,7 @@ test_gpu_vs_ref (void)
   for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++)
     {
       gint64 h = sizes[s][0], w = sizes[s][1];
-      g_autofree guint8 *img = make_image (h, w, (guint32) s * 7919u + 3);
+      g_autofree guint8 *img = photo_image (h, w, (guint32) s * 7919u + 3, TRUE);
       g_autofree double *racc = g_new (double, DCR_LOCAL_ACC_SIZE);
       g_autofree float *gacc = g_new (float, DCR_LOCAL_ACC_SIZE);
       float rf[DCR_LOCAL_DIM], gf[DCR_LOCAL_DIM];
@@ -312,7 +295,7 @@ static void
 test_errors (void)
 {
   g_autoptr (GError) err = NULL;
-  g_autofree guint8 *img = make_image (35, 80, 1);
+  g_autofree guint8 *img = photo_image (35, 80, 1, TRUE);
   g_autoptr (DcrTensor) t = dcr_test_image_tensor (img, 35, 80);
   gint64 ashape[] = { DCR_LOCAL_ACC_SIZE }, yshape[] = { 2, DCR_LOCAL_DIM };
   g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, NULL);
@@ -323,7 +306,7 @@ test_errors (void)
   g_assert_nonnull (strstr (err->message, "too small"));
   g_clear_error (&err);
 
-  g_autofree guint8 *img2 = make_image (40, 40, 2);
+  g_autofree guint8 *img2 = photo_image (40, 40, 2, TRUE);
   g_autoptr (DcrTensor) t2 = dcr_test_image_tensor (img2, 40, 40);
   g_assert_false (dcr_op_local (seq, t2, acc, 1, y, 0, 0, &err)); /* no slot 1 */
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);

@@ -24,6 +24,7 @@ static const DcrCommand commands[] = {
   { "scan", "Tell whether images are real, fake or inconclusive, and why", dcr_cmd_scan },
   { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
   { "train", "Train the detector on folders of real and fake images", dcr_cmd_train },
+  { "train-tiles", "Train the tile head on partial fakes (rectangles from a manifest)", dcr_cmd_train_tiles },
   { "version", "Print the version", dcr_cmd_version },
 };
 
@@ -33,7 +34,7 @@ usage (FILE *out)
   fprintf (out, "Usage: dcr COMMAND [OPTIONS…]\n\nDCR Forensics %s — deepfake and AI-image detection.\n\nCommands:\n",
            DCR_VERSION);
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf (out, "  %-12s %s\n", commands[i].name, commands[i].summary);
   fprintf (out, "\nRun `dcr COMMAND --help` for a command's options. The GPU is chosen with\n"
                 "--device=INDEX|NAME or $DCR_DEVICE; `dcr devices` lists them.\n");
 }

@@ -291,6 +291,10 @@ struct _DcrManifest {
   GPtrArray *generators;
   GHashTable *by_path;      /* path → index + 1 */
   GHashTable *by_basename;  /* basename → index + 1, or 0 when ambiguous */
+  GPtrArray *columns;       /* header names, lower case, trimmed */
+  GPtrArray *rows;          /* of GPtrArray of trimmed fields */
+  GHashTable *row_by_path;  /* path → row + 1 */
+  GHashTable *row_by_basename; /* basename → row + 1, or 0 when several rows have it */
 };
 
 void
@@ -301,6 +305,10 @@ dcr_manifest_free (DcrManifest *m)
   g_ptr_array_unref (m->generators);
   g_hash_table_unref (m->by_path);
   g_hash_table_unref (m->by_basename);
+  g_clear_pointer (&m->columns, g_ptr_array_unref);
+  g_clear_pointer (&m->rows, g_ptr_array_unref);
+  g_clear_pointer (&m->row_by_path, g_hash_table_unref);
+  g_clear_pointer (&m->row_by_basename, g_hash_table_unref);
   g_free (m);
 }
 
@@ -353,9 +361,11 @@ dcr_manifest_parse (const char *text, gsize len, const char *origin, GError **er
     p += 3;
   g_autoptr (GPtrArray) header = csv_record (&p, end);
   gint fcol = -1, gcol = -1;
+  g_autoptr (GPtrArray) columns = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; header && i < header->len; i++)
     {
-      g_autofree char *name = g_strstrip (g_ascii_strdown (header->pdata[i], -1));
+      char *name = g_strstrip (g_ascii_strdown (header->pdata[i], -1));
+      g_ptr_array_add (columns, name);
       if (g_str_equal (name, "file"))
         fcol = (gint) i;
       else if (g_str_equal (name, "generator"))
@@ -371,6 +381,10 @@ dcr_manifest_parse (const char *text, gsize len, const char *origin, GError **er
   m->generators = g_ptr_array_new_with_free_func (g_free);
   m->by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->by_basename = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  m->columns = g_steal_pointer (&columns);
+  m->rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  m->row_by_path = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  m->row_by_basename = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GHashTable) gen_index = g_hash_table_new (g_str_hash, g_str_equal);
   guint line = 1;
   for (GPtrArray *rec; (rec = csv_record (&p, end)); g_ptr_array_unref (rec))
@@ -406,7 +420,13 @@ dcr_manifest_parse (const char *text, gsize len, const char *origin, GError **er
       gpointer old;
       if (g_hash_table_lookup_extended (m->by_basename, base, NULL, &old) && old != v)
         v = NULL;
+      gboolean seen = g_hash_table_contains (m->row_by_basename, base);
+      g_hash_table_insert (m->row_by_basename, g_strdup (base), seen ? NULL : GUINT_TO_POINTER (m->rows->len + 1));
       g_hash_table_insert (m->by_basename, g_steal_pointer (&base), v);
+      g_hash_table_insert (m->row_by_path, g_strdup (file), GUINT_TO_POINTER (m->rows->len + 1));
+      for (guint i = 0; i < rec->len; i++)
+        g_strstrip ((char *) rec->pdata[i]);
+      g_ptr_array_add (m->rows, g_ptr_array_ref (rec));
     }
   return m;
 }
@@ -443,4 +463,30 @@ dcr_manifest_lookup (const DcrManifest *m, const char *file)
   if (g_hash_table_lookup_extended (m->by_basename, base, NULL, &v))
     return (gint32) GPOINTER_TO_UINT (v) - 1;
   return -1;
+}
+
+gint
+dcr_manifest_column (const DcrManifest *m, const char *name)
+{
+  g_autofree char *want = g_strstrip (g_ascii_strdown (name, -1));
+  for (guint i = 0; i < m->columns->len; i++)
+    if (g_str_equal (m->columns->pdata[i], want))
+      return (gint) i;
+  return -1;
+}
+
+const char *
+dcr_manifest_value (const DcrManifest *m, const char *file, gint column)
+{
+  g_return_val_if_fail (column >= 0, NULL);
+  gpointer v = g_hash_table_lookup (m->row_by_path, file);
+  if (!v)
+    {
+      g_autofree char *base = g_path_get_basename (file);
+      v = g_hash_table_lookup (m->row_by_basename, base);
+    }
+  if (!v)
+    return NULL;
+  GPtrArray *row = m->rows->pdata[GPOINTER_TO_UINT (v) - 1];
+  return (guint) column < row->len ? row->pdata[column] : "";
 }

@@ -49,8 +49,8 @@ void dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint
                            float threshold, DcrMetrics *out);
 
 /* A manifest CSV naming the generator of each file: a header row with the
- * columns `file` and `generator` (any order, other columns ignored), one
- * row per file; quoted fields with "" escapes are accepted. */
+ * columns `file` and `generator` (any order, other columns kept), one row
+ * per file; quoted fields with "" escapes are accepted. */
 typedef struct _DcrManifest DcrManifest;
 
 DcrManifest *dcr_manifest_load (const char *path, GError **error);
@@ -63,6 +63,13 @@ const char *dcr_manifest_generator (const DcrManifest *m, guint i);
  * manifest, then by basename (unique basenames only: an ambiguous basename
  * matches nothing); -1 when not listed. */
 gint32 dcr_manifest_lookup (const DcrManifest *m, const char *file);
+/* Every column is kept: the index of the header's column `name` (compared
+ * case-insensitively, spaces trimmed), or -1 when there is none. */
+gint dcr_manifest_column (const DcrManifest *m, const char *name);
+/* file's value in that column (spaces trimmed; "" when the field is empty
+ * or the row shorter), matched as dcr_manifest_lookup matches files except
+ * that a basename must be unique among the rows; NULL when not listed. */
+const char *dcr_manifest_value (const DcrManifest *m, const char *file, gint column);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrManifest, dcr_manifest_free)
 

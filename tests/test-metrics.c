@@ -163,6 +163,17 @@ test_manifest (void)
   g_assert_cmpint (dcr_manifest_lookup (m, "/data/x/b.png"), ==, 1);
   g_assert_cmpint (dcr_manifest_lookup (m, "c.png"), ==, 0);
   g_assert_cmpint (dcr_manifest_lookup (m, "d.png"), ==, -1);
+  /* other columns, by name, matched as files are */
+  g_assert_cmpint (dcr_manifest_column (m, " NOTE "), ==, 0);
+  g_assert_cmpint (dcr_manifest_column (m, "file"), ==, 2);
+  g_assert_cmpint (dcr_manifest_column (m, "partial"), ==, -1);
+  g_assert_cmpstr (dcr_manifest_value (m, "fake/sd/a.png", 0), ==, "x");
+  g_assert_cmpstr (dcr_manifest_value (m, "/data/x/b.png", 0), ==, "y, z");
+  g_assert_cmpstr (dcr_manifest_value (m, "/data/x/b.png", 1), ==, "mid\"journey");
+  g_assert_cmpstr (dcr_manifest_value (m, "c.png", 0), ==, "");
+  g_assert_null (dcr_manifest_value (m, "/elsewhere/a.png", 0));
+  g_assert_null (dcr_manifest_value (m, "d.png", 0));
+  g_assert_cmpstr (dcr_manifest_value (m, "c.png", 7), ==, "");
 
   g_autoptr (DcrManifest) bad = dcr_manifest_parse ("path,generator\na,b\n", 20, "u.csv", &err);
   g_assert_null (bad);

@@ -200,7 +200,7 @@ dcr_cmd_train (int argc, char **argv)
   int moco_queue = 1024;
   gboolean moco = FALSE;
   gint64 seed = 1;
-  gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE;
+  gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE, no_fusion = FALSE;
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
     { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },
@@ -241,6 +241,9 @@ dcr_cmd_train (int argc, char **argv)
       "Augmented views of every training image before the backbone: \"default\" (2 views: crop 0.5 keeping ≥ 0.75 "
       "of a side, flip 0.5, blur 0.1 with σ ≤ 1, JPEG 0.5 at quality 60–95), \"none\", or settings over the "
       "default such as \"views=4,jpeg=0.7:50-95,blur=0:1,crop=0.5:0.75,flip=0.5,seed=1\"", "SPEC" },
+    { "no-fusion", 0, 0, G_OPTION_ARG_NONE, &no_fusion,
+      "With a tile head in the backbone: do not fuse its score with the heads' (fused by default, fitted on the "
+      "validation split)", NULL },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -511,7 +514,8 @@ dcr_cmd_train (int argc, char **argv)
                           n_pinned ? (const gboolean *) bank_pinned->data : NULL };
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
-                          .resume = resume,
+                          .resume = resume, .fusion = dcr_backbone_has_tiles (bb) && !no_fusion,
+                          .fusion_column = dcr_backbone_has_tiles (bb) ? dcr_backbone_tiles_column (bb) : 0,
                           .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
@@ -526,6 +530,12 @@ dcr_cmd_train (int argc, char **argv)
     printf ("trained: %u epochs on %u samples (%u held out), %u prototype%s per image\n", sum.epochs_run,
             sum.n_train, sum.n_val, sum.tokens, sum.tokens == 1 ? "" : "s");
     printf ("loss: %.4f -> %.4f\n", sum.first_loss, sum.last_loss);
+    if (sum.fusion)
+      printf ("fusion: p_fake = sigmoid(%.4f * heads' logit + %.4f * tile score (column %u) + %.4f); validation AUC "
+              "of the heads alone %.4f\n", sum.fusion_w[0], sum.fusion_w[1], o.fusion_column, sum.fusion_w[2],
+              sum.val_auc_heads);
+    else if (o.fusion)
+      printf ("fusion: none (no validation split to fit it on)\n");
     if (sum.n_val)
       printf ("validation: AUC %.4f, AP %.4f, EER %.4f\n", sum.val_auc, sum.val_ap, sum.val_eer);
     printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);

@@ -34,6 +34,7 @@ struct _DcrModelRun {
   guint batch, tokens;
   gboolean training;
   DcrTensor *f_in, *r_in;     /* raw inputs [B, D], [B, L, D] */
+  const DcrTensor *f_raw;     /* the raw features the run reads: f_in, or single mode's */
   DcrTensor *fhat, *rhat;     /* normalised inputs */
   const DcrTensor *fhat_used; /* what the heads read: fhat, or retrieval's q̂ */
   DcrTensor *d, *d1;          /* [B, L, D], [B, D] */

@@ -165,6 +165,9 @@ config_valid (const DcrModelConfig *c, const char *where, GError **error)
     why = "a dropout outside [0, 1)";
   else if (!(c->band_lo >= 0 && c->band_lo <= c->threshold && c->threshold <= c->band_hi && c->band_hi <= 1))
     why = "a threshold and band that are not 0 ≤ lo ≤ threshold ≤ hi ≤ 1";
+  else if (c->fusion && (c->fusion_column >= c->dim || !isfinite (c->fusion_w[0]) || !isfinite (c->fusion_w[1]) ||
+                         !isfinite (c->fusion_w[2])))
+    why = "a score fusion with a column outside the feature or weights that are not finite";
   if (!why)
     return TRUE;
   g_set_error (error, DCR_MODEL_ERROR, where ? DCR_MODEL_ERROR_FORMAT : DCR_MODEL_ERROR_INVALID,
@@ -261,6 +264,33 @@ dcr_model_set_training (DcrModel *m, const char *json)
 {
   g_free (m->cfg.training);
   m->cfg.training = g_strdup (json);
+}
+
+void
+dcr_model_set_fusion (DcrModel *m, guint column, const float *w)
+{
+  m->cfg.fusion = w != NULL;
+  if (!w)
+    return;
+  g_return_if_fail (column < m->cfg.dim);
+  m->cfg.fusion_column = column;
+  memcpy (m->cfg.fusion_w, w, sizeof m->cfg.fusion_w);
+}
+
+static double
+sigmoid (double x)
+{
+  return 1.0 / (1.0 + exp (-x));
+}
+
+float
+dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f)
+{
+  /* softmax(logits)_1 = σ(l1 − l0) */
+  double z = (double) logits[1] - logits[0];
+  if (m->cfg.fusion)
+    z = m->cfg.fusion_w[0] * z + (double) m->cfg.fusion_w[1] * f[m->cfg.fusion_column] + m->cfg.fusion_w[2];
+  return (float) sigmoid (z);
 }
 
 DcrVerdict
@@ -404,10 +434,16 @@ dcr_model_save (DcrModel *m, const char *path, GError **error)
   g_autofree char *thr = fmt_float (m->cfg.threshold);
   g_autofree char *lo = fmt_float (m->cfg.band_lo);
   g_autofree char *hi = fmt_float (m->cfg.band_hi);
+  g_autofree char *fa = fmt_float (m->cfg.fusion_w[0]), *fb = fmt_float (m->cfg.fusion_w[1]),
+                  *fc = fmt_float (m->cfg.fusion_w[2]);
+  g_autofree char *fusion = g_strdup_printf ("%s,%s,%s", fa, fb, fc);
+  g_autofree char *fusion_column = g_strdup_printf ("%u", m->cfg.fusion_column);
   const char *meta[] = {
     "format", DCR_MODEL_FORMAT, "version", version, "backbone", m->cfg.backbone_id, "dim", dim, "k", k,
     "hidden", hidden, "head_hidden", head_hidden, "gate", m->cfg.gate ? "true" : "false", "dropout", dropout,
-    "threshold", thr, "band_lo", lo, "band_hi", hi, "training", m->cfg.training ? m->cfg.training : "{}", NULL,
+    "threshold", thr, "band_lo", lo, "band_hi", hi, "training", m->cfg.training ? m->cfg.training : "{}",
+    /* optional: left out without fusion */
+    m->cfg.fusion ? "fusion" : NULL, fusion, "fusion_column", fusion_column, NULL,
   };
   if (!dcr_safetensors_write (path, tensors, n, meta, error))
     return FALSE;
@@ -492,6 +528,26 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
       return NULL;
     }
   c.gate = g_strcmp0 (gate, "true") == 0;
+  const char *fusion = dcr_safetensors_metadata (st, "fusion");
+  if (fusion)
+    {
+      g_auto (GStrv) parts = g_strsplit (fusion, ",", -1);
+      char *end = NULL;
+      gboolean ok = g_strv_length (parts) == 3 && meta_uint (st, "fusion_column", &c.fusion_column, NULL);
+      for (int i = 0; ok && i < 3; i++)
+        {
+          c.fusion_w[i] = (float) g_ascii_strtod (parts[i], &end);
+          ok = end != parts[i] && *end == '\0';
+        }
+      if (!ok)
+        {
+          g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
+                       "%s: the model's score fusion \"%s\" is not three numbers with a \"fusion_column\"", name,
+                       fusion);
+          return NULL;
+        }
+      c.fusion = TRUE;
+    }
   if (!config_valid (&c, name, error))
     return NULL;
 
@@ -607,7 +663,7 @@ dcr_model_run_new (DcrModel *m, DcrDtype dtype, guint batch, guint tokens, gbool
   gint64 b = batch, l = tokens, d = m->cfg.dim, h = m->cfg.hidden, hr = m->cfg.head_hidden;
   gint64 s_bd[] = { b, d }, s_bld[] = { b, l, d }, s_bh[] = { b, h }, s_blh[] = { b, l, h };
   gint64 s_w[] = { b, 1, 1, l }, s_b2[] = { b, 2 }, s_bhr[] = { b, hr }, s_b1[] = { b, 1 };
-  if (!(run->f_in = act_tensor (run, 2, s_bd, error)) || !(run->r_in = act_tensor (run, 3, s_bld, error)) ||
+  if (!(run->f_raw = run->f_in = act_tensor (run, 2, s_bd, error)) || !(run->r_in = act_tensor (run, 3, s_bld, error)) ||
       !(run->fhat = act_tensor (run, 2, s_bd, error)) || !(run->rhat = act_tensor (run, 3, s_bld, error)) ||
       !(run->d = act_tensor (run, 3, s_bld, error)) || !(run->d1 = act_tensor (run, 2, s_bd, error)) ||
       !(run->q = act_tensor (run, 2, s_bh, error)) || !(run->kt = act_tensor (run, 3, s_blh, error)) ||
@@ -789,23 +845,12 @@ dcr_model_run_record_single (DcrModelRun *run, DcrSeq *seq, DcrRetrievalRun *rr,
                    dcr_dtype_name (run->dtype));
       return FALSE;
     }
+  run->f_raw = features;
   return dcr_retrieval_run_record (rr, seq, features, error) &&
          dcr_retrieval_run_record_diff (rr, seq, run->d, run->d1, error) &&
          record_heads (run, seq, dcr_retrieval_run_normalized (rr), error);
 }
 
-static double
-sigmoid (double x)
-{
-  return 1.0 / (1.0 + exp (-x));
-}
-
-static float
-p_fake_of (const float *logits)
-{
-  /* softmax(logits)_1 = σ(l1 − l0) */
-  return (float) sigmoid ((double) logits[1] - logits[0]);
-}
 
 gboolean
 dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, float *anomaly, float *attention,
@@ -815,14 +860,22 @@ dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, 
   gsize d = run->m->cfg.dim;
   g_autofree float *lg = g_new (float, 2 * MAX (n, 1));
   g_autofree float *za = g_new (float, MAX (n, 1));
+  g_autofree float *f = NULL;
   if (!download_floats (run->logits, lg, 2 * (gsize) n, error) || !download_floats (run->za, za, n, error))
     return FALSE;
+  /* score fusion reads a column of the raw features the run was given */
+  if (p_fake && run->m->cfg.fusion)
+    {
+      f = g_new (float, MAX (n, 1) * d);
+      if (!download_floats ((DcrTensor *) run->f_raw, f, n * d, error))
+        return FALSE;
+    }
   for (guint i = 0; i < n; i++)
     {
       if (logits)
         memcpy (logits + 2 * i, lg + 2 * i, 2 * sizeof (float));
       if (p_fake)
-        p_fake[i] = p_fake_of (lg + 2 * i);
+        p_fake[i] = dcr_model_p_fake (run->m, lg + 2 * i, f ? f + i * d : NULL);
       if (anomaly)
         anomaly[i] = (float) sigmoid (za[i]);
     }
@@ -929,7 +982,13 @@ dcr_model_ref_forward (DcrModel *m, const float *f, const float *r, guint n, gui
           logits[2 * i] = (float) lg[0];
           logits[2 * i + 1] = (float) lg[1];
         }
-      if (p_fake)
+      if (p_fake && m->cfg.fusion)
+        {
+          double zf = m->cfg.fusion_w[0] * (lg[1] - lg[0]) + (double) m->cfg.fusion_w[1] * f[i * d + m->cfg.fusion_column] +
+                     m->cfg.fusion_w[2];
+          p_fake[i] = (float) sigmoid (zf);
+        }
+      else if (p_fake)
         p_fake[i] = (float) sigmoid (lg[1] - lg[0]);
       if (anomaly)
         anomaly[i] = (float) sigmoid (za);

@@ -46,6 +46,12 @@ typedef struct {
   float threshold;
   float band_lo, band_hi;
   char *training;        /* JSON summary of how it was trained (or NULL) */
+  /* Score fusion (optional): with it, p_fake = σ(a·(l1 − l0) + b·f[column] + c)
+   * over the heads' logits l and one raw feature column (the tile head's
+   * top-4 score, dcr-tile-head.h), fitted on the validation split. */
+  gboolean fusion;
+  guint fusion_column;
+  float fusion_w[3];     /* a, b, c */
 } DcrModelConfig;
 
 typedef enum {
@@ -81,6 +87,11 @@ const char *dcr_model_path (DcrModel *m);
 const char *dcr_model_sha256 (DcrModel *m);
 void dcr_model_set_decision (DcrModel *m, float threshold, float band_lo, float band_hi);
 void dcr_model_set_training (DcrModel *m, const char *json);
+/* Turns score fusion on (column < dim; weights finite) or off (w NULL). */
+void dcr_model_set_fusion (DcrModel *m, guint column, const float *w);
+/* p_fake from the heads' logits and the raw feature row f (dim values),
+ * fused when the model has fusion. */
+float dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f);
 DcrVerdict dcr_model_verdict (DcrModel *m, float p_fake);
 /* Parameters, in the PyTorch state_dict order and names of the reference
  * module (tests/golden/make-dcr-golden.py). */

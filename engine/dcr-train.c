@@ -669,7 +669,8 @@ gather_batch (const Plan *p, const gint64 *idx, guint b, float *f, float *r, gin
 
 /* p_fake of the given samples with dropout off, through the eval run. */
 static gboolean
-evaluate (const Plan *p, DcrModelRun *run, DcrSeq *seq, const gint64 *idx, gsize n, float *p_fake, GError **error)
+evaluate_logits (const Plan *p, DcrModelRun *run, DcrSeq *seq, const gint64 *idx, gsize n, float *p_fake,
+                 float *logits, GError **error)
 {
   guint b = dcr_model_run_batch (run);
   g_autofree float *f = g_new (float, (gsize) b * p->dim);
@@ -679,9 +680,99 @@ evaluate (const Plan *p, DcrModelRun *run, DcrSeq *seq, const gint64 *idx, gsize
       guint m = (guint) MIN ((gsize) b, n - start);
       gather_batch (p, idx + start, m, f, r, NULL);
       if (!dcr_model_run_set_inputs (run, f, r, m, error) || !dcr_seq_submit (seq, TRUE, error) ||
-          !dcr_model_run_outputs (run, m, NULL, p_fake + start, NULL, NULL, NULL, NULL, error))
+          !dcr_model_run_outputs (run, m, logits ? logits + 2 * start : NULL, p_fake + start, NULL, NULL, NULL,
+                                  NULL, error))
         return FALSE;
     }
+  return TRUE;
+}
+
+static gboolean
+evaluate (const Plan *p, DcrModelRun *run, DcrSeq *seq, const gint64 *idx, gsize n, float *p_fake, GError **error)
+{
+  return evaluate_logits (p, run, seq, idx, n, p_fake, NULL, error);
+}
+
+gboolean
+dcr_train_fit_fusion (const double *x, const gint32 *y, gsize n, float w[3])
+{
+  /* standardise both inputs for the iterations, then map back */
+  double mu[2] = { 0, 0 }, sd[2] = { 0, 0 };
+  for (gsize i = 0; i < n; i++)
+    for (int k = 0; k < 2; k++)
+      mu[k] += x[2 * i + k] / n;
+  for (gsize i = 0; i < n; i++)
+    for (int k = 0; k < 2; k++)
+      sd[k] += (x[2 * i + k] - mu[k]) * (x[2 * i + k] - mu[k]) / n;
+  for (int k = 0; k < 2; k++)
+    sd[k] = sd[k] > 1e-24 ? sqrt (sd[k]) : 1.0;
+  double beta[3] = { 0, 0, 0 }; /* on (z0, z1, 1) */
+  const double lambda = 1e-3;
+  gboolean converged = FALSE;
+  for (int it = 0; it < 100 && !converged; it++)
+    {
+      double g[3] = { 0 }, H[3][3] = { { 0 } };
+      for (gsize i = 0; i < n; i++)
+        {
+          double z[3] = { (x[2 * i] - mu[0]) / sd[0], (x[2 * i + 1] - mu[1]) / sd[1], 1.0 };
+          double t = beta[0] * z[0] + beta[1] * z[1] + beta[2];
+          double pr = 1.0 / (1.0 + exp (-t)), wt = MAX (pr * (1 - pr), 1e-12);
+          for (int a = 0; a < 3; a++)
+            {
+              g[a] += (pr - (y[i] ? 1 : 0)) * z[a] / n;
+              for (int b = 0; b < 3; b++)
+                H[a][b] += wt * z[a] * z[b] / n;
+            }
+        }
+      for (int a = 0; a < 2; a++)
+        {
+          g[a] += lambda * beta[a];
+          H[a][a] += lambda;
+        }
+      /* solve H·step = g (3 × 3, Gaussian elimination with partial pivoting) */
+      double A[3][4];
+      for (int a = 0; a < 3; a++)
+        {
+          for (int b = 0; b < 3; b++)
+            A[a][b] = H[a][b];
+          A[a][3] = g[a];
+        }
+      for (int c = 0; c < 3; c++)
+        {
+          int piv = c;
+          for (int r = c + 1; r < 3; r++)
+            if (fabs (A[r][c]) > fabs (A[piv][c]))
+              piv = r;
+          if (fabs (A[piv][c]) < 1e-15)
+            return FALSE;
+          for (int k = 0; k < 4; k++)
+            {
+              double tmp = A[c][k];
+              A[c][k] = A[piv][k];
+              A[piv][k] = tmp;
+            }
+          for (int r = 0; r < 3; r++)
+            if (r != c)
+              {
+                double f = A[r][c] / A[c][c];
+                for (int k = c; k < 4; k++)
+                  A[r][k] -= f * A[c][k];
+              }
+        }
+      double step_max = 0;
+      for (int a = 0; a < 3; a++)
+        {
+          double st = A[a][3] / A[a][a];
+          beta[a] -= st;
+          step_max = MAX (step_max, fabs (st));
+        }
+      converged = step_max < 1e-10;
+    }
+  if (!converged || !isfinite (beta[0]) || !isfinite (beta[1]) || !isfinite (beta[2]))
+    return FALSE;
+  w[0] = (float) (beta[0] / sd[0]);
+  w[1] = (float) (beta[1] / sd[1]);
+  w[2] = (float) (beta[2] - beta[0] * mu[0] / sd[0] - beta[1] * mu[1] / sd[1]);
   return TRUE;
 }
 
@@ -946,6 +1037,21 @@ summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, cons
   DBL ("val_auc", s->val_auc);
   DBL ("val_ap", s->val_ap);
   DBL ("val_eer", s->val_eer);
+  if (s->fusion)
+    {
+      json_builder_set_member_name (b, "fusion");
+      json_builder_begin_object (b);
+      INT ("column", o->fusion_column);
+      json_builder_set_member_name (b, "weights");
+      json_builder_begin_array (b);
+      for (int i = 0; i < 3; i++)
+        json_builder_add_double_value (b, s->fusion_w[i]);
+      json_builder_end_array (b);
+      DBL ("val_auc_heads", s->val_auc_heads);
+      STR ("rule", "logistic regression of the heads' logit l1 - l0 and the feature column on the validation "
+                   "split (L2 1e-3 on the two weights)");
+      json_builder_end_object (b);
+    }
   STR ("threshold_rule", s->n_val ? "maximum balanced accuracy on the validation split (midpoint between scores)"
                                   : "0.5 (no validation split)");
   STR ("band_rule", "p_fake where validation precision of fake calls (from the top) or of real calls (from the "
@@ -1123,6 +1229,30 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   /* the decision, from the final model on the validation split */
   float thr = 0.5f, lo = 0.5f - BAND_MIN_HALF_WIDTH, hi = 0.5f + BAND_MIN_HALF_WIDTH;
   sum.val_auc = sum.val_ap = sum.val_eer = NAN;
+  sum.val_auc_heads = NAN;
+  dcr_model_set_fusion (m, 0, NULL);
+  if (p.n_val && o.fusion)
+    {
+      g_autofree float *lg = g_new (float, 2 * p.n_val);
+      g_autofree double *x = g_new (double, 2 * p.n_val);
+      if (!evaluate_logits (&p, eval, eval_seq, p.val, p.n_val, val_p, lg, error))
+        return FALSE;
+      sum.val_auc_heads = dcr_metrics_roc_auc (val_p, val_y, p.n_val);
+      for (gsize i = 0; i < p.n_val; i++)
+        {
+          x[2 * i] = (double) lg[2 * i + 1] - lg[2 * i];
+          x[2 * i + 1] = data->features[p.val[i] * p.dim + o.fusion_column];
+        }
+      if (!dcr_train_fit_fusion (x, val_y, p.n_val, sum.fusion_w))
+        {
+          g_set_error (error, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA,
+                       "the score fusion did not converge on the validation split (%zu samples): the heads' "
+                       "logit and feature column %u separate it perfectly or not at all", p.n_val, o.fusion_column);
+          return FALSE;
+        }
+      sum.fusion = TRUE;
+      dcr_model_set_fusion (m, o.fusion_column, sum.fusion_w);
+    }
   if (p.n_val)
     {
       if (!evaluate (&p, eval, eval_seq, p.val, p.n_val, val_p, error))

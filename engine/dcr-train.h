@@ -131,6 +131,12 @@ typedef struct {
   DcrTrainLoss loss;
   const char *checkpoint; /* written after every epoch (and read by resume) */
   gboolean resume;
+  /* Score fusion (dcr-model.h): after training, fit p_fake = σ(a·(l1 − l0) +
+   * b·f[fusion_column] + c) on the validation split (a logistic regression
+   * of the heads' logit and one raw feature column, e.g. the tile head's
+   * score); needs a validation split with both classes. */
+  gboolean fusion;
+  guint fusion_column;
 } DcrTrainOptions;
 
 typedef struct {
@@ -153,7 +159,15 @@ typedef struct {
   double val_auc, val_ap, val_eer;
   float threshold, band_lo, band_hi;
   guint epochs_run;
+  gboolean fusion;        /* fitted (DcrTrainOptions.fusion and a validation split) */
+  float fusion_w[3];
+  double val_auc_heads;   /* the heads' own validation AUC, before fusion */
 } DcrTrainSummary;
+
+/* The score fusion's logistic regression (Newton's method in double, an L2
+ * penalty of 1e-3 on a and b): x[i] = (l1 − l0, column value), y[i] 0/1.
+ * FALSE when it does not converge (e.g. one class only). */
+gboolean dcr_train_fit_fusion (const double *x, const gint32 *y, gsize n, float w[3]);
 
 /* Trains m (its parameters in place), sets its threshold, band and training
  * summary (JSON), and writes the checkpoint after every epoch. */

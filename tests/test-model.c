@@ -403,6 +403,20 @@ test_single_mode (void)
         dcr_test_assert_close ("single p_fake", p, wp, b, tol, tol);
         dcr_test_assert_close ("single anomaly", an, wan, b, tol, tol);
         dcr_test_assert_close ("single attention", att, watt, b * k, tol, tol);
+        /* score fusion: p_fake = σ(a·(l1 − l0) + b·f[3] + c), from the same run */
+        const float fw[3] = { 0.7f, -1.3f, 0.2f };
+        float lg[6], pf[3];
+        dcr_model_set_fusion (m, 3, fw);
+        g_assert_true (dcr_model_run_outputs (run, b, lg, pf, NULL, NULL, NULL, NULL, &err));
+        dcr_model_ref_forward (m, f, rows, b, k, NULL, wp, NULL, NULL, NULL, NULL);
+        dcr_test_assert_close ("fused p_fake", pf, wp, b, tol, tol);
+        for (guint i = 0; i < b; i++)
+          {
+            double zf = 0.7 * ((double) lg[2 * i + 1] - lg[2 * i]) - 1.3 * f[i * d + 3] + 0.2;
+            g_assert_cmpfloat (fabs (pf[i] - 1.0 / (1.0 + exp (-zf))), <, 1e-6);
+            g_assert_cmpfloat (fabs (pf[i] - p[i]), >, 1e-4); /* it changed something */
+          }
+        dcr_model_set_fusion (m, 0, NULL);
         for (guint i = 0; i < b; i++)
           for (guint j = 1; j < k; j++)
             g_assert_cmpfloat (sims[i * k + j - 1], >=, sims[i * k + j]);
@@ -542,6 +556,30 @@ test_model_file (void)
         g_assert_error (err, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_SHAPE);
       else
         g_assert_error (err, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_NOT_FOUND);
+      g_clear_error (&err);
+    }
+
+  /* score fusion survives the file; bad fusion metadata is refused */
+  const float fw[3] = { 1.25f, -0.5f, 0.125f };
+  dcr_model_set_fusion (m, 7, fw);
+  g_assert_true (dcr_model_save (m, path, &err));
+  g_autoptr (DcrModel) fl = dcr_model_load (dcr_test_context (), path, &err);
+  g_assert_no_error (err);
+  const DcrModelConfig *fc = dcr_model_config (fl);
+  g_assert_true (fc->fusion);
+  g_assert_cmpuint (fc->fusion_column, ==, 7);
+  g_assert_cmpmem (fc->fusion_w, sizeof fw, fw, sizeof fw);
+  struct { const char *key, *value; } fbads[] = {
+    { "fusion", "1,2" }, { "fusion", "1,2,x" }, { "fusion", "1,nan,2" }, { "fusion_column", "10" },
+    { "fusion_column", "-1" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (fbads); i++)
+    {
+      write_variant (path, bad, fbads[i].key, fbads[i].value, FALSE);
+      g_autoptr (DcrModel) x = dcr_model_load (dcr_test_context (), bad, &err);
+      g_assert_null (x);
+      g_assert_error (err, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT);
+      g_test_message ("%s=%s: %s", fbads[i].key, fbads[i].value, err->message);
       g_clear_error (&err);
     }
   g_remove (path);

@@ -159,7 +159,7 @@ on_progress (const DcrTrainProgress *p, gpointer data)
 /* p_fake of held-out features in single mode: GPU retrieval over the bank,
  * tokens gathered on the GPU, the heads. */
 static void
-score_single (DcrModel *m, DcrRetrieval *r, const float *f, guint n, float *p_fake)
+score_single_logits (DcrModel *m, DcrRetrieval *r, const float *f, guint n, float *p_fake, float *logits)
 {
   g_autoptr (GError) err = NULL;
   g_autoptr (DcrRetrievalRun) rr = dcr_retrieval_run_new (r, n, dcr_model_config (m)->k, &err);
@@ -172,8 +172,14 @@ score_single (DcrModel *m, DcrRetrieval *r, const float *f, guint n, float *p_fa
   g_assert_true (dcr_model_run_record_single (run, seq, rr, t, &err));
   g_assert_no_error (err);
   dcr_test_submit (seq);
-  g_assert_true (dcr_model_run_outputs (run, n, NULL, p_fake, NULL, NULL, NULL, NULL, &err));
+  g_assert_true (dcr_model_run_outputs (run, n, logits, p_fake, NULL, NULL, NULL, NULL, &err));
   g_assert_no_error (err);
+}
+
+static void
+score_single (DcrModel *m, DcrRetrieval *r, const float *f, guint n, float *p_fake)
+{
+  score_single_logits (m, r, f, n, p_fake, NULL);
 }
 
 static void
@@ -684,6 +690,83 @@ test_moco_end_to_end_resume (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* The fusion's logistic regression recovers the weights that generated its
+ * data, and refuses data it cannot fit. */
+static void
+test_fit_fusion (void)
+{
+  g_autoptr (GRand) rng = g_rand_new_with_seed (21);
+  const gsize n = 20000;
+  g_autofree double *x = g_new (double, 2 * n);
+  g_autofree gint32 *y = g_new (gint32, n);
+  const double a = 1.5, b = -0.8, c = 0.3;
+  for (gsize i = 0; i < n; i++)
+    {
+      x[2 * i] = 2.0 * gauss (rng);
+      x[2 * i + 1] = 1.0 + gauss (rng);
+      double p = 1.0 / (1.0 + exp (-(a * x[2 * i] + b * x[2 * i + 1] + c)));
+      y[i] = g_rand_double (rng) < p;
+    }
+  float w[3];
+  g_assert_true (dcr_train_fit_fusion (x, y, n, w));
+  g_test_message ("fusion fit %.3f %.3f %.3f (true %.1f %.1f %.1f)", w[0], w[1], w[2], a, b, c);
+  g_assert_cmpfloat (fabs (w[0] - a), <, 0.1);
+  g_assert_cmpfloat (fabs (w[1] - b), <, 0.1);
+  g_assert_cmpfloat (fabs (w[2] - c), <, 0.1);
+  /* one class only: the intercept runs away */
+  for (gsize i = 0; i < n; i++)
+    y[i] = 1;
+  g_assert_false (dcr_train_fit_fusion (x, y, n, w));
+}
+
+/* With fusion on, training fits it on the validation split: the model
+ * carries it, the summary records it, and the fused score follows the
+ * column that carries the evidence. */
+static void
+test_fusion_end_to_end (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (12);
+  float scenes[SCENES * D];
+  Synth s;
+  synth_make (&s, scenes, rng);
+  /* column 5: a noisy copy of the label (as a tile score would be) */
+  for (gsize i = 0; i < s.n; i++)
+    s.features[i * D + 5] = (float) (s.labels[i] * 1.0 + 0.5 * gauss (rng));
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  g_autoptr (DcrModel) m = new_model (2);
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys };
+  DcrTrainOptions o = { .epochs = 4, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4, .fusion = TRUE,
+                        .fusion_column = 5 };
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_assert_true (sum.fusion);
+  const DcrModelConfig *c = dcr_model_config (m);
+  g_assert_true (c->fusion);
+  g_assert_cmpuint (c->fusion_column, ==, 5);
+  g_assert_cmpfloat (c->fusion_w[1], >, 0.5);
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpfloat (c->fusion_w[i], ==, sum.fusion_w[i]);
+  g_test_message ("fusion %.3f %.3f %.3f; val AUC heads %.3f, fused %.3f", sum.fusion_w[0], sum.fusion_w[1],
+                  sum.fusion_w[2], sum.val_auc_heads, sum.val_auc);
+  g_assert_cmpfloat (sum.val_auc, >=, sum.val_auc_heads - 0.02);
+  g_assert_nonnull (strstr (c->training, "\"fusion\""));
+  /* the fused p_fake of a batch: σ(a·(l1 − l0) + b·f[5] + c) */
+  const guint n = 8;
+  float lg[2 * 8], p[8];
+  score_single_logits (m, bank, s.features, n, p, lg);
+  for (guint i = 0; i < n; i++)
+    {
+      double z = c->fusion_w[0] * ((double) lg[2 * i + 1] - lg[2 * i]) + c->fusion_w[1] * s.features[i * D + 5] +
+                 c->fusion_w[2];
+      g_assert_cmpfloat (fabs (p[i] - 1.0 / (1.0 + exp (-z))), <, 1e-6);
+    }
+  synth_clear (&s);
+  dcr_test_assert_no_validation_errors ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -695,6 +778,8 @@ main (int argc, char **argv)
   g_test_add_func ("/train/moco-step", test_moco_step);
   g_test_add_func ("/train/moco-pinned", test_moco_pinned);
   g_test_add_func ("/train/moco-end-to-end-resume", test_moco_end_to_end_resume);
+  g_test_add_func ("/train/fit-fusion", test_fit_fusion);
+  g_test_add_func ("/train/fusion-end-to-end", test_fusion_end_to_end);
   int rc = g_test_run ();
   dcr_test_context_teardown ();
   return rc;

@@ -1,5 +1,6 @@
 /* dcr-cli-detect.c — shared by the detector commands; see the header. */
 #include "dcr-cli-detect.h"
+#include "dcr-tile-head.h"
 #include "dcr-detector.h"
 
 #include <math.h>
@@ -165,4 +166,47 @@ dcr_cli_top_channels (const float *residual, guint dim, guint *idx, guint n)
         }
       idx[t] = (guint) best;
     }
+}
+
+void
+dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guint height)
+{
+  dcr_cli_json_add_double (b, "p_heads", d->p_heads);
+  if (!d->has_tiles)
+    return;
+  json_builder_set_member_name (b, "tiles");
+  json_builder_begin_object (b);
+  dcr_cli_json_add_double (b, "score", d->tile_score);
+  dcr_cli_json_add_double (b, "max", d->tile_max);
+  DcrForensicWindow win;
+  if (d->tile_logits && dcr_forensic_window (height, width, &win))
+    {
+      json_builder_set_member_name (b, "map");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "rows");
+      json_builder_add_int_value (b, d->tile_rows);
+      json_builder_set_member_name (b, "cols");
+      json_builder_add_int_value (b, d->tile_cols);
+      json_builder_set_member_name (b, "tiles");
+      json_builder_begin_array (b);
+      for (guint t = 0; t < d->tile_rows * d->tile_cols; t++)
+        {
+          gint64 x, y, w, h;
+          dcr_tile_rect (&win, t, &x, &y, &w, &h);
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "x");
+          json_builder_add_int_value (b, x);
+          json_builder_set_member_name (b, "y");
+          json_builder_add_int_value (b, y);
+          json_builder_set_member_name (b, "w");
+          json_builder_add_int_value (b, w);
+          json_builder_set_member_name (b, "h");
+          json_builder_add_int_value (b, h);
+          dcr_cli_json_add_double (b, "score", d->tile_logits[t]);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
 }

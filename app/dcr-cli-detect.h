@@ -62,3 +62,8 @@ gboolean dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use
                                   float **features, DcrFeatureItem **items, guint *n, GError **error);
 
 void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* null when not finite */
+
+/* "p_heads" and, with a tile head, "tiles": {"score", "max"[, "map": {"rows",
+ * "cols", "tiles": [{"x", "y", "w", "h", "score"}, …]}]} — the map when the
+ * detection has one, its tiles in the pixels of a width × height image. */
+void dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guint height);

@@ -95,6 +95,7 @@ item_json (DcrCliSetup *s, const Item *it)
   json_builder_add_string_value (b, dcr_verdict_name (d->verdict));
   dcr_cli_json_add_double (b, "p_fake", d->p_fake);
   dcr_cli_json_add_double (b, "anomaly", d->anomaly);
+  dcr_cli_json_add_tiles (b, d, it->img->width, it->img->height);
   dcr_cli_json_add_double (b, "threshold", cfg->threshold);
   json_builder_set_member_name (b, "inconclusive_band");
   json_builder_begin_array (b);
@@ -156,7 +157,10 @@ item_print (DcrCliSetup *s, const Item *it)
     }
   const DcrDetection *d = &it->det;
   const DcrPrototype *p = d->k ? g_hash_table_lookup (s->sources, &d->ids[0]) : NULL;
-  printf ("%s: %s (p_fake %.3f, anomaly %.3f)", it->path, dcr_verdict_name (d->verdict), d->p_fake, d->anomaly);
+  printf ("%s: %s (p_fake %.3f, anomaly %.3f", it->path, dcr_verdict_name (d->verdict), d->p_fake, d->anomaly);
+  if (d->has_tiles)
+    printf (", tile score %.2f", d->tile_score);
+  printf (")");
   if (d->k)
     printf ("; nearest real #%" G_GINT64_FORMAT " %s (similarity %.3f)", d->ids[0], p && p->source ? p->source : "",
             d->similarity[0]);
@@ -167,7 +171,7 @@ int
 dcr_cmd_scan (int argc, char **argv)
 {
   const char *device = NULL, *backbone = "default", *dtype = "f32", *model = NULL, *bank = NULL;
-  gboolean json = FALSE, count = FALSE;
+  gboolean json = FALSE, count = FALSE, tile_map = FALSE;
   int batch = 8;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
@@ -175,6 +179,8 @@ dcr_cmd_scan (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON (an array, one object per file)", NULL },
     { "count-retrievals", 0, 0, G_OPTION_ARG_NONE, &count, "Record in the bank which prototypes were nearest",
       NULL },
+    { "tile-map", 0, 0, G_OPTION_ARG_NONE, &tile_map,
+      "With --json and a tile head: every tile's score and place (where a partial fake would be)", NULL },
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (8)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -196,6 +202,7 @@ dcr_cmd_scan (int argc, char **argv)
   if (!dcr_cli_dtype_from_name (dtype, &dt, &err)
       || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, count, (guint) MIN (batch, argc - 1), &err))
     return dcr_cli_fail (err);
+  dcr_detector_set_tile_maps (s.det, tile_map);
   guint b = dcr_detector_batch (s.det);
   g_autoptr (JsonArray) out = json_array_new ();
   g_autoptr (GArray) nearest = g_array_new (FALSE, FALSE, sizeof (gint64));

@@ -482,6 +482,10 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
   it->verdict = d->verdict;
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
+  it->p_heads = d->p_heads;
+  it->has_tiles = d->has_tiles;
+  it->tile_score = d->tile_score;
+  it->tile_max = d->tile_max;
   it->k = d->k;
   memcpy (it->ids, d->ids, sizeof it->ids);
   memcpy (it->similarity, d->similarity, sizeof it->similarity);
@@ -720,6 +724,15 @@ item_json (guint index, const DcrReportItem *it)
       STR ("verdict", dcr_verdict_name (it->verdict));
       dcr_cli_json_add_double (b, "p_fake", it->p_fake);
       dcr_cli_json_add_double (b, "anomaly", it->anomaly);
+      dcr_cli_json_add_double (b, "p_heads", it->p_heads);
+      if (it->has_tiles)
+        {
+          json_builder_set_member_name (b, "tiles");
+          json_builder_begin_object (b);
+          dcr_cli_json_add_double (b, "score", it->tile_score);
+          dcr_cli_json_add_double (b, "max", it->tile_max);
+          json_builder_end_object (b);
+        }
       json_builder_set_member_name (b, "prototypes");
       json_builder_begin_array (b);
       for (guint j = 0; j < it->k; j++)

@@ -43,6 +43,9 @@ typedef struct {
   guint width, height;      /* as displayed (EXIF orientation applied) */
   DcrVerdict verdict;
   float p_fake, anomaly;
+  float p_heads;            /* the heads' own p_fake, before score fusion */
+  gboolean has_tiles;       /* the backbone has a tile head: */
+  float tile_score, tile_max; /* its columns (dcr-detector.h) */
   guint k;                  /* nearest prototypes, nearest first */
   gint64 ids[DCR_TOPK_MAX];
   float similarity[DCR_TOPK_MAX];

@@ -5,6 +5,7 @@
 #include "dcr-detector.h"
 #include "dcr-half.h"
 
+#include <math.h>
 #include <string.h>
 
 struct _DcrDetector {
@@ -21,12 +22,20 @@ struct _DcrDetector {
   DcrTensor *features;   /* [batch, dim] what the heads read */
   DcrSeq *seq_images;    /* copy from the backbone, then the heads */
   DcrSeq *seq_features;  /* the heads on uploaded features */
+  gboolean tile_maps;
 };
 
 void
 dcr_detection_clear (DcrDetection *d)
 {
   g_clear_pointer (&d->residual, g_free);
+  g_clear_pointer (&d->tile_logits, g_free);
+}
+
+void
+dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep)
+{
+  det->tile_maps = keep;
 }
 
 static void
@@ -129,9 +138,24 @@ finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
   g_autofree float *att = g_new (float, (gsize) n * k), *sims = g_new (float, (gsize) n * k);
   g_autofree float *res = g_new (float, (gsize) n * dim);
   g_autofree gint64 *ids = g_new (gint64, (gsize) n * k);
+  gboolean tiles = dcr_backbone_has_tiles (det->bb);
+  g_autofree float *feat = tiles ? g_new (float, (gsize) det->batch * dim) : NULL;
   if (!dcr_model_run_outputs (det->run, n, logits, p, an, att, res, NULL, error) ||
       !dcr_retrieval_run_results (det->rr, n, ids, sims, NULL, error))
     return FALSE;
+  if (tiles)
+    {
+      gsize count = (gsize) det->batch * dim;
+      if (det->dtype == DCR_F16)
+        {
+          g_autofree guint16 *h = g_new (guint16, count);
+          if (!dcr_tensor_download (det->features, h, error))
+            return FALSE;
+          dcr_half_to_floats (feat, h, count);
+        }
+      else if (!dcr_tensor_download (det->features, feat, error))
+        return FALSE;
+    }
   for (guint i = 0; i < n; i++)
     {
       DcrDetection *d = &out[i];
@@ -146,6 +170,14 @@ finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
       memcpy (d->similarity, sims + (gsize) i * k, k * sizeof (float));
       memcpy (d->attention, att + (gsize) i * k, k * sizeof (float));
       d->residual = g_memdup2 (res + (gsize) i * dim, dim * sizeof (float));
+      d->p_heads = (float) (1.0 / (1.0 + exp ((double) d->logits[0] - d->logits[1])));
+      if (tiles)
+        {
+          guint c = dcr_backbone_tiles_column (det->bb);
+          d->has_tiles = TRUE;
+          d->tile_score = feat[(gsize) i * dim + c];
+          d->tile_max = feat[(gsize) i * dim + c + 1];
+        }
     }
   return TRUE;
 }
@@ -157,8 +189,20 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
   for (guint i = 0; i < n; i++)
     if (!dcr_backbone_run_set_image (det->bb_run, i, images[i], error))
       return FALSE;
-  return dcr_backbone_run_forward (det->bb_run, error) && dcr_seq_submit (det->seq_images, TRUE, error) &&
-         finish (det, n, out, error);
+  if (!dcr_backbone_run_forward (det->bb_run, error) || !dcr_seq_submit (det->seq_images, TRUE, error) ||
+      !finish (det, n, out, error))
+    return FALSE;
+  for (guint i = 0; det->tile_maps && dcr_backbone_has_tiles (det->bb) && i < n; i++)
+    {
+      float lg[DCR_LOCAL_MAX_TILES];
+      guint nth = 0, ntw = 0;
+      if (!dcr_backbone_run_tile_logits (det->bb_run, i, lg, &nth, &ntw, error))
+        return FALSE;
+      out[i].tile_rows = nth;
+      out[i].tile_cols = ntw;
+      out[i].tile_logits = g_memdup2 (lg, (gsize) nth * ntw * sizeof (float));
+    }
+  return TRUE;
 }
 
 gboolean

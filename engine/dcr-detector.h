@@ -21,6 +21,16 @@ typedef struct {
   float similarity[DCR_TOPK_MAX]; /* cosine similarity */
   float attention[DCR_TOPK_MAX];  /* the attention weight on each */
   float *residual;                /* dim floats: |f̂ − r̂₁| per channel (owned) */
+  float p_heads;                  /* the heads' own p_fake, before score fusion (= p_fake without it) */
+  /* The tile head's evidence, with a backbone that has one (dcr-tile-head.h):
+   * its two feature columns (standardised like every column: the mean of the
+   * 4 highest tile scores, the highest) and, when the detector keeps tile
+   * maps and the detection came from an image, the score of every local-v1
+   * tile, row-major (tile_rows × tile_cols; dcr_tile_rect places them). */
+  gboolean has_tiles;
+  float tile_score, tile_max;
+  guint tile_rows, tile_cols;
+  float *tile_logits;             /* owned, or NULL */
 } DcrDetection;
 
 void dcr_detection_clear (DcrDetection *d);
@@ -38,6 +48,10 @@ guint dcr_detector_k (DcrDetector *det);
 gsize dcr_detector_bank_count (DcrDetector *det);
 /* Reloads the prototypes if the bank changed since (and re-records). */
 gboolean dcr_detector_sync (DcrDetector *det, GError **error);
+
+/* Whether dcr_detector_run fills DcrDetection.tile_logits (off by default:
+ * one more download per image). */
+void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);

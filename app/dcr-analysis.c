@@ -3,10 +3,12 @@
  * keeps the (single) GPU context used by one worker at a time. */
 #include "dcr-config.h"
 #include "dcr-analysis.h"
+#include "dcr-tile-head.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -112,6 +114,61 @@ dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR
   if (reason)
     *reason = g_string_free (g_steal_pointer (&why), FALSE);
   return DCR_VERDICT_INCONCLUSIVE;
+}
+
+static int
+cmp_float_desc (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x < y) - (x > y);
+}
+
+gboolean
+dcr_tile_map_from_detection (const DcrDetection *d, guint width, guint height, DcrTileMap *map)
+{
+  g_return_val_if_fail (d && map, FALSE);
+  memset (map, 0, sizeof *map);
+  DcrForensicWindow win;
+  if (!d->has_tiles || !d->tile_logits || !d->tile_rows || !d->tile_cols
+      || !dcr_forensic_window (height, width, &win))
+    return FALSE;
+  DcrLocalTiles lt;
+  dcr_local_tiles (&win, &lt);
+  if (lt.nth != d->tile_rows || lt.ntw != d->tile_cols)
+    {
+      /* logits from another image size: placing them would mislead */
+      g_debug ("tile map %ux%u does not fit the %ux%u image's %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+               " tiles", d->tile_rows, d->tile_cols, width, height, lt.nth, lt.ntw);
+      return FALSE;
+    }
+  guint n = d->tile_rows * d->tile_cols;
+  map->rects = g_new (DcrOverlayRect, n);
+  map->n = n;
+  g_autofree float *s = g_new (float, n);
+  for (guint t = 0; t < n; t++)
+    {
+      gint64 x, y, w, h;
+      dcr_tile_rect (&win, t, &x, &y, &w, &h);
+      float l = d->tile_logits[t];
+      s[t] = isnan (l) ? 0.0f : (float) (1.0 / (1.0 + exp (-(double) l)));
+      map->rects[t] = (DcrOverlayRect) { x, y, w, h, s[t] };
+      if (s[t] > s[map->strongest])
+        map->strongest = t;
+    }
+  qsort (s, n, sizeof *s, cmp_float_desc);
+  guint k = MIN (DCR_TILES_TOPK, n);
+  double sum = 0;
+  for (guint i = 0; i < k; i++)
+    sum += s[i];
+  map->top_mean = (float) (sum / k);
+  return TRUE;
+}
+
+void
+dcr_tile_map_clear (DcrTileMap *map)
+{
+  g_clear_pointer (&map->rects, g_free);
+  memset (map, 0, sizeof *map);
 }
 
 /* The variants of `img`, in DcrStabilityVariant order. */
@@ -231,6 +288,8 @@ ensure_loaded (DcrAnalysis *self, GError **error)
   self->det = dcr_detector_new (self->bb, self->model, self->bank, 1 + DCR_STABILITY_N_VARIANTS, error);
   if (!self->det)
     return FALSE;
+  /* the inspect view's "where" map (nothing to keep without a tile head) */
+  dcr_detector_set_tile_maps (self->det, TRUE);
   g_free (self->model_name);
   g_free (self->bank_name);
   self->model_name = g_path_get_basename (model_path);
@@ -395,6 +454,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
     {
       const DcrModelConfig *cfg = dcr_model_config (self->model);
       r->threshold = cfg->threshold;
+      r->score_fusion = cfg->fusion;
       r->band_lo = cfg->band_lo;
       r->band_hi = cfg->band_hi;
       r->dim = dcr_backbone_dim (self->bb);

@@ -7,6 +7,7 @@
 
 #include "dcr-detector.h"
 #include "dcr-file-facts.h"
+#include "dcr-zoom-view.h"
 
 G_BEGIN_DECLS
 
@@ -82,8 +83,10 @@ typedef struct {
   guint orientation;   /* the EXIF orientation the decoder applied, 1–8 (1: none) */
   GdkTexture *image;   /* as decoded, orientation applied */
 
-  /* the verdict and its evidence */
+  /* the verdict and its evidence; with a tile head, detection.tile_logits
+   * holds the image's tile map (dcr_tile_map_from_detection) */
   DcrDetection detection;
+  gboolean score_fusion; /* detection.p_fake fuses the tile score (p_heads: the heads alone) */
   guint dim;           /* floats in detection.residual */
   float threshold, band_lo, band_hi;
   GPtrArray *prototypes; /* of DcrAnalysisPrototype, nearest first */
@@ -105,6 +108,21 @@ void dcr_analysis_result_free (DcrAnalysisResult *r);
 /* The tap (block) that channel c of the feature comes from, or NULL. */
 const DcrAnalysisTap *dcr_analysis_result_tap (const DcrAnalysisResult *r, guint channel);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrAnalysisResult, dcr_analysis_result_free)
+
+/* The tile head's "where" map of one detection on its width × height image
+ * (the image the detector saw, orientation applied). */
+typedef struct {
+  DcrOverlayRect *rects; /* one per tile, row-major, placed by dcr_tile_rect; strength σ(logit) */
+  guint n;
+  guint strongest;       /* index of the highest tile (the first of equals) */
+  float top_mean;        /* mean strength of the min(DCR_TILES_TOPK, n) highest tiles */
+} DcrTileMap;
+
+/* Fills *map and returns TRUE when d has a tile map (has_tiles, logits kept)
+ * whose rows × columns are those of the image's window; otherwise FALSE and
+ * *map is empty. Clear with dcr_tile_map_clear. */
+gboolean dcr_tile_map_from_detection (const DcrDetection *d, guint width, guint height, DcrTileMap *map);
+void dcr_tile_map_clear (DcrTileMap *map);
 
 #define DCR_TYPE_ANALYSIS (dcr_analysis_get_type ())
 G_DECLARE_FINAL_TYPE (DcrAnalysis, dcr_analysis, DCR, ANALYSIS, GObject)

@@ -1,11 +1,13 @@
 /* dcr-inspect-view.c — draws a DcrAnalysisResult: the verdict band, the
  * P(fake) scale with the threshold and inconclusive band, the suspect beside
- * its nearest real prototype (zoomed and panned together), the prototype
+ * its nearest real prototype (zoomed and panned together; over the suspect,
+ * on a toggle, the tile head's map of where pixels look regenerated), the prototype
  * strip, the top channels of |f̂ − r̂₁| by tap with a histogram of all
  * channels, and the file facts. */
 #include "dcr-config.h"
 #include "dcr-inspect-view.h"
 #include "dcr-zoom-view.h"
+#include "dcr-tile-head.h"
 
 #include <math.h>
 
@@ -13,6 +15,9 @@ struct _DcrInspectView {
   AdwBin parent_instance;
   GtkLabel *verdict_label, *reason_label, *score_label;
   GtkLabel *stability_label, *stability_reason_label;
+  GtkLabel *tile_label;
+  GtkToggleButton *tile_map_button;
+  DcrTileMap tile_map; /* of the result shown; empty without a tile head */
   GtkDrawingArea *scale_area, *chart_area, *histogram_area;
   DcrZoomView *suspect_view, *prototype_view;
   GtkButton *zoom_fit_button;
@@ -289,6 +294,49 @@ fill_strip (DcrInspectView *self)
     }
 }
 
+/* The tile map over the suspect when the toggle is on and there is one. */
+static void
+update_tile_overlay (DcrInspectView *self)
+{
+  gboolean on = self->tile_map.n && gtk_toggle_button_get_active (self->tile_map_button);
+  dcr_zoom_view_set_overlay (self->suspect_view, on ? self->tile_map.rects : NULL, on ? self->tile_map.n : 0);
+}
+
+static void
+on_tile_map_toggled (GtkToggleButton *button, DcrInspectView *self)
+{
+  update_tile_overlay (self);
+}
+
+/* The tile head's line of evidence, the toggle and the overlay: all hidden
+ * when the detection has no tile map (a model without a tile head). The
+ * toggle starts on when a tile reaches DCR_INSPECT_TILE_MAP_AUTO. */
+static void
+show_tile_map (DcrInspectView *self)
+{
+  const DcrAnalysisResult *r = self->result;
+  dcr_tile_map_clear (&self->tile_map);
+  gboolean has = dcr_tile_map_from_detection (&r->detection, r->width, r->height, &self->tile_map);
+  g_autofree char *text = NULL;
+  if (has)
+    {
+      const DcrOverlayRect *top = &self->tile_map.rects[self->tile_map.strongest];
+      text = g_strdup_printf ("Tile head (evidence, not proof): highest tile %.2f at (%.0f, %.0f), %.0f × %.0f px; "
+                              "mean of the %u highest %.2f",
+                              top->strength, top->x, top->y, top->width, top->height,
+                              MIN (DCR_TILES_TOPK, self->tile_map.n), self->tile_map.top_mean);
+    }
+  gtk_label_set_label (self->tile_label, text ? text : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->tile_label), has);
+  gtk_widget_set_visible (GTK_WIDGET (self->tile_map_button), has);
+  g_signal_handlers_block_by_func (self->tile_map_button, on_tile_map_toggled, self);
+  gtk_toggle_button_set_active (self->tile_map_button,
+                                has && self->tile_map.rects[self->tile_map.strongest].strength
+                                           >= DCR_INSPECT_TILE_MAP_AUTO);
+  g_signal_handlers_unblock_by_func (self->tile_map_button, on_tile_map_toggled, self);
+  update_tile_overlay (self);
+}
+
 void
 dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
 {
@@ -345,8 +393,13 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
                               d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below", r->threshold,
                               d->k ? d->similarity[0] : 0.0);
   gtk_label_set_label (self->reason_label, reason);
-  g_autofree char *score = g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly,
-                                            r->threshold);
+  /* with score fusion the verdict's P(fake) is the fused one; the heads'
+   * own probability is shown beside it */
+  g_autofree char *score =
+      r->score_fusion
+          ? g_strdup_printf ("P(fake) %.3f (heads %.3f, fused with the tile score) · anomaly %.3f · threshold %.2f",
+                             d->p_fake, d->p_heads, d->anomaly, r->threshold)
+          : g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly, r->threshold);
   gtk_label_set_label (self->score_label, score);
   g_autoptr (GString) stab = g_string_new (NULL);
   for (guint i = 0; i < DCR_STABILITY_N_VARIANTS; i++)
@@ -365,6 +418,7 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
 
   dcr_zoom_view_set_paintable (self->suspect_view, GDK_PAINTABLE (r->image));
   dcr_zoom_view_fit (self->suspect_view);
+  show_tile_map (self);
   g_autofree char *sc = g_strdup_printf ("%s · %u × %u", r->name, r->width, r->height);
   gtk_label_set_label (self->suspect_caption, sc);
   const DcrAnalysisPrototype *p0 = r->prototypes->len ? g_ptr_array_index (r->prototypes, 0) : NULL;
@@ -467,6 +521,20 @@ dcr_inspect_view_get_suspect_view (DcrInspectView *self)
   return self->suspect_view;
 }
 
+const char *
+dcr_inspect_view_get_tile_text (DcrInspectView *self)
+{
+  g_return_val_if_fail (DCR_IS_INSPECT_VIEW (self), NULL);
+  return gtk_widget_get_visible (GTK_WIDGET (self->tile_label)) ? gtk_label_get_label (self->tile_label) : NULL;
+}
+
+GtkToggleButton *
+dcr_inspect_view_get_tile_map_button (DcrInspectView *self)
+{
+  g_return_val_if_fail (DCR_IS_INSPECT_VIEW (self), NULL);
+  return self->tile_map_button;
+}
+
 DcrZoomView *
 dcr_inspect_view_get_prototype_view (DcrInspectView *self)
 {
@@ -565,6 +633,7 @@ dcr_inspect_view_dispose (GObject *object)
   DcrInspectView *self = DCR_INSPECT_VIEW (object);
   g_clear_object (&self->settings);
   g_clear_pointer (&self->result, dcr_analysis_result_free);
+  dcr_tile_map_clear (&self->tile_map);
   g_clear_pointer (&self->fact_rows, g_ptr_array_unref);
   gtk_widget_dispose_template (GTK_WIDGET (self), DCR_TYPE_INSPECT_VIEW);
   G_OBJECT_CLASS (dcr_inspect_view_parent_class)->dispose (object);
@@ -592,6 +661,8 @@ dcr_inspect_view_class_init (DcrInspectViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, score_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, stability_label);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, stability_reason_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, tile_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrInspectView, tile_map_button);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, scale_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, chart_area);
   gtk_widget_class_bind_template_child (widget_class, DcrInspectView, histogram_area);
@@ -641,6 +712,8 @@ dcr_inspect_view_init (DcrInspectView *self)
   gtk_drawing_area_set_draw_func (self->chart_area, draw_chart, self, NULL);
   gtk_drawing_area_set_draw_func (self->histogram_area, draw_histogram, self, NULL);
   g_signal_connect (self->chart_area, "query-tooltip", G_CALLBACK (chart_tooltip), self);
+  g_signal_connect (self->tile_map_button, "toggled", G_CALLBACK (on_tile_map_toggled), self);
+  dcr_zoom_view_set_overlay_title (self->suspect_view, "Tile head score");
 }
 
 GtkWidget *

@@ -14,6 +14,10 @@ G_DECLARE_FINAL_TYPE (DcrInspectView, dcr_inspect_view, DCR, INSPECT_VIEW, AdwBi
 
 /* Channels drawn as bars in the difference chart. */
 #define DCR_INSPECT_TOP_CHANNELS 16
+/* The tile map starts shown when its highest tile's σ(score) reaches this:
+ * the tile head then reads at least one tile as more likely regenerated
+ * than not, and the analyst is shown where. */
+#define DCR_INSPECT_TILE_MAP_AUTO 0.5
 
 GtkWidget *dcr_inspect_view_new (void);
 /* Shows `result` (transfer full). */
@@ -31,6 +35,11 @@ guint dcr_inspect_view_get_n_strip (DcrInspectView *self);
  * location"…), or NULL when the row is not shown. */
 const char *dcr_inspect_view_get_fact (DcrInspectView *self, const char *title);
 GtkWidget *dcr_inspect_view_get_verdict_widget (DcrInspectView *self);
+/* The tile head's line of evidence, NULL when it is not shown (no tile map). */
+const char *dcr_inspect_view_get_tile_text (DcrInspectView *self);
+/* The "Tile map" toggle over the suspect (hidden without a tile map); the
+ * overlay is on the suspect view while it is active. */
+GtkToggleButton *dcr_inspect_view_get_tile_map_button (DcrInspectView *self);
 /* The suspect and its nearest prototype; their zoom and centre are bound. */
 DcrZoomView *dcr_inspect_view_get_suspect_view (DcrInspectView *self);
 DcrZoomView *dcr_inspect_view_get_prototype_view (DcrInspectView *self);

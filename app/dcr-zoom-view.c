@@ -12,6 +12,10 @@ struct _DcrZoomView {
   GdkPaintable *paintable;
   double zoom, cx, cy;
   double drag_cx, drag_cy; /* centre when the drag began */
+  DcrOverlayRect *overlay;  /* image pixels; NULL when none */
+  guint n_overlay;
+  int strongest;            /* the outlined one, -1 when none */
+  char *overlay_title;      /* names a rectangle's strength in its tooltip */
 };
 
 enum {
@@ -189,6 +193,141 @@ dcr_zoom_view_get_paintable (DcrZoomView *self)
   return self->paintable;
 }
 
+void
+dcr_zoom_view_set_overlay (DcrZoomView *self, const DcrOverlayRect *rects, guint n)
+{
+  g_return_if_fail (DCR_IS_ZOOM_VIEW (self) && (rects || n == 0));
+  g_clear_pointer (&self->overlay, g_free);
+  self->n_overlay = 0;
+  self->strongest = -1;
+  if (rects && n)
+    {
+      self->overlay = g_memdup2 (rects, (gsize) n * sizeof *rects);
+      self->n_overlay = n;
+      for (guint i = 0; i < n; i++)
+        {
+          DcrOverlayRect *o = &self->overlay[i];
+          /* NaN reads as 0: nothing is shown for a score that is not one */
+          o->strength = isnan (o->strength) ? 0 : CLAMP (o->strength, 0.0, 1.0);
+          if (self->strongest < 0 || o->strength > self->overlay[self->strongest].strength)
+            self->strongest = (int) i;
+        }
+    }
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+const DcrOverlayRect *
+dcr_zoom_view_get_overlay (DcrZoomView *self, guint *n)
+{
+  g_return_val_if_fail (DCR_IS_ZOOM_VIEW (self), NULL);
+  if (n)
+    *n = self->n_overlay;
+  return self->overlay;
+}
+
+int
+dcr_zoom_view_get_overlay_strongest (DcrZoomView *self)
+{
+  g_return_val_if_fail (DCR_IS_ZOOM_VIEW (self), -1);
+  return self->strongest;
+}
+
+void
+dcr_zoom_view_set_overlay_title (DcrZoomView *self, const char *title)
+{
+  g_return_if_fail (DCR_IS_ZOOM_VIEW (self));
+  g_free (self->overlay_title);
+  self->overlay_title = g_strdup (title);
+  if (title)
+    gtk_widget_set_has_tooltip (GTK_WIDGET (self), TRUE);
+}
+
+char *
+dcr_zoom_view_overlay_tooltip (DcrZoomView *self, double x, double y)
+{
+  g_return_val_if_fail (DCR_IS_ZOOM_VIEW (self), NULL);
+  graphene_rect_t r;
+  if (!self->n_overlay || !geometry (self, &r))
+    return NULL;
+  double pw = gdk_paintable_get_intrinsic_width (self->paintable);
+  double ph = gdk_paintable_get_intrinsic_height (self->paintable);
+  if (pw <= 0 || ph <= 0)
+    return NULL;
+  /* the image pixel under (x, y); the last rectangle drawn wins */
+  double u = (x - r.origin.x) / r.size.width * pw, v = (y - r.origin.y) / r.size.height * ph;
+  for (guint i = self->n_overlay; i-- > 0;)
+    {
+      const DcrOverlayRect *o = &self->overlay[i];
+      if (u >= o->x && u < o->x + o->width && v >= o->y && v < o->y + o->height)
+        return g_strdup_printf ("%s %.2f%s — %.0f × %.0f px at (%.0f, %.0f)",
+                                self->overlay_title ? self->overlay_title : "Strength", o->strength,
+                                (int) i == self->strongest ? " (the highest)" : "", o->width, o->height, o->x,
+                                o->y);
+    }
+  return NULL;
+}
+
+static gboolean
+dcr_zoom_view_query_tooltip (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip *tooltip)
+{
+  DcrZoomView *self = DCR_ZOOM_VIEW (widget);
+  g_autofree char *text = keyboard ? NULL : dcr_zoom_view_overlay_tooltip (self, x, y);
+  if (text)
+    {
+      gtk_tooltip_set_text (tooltip, text);
+      return TRUE;
+    }
+  return GTK_WIDGET_CLASS (dcr_zoom_view_parent_class)->query_tooltip (widget, x, y, keyboard, tooltip);
+}
+
+/* The overlay over the image drawn at r (widget coordinates). One colour,
+ * Adwaita's orange, in both styles: it lies over the photograph, not the
+ * window, and reads on dark and light pixels alike; the strongest tile gets
+ * a dark and a light ring so its outline shows on any content. */
+static void
+snapshot_overlay (DcrZoomView *self, GtkSnapshot *snapshot, const graphene_rect_t *r)
+{
+  double pw = gdk_paintable_get_intrinsic_width (self->paintable);
+  double ph = gdk_paintable_get_intrinsic_height (self->paintable);
+  if (pw <= 0 || ph <= 0)
+    return;
+  double sx = r->size.width / pw, sy = r->size.height / ph;
+  for (guint i = 0; i < self->n_overlay; i++)
+    {
+      const DcrOverlayRect *o = &self->overlay[i];
+      if (o->strength <= 0)
+        continue;
+      GdkRGBA fill = { 1.0, 0.47, 0.0, (float) (0.6 * o->strength) };
+      gtk_snapshot_append_color (snapshot, &fill,
+                                 &GRAPHENE_RECT_INIT (r->origin.x + o->x * sx, r->origin.y + o->y * sy,
+                                                      o->width * sx, o->height * sy));
+    }
+  if (self->strongest < 0)
+    return;
+  const DcrOverlayRect *o = &self->overlay[self->strongest];
+  static const struct {
+    double inset, width;
+    GdkRGBA color;
+  } rings[] = {
+    { -1, 1, { 0, 0, 0, 0.7f } },    /* dark, just outside */
+    { 0, 2, { 1.0, 0.47, 0.0, 1 } }, /* orange */
+    { 2, 1, { 1, 1, 1, 0.8f } },     /* light, just inside */
+  };
+  for (gsize k = 0; k < G_N_ELEMENTS (rings); k++)
+    {
+      double in = rings[k].inset, lw = rings[k].width;
+      double w = o->width * sx - 2 * in, h = o->height * sy - 2 * in;
+      if (w <= 2 * lw || h <= 2 * lw)
+        continue;
+      GskRoundedRect ring;
+      gsk_rounded_rect_init_from_rect (
+          &ring, &GRAPHENE_RECT_INIT (r->origin.x + o->x * sx + in, r->origin.y + o->y * sy + in, w, h), 0);
+      float widths[4] = { lw, lw, lw, lw };
+      GdkRGBA colors[4] = { rings[k].color, rings[k].color, rings[k].color, rings[k].color };
+      gtk_snapshot_append_border (snapshot, &ring, widths, colors);
+    }
+}
+
 static void
 dcr_zoom_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
@@ -213,6 +352,8 @@ dcr_zoom_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   if (!sharp)
     gdk_paintable_snapshot (self->paintable, snapshot, r.size.width, r.size.height);
   gtk_snapshot_restore (snapshot);
+  if (self->n_overlay)
+    snapshot_overlay (self, snapshot, &r);
   gtk_snapshot_pop (snapshot);
 }
 
@@ -339,6 +480,10 @@ dcr_zoom_view_dispose (GObject *object)
   if (self->paintable)
     g_signal_handlers_disconnect_by_func (self->paintable, on_contents_changed, self);
   g_clear_object (&self->paintable);
+  g_clear_pointer (&self->overlay, g_free);
+  g_clear_pointer (&self->overlay_title, g_free);
+  self->n_overlay = 0;
+  self->strongest = -1;
   G_OBJECT_CLASS (dcr_zoom_view_parent_class)->dispose (object);
 }
 
@@ -352,6 +497,7 @@ dcr_zoom_view_class_init (DcrZoomViewClass *klass)
   object_class->set_property = dcr_zoom_view_set_property;
   widget_class->snapshot = dcr_zoom_view_snapshot;
   widget_class->measure = dcr_zoom_view_measure;
+  widget_class->query_tooltip = dcr_zoom_view_query_tooltip;
 
   GParamFlags flags = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
   props[PROP_PAINTABLE] = g_param_spec_object ("paintable", NULL, NULL, GDK_TYPE_PAINTABLE, flags);
@@ -368,6 +514,7 @@ dcr_zoom_view_init (DcrZoomView *self)
 {
   self->zoom = 1;
   self->cx = self->cy = 0.5;
+  self->strongest = -1;
   gtk_widget_set_focusable (GTK_WIDGET (self), TRUE);
   gtk_widget_set_overflow (GTK_WIDGET (self), GTK_OVERFLOW_HIDDEN);
 

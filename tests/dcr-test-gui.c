@@ -105,3 +105,15 @@ dcr_test_gui_find_label (GtkWidget *root, const char *text)
 {
   return dcr_test_gui_find_match (root, is_label_with, text);
 }
+
+void
+dcr_test_gui_wait_while_busy (DcrWindow *win, guint timeout_s)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (g_strcmp0 (dcr_window_get_page (win), "busy") == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}

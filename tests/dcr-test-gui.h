@@ -5,6 +5,8 @@
 
 #include <gtk/gtk.h>
 
+#include "dcr-window.h"
+
 G_BEGIN_DECLS
 
 /* g_test_init and gtk_init for a test that needs a display. Without one
@@ -18,6 +20,9 @@ void dcr_test_gui_run (GApplication *app, GCallback on_activate, gpointer data);
 /* Runs the default main context for `ms` milliseconds (layout, transitions,
  * a frame, idle callbacks). */
 void dcr_test_gui_spin (guint ms);
+/* Runs the main loop while the window shows its "busy" page (an analysis
+ * in flight), failing the test after `timeout_s` seconds. */
+void dcr_test_gui_wait_while_busy (DcrWindow *win, guint timeout_s);
 /* Renders the window `widget` is in (its root) and returns the pixels; with
  * `path` also saves them there as a PNG and says so in a test message. */
 GdkTexture *dcr_test_gui_snapshot (GtkWidget *widget, const char *path);

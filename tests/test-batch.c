@@ -115,13 +115,7 @@ on_activate (GApplication *app, gpointer data)
   /* a click on a row opens that file in the inspect view */
   dcr_batch_view_activate_row (view, 1);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "busy");
-  gint64 deadline = g_get_monotonic_time () + 240 * G_USEC_PER_SEC;
-  while (g_strcmp0 (dcr_window_get_page (win), "busy") == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (dcr_window_get_inspect_view (win))->name, ==, "b.png");
   /* and the menu's "Show Batch Report" brings the batch back */
@@ -134,7 +128,7 @@ on_activate (GApplication *app, gpointer data)
   GFile *drop2[] = { many };
   dcr_window_open_files (win, drop2, 1);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "batch");
-  deadline = g_get_monotonic_time () + 240 * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + 240 * G_USEC_PER_SEC;
   gboolean some = FALSE;
   while (!some && dcr_batch_view_get_state (view) == DCR_BATCH_RUNNING)
     {

@@ -1,7 +1,8 @@
 /* test-inspect.c — the inspect view end to end under Xvfb: a tiny model and
  * bank built for the default backbone, a generated image opened the way the
  * command line opens it, the verdict, scores, prototype strip and chart on
- * screen (and a screenshot in /tmp/dcr-inspect.png); without a model the
+ * screen (and a screenshot in /tmp/dcr-inspect.png), the tile map's toggle
+ * and overlay exactly when the detection has one; without a model the
  * window says so; a non-image leaves the window usable. Analysed files are
  * recorded as recent (and reopen through win.open-recent); a JPEG's EXIF
  * facts (camera, date, software, orientation, GPS) reach the file-facts
@@ -130,18 +131,6 @@ make_fixtures (void)
 }
 
 static void
-wait_while_busy (DcrWindow *win)
-{
-  gint64 deadline = g_get_monotonic_time () + 240 * G_USEC_PER_SEC;
-  while (g_strcmp0 (dcr_window_get_page (win), "busy") == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-}
-
-static void
 settle (DcrWindow *win)
 {
   while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
@@ -158,7 +147,7 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_nonnull (win);
   /* the class handler started the analysis; the window keeps running */
   g_assert_cmpstr (dcr_window_get_page (win), ==, "busy");
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
 
   DcrInspectView *view = dcr_window_get_inspect_view (win);
@@ -192,6 +181,18 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_autofree char *why = NULL;
   g_assert_cmpint (r->detection.verdict, ==, dcr_stability_verdict (r->verdict_as_saved, r->stability, &why));
   g_assert_cmpstr (r->stability_reason, ==, why);
+  /* the tile head's map: toggle, line and overlay exactly when the
+   * detection has one (the default backbone has no tile head yet) */
+  DcrTileMap map;
+  gboolean has_map = dcr_tile_map_from_detection (&r->detection, r->width, r->height, &map);
+  GtkToggleButton *tiles = dcr_inspect_view_get_tile_map_button (view);
+  g_assert_cmpint (gtk_widget_get_visible (GTK_WIDGET (tiles)), ==, has_map);
+  g_assert_cmpint (dcr_inspect_view_get_tile_text (view) != NULL, ==, has_map);
+  guint n_overlay = 0;
+  const DcrOverlayRect *overlay = dcr_zoom_view_get_overlay (dcr_inspect_view_get_suspect_view (view), &n_overlay);
+  g_assert_cmpint (overlay != NULL, ==, has_map && gtk_toggle_button_get_active (tiles));
+  g_assert_cmpuint (n_overlay, ==, overlay ? map.n : 0);
+  dcr_tile_map_clear (&map);
   g_assert_cmpuint (dcr_inspect_view_get_n_bars (view), ==, DCR_INSPECT_TOP_CHANNELS);
   g_assert_cmpuint (r->detection.k, ==, 3);
   g_assert_cmpuint (dcr_inspect_view_get_n_strip (view), ==, 3);
@@ -228,7 +229,7 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_autoptr (GFile) f2 = g_file_new_for_path (image2_path);
   dcr_window_open_file (win, f1);
   dcr_window_open_file (win, f2);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "second.png");
 
@@ -237,7 +238,7 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_autoptr (GFile) txt = g_file_new_for_path (text_path);
   GFile *drop[] = { txt };
   dcr_window_open_files (win, drop, 1);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "second.png");
   g_assert_false (dcr_recent_contains (txt));
@@ -245,13 +246,13 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   /* Open Recent reopens the first file */
   g_autofree char *first_uri = g_file_get_uri (first);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.open-recent", "s", first_uri));
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "suspect.png");
 
   /* EXIF through gexiv2, the orientation applied to the pixels, the file untouched */
   g_autoptr (GFile) cam = g_file_new_for_path (exif_path);
   dcr_window_open_file (win, cam);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   r = dcr_inspect_view_get_result (view);
   g_assert_cmpstr (r->name, ==, "camera.jpg");
@@ -275,7 +276,7 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   /* an orientation the decoder did not apply is not presented as applied */
   g_autoptr (GFile) odd = g_file_new_for_path (odd_path);
   dcr_window_open_file (win, odd);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   r = dcr_inspect_view_get_result (view);
   g_assert_cmpstr (r->name, ==, "odd-orientation.jpg");
   g_assert_cmpuint (r->width, ==, 200);
@@ -384,7 +385,7 @@ on_activate_fault (GApplication *app, gpointer data)
   DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
   g_autoptr (GFile) f = g_file_new_for_path (image_path);
   dcr_window_open_file (win, f);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   /* the failure is shown, the window is back where it was and still works */
   g_assert_cmpstr (dcr_window_get_page (win), ==, "start");
   g_assert_nonnull (dcr_test_gui_find_label (GTK_WIDGET (win), run->expect));
@@ -398,7 +399,7 @@ on_activate_fault (GApplication *app, gpointer data)
   g_settings_set_string (settings, "model-file", "");
   g_settings_set_string (settings, "model-file", model_path);
   dcr_window_open_file (win, f);
-  wait_while_busy (win);
+  dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   g_assert_cmpstr (dcr_inspect_view_get_result (dcr_window_get_inspect_view (win))->name, ==, "suspect.png");
   run->done = TRUE;

@@ -52,13 +52,7 @@ make_fixtures (void)
 static void
 wait_while_busy (DcrWindow *win)
 {
-  gint64 deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
-  while (g_strcmp0 (dcr_window_get_page (win), "busy") == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
+  dcr_test_gui_wait_while_busy (win, 120);
   /* layout, the page crossfade and a frame */
   dcr_test_gui_spin (600);
 }

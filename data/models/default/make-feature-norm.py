@@ -7,10 +7,12 @@ The detector L2-normalises whatever it gets, so columns with a large spread
 would drown the rest; standardising every column with the mean and standard
 deviation of the benchmark's training images puts them on one footing.
 
-Usage: make-feature-norm.py DCR OUT.safetensors DIR...
+Usage: make-feature-norm.py [--tiles HEAD] DCR OUT.safetensors DIR...
   runs `DCR features --json` with the raw backbone (mobilenet_v2+residual+local on
-  the shipped weights) over every image of the DIRs and writes "mean" and
-  "std" [dim] (float32) with metadata "backbone" = the raw backbone's id.
+  the shipped weights, with --tiles the tile head HEAD after it:
+  mobilenet_v2+residual+local+tiles=HEAD) over every image of the DIRs and
+  writes "mean" and "std" [dim] (float32) with metadata "backbone" = the raw
+  backbone's id.
 """
 import json
 import os
@@ -22,16 +24,21 @@ import numpy as np
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    tiles = ''
+    if args[:1] == ['--tiles'] and len(args) > 1:
+        tiles = '+tiles=' + os.path.abspath(args[1])
+        args = args[2:]
+    if len(args) < 3:
         sys.exit(__doc__)
-    dcr, out, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    dcr, out, dirs = args[0], args[1], args[2:]
     here = os.path.dirname(os.path.abspath(__file__))
     weights = os.path.join(here, '..', 'mobilenet_v2_b10.safetensors')
     files = sorted(os.path.join(d, f) for d in dirs for f in os.listdir(d) if not f.startswith('.'))
     rows, backbone = [], None
     for i in range(0, len(files), 256):
         res = subprocess.run([dcr, 'features', '--json', '--batch', '16', '--backbone',
-                              'mobilenet_v2+residual+local:' + os.path.abspath(weights)] + files[i:i + 256],
+                              'mobilenet_v2+residual+local' + tiles + ':' + os.path.abspath(weights)] + files[i:i + 256],
                              check=True, capture_output=True, text=True)
         d = json.loads(res.stdout)
         backbone = d['backbone']

@@ -98,6 +98,7 @@ for f in sys.argv[1:]:
     json.dump(d, open(f, 'w'), indent=1)
 PY
 sed -i "s|^model: .*|model: data/models/default/model.safetensors|" "$work/train.txt"
+sed -i "s|^tile head: .*|tile head: data/models/default/tile-head.safetensors|" "$work/train-tiles.txt"
 
 mv "$work/model.safetensors" "$here/model.safetensors"
 mv "$work/bank.dcrbank" "$here/bank.dcrbank"

@@ -224,6 +224,28 @@ def model(gate=False, meta=None, shape_fix=None, value_fix=None, dtype='F32'):
         ts.append((name, dtype, shape, raw))
     return safetensors(ts, meta if meta is not None else model_meta(gate='true' if gate else 'false'))
 
+
+TILE_NIN = 69
+
+
+def tile_head(hidden=3, meta=None, shape_fix=None, value_fix=None):
+    """A tile head (engine/dcr-tile-head.h): mean, std [69], w1 [H, 69], b1 [H], w2 [1, H], b2 [1]."""
+    shapes = [('mean', [TILE_NIN]), ('std', [TILE_NIN]), ('w1', [hidden, TILE_NIN]), ('b1', [hidden]),
+              ('w2', [1, hidden]), ('b2', [1])]
+    ts = []
+    for i, (name, shape) in enumerate(shapes):
+        if shape_fix and name in shape_fix:
+            shape = shape_fix[name]
+        n = math.prod(shape)
+        vals = [1.0 + j % 3 if name == 'std' else ((i * 5 + j * 3) % 13 - 6) / 25 for j in range(n)]
+        if value_fix and name in value_fix:
+            vals[n // 2] = value_fix[name]
+        ts.append((name, 'F32', shape, f32(vals)))
+    m = {'format': 'dcr-tile-head', 'version': 'tiles-v1', 'training': '{}'}
+    if meta:
+        m.update(meta)
+    return safetensors(ts, {k: v for k, v in m.items() if v is not None})
+
 # ---------------------------------------------------------------- the suite
 
 
@@ -405,6 +427,31 @@ def build(out):
     for off in sorted(set([1, 4, 7, 8, 9, 20, len(good) - 1, len(good) - 4] +
                           [rng.randrange(1, len(good)) for _ in range(40)])):
         s.add('model', 'error', 'safetensors', good[:off], 'model-cut%d' % off)
+    # score fusion in the model's metadata (dcr-model.h)
+    s.add('model', 'ok', 'safetensors', model(meta=model_meta(fusion='0.5,0.25,-1', fusion_column='3')), 'model-fusion')
+    for fusion, col in [('0.5,0.25', '3'), ('0.5,x,1', '3'), ('nan,1,1', '3'), ('1,1,inf', '3'), ('1,1,1', '4'),
+                        ('1,1,1', '-1'), ('1,1,1', None), ('', '0'), ('1,,1', '0')]:
+        s.add('model', 'error', 'safetensors', model(meta=model_meta(fusion=fusion, fusion_column=col)),
+              'model-fusion-%s-%s' % (fusion.replace(',', '_') or 'empty', col))
+
+    # Tile heads (engine/dcr-tile-head.h).
+    th = tile_head()
+    s.add('tile-head', 'ok', 'safetensors', th, 'tile-head-valid')
+    s.add('tile-head', 'ok', 'safetensors', tile_head(hidden=256), 'tile-head-valid-256')
+    for name in ('mean', 'std', 'w1', 'b1', 'w2', 'b2'):
+        for v, vn in ((float('nan'), 'nan'), (float('inf'), 'inf')):
+            s.add('tile-head', 'error', 'safetensors', tile_head(value_fix={name: v}), 'tile-head-%s-%s' % (vn, name))
+    for v in (0.0, -1.0):
+        s.add('tile-head', 'error', 'safetensors', tile_head(value_fix={'std': v}), 'tile-head-std-%g' % v)
+    for name, bad in [('mean', [68]), ('std', [70]), ('w1', [3, 68]), ('w1', [4, 69]), ('b1', [3, 1]), ('w2', [3]),
+                      ('w2', [1, 4]), ('b2', [2]), ('b1', [0])]:
+        s.add('tile-head', 'error', 'safetensors', tile_head(shape_fix={name: bad}),
+              'tile-head-shape-%s-%s' % (name, 'x'.join(map(str, bad))))
+    s.add('tile-head', 'error', 'safetensors', tile_head(hidden=257), 'tile-head-hidden-257')
+    for key, val in [('format', None), ('format', 'dcr-model'), ('version', None), ('version', 'tiles-v2')]:
+        s.add('tile-head', 'error', 'safetensors', tile_head(meta={key: val}), 'tile-head-meta-%s-%s' % (key, val))
+    for off in sorted(set([1, 7, 8, 9, len(th) - 1, len(th) - 4] + [rng.randrange(1, len(th)) for _ in range(20)])):
+        s.add('tile-head', 'error', 'safetensors', th[:off], 'tile-head-cut%d' % off)
     hlen = struct.unpack('<Q', good[:8])[0]
     for n, what in [(2 ** 64 - 1, 'u64max'), (2 ** 63, '2p63'), (2 ** 32 + hlen, '2p32-plus'), (hlen + 1, 'plus1'),
                     (hlen - 1, 'minus1'), (0, 'zero'), (len(good), 'file-length'), (100 * 2 ** 20, '100MiB')]:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-malformed-cli.sh — a sample (~50) of the malformed-input suite through
 # the `dcr` tool as an analyst would meet it: `dcr features FILE` on broken
-# images and `dcr scan --model FILE` on broken models. Each must exit 1 with a
+# images, `dcr scan --model FILE` on broken models and `dcr features
+# --backbone …+tiles=FILE:…` on broken tile heads. Each must exit 1 with a
 # message naming the file — never crash (a signal gives 128 + n). The whole
 # suite runs in-process in test-malformed. TAP output.
 #   test-malformed-cli.sh DCR MANIFEST.tsv
@@ -28,6 +29,8 @@ run_case() { # DESC FILE COMMAND…
 awk -F '\t' '$1 == "image" && $2 == "error" && (NR % 70 == 0 || $4 ~ /^bomb|app1-cut|zeros-0/)' "$manifest" \
   >"$tmp/images"
 awk -F '\t' '$1 == "model" && $2 == "error" && NR % 12 == 0' "$manifest" >"$tmp/models"
+awk -F '\t' '$1 == "tile-head" && $2 == "error" && NR % 4 == 0' "$manifest" >"$tmp/heads"
+weights="${DCR_SOURCE_ROOT:-$(dirname "$0")/..}/data/models/mobilenet_v2_b10.safetensors"
 good=$(awk -F '\t' '$1 == "image" && $2 == "ok" { print $3; exit }' "$manifest")
 
 while IFS="$(printf '\t')" read -r kind expect file what; do
@@ -36,6 +39,11 @@ done <"$tmp/images"
 while IFS="$(printf '\t')" read -r kind expect file what; do
   run_case "scan --model $what" "$file" "$dcr" scan --model "$dir/$file" "$dir/$good"
 done <"$tmp/models"
+
+while IFS="$(printf '\t')" read -r kind expect file what; do
+  run_case "features --backbone …+tiles=$what" "$file" "$dcr" features \
+    --backbone "mobilenet_v2+residual+local+tiles=$dir/$file:$weights" "$dir/$good"
+done <"$tmp/heads"
 
 echo "1..$n"
 [ $n -ge 40 ] || { echo "# only $n cases sampled"; exit 1; }

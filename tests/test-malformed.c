@@ -12,6 +12,7 @@
 #include "dcr-image.h"
 #include "dcr-model.h"
 #include "dcr-safetensors.h"
+#include "dcr-tile-head.h"
 
 static char *manifest_path;
 
@@ -96,6 +97,11 @@ run_case (const Case *c, GError **error)
       g_autoptr (DcrModel) m = dcr_model_load (NULL, c->file, error);
       return m != NULL;
     }
+  if (g_str_equal (c->kind, "tile-head"))
+    {
+      g_autoptr (DcrTileHead) h = dcr_tile_head_load (c->file, error);
+      return h != NULL;
+    }
   if (g_str_equal (c->kind, "bank"))
     {
       g_autoptr (DcrBank) b = dcr_bank_open (c->file, NULL, 0, TRUE, error);
@@ -158,7 +164,7 @@ main (int argc, char **argv)
       return 2;
     }
   manifest_path = argv[1];
-  static const char *const kinds[] = { "image", "exif", "safetensors", "model", "bank" };
+  static const char *const kinds[] = { "image", "exif", "safetensors", "model", "tile-head", "bank" };
   for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
     {
       g_autofree char *path = g_strdup_printf ("/malformed/%s", kinds[i]);

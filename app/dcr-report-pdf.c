@@ -329,12 +329,15 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
                                             it->changed ? " · CHANGED SINCE INTAKE" : "");
   text (p, MARGIN + COL_TEXT, y + 30, TEXT_W, "Sans 7", it->changed ? 0xc62828 : GREY, facts, FALSE, TRUE,
         PANGO_ALIGN_LEFT);
+  g_autoptr (GString) near = g_string_new (NULL);
   if (it->k)
-    {
-      g_autofree char *near = g_strdup_printf ("nearest real #%" G_GINT64_FORMAT " (similarity %.3f)", it->ids[0],
-                                               it->similarity[0]);
-      text (p, MARGIN + COL_TEXT, y + 40, TEXT_W, "Sans 7", GREY, near, FALSE, TRUE, PANGO_ALIGN_LEFT);
-    }
+    g_string_append_printf (near, "nearest real #%" G_GINT64_FORMAT " (similarity %.3f)", it->ids[0],
+                            it->similarity[0]);
+  if (it->has_top_tile)
+    g_string_append_printf (near, "%smost suspicious tile (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "), %.2f",
+                            near->len ? " · " : "", it->top_tile[0], it->top_tile[1], it->top_tile_p);
+  if (near->len)
+    text (p, MARGIN + COL_TEXT, y + 40, TEXT_W, "Sans 7", GREY, near->str, FALSE, TRUE, PANGO_ALIGN_LEFT);
   g_autofree char *pf = g_strdup_printf ("%.3f", it->p_fake);
   g_autofree char *an = g_strdup_printf ("%.3f", it->anomaly);
   text (p, MARGIN + COL_PFAKE, line2 - 1, 44, "Sans Bold 9", INK, pf, FALSE, FALSE, PANGO_ALIGN_RIGHT);

@@ -6,10 +6,12 @@
  * place only when complete. */
 #include "dcr-config.h"
 #include "dcr-report-private.h"
+#include "dcr-tile-head.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -486,6 +488,18 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
   it->has_tiles = d->has_tiles;
   it->tile_score = d->tile_score;
   it->tile_max = d->tile_max;
+  DcrForensicWindow win;
+  guint ntiles = d->tile_rows * d->tile_cols;
+  if (d->tile_logits && ntiles && dcr_forensic_window (it->height, it->width, &win))
+    {
+      guint best = 0;
+      for (guint t = 1; t < ntiles; t++)
+        if (d->tile_logits[t] > d->tile_logits[best])
+          best = t;
+      it->has_top_tile = TRUE;
+      dcr_tile_rect (&win, best, &it->top_tile[0], &it->top_tile[1], &it->top_tile[2], &it->top_tile[3]);
+      it->top_tile_p = (float) (1.0 / (1.0 + exp (-(double) d->tile_logits[best])));
+    }
   it->k = d->k;
   memcpy (it->ids, d->ids, sizeof it->ids);
   memcpy (it->similarity, d->similarity, sizeof it->similarity);
@@ -731,6 +745,17 @@ item_json (guint index, const DcrReportItem *it)
           json_builder_begin_object (b);
           dcr_cli_json_add_double (b, "score", it->tile_score);
           dcr_cli_json_add_double (b, "max", it->tile_max);
+          if (it->has_top_tile)
+            {
+              json_builder_set_member_name (b, "highest");
+              json_builder_begin_object (b);
+              INT ("x", it->top_tile[0]);
+              INT ("y", it->top_tile[1]);
+              INT ("w", it->top_tile[2]);
+              INT ("h", it->top_tile[3]);
+              dcr_cli_json_add_double (b, "p", it->top_tile_p);
+              json_builder_end_object (b);
+            }
           json_builder_end_object (b);
         }
       json_builder_set_member_name (b, "prototypes");
@@ -977,6 +1002,8 @@ load_detector (DcrReport *r, GError **error)
       dcr_cli_setup_clear (&r->setup);
       return FALSE;
     }
+  /* the tile head's highest tile: where a partial fake would be */
+  dcr_detector_set_tile_maps (r->setup.det, TRUE);
   r->bank_sha256 = hash_file (dcr_bank_path (r->setup.bank), &r->bank_size, error);
   return r->bank_sha256 != NULL;
 }

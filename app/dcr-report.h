@@ -46,6 +46,9 @@ typedef struct {
   float p_heads;            /* the heads' own p_fake, before score fusion */
   gboolean has_tiles;       /* the backbone has a tile head: */
   float tile_score, tile_max; /* its columns (dcr-detector.h) */
+  gboolean has_top_tile;    /* and its highest-scoring tile: */
+  gint64 top_tile[4];       /* x, y, w, h in the image's pixels */
+  float top_tile_p;         /* σ(its score) */
   guint k;                  /* nearest prototypes, nearest first */
   gint64 ids[DCR_TOPK_MAX];
   float similarity[DCR_TOPK_MAX];

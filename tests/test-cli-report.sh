@@ -106,6 +106,13 @@ for row, it in zip(rows, items):
     assert abs(float(row['anomaly']) - it['anomaly']) < 1e-6
     assert len(it['prototypes']) == 3 and row['prototype_ids'] == ';'.join(str(p['id']) for p in it['prototypes'])
     assert len(it['top_channels']) == 10 and len(row['top_channels'].split(';')) == 10
+    # the default backbone has a tile head: its score and its highest tile, inside the image
+    t = it['tiles']
+    h = t['highest']
+    assert 0 <= h['p'] <= 1 and h['w'] > 0 and h['h'] > 0, h
+    assert h['x'] >= 0 and h['y'] >= 0 and h['x'] + h['w'] <= it['width'] and h['y'] + h['h'] <= it['height'], h
+    assert 'most suspicious tile (%d, %d), %.2f' % (h['x'], h['y'], h['p']) in text, (name, h)
+    assert 0 <= it['p_heads'] <= 1
     assert it['sha256'] in text, name
     # the PDF row: hash, P(fake), anomaly and verdict on one line
     line = [l for l in layout if it['sha256'] in l]

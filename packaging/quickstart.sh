@@ -107,7 +107,8 @@ case "$mode" in
     # The main job on the shipped default model: the app on a sample when
     # there is a display, otherwise a batch report of every bundled sample.
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x "$build/app/dcr-forensics" ]; then
-      sample=$(ls data/samples/*fake*.png | head -n 1)
+      # the partly regenerated sample: the verdict and the tile map of where
+      sample=$(ls data/samples/fake-partial-*.png data/samples/*fake*.png 2>/dev/null | head -n 1)
       echo "quickstart: opening $sample in DCR Forensics"
       GSETTINGS_SCHEMA_DIR="$build/data" exec "$build/app/dcr-forensics" "$sample"
     fi

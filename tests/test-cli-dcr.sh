@@ -198,9 +198,11 @@ rc=$?
 "$py" - "$tmp/default.json" >"$tmp/check" 2>&1 <<'EOF'
 import json, sys
 res = json.load(open(sys.argv[1]))
-assert len(res) == 6, len(res)
+assert len(res) == 7, len(res)
 for r in res:
     assert r['verdict'] in ('real', 'fake', 'inconclusive'), r
+    # the shipped backbone has the tile head: its evidence and the heads' own P(fake)
+    assert set(r['tiles']) == {'score', 'max'} and 0 <= r['p_heads'] <= 1, r
     assert r['model']['path'].endswith('models/default/model.safetensors'), r['model']
     assert r['prototypes'] and r['prototypes'][0]['source'].endswith('-real.png'), r['prototypes'][0]
 EOF

@@ -188,6 +188,43 @@ test_screenshots (void)
   g_assert_true (done);
 }
 
+/* The shipped default model on the bundled partly regenerated sample: the
+ * tile map is shown over the suspect, as the quick start opens it. */
+static void
+on_activate_partial (GApplication *app, gpointer data)
+{
+  gboolean *done = data;
+  DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
+    g_main_context_iteration (NULL, TRUE);
+  dcr_test_gui_spin (400);
+  g_autofree char *sample = g_build_filename (g_getenv ("DCR_SOURCE_ROOT"), "data", "samples",
+                                              "fake-partial-esrgan-medium-x3-aitzgorri-1.png", NULL);
+  show_result (win, sample, "screenshot-partial");
+  DcrInspectView *view = dcr_window_get_inspect_view (win);
+  GtkToggleButton *tiles = dcr_inspect_view_get_tile_map_button (view);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (tiles)));
+  g_test_message ("tile evidence: %s (map %s)", dcr_inspect_view_get_tile_text (view),
+                  gtk_toggle_button_get_active (tiles) ? "shown" : "hidden");
+  g_assert_nonnull (dcr_inspect_view_get_tile_text (view));
+  *done = TRUE;
+  g_application_quit (app);
+}
+
+static void
+test_screenshot_partial (void)
+{
+  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
+  g_settings_set_string (settings, "model-file", "");
+  g_settings_set_string (settings, "bank-file", "");
+  g_settings_set_int (settings, "window-width", 1100);
+  g_settings_set_int (settings, "window-height", 1000);
+  g_autoptr (DcrApplication) app = dcr_application_new ();
+  gboolean done = FALSE;
+  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_partial), &done);
+  g_assert_true (done);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -204,6 +241,7 @@ main (int argc, char **argv)
   outdir = argv[4];
   make_fixtures ();
   g_test_add_func ("/app/screenshots", test_screenshots);
+  g_test_add_func ("/app/screenshots/shipped-partial", test_screenshot_partial);
   int rc = g_test_run ();
   dcr_test_remove_tree (tmpdir);
   return rc;

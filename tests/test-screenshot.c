@@ -117,14 +117,22 @@ show_result (DcrWindow *win, const char *path, const char *name)
   dcr_test_gui_spin (100);
 }
 
-static void
-on_activate (GApplication *app, gpointer data)
+/* The application's window once it is on screen and laid out. */
+static DcrWindow *
+mapped_window (GApplication *app)
 {
-  gboolean *done = data;
   DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
   while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
     g_main_context_iteration (NULL, TRUE);
   dcr_test_gui_spin (400);
+  return win;
+}
+
+static void
+on_activate (GApplication *app, gpointer data)
+{
+  gboolean *done = data;
+  DcrWindow *win = mapped_window (app);
   g_assert_cmpstr (dcr_window_get_page (win), ==, "start");
   g_autoptr (GdkTexture) start = dcr_test_gui_snapshot_named (GTK_WIDGET (win), outdir, "screenshot-start");
 
@@ -174,18 +182,26 @@ on_activate (GApplication *app, gpointer data)
   g_application_quit (app);
 }
 
+/* Runs the app at 1100 × 1000 with the model and bank ("" for the shipped
+ * ones) and `on_activate`, which sets its gboolean when it got through. */
 static void
-test_screenshots (void)
+run_app (const char *model, const char *bank, GCallback on_activate_cb)
 {
   g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
-  g_settings_set_string (settings, "model-file", model_path);
-  g_settings_set_string (settings, "bank-file", bank_path);
+  g_settings_set_string (settings, "model-file", model);
+  g_settings_set_string (settings, "bank-file", bank);
   g_settings_set_int (settings, "window-width", 1100);
   g_settings_set_int (settings, "window-height", 1000);
   g_autoptr (DcrApplication) app = dcr_application_new ();
   gboolean done = FALSE;
-  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate), &done);
+  dcr_test_gui_run (G_APPLICATION (app), on_activate_cb, &done);
   g_assert_true (done);
+}
+
+static void
+test_screenshots (void)
+{
+  run_app (model_path, bank_path, G_CALLBACK (on_activate));
 }
 
 /* The shipped default model on the bundled partly regenerated sample: the
@@ -194,10 +210,7 @@ static void
 on_activate_partial (GApplication *app, gpointer data)
 {
   gboolean *done = data;
-  DcrWindow *win = DCR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
-  while (!gtk_widget_get_mapped (GTK_WIDGET (win)))
-    g_main_context_iteration (NULL, TRUE);
-  dcr_test_gui_spin (400);
+  DcrWindow *win = mapped_window (app);
   g_autofree char *sample = g_build_filename (g_getenv ("DCR_SOURCE_ROOT"), "data", "samples",
                                               "fake-partial-esrgan-medium-x3-aitzgorri-1.png", NULL);
   show_result (win, sample, "screenshot-partial");
@@ -214,15 +227,7 @@ on_activate_partial (GApplication *app, gpointer data)
 static void
 test_screenshot_partial (void)
 {
-  g_autoptr (GSettings) settings = g_settings_new (DCR_APP_ID);
-  g_settings_set_string (settings, "model-file", "");
-  g_settings_set_string (settings, "bank-file", "");
-  g_settings_set_int (settings, "window-width", 1100);
-  g_settings_set_int (settings, "window-height", 1000);
-  g_autoptr (DcrApplication) app = dcr_application_new ();
-  gboolean done = FALSE;
-  dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate_partial), &done);
-  g_assert_true (done);
+  run_app ("", "", G_CALLBACK (on_activate_partial));
 }
 
 int

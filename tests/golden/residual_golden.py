@@ -1,8 +1,19 @@
-"""residual_golden.py — what forensic-numpy.py and local-numpy.py share: the
-test pattern both draw their images from, and the writer of the C header
-of golden features the tests include."""
+"""residual_golden.py — what the golden scripts share: the test pattern
+forensic-numpy.py and local-numpy.py draw their images from, the writer of
+the C header of golden features the tests include, and the lowbias32 hash
+(golden_lowbias32 of tests/test-backbone-common.h) tile-head-torch.py
+draws its inputs from."""
 import os
 import numpy as np
+
+
+def lowbias32(v):
+    v &= 0xFFFFFFFF
+    v ^= v >> 16
+    v = (v * 0x7FEB352D) & 0xFFFFFFFF
+    v ^= v >> 15
+    v = (v * 0x846CA68B) & 0xFFFFFFFF
+    return v ^ (v >> 16)
 
 
 def pixel(seed, y, x, c):

@@ -17,18 +17,10 @@ import os
 
 import torch
 
+from residual_golden import lowbias32
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 NIN, H, TOPK = 69, 5, 4
-
-
-def lowbias32(v):
-    v &= 0xFFFFFFFF
-    v ^= v >> 16
-    v = (v * 0x7FEB352D) & 0xFFFFFFFF
-    v ^= v >> 15
-    v = (v * 0x846CA68B) & 0xFFFFFFFF
-    v ^= v >> 16
-    return v
 
 
 def uniform(seed, i, lo, hi):

@@ -20,6 +20,9 @@
 #define ROW_H 58.0
 #define THUMB 48.0
 #define PROTO_CACHE 256
+/* the tile head's highest tile is outlined on the thumbnail from this σ(score)
+ * on: the app's tile-map rule (DCR_INSPECT_TILE_MAP_AUTO) */
+#define TILE_OUTLINE_P 0.5
 /* table columns, from the left margin */
 #define COL_THUMB 22.0
 #define COL_PROTO (COL_THUMB + THUMB + 6)
@@ -217,9 +220,13 @@ surface_from_png_bytes (GBytes *png)
   return s;
 }
 
+/* Draws s fitted into the THUMB square at (x, y); *drawn (may be NULL)
+ * receives where the picture went (width 0 without one). */
 static void
-draw_thumb (Pdf *p, cairo_surface_t *s, double x, double y)
+draw_thumb (Pdf *p, cairo_surface_t *s, double x, double y, cairo_rectangle_t *drawn)
 {
+  if (drawn)
+    *drawn = (cairo_rectangle_t) { x, y, 0, 0 };
   cairo_t *cr = p->cr;
   rgb (cr, SHADE);
   cairo_rectangle (cr, x, y, THUMB, THUMB);
@@ -229,6 +236,8 @@ draw_thumb (Pdf *p, cairo_surface_t *s, double x, double y)
       int w = cairo_image_surface_get_width (s), h = cairo_image_surface_get_height (s);
       double scale = MIN (THUMB / w, THUMB / h);
       double dx = x + (THUMB - w * scale) / 2, dy = y + (THUMB - h * scale) / 2;
+      if (drawn)
+        *drawn = (cairo_rectangle_t) { dx, dy, w * scale, h * scale };
       cairo_save (cr);
       cairo_translate (cr, dx, dy);
       cairo_scale (cr, scale, scale);
@@ -315,9 +324,23 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
   cairo_surface_t *thumb = cairo_image_surface_create_from_png (tp);
   if (cairo_surface_status (thumb) != CAIRO_STATUS_SUCCESS)
     g_clear_pointer (&thumb, cairo_surface_destroy);
-  draw_thumb (p, thumb, MARGIN + COL_THUMB, y + 5);
+  cairo_rectangle_t drawn;
+  draw_thumb (p, thumb, MARGIN + COL_THUMB, y + 5, &drawn);
   g_clear_pointer (&thumb, cairo_surface_destroy);
-  draw_thumb (p, it->k ? proto_surface (p, it->ids[0]) : NULL, MARGIN + COL_PROTO, y + 5);
+  /* the tile head's highest tile, outlined on the thumbnail when it reads as
+   * more likely regenerated than not (the app's tile map rule) */
+  if (it->has_top_tile && it->top_tile_p >= TILE_OUTLINE_P && drawn.width > 0 && it->width && it->height)
+    {
+      double sx = drawn.width / it->width, sy = drawn.height / it->height;
+      cairo_save (cr);
+      cairo_rectangle (cr, drawn.x + it->top_tile[0] * sx, drawn.y + it->top_tile[1] * sy, it->top_tile[2] * sx,
+                       it->top_tile[3] * sy);
+      cairo_set_source_rgba (cr, 1.0, 0.47, 0.0, 1.0);
+      cairo_set_line_width (cr, 1.2);
+      cairo_stroke (cr);
+      cairo_restore (cr);
+    }
+  draw_thumb (p, it->k ? proto_surface (p, it->ids[0]) : NULL, MARGIN + COL_PROTO, y + 5, NULL);
 
   /* the SHA-256 line carries the scores, so each row reads as one line of text */
   g_autofree char *name = g_path_get_basename (it->path);
@@ -329,15 +352,20 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
                                             it->changed ? " · CHANGED SINCE INTAKE" : "");
   text (p, MARGIN + COL_TEXT, y + 30, TEXT_W, "Sans 7", it->changed ? 0xc62828 : GREY, facts, FALSE, TRUE,
         PANGO_ALIGN_LEFT);
-  g_autoptr (GString) near = g_string_new (NULL);
   if (it->k)
-    g_string_append_printf (near, "nearest real #%" G_GINT64_FORMAT " (similarity %.3f)", it->ids[0],
-                            it->similarity[0]);
+    {
+      g_autofree char *near = g_strdup_printf ("nearest real #%" G_GINT64_FORMAT " (similarity %.3f)", it->ids[0],
+                                               it->similarity[0]);
+      text (p, MARGIN + COL_TEXT, y + 40, TEXT_W, "Sans 7", GREY, near, FALSE, TRUE, PANGO_ALIGN_LEFT);
+    }
   if (it->has_top_tile)
-    g_string_append_printf (near, "%smost suspicious tile (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "), %.2f",
-                            near->len ? " · " : "", it->top_tile[0], it->top_tile[1], it->top_tile_p);
-  if (near->len)
-    text (p, MARGIN + COL_TEXT, y + 40, TEXT_W, "Sans 7", GREY, near->str, FALSE, TRUE, PANGO_ALIGN_LEFT);
+    {
+      g_autofree char *tile = g_strdup_printf ("most suspicious tile (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                               "), %.2f%s", it->top_tile[0], it->top_tile[1], it->top_tile_p,
+                                               it->top_tile_p >= TILE_OUTLINE_P ? ", outlined" : "");
+      text (p, MARGIN + COL_TEXT, y + 49, TEXT_W, "Sans 7", it->top_tile_p >= TILE_OUTLINE_P ? 0xb35900 : GREY, tile,
+            FALSE, TRUE, PANGO_ALIGN_LEFT);
+    }
   g_autofree char *pf = g_strdup_printf ("%.3f", it->p_fake);
   g_autofree char *an = g_strdup_printf ("%.3f", it->anomaly);
   text (p, MARGIN + COL_PFAKE, line2 - 1, 44, "Sans Bold 9", INK, pf, FALSE, FALSE, PANGO_ALIGN_RIGHT);
@@ -569,9 +597,16 @@ limitations (Pdf *p)
       "screenshots or printed and re-photographed — can be misjudged in either direction. The anomaly score "
       "measures how far the image's features sit from the nearest known-real prototypes in the bank, so it "
       "depends on what that bank contains. <b>Inconclusive</b> marks scores where the model's validation "
-      "precision was too low to call. No verdict here should be relied on alone: weigh it with the file's "
+      "precision was too low to call. %sNo verdict here should be relied on alone: weigh it with the file's "
       "provenance, metadata and other forensic findings.",
-      trained);
+      trained,
+      dcr_backbone_has_tiles (r->setup.bb)
+        ? "The most suspicious tile is the 48 × 48-pixel tile of the central (at most 512 × 512) window whose "
+          "statistics differ most, in the way regenerated pixels do, from the image's typical tile; it is outlined "
+          "on the thumbnail when its score is 0.5 or more. It points to where a partly regenerated image may have "
+          "been changed; it cannot see a change outside that window, and a high score on a whole-image fake or "
+          "on an unusual but real region is possible. "
+        : "");
   section (p, "Limitations", 40);
   double h = text_height (p, CONTENT_W, "Sans 8.5", body, TRUE);
   need (p, h);

@@ -73,6 +73,13 @@ row_new (guint index, const DcrReportItem *it)
                            : it->verdict == DCR_VERDICT_FAKE ? "error" : "warning";
       row->p_fake = g_strdup_printf ("%.3f", it->p_fake);
       row->anomaly = g_strdup_printf ("%.3f", it->anomaly);
+      if (it->has_top_tile)
+        {
+          /* where a partial fake would be: the tile head's highest tile */
+          g_free (row->tooltip);
+          row->tooltip = g_strdup_printf ("%s\nMost suspicious 48 × 48 tile at (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                          "): %.2f", it->path, it->top_tile[0], it->top_tile[1], it->top_tile_p);
+        }
       break;
     }
   return row;
@@ -479,6 +486,14 @@ dcr_batch_view_get_row (DcrBatchView *self, guint i, const char **name, const ch
   *name = row->name;
   *status = row->status;
   *verdict = row->verdict ? row->verdict : "";
+}
+
+const char *
+dcr_batch_view_get_row_tooltip (DcrBatchView *self, guint i)
+{
+  g_autoptr (DcrBatchRow) row = g_list_model_get_item (G_LIST_MODEL (self->queue), i);
+  g_return_val_if_fail (row != NULL, NULL);
+  return row->tooltip; /* the queue keeps the row */
 }
 
 void

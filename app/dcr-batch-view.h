@@ -37,6 +37,9 @@ GListModel *dcr_batch_view_get_queue (DcrBatchView *self);
 /* Row i of the queue as shown: file name, status, verdict ("" while queued). */
 void dcr_batch_view_get_row (DcrBatchView *self, guint i, const char **name, const char **status,
                              const char **verdict);
+/* Row i's tooltip: its path, and the reason it was rejected or, with a tile
+ * head, its most suspicious tile. */
+const char *dcr_batch_view_get_row_tooltip (DcrBatchView *self, guint i);
 /* What clicking row i does: emits "open-file" with its file. */
 void dcr_batch_view_activate_row (DcrBatchView *self, guint i);
 

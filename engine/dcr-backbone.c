@@ -683,16 +683,7 @@ dcr_backbone_run_forward (DcrBackboneRun *run, GError **error)
 gboolean
 dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error)
 {
-  gsize n = (gsize) run->batch * run->bb->dim;
-  if (run->bb->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, n);
-      if (!dcr_tensor_download (run->features, h, error))
-        return FALSE;
-      dcr_half_to_floats (out, h, n);
-      return TRUE;
-    }
-  return dcr_tensor_download (run->features, out, error);
+  return dcr_tensor_download_floats (run->features, out, (gsize) run->batch * run->bb->dim, error);
 }
 
 DcrTensor *

@@ -138,24 +138,15 @@ finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
   g_autofree float *att = g_new (float, (gsize) n * k), *sims = g_new (float, (gsize) n * k);
   g_autofree float *res = g_new (float, (gsize) n * dim);
   g_autofree gint64 *ids = g_new (gint64, (gsize) n * k);
-  gboolean tiles = dcr_backbone_has_tiles (det->bb);
-  g_autofree float *feat = tiles ? g_new (float, (gsize) det->batch * dim) : NULL;
-  if (!dcr_model_run_outputs (det->run, n, logits, p, an, att, res, NULL, error) ||
-      !dcr_retrieval_run_results (det->rr, n, ids, sims, NULL, error))
+  /* the raw features, once, when the tile columns or the score fusion need them */
+  gboolean tiles = dcr_backbone_has_tiles (det->bb), fusion = dcr_model_config (det->m)->fusion;
+  g_autofree float *feat = tiles || fusion ? g_new (float, (gsize) n * dim) : NULL;
+  if (!dcr_model_run_outputs (det->run, n, logits, NULL, an, att, res, NULL, error) ||
+      !dcr_retrieval_run_results (det->rr, n, ids, sims, NULL, error) ||
+      (feat && !dcr_tensor_download_floats (det->features, feat, (gsize) n * dim, error)))
     return FALSE;
-  if (tiles)
-    {
-      gsize count = (gsize) det->batch * dim;
-      if (det->dtype == DCR_F16)
-        {
-          g_autofree guint16 *h = g_new (guint16, count);
-          if (!dcr_tensor_download (det->features, h, error))
-            return FALSE;
-          dcr_half_to_floats (feat, h, count);
-        }
-      else if (!dcr_tensor_download (det->features, feat, error))
-        return FALSE;
-    }
+  for (guint i = 0; i < n; i++)
+    p[i] = dcr_model_p_fake (det->m, logits + 2 * i, feat ? feat + (gsize) i * dim : NULL);
   for (guint i = 0; i < n; i++)
     {
       DcrDetection *d = &out[i];

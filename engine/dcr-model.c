@@ -283,14 +283,20 @@ sigmoid (double x)
   return 1.0 / (1.0 + exp (-x));
 }
 
+/* The logit of p_fake from the heads' l1 − l0 (softmax(logits)_1 = σ(l1 − l0))
+ * and the raw feature row f, fused when the model has fusion. */
+static double
+p_fake_logit (const DcrModelConfig *c, double heads, const float *f)
+{
+  if (!c->fusion)
+    return heads;
+  return c->fusion_w[0] * heads + (double) c->fusion_w[1] * f[c->fusion_column] + c->fusion_w[2];
+}
+
 float
 dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f)
 {
-  /* softmax(logits)_1 = σ(l1 − l0) */
-  double z = (double) logits[1] - logits[0];
-  if (m->cfg.fusion)
-    z = m->cfg.fusion_w[0] * z + (double) m->cfg.fusion_w[1] * f[m->cfg.fusion_column] + m->cfg.fusion_w[2];
-  return (float) sigmoid (z);
+  return (float) sigmoid (p_fake_logit (&m->cfg, (double) logits[1] - logits[0], f));
 }
 
 DcrVerdict
@@ -716,19 +722,6 @@ upload_floats (DcrTensor *t, const float *src, gsize n, GError **error)
   return dcr_tensor_upload (t, src, error);
 }
 
-static gboolean
-download_floats (DcrTensor *t, float *dst, gsize n, GError **error)
-{
-  if (t->dtype == DCR_F16)
-    {
-      g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
-      if (!dcr_buffer_download (t->buf, 0, h, n * sizeof (guint16), error))
-        return FALSE;
-      dcr_half_to_floats (dst, h, n);
-      return TRUE;
-    }
-  return dcr_buffer_download (t->buf, 0, dst, n * sizeof (float), error);
-}
 
 gboolean
 dcr_model_run_set_inputs (DcrModelRun *run, const float *f, const float *r, guint n, GError **error)
@@ -861,13 +854,14 @@ dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, 
   g_autofree float *lg = g_new (float, 2 * MAX (n, 1));
   g_autofree float *za = g_new (float, MAX (n, 1));
   g_autofree float *f = NULL;
-  if (!download_floats (run->logits, lg, 2 * (gsize) n, error) || !download_floats (run->za, za, n, error))
+  if (!dcr_tensor_download_floats (run->logits, lg, 2 * (gsize) n, error) ||
+      !dcr_tensor_download_floats (run->za, za, n, error))
     return FALSE;
   /* score fusion reads a column of the raw features the run was given */
   if (p_fake && run->m->cfg.fusion)
     {
       f = g_new (float, MAX (n, 1) * d);
-      if (!download_floats ((DcrTensor *) run->f_raw, f, n * d, error))
+      if (!dcr_tensor_download_floats ((DcrTensor *) run->f_raw, f, n * d, error))
         return FALSE;
     }
   for (guint i = 0; i < n; i++)
@@ -879,9 +873,9 @@ dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, 
       if (anomaly)
         anomaly[i] = (float) sigmoid (za[i]);
     }
-  return (!attention || download_floats (run->attw, attention, (gsize) n * run->tokens, error)) &&
-         (!residual || download_floats (run->d1, residual, n * d, error)) &&
-         (!fused || download_floats (run->fused, fused, n * d, error));
+  return (!attention || dcr_tensor_download_floats (run->attw, attention, (gsize) n * run->tokens, error)) &&
+         (!residual || dcr_tensor_download_floats (run->d1, residual, n * d, error)) &&
+         (!fused || dcr_tensor_download_floats (run->fused, fused, n * d, error));
 }
 
 /* ---- host reference ------------------------------------------------------ */
@@ -982,14 +976,8 @@ dcr_model_ref_forward (DcrModel *m, const float *f, const float *r, guint n, gui
           logits[2 * i] = (float) lg[0];
           logits[2 * i + 1] = (float) lg[1];
         }
-      if (p_fake && m->cfg.fusion)
-        {
-          double zf = m->cfg.fusion_w[0] * (lg[1] - lg[0]) + (double) m->cfg.fusion_w[1] * f[i * d + m->cfg.fusion_column] +
-                     m->cfg.fusion_w[2];
-          p_fake[i] = (float) sigmoid (zf);
-        }
-      else if (p_fake)
-        p_fake[i] = (float) sigmoid (lg[1] - lg[0]);
+      if (p_fake)
+        p_fake[i] = (float) sigmoid (p_fake_logit (&m->cfg, lg[1] - lg[0], f + i * d));
       if (anomaly)
         anomaly[i] = (float) sigmoid (za);
       for (gsize j = 0; attention && j < l; j++)

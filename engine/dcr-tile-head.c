@@ -145,8 +145,8 @@ dcr_tile_values_from_acc (const float *acc, guint ntiles, float *x)
 {
   for (guint t = 0; t < ntiles; t++)
     for (int c = 0; c < 3; c++)
-      memcpy (x + (gsize) t * NIN + c * DCR_LOCAL_NVAL, acc + ((gsize) t * 3 + c) * DCR_LOCAL_ACC_STRIDE + DCR_LOCAL_NACC,
-              sizeof (float) * DCR_LOCAL_NVAL);
+      memcpy (x + (gsize) t * NIN + c * DCR_LOCAL_NVAL,
+              acc + ((gsize) t * 3 + c) * DCR_LOCAL_ACC_STRIDE + DCR_LOCAL_NACC, sizeof (float) * DCR_LOCAL_NVAL);
 }
 
 void

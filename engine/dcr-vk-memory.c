@@ -3,6 +3,7 @@
  * each with one VkBuffer; a DcrBuffer is a range inside a block, so a model
  * with hundreds of tensors needs a handful of device allocations. */
 #include "dcr-vk-private.h"
+#include "dcr-half.h"
 
 #include <string.h>
 
@@ -419,4 +420,20 @@ gboolean
 dcr_tensor_download (DcrTensor *t, void *dst, GError **error)
 {
   return dcr_buffer_download (t->buf, 0, dst, dcr_tensor_bytes (t), error);
+}
+
+gboolean
+dcr_tensor_download_floats (DcrTensor *t, float *dst, gsize n, GError **error)
+{
+  g_return_val_if_fail (t->dtype == DCR_F32 || t->dtype == DCR_F16, FALSE);
+  g_return_val_if_fail (n <= (gsize) dcr_tensor_numel (t), FALSE);
+  if (t->dtype == DCR_F16)
+    {
+      g_autofree guint16 *h = g_new (guint16, MAX (n, 1));
+      if (!dcr_buffer_download (t->buf, 0, h, n * sizeof (guint16), error))
+        return FALSE;
+      dcr_half_to_floats (dst, h, n);
+      return TRUE;
+    }
+  return dcr_buffer_download (t->buf, 0, dst, n * sizeof (float), error);
 }

@@ -136,6 +136,8 @@ gint64 dcr_tensor_numel (const DcrTensor *t);
 gsize dcr_tensor_bytes (const DcrTensor *t);
 gboolean dcr_tensor_upload (DcrTensor *t, const void *src, GError **error);
 gboolean dcr_tensor_download (DcrTensor *t, void *dst, GError **error);
+/* The first n elements of an f32 or f16 tensor as floats. */
+gboolean dcr_tensor_download_floats (DcrTensor *t, float *dst, gsize n, GError **error);
 
 /* ---- pipelines ------------------------------------------------------- */
 

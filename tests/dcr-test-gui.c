@@ -43,11 +43,22 @@ dcr_test_gui_snapshot (GtkWidget *widget, const char *path)
 {
   GtkWidget *win = GTK_WIDGET (gtk_widget_get_root (widget));
   g_assert_nonnull (win);
-  int w = gtk_widget_get_width (win), h = gtk_widget_get_height (win);
   g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (win);
-  GtkSnapshot *snap = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snap, w, h);
-  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snap);
+  /* On a loaded machine the window may be between frames (nothing to draw
+   * yet): let the main loop run until it draws, for at most 10 s. */
+  g_autoptr (GskRenderNode) node = NULL;
+  int w = 0, h = 0;
+  for (gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;;)
+    {
+      w = gtk_widget_get_width (win);
+      h = gtk_widget_get_height (win);
+      GtkSnapshot *snap = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, snap, w, h);
+      node = gtk_snapshot_free_to_node (snap);
+      if (node || g_get_monotonic_time () > deadline)
+        break;
+      dcr_test_gui_spin (50);
+    }
   g_assert_nonnull (node);
   GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (win));
   GdkTexture *tex = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, w, h));

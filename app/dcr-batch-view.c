@@ -77,8 +77,9 @@ row_new (guint index, const DcrReportItem *it)
         {
           /* where a partial fake would be: the tile head's highest tile */
           g_free (row->tooltip);
-          row->tooltip = g_strdup_printf ("%s\nMost suspicious 48 × 48 tile at (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                                          "): %.2f", it->path, it->top_tile[0], it->top_tile[1], it->top_tile_p);
+          row->tooltip = g_strdup_printf ("%s\nMost suspicious 48 × 48 tile at (%" G_GINT64_FORMAT
+                                          ", %" G_GINT64_FORMAT "): %.2f", it->path, it->top_tile[0],
+                                          it->top_tile[1], it->top_tile_p);
         }
       break;
     }

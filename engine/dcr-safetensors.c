@@ -232,10 +232,14 @@ strv_cmp (const void *a, const void *b)
 
 /* Where the JSON value that starts JSON ends: the offset after its closing
  * bracket or quote (strings and escapes skipped), after a bare number or
- * word, or len when it never closes. */
+ * word, or len when it never closes. A closing bracket of the wrong kind
+ * ends it too, at that bracket: the caller then sees data after the value
+ * and refuses it before json-glib does (json-glib 1.6 leaks its half-built
+ * nodes on such input, e.g. "{\"a\": '[1'}}[1]"). */
 static gsize
 json_value_end (const char *json, gsize len)
 {
+  char open[256];
   gsize i = 0, depth = 0;
   while (i < len && g_ascii_isspace (json[i]))
     i++;
@@ -257,9 +261,18 @@ json_value_end (const char *json, gsize len)
             return MIN (i + 1, len);
         }
       else if (c == '{' || c == '[')
-        depth++;
-      else if ((c == '}' || c == ']') && depth > 0 && --depth == 0)
-        return i + 1;
+        {
+          if (depth == sizeof open)
+            return len; /* deeper than any header: json-glib says what is wrong */
+          open[depth++] = c;
+        }
+      else if ((c == '}' || c == ']') && depth > 0)
+        {
+          if (open[depth - 1] != (c == '}' ? '{' : '['))
+            return i;
+          if (--depth == 0)
+            return i + 1;
+        }
     }
   return len;
 }
@@ -279,8 +292,8 @@ parse_header (DcrSafetensors *st, const char *json, gsize len, GError **error)
     if (!g_ascii_isspace (json[i]))
       {
         g_set_error (error, DCR_SAFETENSORS_ERROR, DCR_SAFETENSORS_ERROR_CORRUPT,
-                     "%s: the header is not valid JSON (more data after the header object, at byte %"
-                     G_GSIZE_FORMAT ")", st->name, 8 + end);
+                     "%s: the header is not valid JSON (a bracket that does not match, or more data after "
+                     "the header object, at byte %" G_GSIZE_FORMAT ")", st->name, 8 + end);
         return FALSE;
       }
   g_autoptr(JsonParser) parser = json_parser_new ();

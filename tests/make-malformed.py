@@ -459,6 +459,10 @@ def build(out):
     one = [('w', 'F32', [2, 2], f32([1, 2, 3, 4]))]
     st_cases = [
         ('st-bad-json', struct.pack('<Q', 16) + b'{"w": {"dtype": ' + b'\0' * 16),
+        # a closing bracket of the wrong kind, then more data (fuzz-safetensors, fifth session: json-glib leaked)
+        ('st-mismatched-bracket', raw_st(b'{"d": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}, "i": '
+                                         b'{"dtype": "I8", "shape": [2], "data_offsets": \'[8, 12\'}}[1], ',
+                                         bytes(8))),
         ('st-json-array', safetensors([]).replace(b'{}', b'[]')),
         ('st-bad-dtype', safetensors([('w', 'F33', [2, 2], f32([1, 2, 3, 4]))])),
         ('st-negative-shape', safetensors([('w', 'F32', [-2, -2], f32([1, 2, 3, 4]))])),

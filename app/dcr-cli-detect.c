@@ -210,3 +210,14 @@ dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guin
     }
   json_builder_end_object (b);
 }
+
+char *
+dcr_cli_path_under (const char *dir, const char *path)
+{
+  g_autofree char *root = g_canonicalize_filename (dir, NULL);
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  gsize rl = strlen (root);
+  if (g_str_has_prefix (abs, root) && abs[rl] == G_DIR_SEPARATOR)
+    return g_strdup (abs + rl + 1);
+  return NULL;
+}

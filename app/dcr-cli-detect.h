@@ -63,6 +63,10 @@ gboolean dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use
 
 void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* null when not finite */
 
+/* path relative to dir when it lies under it (both canonicalised), else NULL:
+ * how a manifest's relative names are matched to the files given. */
+char *dcr_cli_path_under (const char *dir, const char *path);
+
 /* "p_heads" and, with a tile head, "tiles": {"score", "max"[, "map": {"rows",
  * "cols", "tiles": [{"x", "y", "w", "h", "score"}, …]}]} — the map when the
  * detection has one, its tiles in the pixels of a width × height image. */

@@ -270,12 +270,8 @@ static gint32
 manifest_group (const DcrManifest *mf, const char *fake_dir, const char *path)
 {
   gint32 g = dcr_manifest_lookup (mf, path);
-  g_autofree char *root = g_canonicalize_filename (fake_dir, NULL);
-  g_autofree char *abs = g_canonicalize_filename (path, NULL);
-  gsize rl = strlen (root);
-  if (g < 0 && g_str_has_prefix (abs, root) && abs[rl] == G_DIR_SEPARATOR)
-    g = dcr_manifest_lookup (mf, abs + rl + 1);
-  return g;
+  g_autofree char *rel = g < 0 ? dcr_cli_path_under (fake_dir, path) : NULL;
+  return rel ? dcr_manifest_lookup (mf, rel) : g;
 }
 
 static void

@@ -74,11 +74,8 @@ manifest_partial (const DcrManifest *mf, const char *mf_dir, gint col, const cha
   const char *v = dcr_manifest_value (mf, path, col);
   if (v)
     return v;
-  g_autofree char *abs = g_canonicalize_filename (path, NULL);
-  gsize dl = strlen (mf_dir);
-  if (g_str_has_prefix (abs, mf_dir) && abs[dl] == G_DIR_SEPARATOR)
-    return dcr_manifest_value (mf, abs + dl + 1, col);
-  return NULL;
+  g_autofree char *rel = dcr_cli_path_under (mf_dir, path);
+  return rel ? dcr_manifest_value (mf, rel, col) : NULL;
 }
 
 /* Tile values of imgs[0 … n) on the GPU, GPU_BATCH images per submit;

@@ -1,10 +1,12 @@
 /* dcr-bench-grad.c — `dcr bench ops` cases for training the DCR heads: the
  * backward ops, the losses and the AdamW step at the heads' shapes (batch
  * 256, ResNet-50's 2048-d features, a 512-wide hidden layer, RINE's 24
- * tokens, 128-d contrastive projections). Inputs are zero-filled: the
- * timing does not depend on the values. */
+ * tokens, 128-d contrastive projections), and the convolution backward at
+ * the forensic CNN's (dcr-cnn.h). Inputs are zero-filled: the timing does
+ * not depend on the values. */
 #include "dcr-bench.h"
 #include "dcr-op-grad.h"
+#include "dcr-op-conv.h"
 #include "dcr-op-loss.h"
 #include "dcr-op-optim.h"
 
@@ -169,9 +171,82 @@ record (DcrSeq *seq, Pool *pool, const GradCase *cs, double *flop, double *bytes
   return FALSE;
 }
 
+/* ---- convolution backward at the forensic CNN's shapes (dcr-cnn.h): batch
+ * 64 of 64x64 crops, 60x60 after the 5x5 box filter, valid convolutions */
+
+typedef struct {
+  gint64 n, h, cin, cout;
+  int k, stride;
+  gboolean dx, dw; /* dw comes with db */
+  const char *what;
+  gboolean quick;
+} ConvGradCase;
+
+static const ConvGradCase conv_grad_cases[] = {
+  { 2, 16, 8, 8, 3, 1, TRUE, TRUE, "small", TRUE },
+  { 64, 60, 3, 8, 3, 2, FALSE, TRUE, "cnn layer 1 3x3/2 dw+db", FALSE },
+  { 64, 29, 8, 16, 3, 2, TRUE, FALSE, "cnn layer 2 3x3/2 dx", FALSE },
+  { 64, 29, 8, 16, 3, 2, FALSE, TRUE, "cnn layer 2 3x3/2 dw+db", FALSE },
+  { 64, 14, 16, 16, 3, 1, TRUE, FALSE, "cnn layer 3 3x3 dx", FALSE },
+  { 64, 14, 16, 16, 3, 1, FALSE, TRUE, "cnn layer 3 3x3 dw+db", FALSE },
+  { 64, 12, 16, 1, 1, 1, TRUE, TRUE, "cnn layer 4 1x1 dx+dw+db", FALSE },
+};
+
+static gboolean
+record_conv_grad (DcrSeq *seq, Pool *pool, const ConvGradCase *cs, double *flop, GError **error)
+{
+  gint64 ho = dcr_conv2d_out_size (cs->h, cs->k, cs->stride, 0, 0, 1);
+  gint64 xs[] = { cs->n, cs->h, cs->h, cs->cin }, ws[] = { cs->cout, cs->k, cs->k, cs->cin };
+  gint64 ys[] = { cs->n, ho, ho, cs->cout };
+  DcrTensor *x = zeros (pool, DCR_F32, 4, xs, error), *w = x ? zeros (pool, DCR_F32, 4, ws, error) : NULL;
+  DcrTensor *dy = w ? zeros (pool, DCR_F32, 4, ys, error) : NULL;
+  DcrTensor *dx = dy && cs->dx ? zeros (pool, DCR_F32, 4, xs, error) : NULL;
+  DcrTensor *dw = dy && cs->dw ? zeros (pool, DCR_F32, 4, ws, error) : NULL;
+  DcrTensor *db = dy && cs->dw ? Z1 (cs->cout) : NULL;
+  if (!dy || (cs->dx && !dx) || (cs->dw && (!dw || !db)))
+    return FALSE;
+  *flop = 2.0 * cs->n * ho * ho * cs->cout * cs->k * cs->k * cs->cin * ((cs->dx ? 1 : 0) + (cs->dw ? 1 : 0));
+  DcrConv2dParams p = { .stride_h = cs->stride, .stride_w = cs->stride };
+  return dcr_op_conv2d_backward (seq, x, w, dy, dx, dw, db, &p, DCR_GRAD_OVERWRITE, error);
+}
+
+static gboolean
+bench_conv_grad (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error)
+{
+  if (!dcr_bench_wanted (opts, "grad.conv2d"))
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (conv_grad_cases); i++)
+    {
+      const ConvGradCase *cs = &conv_grad_cases[i];
+      if (opts->quick && !cs->quick)
+        continue;
+      g_autoptr (GPtrArray) tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
+      Pool pool = { ctx, tensors };
+      g_autoptr (DcrSeq) seq = dcr_seq_new (ctx, error);
+      if (!seq)
+        return FALSE;
+      dcr_seq_enable_timing (seq);
+      double flop = 0, min_ms, median_ms;
+      if (!record_conv_grad (seq, &pool, cs, &flop, error)
+          || !dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
+        {
+          g_prefix_error (error, "grad.conv2d (%s): ", cs->what);
+          return FALSE;
+        }
+      g_autofree char *shape = g_strdup_printf ("N=%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                                                " %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT " k=%d s=%d (%s)",
+                                                cs->n, cs->h, cs->h, cs->cin, cs->cout, cs->k, cs->stride,
+                                                cs->what);
+      dcr_bench_add (results, "grad.conv2d", shape, DCR_F32, flop, 0, min_ms, median_ms, opts->repeats);
+    }
+  return TRUE;
+}
+
 gboolean
 dcr_bench_grad (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error)
 {
+  if (!bench_conv_grad (ctx, opts, results, error))
+    return FALSE;
   gboolean cpu = dcr_context_device (ctx)->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {

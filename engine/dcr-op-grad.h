@@ -1,8 +1,8 @@
 /* dcr-op-grad.h — backward passes of the ops the DCR heads train through:
  * linear layers, activations, layer norm, softmax, the small difference
- * attention, |a − b| and L2 normalisation. Each reads what its forward read
- * (softmax and norm statistics are recomputed, not saved) and has a
- * dcr_ref_* twin on host floats.
+ * attention, |a − b|, L2 normalisation and 2-D convolution. Each reads
+ * what its forward read (softmax and norm statistics are recomputed, not
+ * saved) and has a dcr_ref_* twin on host floats.
  *
  * Gradients are f32 tensors; the pointwise ones (activations, |a − b|) also
  * take f16 storage where the device has it. Every output gradient may be
@@ -13,6 +13,7 @@
 #pragma once
 
 #include "dcr-ops.h"
+#include "dcr-op-conv.h"
 
 G_BEGIN_DECLS
 
@@ -108,5 +109,30 @@ void dcr_ref_attention_backward (const float *q, const float *k, const float *v,
                                  gint64 batch, gint64 lq, gint64 lk, gint64 heads, gint64 dh,
                                  gint64 dv, float scale, float *dq, float *dk, float *dvo,
                                  DcrGradFlags flags);
+
+/* ---- convolution -------------------------------------------------------- */
+
+/* Backward of dcr_op_conv2d without its epilogue activation or residual (for a fused ReLU run
+ * dcr_op_act_backward on dy first, with the forward output as x): groups 1, f32 tensors,
+ * x [N, H, W, Cin], w [Cout, KH, KW, Cin], dy [N, Ho, Wo, Cout] with Ho, Wo from
+ * dcr_conv2d_out_size for params' stride, padding and dilation (params->act and ->algo ignored).
+ *   dx[n, i, j, c]  = Σ dy[n, oy, ox, o] · w[o, ky, kx, c] over oy·sh − pt + ky·dh = i, ox·sw − pl + kx·dw = j
+ *   dw[o, ky, kx, c] = Σ_{n, oy, ox} dy[n, oy, ox, o] · x[n, oy·sh − pt + ky·dh, ox·sw − pl + kx·dw, c]
+ *                      (terms outside the input are 0)
+ *   db[o] = Σ_{n, oy, ox} dy[n, oy, ox, o]
+ * Any of dx, dw, db may be NULL (not computed). flags: DCR_GRAD_ACCUMULATE_INPUT adds into dx,
+ * DCR_GRAD_ACCUMULATE_PARAMS into dw and db; otherwise they are overwritten.
+ * dx is a gather per input pixel (a lane: up to 4 columns × 8 channels);
+ * dw (with db) one workgroup per tile of output × input channels (at most
+ * 8 × 8, 32 products) at one kernel tap, its lanes striding over the N·Ho
+ * output rows and summing in shared memory (dcr-op-conv-grad.c,
+ * shaders/grad_conv.comp). */
+gboolean dcr_op_conv2d_backward (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *dy,
+                                 DcrTensor *dx, DcrTensor *dw, DcrTensor *db, const DcrConv2dParams *params,
+                                 DcrGradFlags flags, GError **error);
+/* Reference on host floats (double accumulation), same semantics. */
+void dcr_ref_conv2d_backward (const float *x, gint64 n, gint64 h, gint64 w, gint64 cin, const float *weights,
+                              gint64 cout, int kh, int kw, const float *dy, float *dx, float *dw, float *db,
+                              const DcrConv2dParams *params, DcrGradFlags flags);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 #include "dcr-op-preprocess.h"
 #include "dcr-safetensors.h"
 #include "dcr-tile-head.h"
+#include "dcr-cnn.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,10 @@ struct _DcrBackbone {
   DcrTileHead *tile_head;
   DcrTensor *tile_packed;
   guint tiles_column;
+  /* The forensic CNN (dcr-cnn.h) after the others, or NULL, at column
+   * cnn_column; each run uploads its own weights and scratch. */
+  DcrCnn *cnn;
+  guint cnn_column;
   guint net_taps;      /* the network's own taps, which `record` fills */
   /* The fixed standardisation of the default backbone, or NULL: features =
    * (raw − mean) · inv_std per column. */
@@ -73,6 +78,10 @@ struct _DcrBackboneRun {
   DcrTensor *local_acc;    /* f32 [B, DCR_LOCAL_ACC_SIZE] with the local tap */
   DcrTensor *tile_logits;  /* f32 [B, DCR_LOCAL_MAX_TILES] with the tile head */
   guint *tile_nth, *tile_ntw; /* per slot: its image's tile grid (0 × 0: no image yet) */
+  DcrCnnGpu *cnn_gpu;      /* the CNN's weights and scratch for one image */
+  DcrTensor *cnn_blocks;   /* f32 [B, DCR_CNN_MAX_BLOCKS] with the CNN */
+  DcrTensor *cnn_blocks1;  /* f32 [DCR_CNN_MAX_BLOCKS]: one image's, copied to its slot */
+  guint *cnn_nbh, *cnn_nbw; /* per slot: its image's block grid (0 × 0: no image yet) */
 };
 
 /* Appends a tap of `width` columns at the end of the feature. */

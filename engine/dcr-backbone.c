@@ -116,6 +116,7 @@ dcr_backbone_free (DcrBackbone *bb)
   dcr_tensor_free (bb->norm_inv_std);
   dcr_tensor_free (bb->tile_packed);
   dcr_tile_head_free (bb->tile_head);
+  dcr_cnn_free (bb->cnn);
   if (bb->taps)
     g_array_unref (bb->taps);
   if (bb->tap_names)
@@ -173,6 +174,12 @@ dcr_backbone_default_tile_head_path (void)
   return find_data_file ("models/default", "tile-head.safetensors");
 }
 
+char *
+dcr_backbone_default_cnn_path (void)
+{
+  return find_data_file ("models/default", "cnn.safetensors");
+}
+
 /* Reads "mean" and "std" [dim] (std > 0, finite), checks the file was made
  * for these raw features, and uploads −mean and 1/std. */
 static gboolean
@@ -219,8 +226,9 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
   g_autofree char *path = NULL;
   const DcrBackboneClass *klass = NULL;
   gboolean residual = FALSE, local = FALSE;
-  g_autofree char *norm_path = NULL, *tiles_path = NULL;
-  static const char suffix[] = "+residual", local_suffix[] = "+local", tiles_suffix[] = "+tiles";
+  g_autofree char *norm_path = NULL, *tiles_path = NULL, *cnn_path = NULL;
+  static const char suffix[] = "+residual", local_suffix[] = "+local", tiles_suffix[] = "+tiles",
+                    cnn_suffix[] = "+cnn";
   if (!spec || g_strcmp0 (spec, "default") == 0)
     {
       klass = &dcr_backbone_mobilenet_class;
@@ -228,6 +236,16 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
       residual = local = TRUE;
       tiles_path = dcr_backbone_default_tile_head_path ();
       norm_path = dcr_backbone_default_norm_path ();
+      /* the learned forensic CNN, when the folder of the standardisation
+         holds one: never one from another data folder, whose model would
+         not match (a model trained with it names it in its backbone id) */
+      if (norm_path)
+        {
+          g_autofree char *dir = g_path_get_dirname (norm_path);
+          cnn_path = g_build_filename (dir, "cnn.safetensors", NULL);
+          if (!g_file_test (cnn_path, G_FILE_TEST_IS_REGULAR))
+            g_clear_pointer (&cnn_path, g_free);
+        }
     }
   for (gsize i = 0; !klass && i < G_N_ELEMENTS (classes); i++)
     {
@@ -246,8 +264,11 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
         }
       if (strncmp (spec + n, tiles_suffix, sizeof tiles_suffix - 1) == 0)
         {
-          /* "+tiles=HEAD", HEAD up to the next ':' */
+          /* "+tiles=HEAD", HEAD up to the next ':' or "+cnn=" */
           const char *head = spec + n + sizeof tiles_suffix - 1, *colon = strchr (head, ':');
+          const char *cnn_at = strstr (head, "+cnn=");
+          if (cnn_at && (!colon || cnn_at < colon))
+            colon = cnn_at;
           if (!local)
             {
               g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
@@ -266,6 +287,20 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
           tiles_path = g_strndup (head + 1, colon - head - 1);
           n = colon - spec;
         }
+      if (strncmp (spec + n, cnn_suffix, sizeof cnn_suffix - 1) == 0)
+        {
+          /* "+cnn=CNN", CNN up to the next ':' */
+          const char *file = spec + n + sizeof cnn_suffix - 1, *colon = strchr (file, ':');
+          if (file[0] != '=' || !colon || colon == file + 1)
+            {
+              g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                           "Backbone \"%s\": write the forensic CNN as \"+cnn=CNN:PATH\", CNN its "
+                           ".safetensors file (a path without ':'), PATH the backbone's weights", spec);
+              return NULL;
+            }
+          cnn_path = g_strndup (file + 1, colon - file - 1);
+          n = colon - spec;
+        }
       if (spec[n] == ':' && spec[n + 1])
         {
           klass = classes[i];
@@ -275,6 +310,7 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
         {
           residual = local = FALSE;
           g_clear_pointer (&tiles_path, g_free);
+          g_clear_pointer (&cnn_path, g_free);
         }
     }
   if (!klass)
@@ -282,8 +318,9 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
       g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
                    "Unknown backbone \"%s\" (this build knows \"default\", \"mobilenet_v2:PATH\", "
                    "\"resnet50:PATH\" and \"clip-vit-l14:PATH\", PATH a .safetensors file, each optionally "
-                   "as KIND+residual:PATH, KIND+local:PATH or KIND+residual+local:PATH, and the last two with "
-                   "a tile head as KIND+local+tiles=HEAD:PATH)", spec);
+                   "as KIND+residual:PATH, KIND+local:PATH or KIND+residual+local:PATH, the last two with "
+                   "a tile head as KIND+local+tiles=HEAD:PATH, and any of them with a forensic CNN as "
+                   "KIND[+residual][+local[+tiles=HEAD]]+cnn=CNN:PATH)", spec);
       return NULL;
     }
   if (dtype != DCR_F32 && dtype != DCR_F16)
@@ -299,6 +336,9 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
     }
   g_autoptr (DcrTileHead) tile_head = NULL;
   if (tiles_path && !(tile_head = dcr_tile_head_load (tiles_path, error)))
+    return NULL;
+  g_autoptr (DcrCnn) cnn = NULL;
+  if (cnn_path && !(cnn = dcr_cnn_load (cnn_path, error)))
     return NULL;
   g_autoptr (DcrSafetensors) st = dcr_safetensors_open (path, error);
   if (!st)
@@ -341,8 +381,16 @@ dcr_backbone_load (DcrContext *ctx, const char *spec, DcrDtype dtype, GError **e
       bb->tiles_column = bb->dim;
       dcr_backbone_add_tap (bb, "tiles", DCR_TILES_DIM);
     }
-  bb->id = g_strdup_printf ("%s%s%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
-                            local ? "+local-v1" : "", tiles_id ? tiles_id : "", bb->sha256);
+  g_autofree char *cnn_id = NULL;
+  if (cnn)
+    {
+      cnn_id = g_strdup_printf ("+cnn-v1@%.12s", cnn->sha256);
+      bb->cnn = g_steal_pointer (&cnn);
+      bb->cnn_column = bb->dim;
+      dcr_backbone_add_tap (bb, "cnn", DCR_CNN_DIM);
+    }
+  bb->id = g_strdup_printf ("%s%s%s%s%s@%.12s", bb->arch ? bb->arch : klass->kind, residual ? "+residual-v1" : "",
+                            local ? "+local-v1" : "", tiles_id ? tiles_id : "", cnn_id ? cnn_id : "", bb->sha256);
   if (norm_path)
     {
       g_autofree char *norm_sha = NULL;
@@ -365,6 +413,9 @@ guint dcr_backbone_n_taps (DcrBackbone *bb) { return bb->taps->len; }
 DcrDtype dcr_backbone_dtype (DcrBackbone *bb) { return bb->dtype; }
 gboolean dcr_backbone_has_tiles (DcrBackbone *bb) { return bb->tile_head != NULL; }
 guint dcr_backbone_tiles_column (DcrBackbone *bb) { return bb->tiles_column; }
+gboolean dcr_backbone_has_cnn (DcrBackbone *bb) { return bb->cnn != NULL; }
+guint dcr_backbone_cnn_column (DcrBackbone *bb) { return bb->cnn_column; }
+const DcrCnn *dcr_backbone_cnn (DcrBackbone *bb) { return bb->cnn; }
 
 const DcrBackboneTap *
 dcr_backbone_tap (DcrBackbone *bb, guint i)
@@ -406,6 +457,11 @@ dcr_backbone_run_free (DcrBackboneRun *run)
   dcr_tensor_free (run->tile_logits);
   g_free (run->tile_nth);
   g_free (run->tile_ntw);
+  dcr_cnn_gpu_free (run->cnn_gpu);
+  dcr_tensor_free (run->cnn_blocks);
+  dcr_tensor_free (run->cnn_blocks1);
+  g_free (run->cnn_nbh);
+  g_free (run->cnn_nbw);
   if (run->raw != run->features)
     dcr_tensor_free (run->raw);
   if (run->scratch)
@@ -552,6 +608,16 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
       run->tile_nth = g_new0 (guint, batch);
       run->tile_ntw = g_new0 (guint, batch);
     }
+  if (bb->cnn)
+    {
+      gint64 bl_shape[] = { batch, DCR_CNN_MAX_BLOCKS }, bl1_shape[] = { DCR_CNN_MAX_BLOCKS };
+      if (!(run->cnn_gpu = dcr_cnn_gpu_new (ctx, bb->cnn, 1, DCR_CNN_WINDOW, DCR_CNN_WINDOW, error)) ||
+          !(run->cnn_blocks = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, bl_shape, error)) ||
+          !(run->cnn_blocks1 = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 1, bl1_shape, error)))
+        return NULL;
+      run->cnn_nbh = g_new0 (guint, batch);
+      run->cnn_nbw = g_new0 (guint, batch);
+    }
   run->seq = dcr_seq_new (ctx, error);
   if (!run->seq || !record_chunks (run, error))
     return NULL;
@@ -579,6 +645,20 @@ check_slot (DcrBackboneRun *run, guint slot, GError **error)
 gboolean
 dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error)
 {
+  if (bb->cnn)
+    {
+      gint64 top, left, h, w, hm, wm;
+      dcr_cnn_window (height, width, &top, &left, &h, &w);
+      if (!dcr_cnn_map_size (bb->cnn, h, w, &hm, &wm))
+        {
+          gint64 side = dcr_cnn_min_side (bb->cnn);
+          g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_INPUT,
+                       "The image is %u×%u pixels; the detector's forensic CNN needs at least %" G_GINT64_FORMAT
+                       "×%" G_GINT64_FORMAT " (an image this small carries too little evidence)", width, height,
+                       side, side);
+          return FALSE;
+        }
+    }
   if ((!bb->residual && !bb->local) || (width >= DCR_FORENSIC_MIN_SIDE && height >= DCR_FORENSIC_MIN_SIDE))
     return TRUE;
   g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_INPUT,
@@ -620,8 +700,31 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
                              bb->tile_head->hidden, run->tile_logits, run->raw, slot, bb->tiles_column, error))
         return FALSE;
     }
+  guint cnn_nbh = 0, cnn_nbw = 0;
+  if (bb->cnn)
+    {
+      gint64 top, left, h, w, hm, wm;
+      dcr_cnn_window (img->height, img->width, &top, &left, &h, &w);
+      if (!dcr_cnn_gpu_record (seq, run->cnn_gpu, t, 1, img->height, img->width, top, left, h, w, run->raw, slot,
+                               bb->cnn_column, run->cnn_blocks1, error))
+        return FALSE;
+      dcr_seq_copy (seq, run->cnn_blocks1->buf, 0, run->cnn_blocks->buf, (gsize) slot * DCR_CNN_MAX_BLOCKS * 4,
+                    DCR_CNN_MAX_BLOCKS * 4);
+      /* the block grid, as dcr_cnn_columns draws it */
+      dcr_cnn_map_size (bb->cnn, h, w, &hm, &wm);
+      gint64 bs = dcr_cnn_block (bb->cnn), bh = hm / bs, bw = wm / bs;
+      if (bh < 1 || bw < 1)
+        bh = bw = 1;
+      cnn_nbh = (guint) bh;
+      cnn_nbw = (guint) bw;
+    }
   if (!dcr_seq_submit (seq, TRUE, error))
     return FALSE;
+  if (bb->cnn)
+    {
+      run->cnn_nbh[slot] = cnn_nbh;
+      run->cnn_nbw[slot] = cnn_nbw;
+    }
   if (bb->tile_head)
     {
       run->tile_nth[slot] = (guint) tiles.nth;
@@ -660,6 +763,35 @@ dcr_backbone_run_tile_logits (DcrBackboneRun *run, guint slot, float logits[DCR_
 }
 
 gboolean
+dcr_backbone_run_cnn_blocks (DcrBackboneRun *run, guint slot, float blocks[DCR_CNN_MAX_BLOCKS], guint *nbh,
+                             guint *nbw, GError **error)
+{
+  if (!run->bb->cnn)
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC,
+                   "Backbone %s has no forensic CNN (its spec has no \"+cnn=CNN\")", run->bb->id);
+      return FALSE;
+    }
+  if (!check_slot (run, slot, error))
+    return FALSE;
+  if (!run->cnn_nbh[slot])
+    {
+      g_set_error (error, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH,
+                   "Batch slot %u holds no image yet (dcr_backbone_run_set_image gives it one)", slot);
+      return FALSE;
+    }
+  g_autofree float *all = g_new (float, (gsize) run->batch * DCR_CNN_MAX_BLOCKS);
+  if (!dcr_tensor_download (run->cnn_blocks, all, error))
+    return FALSE;
+  guint n = run->cnn_nbh[slot] * run->cnn_nbw[slot];
+  memset (blocks, 0, sizeof (float) * DCR_CNN_MAX_BLOCKS);
+  memcpy (blocks, all + (gsize) slot * DCR_CNN_MAX_BLOCKS, sizeof (float) * n);
+  *nbh = run->cnn_nbh[slot];
+  *nbw = run->cnn_nbw[slot];
+  return TRUE;
+}
+
+gboolean
 dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error)
 {
   if (n > run->batch)
@@ -690,6 +822,12 @@ DcrTensor *
 dcr_backbone_run_feature_tensor (DcrBackboneRun *run)
 {
   return run->features;
+}
+
+gboolean
+dcr_backbone_run_raw_features (DcrBackboneRun *run, float *out, GError **error)
+{
+  return dcr_tensor_download_floats (run->raw, out, (gsize) run->batch * run->bb->dim, error);
 }
 
 static int

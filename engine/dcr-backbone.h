@@ -7,6 +7,7 @@
 #include "dcr-vk.h"
 #include "dcr-image.h"
 #include "dcr-op-local.h"
+#include "dcr-cnn.h"
 
 G_BEGIN_DECLS
 
@@ -38,7 +39,9 @@ typedef struct _DcrBackbone DcrBackbone;
  *
  *  "default"            "mobilenet_v2+residual+local:" the shipped weights
  *                       (with "+tiles=" the shipped tile head,
- *                       dcr_backbone_default_tile_head_path, when present), then
+ *                       dcr_backbone_default_tile_head_path, when present,
+ *                       and "+cnn=" the shipped learned forensic CNN when the
+ *                       standardisation's folder has cnn.safetensors), then
  *                       the shipped standardisation of every column
  *                       (dcr_backbone_default_norm_path) when present.
  *  "mobilenet_v2:PATH"  MobileNetV2 (Keras, ImageNet) up to block 10;
@@ -64,6 +67,15 @@ typedef struct _DcrBackbone DcrBackbone;
  *                       scores, then the highest. The id gains
  *                       "+tiles-v1@" and the first 12 hex digits of HEAD's
  *                       SHA-256, before "@" and the weights' digits.
+ *  "KIND[+residual][+local[+tiles=HEAD]]+cnn=CNN:PATH"
+ *                       any of the above, then tap "cnn" (DCR_CNN_DIM
+ *                       columns): the learned forensic CNN of the
+ *                       .safetensors file CNN (dcr-cnn.h; CNN may not contain
+ *                       ':') on the pixels of its window (dcr_cnn_window):
+ *                       the mean logit, the mean of the 4 highest block
+ *                       means, the highest. The id gains "+cnn-v1@" and the
+ *                       first 12 hex digits of CNN's SHA-256, after the
+ *                       tile head's part.
  *  "resnet50:PATH"      a torchvision or timm bottleneck ResNet state dict
  *                       (conv1, bn1, layer1.0.conv1, …, downsample.0/1; fc is
  *                       ignored; any prefix such as "module." is accepted);
@@ -106,6 +118,10 @@ char *dcr_backbone_default_path (void);
 char *dcr_backbone_default_norm_path (void);
 /* models/default/tile-head.safetensors, found as the norm is; NULL when none. */
 char *dcr_backbone_default_tile_head_path (void);
+/* models/default/cnn.safetensors, found as the norm is; NULL when none.
+ * "default" takes the CNN from the folder of the standardisation it uses
+ * (and none when that folder has none). */
+char *dcr_backbone_default_cnn_path (void);
 
 /* "mobilenet_v2_b10@1a2b3c4d5e6f": the architecture as read from the
  * weights ("resnet50", "resnet101", "clip-vit-l14", "clip-vit-b16", …) and
@@ -135,7 +151,7 @@ guint dcr_backbone_run_batch (DcrBackboneRun *run);
 /* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
  * centre-crops and normalises it on the GPU into batch slot `slot`. */
 /* Whether a width × height picture can be analysed (the residual and local
- * taps need DCR_FORENSIC_MIN_SIDE pixels a side); a DCR_BACKBONE_ERROR_INPUT
+ * taps need DCR_FORENSIC_MIN_SIDE pixels a side, the CNN dcr_cnn_min_side); a DCR_BACKBONE_ERROR_INPUT
  * error saying so otherwise. Callers check each image before batching it, so
  * that one small picture does not fail a whole batch. */
 gboolean dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error);
@@ -148,6 +164,10 @@ gboolean dcr_backbone_run_forward (DcrBackboneRun *run, GError **error);
 gboolean dcr_backbone_run_features (DcrBackboneRun *run, float *out, GError **error);
 /* The device tensor holding the features, for GPU consumers (the heads). */
 DcrTensor *dcr_backbone_run_feature_tensor (DcrBackboneRun *run);
+/* [batch, dim] features before the default backbone's standardisation
+ * (dcr_backbone_default_norm_path; the same as dcr_backbone_run_features
+ * without one): the taps' own values, e.g. the CNN's logits. */
+gboolean dcr_backbone_run_raw_features (DcrBackboneRun *run, float *out, GError **error);
 
 /* Whether the feature has the tile head's tap, and its first column (the
  * mean of the highest tile scores; the highest is the next). */
@@ -159,6 +179,19 @@ guint dcr_backbone_tiles_column (DcrBackbone *bb);
  * no tile head or the slot no image. */
 gboolean dcr_backbone_run_tile_logits (DcrBackboneRun *run, guint slot, float logits[DCR_LOCAL_MAX_TILES],
                                        guint *nth, guint *ntw, GError **error);
+
+/* Whether the feature has the forensic CNN's tap, and its first column
+ * (the mean logit; the mean of the top block means and the largest follow). */
+gboolean dcr_backbone_has_cnn (DcrBackbone *bb);
+guint dcr_backbone_cnn_column (DcrBackbone *bb);
+/* The CNN itself (its geometry places the blocks: dcr_cnn_block_rect), or NULL. */
+const DcrCnn *dcr_backbone_cnn (DcrBackbone *bb);
+/* The CNN's block means of the image in `slot` (row-major, nbh × nbw of
+ * them, the blocks of dcr-cnn.h; the rest set to 0) from its last
+ * dcr_backbone_run_set_image. Errors when the backbone has no CNN or the
+ * slot no image. */
+gboolean dcr_backbone_run_cnn_blocks (DcrBackboneRun *run, guint slot, float blocks[DCR_CNN_MAX_BLOCKS], guint *nbh,
+                                      guint *nbw, GError **error);
 
 /* Benchmarks: replays the recorded pass once to warm up, then `repeats`
  * times, and gives the fastest and the median wall-clock milliseconds per

@@ -4,12 +4,20 @@
  * head (dcr-tile-head.h, "local+tiles", hidden width 64 with random
  * weights) of a batch of noise images at their native resolution, each
  * image's dispatches recorded one after another as
- * dcr_backbone_run_set_image does. */
+ * dcr_backbone_run_set_image does; and the learned forensic CNN
+ * (dcr-cnn.h, "cnn": conv 3×3 s2 3→8, 3×3 s2 8→16, 3×3 16→16, 1×1 16→1 with
+ * random weights) the same way, one image a pass through one scratch as the
+ * backbone's tap runs it ("cnn-batch": the 16 images in one pass), with a row
+ * per dispatch ("cnn/prep", "cnn/conv0" …: its median share of one image). */
 #include "dcr-bench.h"
 #include "dcr-op-forensic.h"
 #include "dcr-op-local.h"
 #include "dcr-op-preprocess.h"
 #include "dcr-tile-head.h"
+#include "dcr-cnn.h"
+
+#include <math.h>
+#include <stdlib.h>
 
 typedef struct {
   const char *op;
@@ -28,7 +36,108 @@ static const ForensicCase cases[] = {
   { "local+tiles", 64, 64, 2, TRUE },
   { "local+tiles", 256, 256, 16, FALSE },
   { "local+tiles", 512, 512, 16, FALSE },
+  { "cnn", 64, 64, 2, TRUE },
+  { "cnn", 256, 256, 16, FALSE },
+  { "cnn", 512, 512, 16, FALSE },
+  { "cnn-batch", 256, 256, 16, FALSE },
+  { "cnn-batch", 512, 512, 16, FALSE },
 };
+
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* The CNN's cases (above). */
+static gboolean
+bench_cnn (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs, GArray *results, GError **error)
+{
+  gboolean batched = g_str_equal (cs->op, "cnn-batch");
+  static const guint channels[] = { 3, 8, 16, 16, 1 }, kernels[] = { 3, 3, 3, 1 }, strides[] = { 2, 2, 1, 1 };
+  g_autoptr (DcrCnn) cnn = dcr_cnn_new (4, channels, kernels, strides, error);
+  if (!cnn)
+    return FALSE;
+  guint32 s = 2463534242u;
+  double flop = 0;
+  gint64 hh = cs->h - 4, ww = cs->w - 4;
+  for (guint l = 0; l < cnn->n_layers; l++)
+    {
+      DcrCnnLayer *L = &cnn->layers[l];
+      gsize nw = (gsize) L->cout * L->kernel * L->kernel * L->cin;
+      float bound = sqrtf (3.0f / (L->kernel * L->kernel * L->cin));
+      for (gsize i = 0; i < nw; i++)
+        {
+          s ^= s << 13;
+          s ^= s >> 17;
+          s ^= s << 5;
+          L->weight[i] = bound * (2.0f * (float) (s >> 8) / (float) (1 << 24) - 1.0f);
+        }
+      hh = (hh - L->kernel) / L->stride + 1;
+      ww = (ww - L->kernel) / L->stride + 1;
+      flop += 2.0 * hh * ww * L->cout * L->kernel * L->kernel * L->cin;
+    }
+  gint64 n = batched ? cs->batch : 1;
+  gsize npix = (gsize) (cs->h * cs->w * 3);
+  g_autofree guint8 *pixels = g_new (guint8, npix * n);
+  for (gsize i = 0; i < npix * n; i++)
+    {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      pixels[i] = (guint8) (s >> 24);
+    }
+  gint64 yshape[] = { cs->batch, DCR_CNN_DIM };
+  g_autoptr (DcrTensor) img = dcr_image_tensor_new (ctx, DCR_POOL_ACTIVATIONS, cs->h * n, cs->w, error);
+  if (!img || !dcr_buffer_upload (img->buf, 0, pixels, npix * n, error))
+    return FALSE;
+  g_autoptr (DcrTensor) y = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, error);
+  g_autoptr (DcrCnnGpu) gpu = y ? dcr_cnn_gpu_new (ctx, cnn, n, cs->h, cs->w, error) : NULL;
+  g_autoptr (DcrSeq) seq = gpu ? dcr_seq_new (ctx, error) : NULL;
+  if (!seq)
+    return FALSE;
+  gint64 top, left, h, w;
+  dcr_cnn_window (cs->h, cs->w, &top, &left, &h, &w);
+  dcr_seq_enable_timing (seq);
+  for (guint b = 0; b < cs->batch; b += (guint) n)
+    if (!dcr_cnn_gpu_record (seq, gpu, img, n, cs->h, cs->w, top, left, h, w, y, b, 0, NULL, error))
+      return FALSE;
+  guint per = dcr_seq_n_dispatches (seq) / (cs->batch / (guint) n);
+  double min_ms, median_ms;
+  if (!dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
+    return FALSE;
+  g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " batch=%u%s, %.3f ms/image",
+                                            cs->w, cs->h, cs->batch, batched ? " in one pass" : "",
+                                            median_ms / cs->batch);
+  dcr_bench_add (results, cs->op, shape, DCR_F32, flop * cs->batch, (double) npix * cs->batch, min_ms, median_ms,
+                 opts->repeats);
+  /* per dispatch: the median over repeated runs of its time summed over the passes */
+  guint nt = 0;
+  if (!dcr_seq_timings_ms (seq, &nt) || nt != dcr_seq_n_dispatches (seq) || per == 0)
+    return TRUE;
+  int reps = MAX (opts->repeats, 1);
+  g_autofree double *t = g_new0 (double, (gsize) per * reps);
+  for (int r = 0; r < reps; r++)
+    {
+      if (!dcr_seq_submit (seq, TRUE, error))
+        return FALSE;
+      const double *ms = dcr_seq_timings_ms (seq, &nt);
+      for (guint i = 0; i < nt; i++)
+        t[(i % per) * reps + r] += ms[i];
+    }
+  for (guint d = 0; d < per; d++)
+    {
+      qsort (t + (gsize) d * reps, reps, sizeof (double), cmp_double);
+      g_autofree char *name = d == 0 ? g_strdup_printf ("%s/prep", cs->op)
+                              : d == per - 1 ? g_strdup_printf ("%s/pool", cs->op)
+                                             : g_strdup_printf ("%s/conv%u", cs->op, d - 1);
+      g_autofree char *what = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ", %.3f ms/image", cs->w,
+                                               cs->h, t[(gsize) d * reps + reps / 2] / cs->batch);
+      dcr_bench_add (results, name, what, DCR_F32, 0, 0, t[(gsize) d * reps], t[(gsize) d * reps + reps / 2], reps);
+    }
+  return TRUE;
+}
 
 static gboolean
 bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs, GArray *results, GError **error)
@@ -101,7 +210,7 @@ dcr_bench_forensic (DcrContext *ctx, const DcrBenchOptions *opts, GArray *result
       const ForensicCase *cs = &cases[i];
       if (cs->quick != opts->quick || !dcr_bench_wanted (opts, cs->op))
         continue;
-      if (!bench_case (ctx, opts, cs, results, error))
+      if (!(g_str_has_prefix (cs->op, "cnn") ? bench_cnn : bench_case) (ctx, opts, cs, results, error))
         {
           g_prefix_error (error, "%s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ": ", cs->op, cs->w, cs->h);
           return FALSE;

@@ -246,6 +246,27 @@ def tile_head(hidden=3, meta=None, shape_fix=None, value_fix=None):
         m.update(meta)
     return safetensors(ts, {k: v for k, v in m.items() if v is not None})
 
+
+def cnn(layers=((8, 3, 3), (16, 3, 8), (1, 1, 16)), strides='2,2,1', meta=None, value_fix=None, drop=(), extra=()):
+    """A forensic CNN (engine/dcr-cnn.h): layer{l}.weight [cout, k, k, cin], layer{l}.bias [cout] for
+    layers given as (cout, k, cin); metadata format, version, strides."""
+    ts = []
+    for l, (cout, k, cin) in enumerate(layers):
+        for name, shape in (('layer%d.weight' % l, [cout, k, k, cin]), ('layer%d.bias' % l, [cout])):
+            if name in drop:
+                continue
+            n = math.prod(shape)
+            vals = [((l * 7 + j * 3) % 13 - 6) / 25 for j in range(n)]
+            if value_fix and name in value_fix:
+                vals[n // 2] = value_fix[name]
+            ts.append((name, 'F32', shape, f32(vals)))
+    for name, shape in extra:
+        ts.append((name, 'F32', shape, f32([0.5] * math.prod(shape))))
+    m = {'format': 'dcr-cnn', 'version': 'cnn-v1', 'strides': strides, 'training': '{}'}
+    if meta:
+        m.update(meta)
+    return safetensors(ts, {k: v for k, v in m.items() if v is not None})
+
 # ---------------------------------------------------------------- the suite
 
 
@@ -452,6 +473,40 @@ def build(out):
         s.add('tile-head', 'error', 'safetensors', tile_head(meta={key: val}), 'tile-head-meta-%s-%s' % (key, val))
     for off in sorted(set([1, 7, 8, 9, len(th) - 1, len(th) - 4] + [rng.randrange(1, len(th)) for _ in range(20)])):
         s.add('tile-head', 'error', 'safetensors', th[:off], 'tile-head-cut%d' % off)
+
+    # Forensic CNNs (engine/dcr-cnn.h); their own generator, so the cases after them stay as they were.
+    crng = random.Random(13)
+    cn = cnn()
+    s.add('cnn', 'ok', 'safetensors', cn, 'cnn-valid')
+    s.add('cnn', 'ok', 'safetensors', cnn(layers=((1, 1, 3),), strides='1'), 'cnn-valid-1x1')
+    s.add('cnn', 'ok', 'safetensors', cnn(layers=((64, 7, 3), (1, 7, 64)), strides='4,4'), 'cnn-valid-limits')
+    for name in ('layer0.weight', 'layer1.bias', 'layer2.weight'):
+        for v, vn in ((float('nan'), 'nan'), (float('inf'), 'inf'), (float('-inf'), 'ninf')):
+            s.add('cnn', 'error', 'safetensors', cnn(value_fix={name: v}), 'cnn-%s-%s' % (vn, name))
+    for key, val in [('format', None), ('format', 'dcr-tile-head'), ('version', None), ('version', 'cnn-v2'),
+                     ('strides', None), ('strides', ''), ('strides', '2,2'), ('strides', '2,2,1,1'),
+                     ('strides', '2,,1'), ('strides', '2,x,1'), ('strides', '2 2 1'), ('strides', '-2,2,1'),
+                     ('strides', '2,2,0'), ('strides', '2,5,1'), ('strides', '2,2,99999999999'),
+                     ('strides', '4,3,3')]:
+        s.add('cnn', 'error', 'safetensors', cnn(meta={key: val}), 'cnn-meta-%s-%s' % (key, val))
+    for layers, what in [(((8, 3, 4), (16, 3, 8), (1, 1, 16)), 'cin0-4'), (((8, 3, 3), (16, 3, 7), (1, 1, 16)), 'chain'),
+                         (((8, 3, 3), (16, 3, 8), (2, 1, 16)), 'cout-last-2'),
+                         (((65, 3, 3), (16, 3, 65), (1, 1, 16)), 'channels-65'),
+                         (((8, 9, 3), (16, 3, 8), (1, 1, 16)), 'kernel-9'),
+                         (((8, 0, 3), (16, 3, 8), (1, 1, 16)), 'kernel-0'),
+                         (((0, 3, 3), (16, 3, 0), (1, 1, 16)), 'channels-0'),
+                         (((4, 1, 3),) * 6 + ((1, 1, 4),), 'layers-7')]:
+        st = ','.join(['1'] * len(layers))
+        s.add('cnn', 'error', 'safetensors', cnn(layers=layers, strides=st), 'cnn-shape-%s' % what)
+    s.add('cnn', 'error', 'safetensors', cnn(layers=((4, 7, 3), (4, 7, 4), (4, 7, 4), (1, 7, 4)), strides='4,4,4,4'),
+          'cnn-window-too-large')
+    for name in ('layer0.weight', 'layer1.bias', 'layer2.bias'):
+        s.add('cnn', 'error', 'safetensors', cnn(drop=(name,)), 'cnn-missing-%s' % name)
+    s.add('cnn', 'error', 'safetensors', cnn(extra=(('head.scale', [4]),)), 'cnn-extra-tensor')
+    s.add('cnn', 'error', 'safetensors', cnn(extra=(('layer3.bias', [1]),)), 'cnn-extra-layer3-bias')
+    s.add('cnn', 'error', 'safetensors', cnn(drop=('layer1.weight', 'layer1.bias')), 'cnn-gap')
+    for off in sorted(set([1, 7, 8, 9, len(cn) - 1, len(cn) - 4] + [crng.randrange(1, len(cn)) for _ in range(20)])):
+        s.add('cnn', 'error', 'safetensors', cn[:off], 'cnn-cut%d' % off)
     hlen = struct.unpack('<Q', good[:8])[0]
     for n, what in [(2 ** 64 - 1, 'u64max'), (2 ** 63, '2p63'), (2 ** 32 + hlen, '2p32-plus'), (hlen + 1, 'plus1'),
                     (hlen - 1, 'minus1'), (0, 'zero'), (len(good), 'file-length'), (100 * 2 ** 20, '100MiB')]:

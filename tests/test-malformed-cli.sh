@@ -30,6 +30,7 @@ awk -F '\t' '$1 == "image" && $2 == "error" && (NR % 70 == 0 || $4 ~ /^bomb|app1
   >"$tmp/images"
 awk -F '\t' '$1 == "model" && $2 == "error" && NR % 12 == 0' "$manifest" >"$tmp/models"
 awk -F '\t' '$1 == "tile-head" && $2 == "error" && NR % 4 == 0' "$manifest" >"$tmp/heads"
+awk -F '\t' '$1 == "cnn" && $2 == "error" && NR % 4 == 0' "$manifest" >"$tmp/cnns"
 weights="${DCR_SOURCE_ROOT:-$(dirname "$0")/..}/data/models/mobilenet_v2_b10.safetensors"
 good=$(awk -F '\t' '$1 == "image" && $2 == "ok" { print $3; exit }' "$manifest")
 
@@ -44,6 +45,10 @@ while IFS="$(printf '\t')" read -r kind expect file what; do
   run_case "features --backbone …+tiles=$what" "$file" "$dcr" features \
     --backbone "mobilenet_v2+residual+local+tiles=$dir/$file:$weights" "$dir/$good"
 done <"$tmp/heads"
+while IFS="$(printf '\t')" read -r kind expect file what; do
+  run_case "features --backbone …+cnn=$what" "$file" "$dcr" features \
+    --backbone "mobilenet_v2+residual+local+cnn=$dir/$file:$weights" "$dir/$good"
+done <"$tmp/cnns"
 
 echo "1..$n"
 [ $n -ge 40 ] || { echo "# only $n cases sampled"; exit 1; }

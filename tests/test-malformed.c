@@ -13,6 +13,7 @@
 #include "dcr-model.h"
 #include "dcr-safetensors.h"
 #include "dcr-tile-head.h"
+#include "dcr-cnn.h"
 
 static char *manifest_path;
 
@@ -102,6 +103,11 @@ run_case (const Case *c, GError **error)
       g_autoptr (DcrTileHead) h = dcr_tile_head_load (c->file, error);
       return h != NULL;
     }
+  if (g_str_equal (c->kind, "cnn"))
+    {
+      g_autoptr (DcrCnn) n = dcr_cnn_load (c->file, error);
+      return n != NULL;
+    }
   if (g_str_equal (c->kind, "bank"))
     {
       g_autoptr (DcrBank) b = dcr_bank_open (c->file, NULL, 0, TRUE, error);
@@ -164,7 +170,7 @@ main (int argc, char **argv)
       return 2;
     }
   manifest_path = argv[1];
-  static const char *const kinds[] = { "image", "exif", "safetensors", "model", "tile-head", "bank" };
+  static const char *const kinds[] = { "image", "exif", "safetensors", "model", "tile-head", "cnn", "bank" };
   for (guint i = 0; i < G_N_ELEMENTS (kinds); i++)
     {
       g_autofree char *path = g_strdup_printf ("/malformed/%s", kinds[i]);

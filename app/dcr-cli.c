@@ -25,6 +25,7 @@ static const DcrCommand commands[] = {
   { "smoke", "Run a small compute job on the GPU and check it against the CPU", dcr_cmd_smoke },
   { "train", "Train the detector on folders of real and fake images", dcr_cmd_train },
   { "train-tiles", "Train the tile head on partial fakes (rectangles from a manifest)", dcr_cmd_train_tiles },
+  { "train-cnn", "Train the learned forensic CNN on crops of real images and fakes", dcr_cmd_train_cnn },
   { "version", "Print the version", dcr_cmd_version },
 };
 

@@ -21,6 +21,7 @@ int dcr_cmd_features (int argc, char **argv);
 int dcr_cmd_smoke (int argc, char **argv);
 int dcr_cmd_train (int argc, char **argv);
 int dcr_cmd_train_tiles (int argc, char **argv);
+int dcr_cmd_train_cnn (int argc, char **argv);
 int dcr_cmd_scan (int argc, char **argv);
 int dcr_cmd_report (int argc, char **argv);
 int dcr_cmd_eval (int argc, char **argv);

@@ -242,8 +242,8 @@ dcr_cmd_train (int argc, char **argv)
       "of a side, flip 0.5, blur 0.1 with σ ≤ 1, JPEG 0.5 at quality 60–95), \"none\", or settings over the "
       "default such as \"views=4,jpeg=0.7:50-95,blur=0:1,crop=0.5:0.75,flip=0.5,seed=1\"", "SPEC" },
     { "no-fusion", 0, 0, G_OPTION_ARG_NONE, &no_fusion,
-      "With a tile head in the backbone: do not fuse its score with the heads' (fused by default, fitted on the "
-      "validation split)", NULL },
+      "With a CNN or a tile head in the backbone: do not fuse its score with the heads' (fused by default, fitted "
+      "on the validation split; the CNN's top-block score when there is a CNN)", NULL },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -512,10 +512,14 @@ dcr_cmd_train (int argc, char **argv)
                           bank_keys->len ? (const char *const *) bank_keys->pdata : NULL,
                           val_real_dirs ? held_out : NULL, views, aug.views, aug_desc,
                           n_pinned ? (const gboolean *) bank_pinned->data : NULL };
+    /* the score fused with the heads' logit: the CNN's top blocks when the
+       backbone has the CNN (the stronger evidence), else the tile score */
+    gboolean cnn = dcr_backbone_has_cnn (bb), tiles = dcr_backbone_has_tiles (bb);
+    guint fusion_column = cnn ? dcr_backbone_cnn_column (bb) + 1 : tiles ? dcr_backbone_tiles_column (bb) : 0;
+    const char *fusion_what = cnn ? "CNN top-block score" : "tile score";
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
-                          .resume = resume, .fusion = dcr_backbone_has_tiles (bb) && !no_fusion,
-                          .fusion_column = dcr_backbone_has_tiles (bb) ? dcr_backbone_tiles_column (bb) : 0,
+                          .resume = resume, .fusion = (cnn || tiles) && !no_fusion, .fusion_column = fusion_column,
                           .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
@@ -531,8 +535,8 @@ dcr_cmd_train (int argc, char **argv)
             sum.n_train, sum.n_val, sum.tokens, sum.tokens == 1 ? "" : "s");
     printf ("loss: %.4f -> %.4f\n", sum.first_loss, sum.last_loss);
     if (sum.fusion)
-      printf ("fusion: p_fake = sigmoid(%.4f * heads' logit + %.4f * tile score (column %u) + %.4f); validation AUC "
-              "of the heads alone %.4f\n", sum.fusion_w[0], sum.fusion_w[1], o.fusion_column, sum.fusion_w[2],
+      printf ("fusion: p_fake = sigmoid(%.4f * heads' logit + %.4f * %s (column %u) + %.4f); validation AUC "
+              "of the heads alone %.4f\n", sum.fusion_w[0], sum.fusion_w[1], fusion_what, o.fusion_column, sum.fusion_w[2],
               sum.val_auc_heads);
     else if (o.fusion)
       printf ("fusion: none (no validation split to fit it on)\n");

@@ -55,6 +55,8 @@ dcr_analysis_result_free (DcrAnalysisResult *r)
   g_clear_pointer (&r->facts, dcr_file_facts_free);
   g_clear_object (&r->image);
   dcr_detection_clear (&r->detection);
+  dcr_tile_map_clear (&r->cnn_map);
+  g_free (r->fusion_what);
   g_clear_pointer (&r->prototypes, g_ptr_array_unref);
   if (r->taps)
     for (guint i = 0; i < r->taps->len; i++)
@@ -169,6 +171,49 @@ dcr_tile_map_clear (DcrTileMap *map)
 {
   g_clear_pointer (&map->rects, g_free);
   memset (map, 0, sizeof *map);
+}
+
+gboolean
+dcr_cnn_map_from_detection (const DcrDetection *d, const DcrCnn *cnn, guint width, guint height, DcrTileMap *map)
+{
+  g_return_val_if_fail (d && map, FALSE);
+  memset (map, 0, sizeof *map);
+  /* blocks of another image size would be misplaced: the helper checks */
+  if (!dcr_detection_cnn_highest (d, cnn, width, height, NULL, NULL, NULL))
+    return FALSE;
+  guint n = d->cnn_rows * d->cnn_cols;
+  map->rects = g_new (DcrOverlayRect, n);
+  map->n = n;
+  g_autofree float *s = g_new (float, n);
+  for (guint t = 0; t < n; t++)
+    {
+      gint64 x, y, w, h;
+      dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, t, &x, &y, &w, &h);
+      float l = d->cnn_blocks[t];
+      s[t] = isnan (l) ? 0.0f : (float) (1.0 / (1.0 + exp (-(double) l)));
+      map->rects[t] = (DcrOverlayRect) { x, y, w, h, s[t] };
+      if (s[t] > s[map->strongest])
+        map->strongest = t;
+    }
+  qsort (s, n, sizeof *s, cmp_float_desc);
+  guint k = MIN (DCR_CNN_TOPK, n);
+  double sum = 0;
+  for (guint i = 0; i < k; i++)
+    sum += s[i];
+  map->top_mean = (float) (sum / k);
+  return TRUE;
+}
+
+char *
+dcr_analysis_fusion_name (const DcrModelConfig *cfg, DcrBackbone *bb)
+{
+  if (!cfg->fusion)
+    return NULL;
+  if (dcr_backbone_has_cnn (bb) && cfg->fusion_column == dcr_backbone_cnn_column (bb) + 1)
+    return g_strdup ("the CNN's top-block score");
+  if (dcr_backbone_has_tiles (bb) && cfg->fusion_column == dcr_backbone_tiles_column (bb))
+    return g_strdup ("the tile score");
+  return g_strdup_printf ("feature column %u", cfg->fusion_column);
 }
 
 /* The variants of `img`, in DcrStabilityVariant order. */
@@ -288,7 +333,8 @@ ensure_loaded (DcrAnalysis *self, GError **error)
   self->det = dcr_detector_new (self->bb, self->model, self->bank, 1 + DCR_STABILITY_N_VARIANTS, error);
   if (!self->det)
     return FALSE;
-  /* the inspect view's "where" map (nothing to keep without a tile head) */
+  /* the inspect view's "where" map (nothing to keep without a tile head or
+   * the CNN) */
   dcr_detector_set_tile_maps (self->det, TRUE);
   g_free (self->model_name);
   g_free (self->bank_name);
@@ -455,6 +501,8 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
       const DcrModelConfig *cfg = dcr_model_config (self->model);
       r->threshold = cfg->threshold;
       r->score_fusion = cfg->fusion;
+      r->fusion_what = dcr_analysis_fusion_name (cfg, self->bb);
+      dcr_cnn_map_from_detection (&r->detection, dcr_backbone_cnn (self->bb), img->width, img->height, &r->cnn_map);
       r->band_lo = cfg->band_lo;
       r->band_hi = cfg->band_hi;
       r->dim = dcr_backbone_dim (self->bb);

@@ -70,6 +70,15 @@ typedef struct {
 DcrVerdict dcr_stability_verdict (DcrVerdict as_saved, const DcrStabilityScore variants[DCR_STABILITY_N_VARIANTS],
                                   char **reason);
 
+/* The tile head's "where" map of one detection on its width × height image
+ * (the image the detector saw, orientation applied). */
+typedef struct {
+  DcrOverlayRect *rects; /* one per tile, row-major, placed by dcr_tile_rect; strength σ(logit) */
+  guint n;
+  guint strongest;       /* index of the highest tile (the first of equals) */
+  float top_mean;        /* mean strength of the min(DCR_TILES_TOPK, n) highest tiles */
+} DcrTileMap;
+
 typedef struct {
   /* the file */
   char *path;
@@ -84,9 +93,13 @@ typedef struct {
   GdkTexture *image;   /* as decoded, orientation applied */
 
   /* the verdict and its evidence; with a tile head, detection.tile_logits
-   * holds the image's tile map (dcr_tile_map_from_detection) */
+   * holds the image's tile map (dcr_tile_map_from_detection); with the
+   * forensic CNN, cnn_map is its blocks placed on the image
+   * (dcr_cnn_map_from_detection; empty without) */
+  DcrTileMap cnn_map;
   DcrDetection detection;
-  gboolean score_fusion; /* detection.p_fake fuses the tile score (p_heads: the heads alone) */
+  gboolean score_fusion; /* detection.p_fake fuses a forensic score (p_heads: the heads alone) */
+  char *fusion_what;     /* which, as the score line names it (dcr_analysis_fusion_name); NULL without */
   guint dim;           /* floats in detection.residual */
   float threshold, band_lo, band_hi;
   GPtrArray *prototypes; /* of DcrAnalysisPrototype, nearest first */
@@ -109,20 +122,24 @@ void dcr_analysis_result_free (DcrAnalysisResult *r);
 const DcrAnalysisTap *dcr_analysis_result_tap (const DcrAnalysisResult *r, guint channel);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrAnalysisResult, dcr_analysis_result_free)
 
-/* The tile head's "where" map of one detection on its width × height image
- * (the image the detector saw, orientation applied). */
-typedef struct {
-  DcrOverlayRect *rects; /* one per tile, row-major, placed by dcr_tile_rect; strength σ(logit) */
-  guint n;
-  guint strongest;       /* index of the highest tile (the first of equals) */
-  float top_mean;        /* mean strength of the min(DCR_TILES_TOPK, n) highest tiles */
-} DcrTileMap;
 
 /* Fills *map and returns TRUE when d has a tile map (has_tiles, logits kept)
  * whose rows × columns are those of the image's window; otherwise FALSE and
  * *map is empty. Clear with dcr_tile_map_clear. */
 gboolean dcr_tile_map_from_detection (const DcrDetection *d, guint width, guint height, DcrTileMap *map);
 void dcr_tile_map_clear (DcrTileMap *map);
+/* The same for the forensic CNN's blocks (detection.cnn_blocks, kept maps):
+ * one rect per block placed by dcr_cnn_block_rect, strength σ(mean logit),
+ * top_mean over the DCR_CNN_TOPK highest; FALSE (and *map empty) without
+ * blocks or when they do not fit the image's block grid. */
+gboolean dcr_cnn_map_from_detection (const DcrDetection *d, const DcrCnn *cnn, guint width, guint height,
+                                     DcrTileMap *map);
+/* What a model's score fusion fuses with the heads' logit on this backbone,
+ * as the inspect view's score line and the batch page name it: "the CNN's
+ * top-block score", "the tile score" (by the model's fusion_column against
+ * dcr_backbone_cnn_column + 1 and dcr_backbone_tiles_column), else "feature
+ * column N"; NULL when the model has no fusion. */
+char *dcr_analysis_fusion_name (const DcrModelConfig *cfg, DcrBackbone *bb);
 
 #define DCR_TYPE_ANALYSIS (dcr_analysis_get_type ())
 G_DECLARE_FINAL_TYPE (DcrAnalysis, dcr_analysis, DCR, ANALYSIS, GObject)

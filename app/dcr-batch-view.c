@@ -48,6 +48,26 @@ dcr_batch_row_init (DcrBatchRow *row)
 {
 }
 
+char *
+dcr_batch_row_tooltip (const DcrReportItem *it)
+{
+  if (it->status == DCR_REPORT_ITEM_REJECTED)
+    return g_strdup_printf ("%s\n%s", it->path, it->reason);
+  if (it->status != DCR_REPORT_ITEM_ANALYSED)
+    return g_strdup (it->path);
+  /* where a partial fake would be: the forensic CNN's highest block (the
+   * stronger evidence), else the tile head's highest tile */
+  if (it->has_top_block)
+    return g_strdup_printf ("%s\nMost suspicious region (the CNN's highest block, %" G_GINT64_FORMAT
+                            " × %" G_GINT64_FORMAT " px) at (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "): p = %.2f",
+                            it->path, it->top_block[2], it->top_block[3], it->top_block[0], it->top_block[1],
+                            it->top_block_p);
+  if (it->has_top_tile)
+    return g_strdup_printf ("%s\nMost suspicious 48 × 48 tile at (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "): %.2f",
+                            it->path, it->top_tile[0], it->top_tile[1], it->top_tile_p);
+  return g_strdup (it->path);
+}
+
 static DcrBatchRow *
 row_new (guint index, const DcrReportItem *it)
 {
@@ -55,7 +75,7 @@ row_new (guint index, const DcrReportItem *it)
   row->index = index;
   row->path = g_strdup (it->path);
   row->name = g_path_get_basename (it->path);
-  row->tooltip = g_strdup (it->path);
+  row->tooltip = dcr_batch_row_tooltip (it);
   switch (it->status)
     {
     case DCR_REPORT_ITEM_QUEUED:
@@ -63,8 +83,6 @@ row_new (guint index, const DcrReportItem *it)
       break;
     case DCR_REPORT_ITEM_REJECTED:
       row->status = g_strdup_printf ("Rejected: %s", it->reason);
-      g_free (row->tooltip);
-      row->tooltip = g_strdup_printf ("%s\n%s", it->path, it->reason);
       break;
     case DCR_REPORT_ITEM_ANALYSED:
       row->status = g_strdup_printf ("%s · %u × %u", it->format, it->width, it->height);
@@ -73,14 +91,6 @@ row_new (guint index, const DcrReportItem *it)
                            : it->verdict == DCR_VERDICT_FAKE ? "error" : "warning";
       row->p_fake = g_strdup_printf ("%.3f", it->p_fake);
       row->anomaly = g_strdup_printf ("%.3f", it->anomaly);
-      if (it->has_top_tile)
-        {
-          /* where a partial fake would be: the tile head's highest tile */
-          g_free (row->tooltip);
-          row->tooltip = g_strdup_printf ("%s\nMost suspicious 48 × 48 tile at (%" G_GINT64_FORMAT
-                                          ", %" G_GINT64_FORMAT "): %.2f", it->path, it->top_tile[0],
-                                          it->top_tile[1], it->top_tile_p);
-        }
       break;
     }
   return row;

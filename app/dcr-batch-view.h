@@ -37,9 +37,12 @@ GListModel *dcr_batch_view_get_queue (DcrBatchView *self);
 /* Row i of the queue as shown: file name, status, verdict ("" while queued). */
 void dcr_batch_view_get_row (DcrBatchView *self, guint i, const char **name, const char **status,
                              const char **verdict);
-/* Row i's tooltip: its path, and the reason it was rejected or, with a tile
- * head, its most suspicious tile. */
+/* Row i's tooltip: its path, and the reason it was rejected or its most
+ * suspicious region — the forensic CNN's highest block with a CNN, else
+ * with a tile head its highest tile (dcr_batch_row_tooltip). */
 const char *dcr_batch_view_get_row_tooltip (DcrBatchView *self, guint i);
+/* The tooltip of a row for report item `it` (as above). */
+char *dcr_batch_row_tooltip (const DcrReportItem *it);
 /* What clicking row i does: emits "open-file" with its file. */
 void dcr_batch_view_activate_row (DcrBatchView *self, guint i);
 

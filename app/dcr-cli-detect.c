@@ -211,6 +211,49 @@ dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guin
   json_builder_end_object (b);
 }
 
+static double
+sigmoid (double x)
+{
+  return 1.0 / (1.0 + exp (-x));
+}
+
+void
+dcr_cli_json_add_cnn (JsonBuilder *b, const DcrDetection *d, const DcrCnn *cnn, guint width, guint height)
+{
+  if (!d->has_cnn)
+    return;
+  json_builder_set_member_name (b, "cnn");
+  json_builder_begin_object (b);
+  dcr_cli_json_add_double (b, "mean", d->cnn_mean);
+  dcr_cli_json_add_double (b, "top", d->cnn_top);
+  dcr_cli_json_add_double (b, "max", d->cnn_max);
+  dcr_cli_json_add_double (b, "p_top", sigmoid (d->cnn_top));
+  json_builder_end_object (b);
+  /* only blocks that fit this image's grid are placed */
+  if (!dcr_detection_cnn_highest (d, cnn, width, height, NULL, NULL, NULL))
+    return;
+  json_builder_set_member_name (b, "cnn_map");
+  json_builder_begin_array (b);
+  for (guint t = 0; t < d->cnn_rows * d->cnn_cols; t++)
+    {
+      gint64 x, y, w, h;
+      dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, t, &x, &y, &w, &h);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "x");
+      json_builder_add_int_value (b, x);
+      json_builder_set_member_name (b, "y");
+      json_builder_add_int_value (b, y);
+      json_builder_set_member_name (b, "w");
+      json_builder_add_int_value (b, w);
+      json_builder_set_member_name (b, "h");
+      json_builder_add_int_value (b, h);
+      dcr_cli_json_add_double (b, "score", d->cnn_blocks[t]);
+      dcr_cli_json_add_double (b, "p", sigmoid (d->cnn_blocks[t]));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
 char *
 dcr_cli_path_under (const char *dir, const char *path)
 {

@@ -71,3 +71,8 @@ char *dcr_cli_path_under (const char *dir, const char *path);
  * "cols", "tiles": [{"x", "y", "w", "h", "score"}, …]}]} — the map when the
  * detection has one, its tiles in the pixels of a width × height image. */
 void dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guint height);
+/* With the forensic CNN, "cnn": {"mean", "top", "max" (its raw logits,
+ * dcr-detector.h), "p_top": σ(top)} and, when the detection kept its blocks,
+ * "cnn_map": [{"x", "y", "w", "h", "score" (the block's mean logit), "p":
+ * σ(score)}, …] (row-major; dcr_cnn_block_rect in a width × height image). */
+void dcr_cli_json_add_cnn (JsonBuilder *b, const DcrDetection *d, const DcrCnn *cnn, guint width, guint height);

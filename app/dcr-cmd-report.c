@@ -83,7 +83,7 @@ int
 dcr_cmd_report (int argc, char **argv)
 {
   const char *out = NULL, *case_id = NULL, *exhibit = NULL, *examiner = NULL, *model = NULL, *bank = NULL;
-  const char *device = NULL;
+  const char *device = NULL, *backbone = NULL;
   int batch = 16, decoders = 0;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
@@ -96,6 +96,7 @@ dcr_cmd_report (int argc, char **argv)
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (16)", "N" },
     { "decoders", 0, 0, G_OPTION_ARG_INT, &decoders, "Decoding threads (one per CPU, at most 8)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
+    { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default; the model's)", "SPEC" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL },
     { NULL }
   };
@@ -118,7 +119,7 @@ dcr_cmd_report (int argc, char **argv)
   g_autoptr (GError) err = NULL;
   DcrReportOptions opts = {
     .case_id = case_id, .exhibit = exhibit, .examiner = examiner, .device = device, .model_path = model,
-    .bank_path = bank, .batch = (guint) batch, .decoders = (guint) decoders,
+    .bank_path = bank, .backbone = backbone, .batch = (guint) batch, .decoders = (guint) decoders,
   };
   g_autoptr (DcrReport) report = dcr_report_new (&opts);
   if (!dcr_report_add_inputs (report, (const char *const *) argv + 1, (guint) argc - 1, &err))

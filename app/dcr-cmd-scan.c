@@ -96,6 +96,7 @@ item_json (DcrCliSetup *s, const Item *it)
   dcr_cli_json_add_double (b, "p_fake", d->p_fake);
   dcr_cli_json_add_double (b, "anomaly", d->anomaly);
   dcr_cli_json_add_tiles (b, d, it->img->width, it->img->height);
+  dcr_cli_json_add_cnn (b, d, dcr_backbone_cnn (s->bb), it->img->width, it->img->height);
   dcr_cli_json_add_double (b, "threshold", cfg->threshold);
   json_builder_set_member_name (b, "inconclusive_band");
   json_builder_begin_array (b);
@@ -160,6 +161,8 @@ item_print (DcrCliSetup *s, const Item *it)
   printf ("%s: %s (p_fake %.3f, anomaly %.3f", it->path, dcr_verdict_name (d->verdict), d->p_fake, d->anomaly);
   if (d->has_tiles)
     printf (", tile score %.2f", d->tile_score);
+  if (d->has_cnn)
+    printf (", CNN top blocks p=%.2f", 1.0 / (1.0 + exp (-(double) d->cnn_top)));
   printf (")");
   if (d->k)
     printf ("; nearest real #%" G_GINT64_FORMAT " %s (similarity %.3f)", d->ids[0], p && p->source ? p->source : "",
@@ -180,7 +183,8 @@ dcr_cmd_scan (int argc, char **argv)
     { "count-retrievals", 0, 0, G_OPTION_ARG_NONE, &count, "Record in the bank which prototypes were nearest",
       NULL },
     { "tile-map", 0, 0, G_OPTION_ARG_NONE, &tile_map,
-      "With --json and a tile head: every tile's score and place (where a partial fake would be)", NULL },
+      "With --json: where a partial fake would be — with a tile head every tile's score and place, with the "
+      "forensic CNN every block's (\"cnn_map\")", NULL },
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (8)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },

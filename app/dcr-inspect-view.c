@@ -308,17 +308,44 @@ on_tile_map_toggled (GtkToggleButton *button, DcrInspectView *self)
   update_tile_overlay (self);
 }
 
-/* The tile head's line of evidence, the toggle and the overlay: all hidden
- * when the detection has no tile map (a model without a tile head). The
- * toggle starts on when a tile reaches DCR_INSPECT_TILE_MAP_AUTO. */
+/* The line of evidence on where, the toggle and the overlay: the forensic
+ * CNN's blocks when the result has them (a backbone with the CNN), else the
+ * tile head's tiles; all hidden when there is neither. The toggle starts on
+ * when a block or tile reaches DCR_INSPECT_TILE_MAP_AUTO. */
 static void
 show_tile_map (DcrInspectView *self)
 {
   const DcrAnalysisResult *r = self->result;
   dcr_tile_map_clear (&self->tile_map);
-  gboolean has = dcr_tile_map_from_detection (&r->detection, r->width, r->height, &self->tile_map);
+  gboolean cnn = r->cnn_map.n > 0, has;
+  if (cnn)
+    {
+      self->tile_map = r->cnn_map;
+      self->tile_map.rects = g_memdup2 (r->cnn_map.rects, sizeof (DcrOverlayRect) * r->cnn_map.n);
+      has = TRUE;
+    }
+  else
+    has = dcr_tile_map_from_detection (&r->detection, r->width, r->height, &self->tile_map);
+  dcr_zoom_view_set_overlay_title (self->suspect_view, cnn ? "CNN block score" : "Tile head score");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->tile_map_button),
+                               cnn ? "Shade each block of the suspect image by the forensic CNN's score (stronger "
+                                     "colour: more likely generated); the highest block is outlined"
+                                   : "Shade each tile of the suspect image by the tile head's score (stronger "
+                                     "colour: more likely regenerated); the highest tile is outlined");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->tile_map_button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  cnn ? "Show the forensic CNN's block map over the suspect image"
+                                      : "Show the tile head's map over the suspect image",
+                                  -1);
   g_autofree char *text = NULL;
-  if (has)
+  if (cnn)
+    {
+      const DcrOverlayRect *top = &self->tile_map.rects[self->tile_map.strongest];
+      text = g_strdup_printf ("CNN (evidence, not proof): highest block p = %.2f, at (%.0f, %.0f), %.0f × %.0f px; "
+                              "mean of the %u highest %.2f",
+                              top->strength, top->x, top->y, top->width, top->height,
+                              MIN (DCR_CNN_TOPK, self->tile_map.n), self->tile_map.top_mean);
+    }
+  else if (has)
     {
       const DcrOverlayRect *top = &self->tile_map.rects[self->tile_map.strongest];
       text = g_strdup_printf ("Tile head (evidence, not proof): highest tile %.2f at (%.0f, %.0f), %.0f × %.0f px; "
@@ -397,8 +424,9 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
    * own probability is shown beside it */
   g_autofree char *score =
       r->score_fusion
-          ? g_strdup_printf ("P(fake) %.3f (heads %.3f, fused with the tile score) · anomaly %.3f · threshold %.2f",
-                             d->p_fake, d->p_heads, d->anomaly, r->threshold)
+          ? g_strdup_printf ("P(fake) %.3f (heads %.3f, fused with %s) · anomaly %.3f · threshold %.2f", d->p_fake,
+                             d->p_heads, r->fusion_what ? r->fusion_what : "a forensic score", d->anomaly,
+                             r->threshold)
           : g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly, r->threshold);
   gtk_label_set_label (self->score_label, score);
   g_autoptr (GString) stab = g_string_new (NULL);

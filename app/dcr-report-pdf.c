@@ -327,14 +327,18 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
   cairo_rectangle_t drawn;
   draw_thumb (p, thumb, MARGIN + COL_THUMB, y + 5, &drawn);
   g_clear_pointer (&thumb, cairo_surface_destroy);
-  /* the tile head's highest tile, outlined on the thumbnail when it reads as
-   * more likely regenerated than not (the app's tile map rule) */
-  if (it->has_top_tile && it->top_tile_p >= TILE_OUTLINE_P && drawn.width > 0 && it->width && it->height)
+  /* the most suspicious region — the CNN's highest block when the backbone
+   * has the CNN, else the tile head's highest tile — outlined on the
+   * thumbnail when it reads as more likely regenerated than not (the app's
+   * tile map rule) */
+  gboolean has_region = it->has_top_block || it->has_top_tile;
+  const gint64 *region = it->has_top_block ? it->top_block : it->top_tile;
+  float region_p = it->has_top_block ? it->top_block_p : it->top_tile_p;
+  if (has_region && region_p >= TILE_OUTLINE_P && drawn.width > 0 && it->width && it->height)
     {
       double sx = drawn.width / it->width, sy = drawn.height / it->height;
       cairo_save (cr);
-      cairo_rectangle (cr, drawn.x + it->top_tile[0] * sx, drawn.y + it->top_tile[1] * sy, it->top_tile[2] * sx,
-                       it->top_tile[3] * sy);
+      cairo_rectangle (cr, drawn.x + region[0] * sx, drawn.y + region[1] * sy, region[2] * sx, region[3] * sy);
       cairo_set_source_rgba (cr, 1.0, 0.47, 0.0, 1.0);
       cairo_set_line_width (cr, 1.2);
       cairo_stroke (cr);
@@ -358,12 +362,12 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
                                                it->similarity[0]);
       text (p, MARGIN + COL_TEXT, y + 40, TEXT_W, "Sans 7", GREY, near, FALSE, TRUE, PANGO_ALIGN_LEFT);
     }
-  if (it->has_top_tile)
+  if (has_region)
     {
-      g_autofree char *tile = g_strdup_printf ("most suspicious tile (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                                               "), %.2f%s", it->top_tile[0], it->top_tile[1], it->top_tile_p,
-                                               it->top_tile_p >= TILE_OUTLINE_P ? ", outlined" : "");
-      text (p, MARGIN + COL_TEXT, y + 49, TEXT_W, "Sans 7", it->top_tile_p >= TILE_OUTLINE_P ? 0xb35900 : GREY, tile,
+      g_autofree char *tile = g_strdup_printf ("most suspicious %s (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                               "), %.2f%s", it->has_top_block ? "region" : "tile", region[0],
+                                               region[1], region_p, region_p >= TILE_OUTLINE_P ? ", outlined" : "");
+      text (p, MARGIN + COL_TEXT, y + 49, TEXT_W, "Sans 7", region_p >= TILE_OUTLINE_P ? 0xb35900 : GREY, tile,
             FALSE, TRUE, PANGO_ALIGN_LEFT);
     }
   g_autofree char *pf = g_strdup_printf ("%.3f", it->p_fake);
@@ -600,7 +604,13 @@ limitations (Pdf *p)
       "precision was too low to call. %sNo verdict here should be relied on alone: weigh it with the file's "
       "provenance, metadata and other forensic findings.",
       trained,
-      dcr_backbone_has_tiles (r->setup.bb)
+      dcr_backbone_has_cnn (r->setup.bb)
+        ? "The most suspicious region is the block of about 48 × 48 pixels of the central (at most 512 × 512) "
+          "window that the detector's forensic CNN scores highest; it is outlined on the thumbnail when its score "
+          "is 0.5 or more. The CNN is a small learned network trained on the super-resolution generators of the "
+          "detector's benchmark: its score is evidence, not proof, and it generalises less well to generator "
+          "families it was not trained on than the hand-made residual statistics do. "
+      : dcr_backbone_has_tiles (r->setup.bb)
         ? "The most suspicious tile is the 48 × 48-pixel tile of the central (at most 512 × 512) window whose "
           "statistics differ most, in the way regenerated pixels do, from the image's typical tile; it is outlined "
           "on the thumbnail when its score is 0.5 or more. It points to where a partly regenerated image may have "

@@ -7,6 +7,7 @@
 
 struct _DcrReport {
   char *case_id, *exhibit, *examiner, *device, *model_path, *bank_path;
+  char *backbone;     /* the spec; NULL → "default" */
   guint batch, decoders;
 
   GPtrArray *items;   /* DcrReportItem *, in intake order */

@@ -48,6 +48,7 @@ dcr_report_new (const DcrReportOptions *opts)
   r->device = nonempty (opts->device);
   r->model_path = nonempty (opts->model_path);
   r->bank_path = nonempty (opts->bank_path);
+  r->backbone = nonempty (opts->backbone);
   r->batch = opts->batch ? opts->batch : 16;
   r->decoders = opts->decoders ? opts->decoders : CLAMP (g_get_num_processors (), 1, 8);
   r->items = g_ptr_array_new_with_free_func (item_free);
@@ -73,6 +74,7 @@ dcr_report_free (DcrReport *r)
   g_free (r->device);
   g_free (r->model_path);
   g_free (r->bank_path);
+  g_free (r->backbone);
   g_free (r->bank_sha256);
   g_free (r->thumb_dir);
   g_free (r);
@@ -500,6 +502,16 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
       dcr_tile_rect (&win, best, &it->top_tile[0], &it->top_tile[1], &it->top_tile[2], &it->top_tile[3]);
       it->top_tile_p = (float) (1.0 / (1.0 + exp (-(double) d->tile_logits[best])));
     }
+  it->has_cnn = d->has_cnn;
+  it->cnn_top = d->cnn_top;
+  it->cnn_max = d->cnn_max;
+  float logit;
+  if (dcr_detection_cnn_highest (d, dcr_backbone_cnn (r->setup.bb), it->width, it->height, NULL, it->top_block,
+                                 &logit))
+    {
+      it->has_top_block = TRUE;
+      it->top_block_p = (float) (1.0 / (1.0 + exp (-(double) logit)));
+    }
   it->k = d->k;
   memcpy (it->ids, d->ids, sizeof it->ids);
   memcpy (it->similarity, d->similarity, sizeof it->similarity);
@@ -758,6 +770,26 @@ item_json (guint index, const DcrReportItem *it)
             }
           json_builder_end_object (b);
         }
+      if (it->has_cnn)
+        {
+          json_builder_set_member_name (b, "cnn");
+          json_builder_begin_object (b);
+          dcr_cli_json_add_double (b, "top", it->cnn_top);
+          dcr_cli_json_add_double (b, "p_top", 1.0 / (1.0 + exp (-(double) it->cnn_top)));
+          dcr_cli_json_add_double (b, "max", it->cnn_max);
+          if (it->has_top_block)
+            {
+              json_builder_set_member_name (b, "highest");
+              json_builder_begin_object (b);
+              INT ("x", it->top_block[0]);
+              INT ("y", it->top_block[1]);
+              INT ("w", it->top_block[2]);
+              INT ("h", it->top_block[3]);
+              dcr_cli_json_add_double (b, "p", it->top_block_p);
+              json_builder_end_object (b);
+            }
+          json_builder_end_object (b);
+        }
       json_builder_set_member_name (b, "prototypes");
       json_builder_begin_array (b);
       for (guint j = 0; j < it->k; j++)
@@ -996,13 +1028,14 @@ load_detector (DcrReport *r, GError **error)
 {
   if (r->setup.det)
     return TRUE;
-  if (!dcr_cli_setup_open (&r->setup, r->device, "default", DCR_F32, r->model_path, r->bank_path, FALSE, r->batch,
-                           error))
+  if (!dcr_cli_setup_open (&r->setup, r->device, r->backbone ? r->backbone : "default", DCR_F32, r->model_path,
+                           r->bank_path, FALSE, r->batch, error))
     {
       dcr_cli_setup_clear (&r->setup);
       return FALSE;
     }
-  /* the tile head's highest tile: where a partial fake would be */
+  /* the tile head's highest tile and the CNN's highest block: where a
+   * partial fake would be */
   dcr_detector_set_tile_maps (r->setup.det, TRUE);
   r->bank_sha256 = hash_file (dcr_bank_path (r->setup.bank), &r->bank_size, error);
   return r->bank_sha256 != NULL;

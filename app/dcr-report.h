@@ -49,6 +49,11 @@ typedef struct {
   gboolean has_top_tile;    /* and its highest-scoring tile: */
   gint64 top_tile[4];       /* x, y, w, h in the image's pixels */
   float top_tile_p;         /* σ(its score) */
+  gboolean has_cnn;         /* the backbone has the forensic CNN: */
+  float cnn_top, cnn_max;   /* its raw logits (dcr-detector.h): the mean of the 4 highest blocks, the highest */
+  gboolean has_top_block;   /* and its highest block: */
+  gint64 top_block[4];      /* x, y, w, h in the image's pixels (dcr_cnn_block_rect) */
+  float top_block_p;        /* σ(its mean logit) */
   guint k;                  /* nearest prototypes, nearest first */
   gint64 ids[DCR_TOPK_MAX];
   float similarity[DCR_TOPK_MAX];
@@ -62,6 +67,7 @@ typedef struct {
   const char *case_id, *exhibit, *examiner; /* NULL → "not given" */
   const char *device;                       /* NULL → $DCR_DEVICE → preferred */
   const char *model_path, *bank_path;       /* NULL or "" → the shipped ones */
+  const char *backbone;                     /* NULL or "" → "default" (the model must be made for it) */
   guint batch;                              /* images per GPU batch; 0 → 16 */
   guint decoders;                           /* decoding threads; 0 → CPUs (≤ 8) */
 } DcrReportOptions;

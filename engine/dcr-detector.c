@@ -30,6 +30,37 @@ dcr_detection_clear (DcrDetection *d)
 {
   g_clear_pointer (&d->residual, g_free);
   g_clear_pointer (&d->tile_logits, g_free);
+  g_clear_pointer (&d->cnn_blocks, g_free);
+}
+
+gboolean
+dcr_detection_cnn_highest (const DcrDetection *d, const DcrCnn *cnn, guint width, guint height, guint *block,
+                           gint64 rect[4], float *logit)
+{
+  guint n = d->cnn_rows * d->cnn_cols;
+  if (!d->has_cnn || !d->cnn_blocks || !n || !cnn)
+    return FALSE;
+  guint best = 0;
+  for (guint b = 1; b < n; b++)
+    if (d->cnn_blocks[b] > d->cnn_blocks[best])
+      best = b;
+  /* blocks of another image size would be misplaced: the grid must be
+   * this image's, n blocks exactly */
+  gint64 r[4];
+  dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, n, &r[0], &r[1], &r[2], &r[3]);
+  if (r[2] > 0)
+    return FALSE;
+  dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, n - 1, &r[0], &r[1], &r[2], &r[3]);
+  if (r[2] <= 0 || r[3] <= 0)
+    return FALSE;
+  dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, best, &r[0], &r[1], &r[2], &r[3]);
+  if (block)
+    *block = best;
+  if (rect)
+    memcpy (rect, r, sizeof r);
+  if (logit)
+    *logit = d->cnn_blocks[best];
+  return TRUE;
 }
 
 void
@@ -192,6 +223,30 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
       out[i].tile_rows = nth;
       out[i].tile_cols = ntw;
       out[i].tile_logits = g_memdup2 (lg, (gsize) nth * ntw * sizeof (float));
+    }
+  if (!dcr_backbone_has_cnn (det->bb))
+    return TRUE;
+  /* the CNN's own logits: before the standardisation the heads read */
+  guint dim = dcr_backbone_dim (det->bb), c = dcr_backbone_cnn_column (det->bb);
+  g_autofree float *raw = g_new (float, (gsize) det->batch * dim);
+  if (!dcr_backbone_run_raw_features (det->bb_run, raw, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      const float *row = raw + (gsize) i * dim + c;
+      out[i].has_cnn = TRUE;
+      out[i].cnn_mean = row[0];
+      out[i].cnn_top = row[1];
+      out[i].cnn_max = row[2];
+      if (!det->tile_maps)
+        continue;
+      float bl[DCR_CNN_MAX_BLOCKS];
+      guint nbh = 0, nbw = 0;
+      if (!dcr_backbone_run_cnn_blocks (det->bb_run, i, bl, &nbh, &nbw, error))
+        return FALSE;
+      out[i].cnn_rows = nbh;
+      out[i].cnn_cols = nbw;
+      out[i].cnn_blocks = g_memdup2 (bl, (gsize) nbh * nbw * sizeof (float));
     }
   return TRUE;
 }

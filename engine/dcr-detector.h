@@ -31,9 +31,29 @@ typedef struct {
   float tile_score, tile_max;
   guint tile_rows, tile_cols;
   float *tile_logits;             /* owned, or NULL */
+  /* The forensic CNN's evidence, with a backbone that has one (dcr-cnn.h),
+   * for detections from images (dcr_detector_run; from features alone there
+   * are no pixels and has_cnn stays FALSE): its three columns as the CNN's
+   * raw logits — the backbone's values before the default backbone's
+   * per-column standardisation (dcr_backbone_run_raw_features), not the
+   * standardised row the heads read: the mean logit of the map, the mean of
+   * the 4 highest block means, the highest block mean (σ of a logit is the
+   * CNN's own P(generated)). When the detector keeps maps, also the mean
+   * logit of every block, row-major (cnn_rows × cnn_cols, numbered as
+   * dcr_cnn_columns does; dcr_cnn_block_rect places them). */
+  gboolean has_cnn;
+  float cnn_mean, cnn_top, cnn_max;
+  guint cnn_rows, cnn_cols;
+  float *cnn_blocks;              /* owned, or NULL */
 } DcrDetection;
 
 void dcr_detection_clear (DcrDetection *d);
+/* The CNN's highest block (the first of equals) of a detection with kept
+ * blocks, on its width × height image: its index, its pixels (x, y, w, h;
+ * dcr_cnn_block_rect) and its mean logit. FALSE when there are none, or they
+ * do not fit that image's block grid. */
+gboolean dcr_detection_cnn_highest (const DcrDetection *d, const DcrCnn *cnn, guint width, guint height,
+                                    guint *block, gint64 rect[4], float *logit);
 
 typedef struct _DcrDetector DcrDetector;
 
@@ -49,8 +69,8 @@ gsize dcr_detector_bank_count (DcrDetector *det);
 /* Reloads the prototypes if the bank changed since (and re-records). */
 gboolean dcr_detector_sync (DcrDetector *det, GError **error);
 
-/* Whether dcr_detector_run fills DcrDetection.tile_logits (off by default:
- * one more download per image). */
+/* Whether dcr_detector_run fills DcrDetection.tile_logits and cnn_blocks
+ * (off by default: one more download per image and map). */
 void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */

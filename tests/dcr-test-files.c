@@ -83,10 +83,17 @@ void
 dcr_test_make_untrained_detector (const char *model_path, const char *bank_path, guint n_prototypes,
                                   guint seed, const char *source)
 {
+  dcr_test_make_untrained_detector_for ("default", model_path, bank_path, n_prototypes, seed, source);
+}
+
+void
+dcr_test_make_untrained_detector_for (const char *spec, const char *model_path, const char *bank_path,
+                                      guint n_prototypes, guint seed, const char *source)
+{
   g_autoptr (GError) err = NULL;
   g_autoptr (DcrContext) ctx = dcr_context_new (NULL, &err);
   g_assert_no_error (err);
-  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, "default", DCR_F32, &err);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, DCR_F32, &err);
   g_assert_no_error (err);
   guint dim = dcr_backbone_dim (bb);
   DcrModelConfig cfg = {

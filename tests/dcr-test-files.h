@@ -32,5 +32,8 @@ GBytes *dcr_test_thumbnail_png (guint size, guint seed);
  * nothing, every part of the pipeline gets data of the right shape. */
 void dcr_test_make_untrained_detector (const char *model_path, const char *bank_path, guint n_prototypes,
                                        guint seed, const char *source);
+/* The same for the backbone `spec` (e.g. one with "+cnn=CNN"). */
+void dcr_test_make_untrained_detector_for (const char *spec, const char *model_path, const char *bank_path,
+                                           guint n_prototypes, guint seed, const char *source);
 
 G_END_DECLS

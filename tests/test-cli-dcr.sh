@@ -192,6 +192,57 @@ check "scan without files is a usage error" [ $? -eq 2 ]
 "$dcr" train --real "$d/real" --out "$tmp/x.safetensors" >/dev/null 2>&1
 check "train without --fake is a usage error" [ $? -eq 2 ]
 
+# the forensic CNN's evidence: a backbone with a small random CNN (tests/cnn-ref.py), a model trained
+# for it, and a 200 × 150 picture with a patch of high-frequency texture; its columns, block means and
+# block rectangles as the script's own pure-Python forward pass gives them
+cnn_ref="$(dirname "$make_images")/cnn-ref.py"
+"$py" "$cnn_ref" make-cnn "$tmp/cnn.safetensors" 5
+"$py" "$cnn_ref" make-png "$tmp/patch.png" 200 150 1
+cnn_spec="mobilenet_v2+residual+local+cnn=$tmp/cnn.safetensors:$DCR_SOURCE_ROOT/data/models/mobilenet_v2_b10.safetensors"
+train --epochs 2 --backbone "$cnn_spec" --bank "$tmp/cnn.dcrbank" --out "$tmp/cnn-m.safetensors" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "train with a CNN backbone fuses the CNN's top-block score" [ $rc -eq 0 ] && grep -q 'CNN top-block score' "$tmp/out"
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
+"$py" "$cnn_ref" ref "$tmp/cnn.safetensors" "$tmp/patch.png" >"$tmp/cnn-ref.json"
+"$dcr" scan --backbone "$cnn_spec" --model "$tmp/cnn-m.safetensors" --bank "$tmp/cnn.dcrbank" --json --tile-map \
+  "$tmp/patch.png" >"$tmp/cnn-scan.json" 2>"$tmp/err"; rc=$?
+"$dcr" scan --backbone "$cnn_spec" --model "$tmp/cnn-m.safetensors" --bank "$tmp/cnn.dcrbank" --json \
+  "$tmp/patch.png" >"$tmp/cnn-scan-nomap.json" 2>>"$tmp/err"
+"$py" - "$tmp/cnn-scan.json" "$tmp/cnn-ref.json" "$tmp/cnn-scan-nomap.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, math, sys
+r = json.load(open(sys.argv[1]))[0]
+ref = json.load(open(sys.argv[2]))
+nomap = json.load(open(sys.argv[3]))[0]
+sig = lambda x: 1 / (1 + math.exp(-x))
+close = lambda a, b: abs(a - b) <= 1e-4 * (1 + abs(b))
+c = r['cnn']
+assert set(c) == {'mean', 'top', 'max', 'p_top'}, c
+for k in ('mean', 'top', 'max'):
+    assert close(c[k], ref[k]), (k, c[k], ref[k])
+assert close(c['p_top'], sig(c['top'])), c
+m = r['cnn_map']
+assert len(m) == ref['nbh'] * ref['nbw'] == 8, m
+for got, want, rect in zip(m, ref['blocks'], ref['rects']):
+    assert [got[k] for k in 'xywh'] == rect, (got, rect)
+    assert close(got['score'], want) and close(got['p'], sig(got['score'])), (got, want)
+    assert 0 <= got['x'] and got['x'] + got['w'] <= 200 and 0 <= got['y'] and got['y'] + got['h'] <= 150, got
+# the textured patch (x 100-147, y 50-97) is in the highest block
+best = max(m, key=lambda b: b['score'])
+assert (best['x'], best['y']) == (98, 50) and close(best['score'], c['max']), best
+# no map without --tile-map; the tile head's evidence only with a tile head
+assert 'cnn_map' not in nomap and close(nomap['cnn']['top'], c['top']), nomap
+assert 'tiles' not in r, r
+print('cnn', c)
+EOF
+prc=$?
+sed 's/^/# /' "$tmp/check"
+check "scan JSON with a CNN: its logits, p_top and block map equal the reference" eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
+"$dcr" scan --backbone "$cnn_spec" --model "$tmp/cnn-m.safetensors" --bank "$tmp/cnn.dcrbank" "$tmp/patch.png" \
+  >"$tmp/out" 2>&1
+check "scan text output names the CNN's score" grep -q 'patch.png: .*, CNN top blocks p=0\.97)' "$tmp/out"
+"$dcr" scan --help >"$tmp/out" 2>&1
+check "scan --help: --tile-map covers the CNN's blocks" grep -q 'forensic CNN' "$tmp/out"
+
 # the shipped default model and bank on the bundled samples (no -m, no --bank)
 "$dcr" scan --json "$DCR_SOURCE_ROOT"/data/samples/*.png >"$tmp/default.json" 2>"$tmp/err"
 rc=$?

@@ -129,6 +129,57 @@ rc=$?
 sed 's/^/# /' "$tmp/check"
 check "PDF names every hash and every rejection; CSV, JSON and PDF agree" [ $rc -eq 0 ]
 
+# the forensic CNN's evidence (`--backbone` with a small random CNN, tests/cnn-ref.py): report.json's
+# "cnn" and the PDF's most suspicious region from its highest block, as the script's own forward pass
+# gives them; the Limitations say what the CNN's score is
+cnn_ref="$(dirname "$make_images")/cnn-ref.py"
+"$py" "$cnn_ref" make-cnn "$tmp/cnn.safetensors" 5
+mkdir -p "$tmp/cnn-ev"
+"$py" "$cnn_ref" make-png "$tmp/cnn-ev/patch.png" 200 150 1
+cp "$d/test-real/scene00.png" "$tmp/cnn-ev/"
+cnn_spec="mobilenet_v2+residual+local+cnn=$tmp/cnn.safetensors:$DCR_SOURCE_ROOT/data/models/mobilenet_v2_b10.safetensors"
+"$dcr" train --backbone "$cnn_spec" --real "$d/real" --fake "$d/fake" --bank "$tmp/cnn.dcrbank" --bank-from-reals \
+  --k 3 --hidden 32 --head-hidden 16 --batch 8 --seed 5 --epochs 2 --out "$tmp/cnn-m.safetensors" >/dev/null 2>"$tmp/err"
+check "a tiny model with a CNN backbone is trained" [ -s "$tmp/cnn-m.safetensors" ]
+"$dcr" report --out "$tmp/cnn-report" --backbone "$cnn_spec" -m "$tmp/cnn-m.safetensors" --bank "$tmp/cnn.dcrbank" \
+  "$tmp/cnn-ev" >/dev/null 2>"$tmp/err"; rc=$?
+check "report --backbone with a CNN exits 0" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
+pdftotext "$tmp/cnn-report/report.pdf" "$tmp/cnn.txt"
+"$py" "$cnn_ref" ref "$tmp/cnn.safetensors" "$tmp/cnn-ev/patch.png" >"$tmp/ref-patch.json"
+"$py" "$cnn_ref" ref "$tmp/cnn.safetensors" "$tmp/cnn-ev/scene00.png" >"$tmp/ref-scene.json"
+"$py" - "$tmp/cnn-report/report.json" "$tmp/cnn.txt" "$tmp/ref-patch.json" "$tmp/ref-scene.json" \
+  >"$tmp/check" 2>&1 <<'EOF'
+import json, math, sys
+rep = json.load(open(sys.argv[1]))
+text = ' '.join(open(sys.argv[2]).read().split())
+refs = {'patch.png': json.load(open(sys.argv[3])), 'scene00.png': json.load(open(sys.argv[4]))}
+sig = lambda x: 1 / (1 + math.exp(-x))
+close = lambda a, b: abs(a - b) <= 1e-4 * (1 + abs(b))
+assert len(rep['items']) == 2
+for it in rep['items']:
+    name = it['file'].rsplit('/', 1)[1]
+    ref = refs[name]
+    c = it['cnn']
+    assert close(c['top'], ref['top']) and close(c['max'], ref['max']), (name, c, ref)
+    assert close(c['p_top'], sig(c['top'])), c
+    b = max(range(len(ref['blocks'])), key=lambda i: ref['blocks'][i])
+    h = c['highest']
+    assert [h[k] for k in 'xywh'] == ref['rects'][b], (name, h, ref['rects'][b])
+    assert close(h['p'], sig(ref['blocks'][b])), (name, h)
+    assert 'tiles' not in it, it
+    row = 'most suspicious region (%d, %d), %.2f%s' % (h['x'], h['y'], h['p'], ', outlined' if h['p'] >= 0.5 else '')
+    assert row in text, (name, row)
+    print(name, c)
+# the patch of texture is the highest block of its picture
+assert rep['items'][0]['cnn']['highest']['x'] == 98 and rep['items'][0]['cnn']['highest']['y'] == 50
+assert 'most suspicious tile' not in text
+assert 'super-resolution generators' in text and 'evidence, not proof' in text
+EOF
+rc=$?
+sed 's/^/# /' "$tmp/check"
+check "report with a CNN: report.json's cnn and the PDF's most suspicious region equal the reference" [ $rc -eq 0 ]
+
 rm -f "$page"-1.png
 pdftoppm -r 110 -png -f 1 -l 1 "$out/report.pdf" "$page"
 check "page 1 renders to PNG" [ -s "$page-1.png" ]

@@ -181,10 +181,19 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_autofree char *why = NULL;
   g_assert_cmpint (r->detection.verdict, ==, dcr_stability_verdict (r->verdict_as_saved, r->stability, &why));
   g_assert_cmpstr (r->stability_reason, ==, why);
-  /* the tile head's map: toggle, line and overlay exactly when the
-   * detection has one (the default backbone has no tile head yet) */
+  /* the "where" map: toggle, line and overlay exactly when the detection
+   * has one — the forensic CNN's blocks when the backbone has the CNN, else
+   * the tile head's tiles */
   DcrTileMap map;
   gboolean has_map = dcr_tile_map_from_detection (&r->detection, r->width, r->height, &map);
+  if (r->cnn_map.n)
+    {
+      dcr_tile_map_clear (&map);
+      map.n = r->cnn_map.n;
+      has_map = TRUE;
+      g_assert_true (g_str_has_prefix (dcr_inspect_view_get_tile_text (view), "CNN (evidence, not proof)"));
+    }
+  g_assert_cmpint (r->cnn_map.n > 0, ==, r->detection.has_cnn);
   GtkToggleButton *tiles = dcr_inspect_view_get_tile_map_button (view);
   g_assert_cmpint (gtk_widget_get_visible (GTK_WIDGET (tiles)), ==, has_map);
   g_assert_cmpint (dcr_inspect_view_get_tile_text (view) != NULL, ==, has_map);

@@ -7,8 +7,11 @@
 #include "dcr-config.h"
 #include "dcr-report.h"
 #include "dcr-test-files.h"
+#include "dcr-cnn.h"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 
 static char *tmpdir, *model_path, *bank_path;
@@ -204,6 +207,108 @@ test_exists (void)
   g_assert_error (err, DCR_REPORT_ERROR, DCR_REPORT_ERROR_INPUT);
 }
 
+/* The forensic CNN's evidence with a backbone that has one (a small random
+ * CNN): each item's columns are the CNN's own logits and its highest block
+ * is where dcr_ref_cnn's block means put it; report.json carries them. */
+static void
+test_cnn (void)
+{
+  g_autoptr (GError) err = NULL;
+  static const guint ch[] = { 3, 4, 4, 1 }, ks[] = { 3, 3, 1 }, st[] = { 2, 2, 1 };
+  g_autoptr (DcrCnn) c = dcr_cnn_new (3, ch, ks, st, &err);
+  g_assert_no_error (err);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (21);
+  for (guint l = 0; l < c->n_layers; l++)
+    {
+      DcrCnnLayer *L = &c->layers[l];
+      for (guint i = 0; i < L->cout * L->kernel * L->kernel * L->cin; i++)
+        L->weight[i] = (float) g_rand_double_range (rand, -0.6, 0.6) * (l + 1 == c->n_layers ? 6 : 1);
+      for (guint o = 0; o < L->cout; o++)
+        L->bias[o] = (float) g_rand_double_range (rand, -0.3, 0.3);
+    }
+  g_autofree char *cnn_path = g_build_filename (tmpdir, "cnn.safetensors", NULL);
+  g_assert_true (dcr_cnn_save (c, cnn_path, NULL, &err));
+  g_assert_no_error (err);
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strdup_printf ("mobilenet_v2+residual+local+cnn=%s:%s", cnn_path, weights);
+  g_autofree char *model = g_build_filename (tmpdir, "cnn-m.safetensors", NULL);
+  g_autofree char *bank = g_build_filename (tmpdir, "cnn.dcrbank", NULL);
+  dcr_test_make_untrained_detector_for (spec, model, bank, 3, 4, "/evidence/real.png");
+
+  g_autofree char *dir = g_build_filename (tmpdir, "in-cnn", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  const guint sizes[][2] = { { 300, 200 }, { 64, 64 }, { 131, 97 } };
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("img%u.png", i);
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      dcr_test_write_pattern_png (p, sizes[i][0], sizes[i][1], 7 + i);
+    }
+  DcrReportOptions o = { .model_path = model, .bank_path = bank, .backbone = spec, .batch = 2, .decoders = 1 };
+  g_autoptr (DcrReport) r = dcr_report_new (&o);
+  const char *inputs[] = { dir };
+  g_assert_true (dcr_report_add_inputs (r, inputs, 1, &err));
+  g_assert_no_error (err);
+  g_autofree char *out = g_build_filename (tmpdir, "out-cnn", NULL);
+  g_assert_true (dcr_report_write (r, out, NULL, NULL, NULL, &err));
+  g_assert_no_error (err);
+  g_autofree char *json_path = g_build_filename (out, "report.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, json_path, &err));
+  g_assert_no_error (err);
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  JsonArray *jitems = json_object_get_array_member (root, "items");
+  g_assert_cmpuint (dcr_report_n_items (r), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      const DcrReportItem *it = dcr_report_get_item (r, i);
+      g_assert_cmpint (it->status, ==, DCR_REPORT_ITEM_ANALYSED);
+      g_assert_true (it->has_cnn);
+      g_assert_false (it->has_tiles);
+      g_assert_true (it->has_top_block);
+      /* the reference on the decoded pixels */
+      g_autoptr (DcrImage) img = dcr_image_load (it->path, NULL, &err);
+      g_assert_no_error (err);
+      gint64 H = img->height, W = img->width, top, left, h, w, hm, wm;
+      dcr_cnn_window (H, W, &top, &left, &h, &w);
+      g_assert_true (dcr_cnn_map_size (c, h, w, &hm, &wm));
+      g_autofree float *map = g_new (float, hm * wm);
+      float want[DCR_CNN_DIM], blocks[DCR_CNN_MAX_BLOCKS];
+      guint nbh, nbw;
+      g_assert_true (dcr_ref_cnn (c, img->pixels + (top * W + left) * 3, W * 3, h, w, map, want));
+      dcr_cnn_columns (c, map, hm, wm, want, blocks, &nbh, &nbw);
+      double scale = 0;
+      for (gint64 k = 0; k < hm * wm; k++)
+        scale = MAX (scale, fabs (map[k]));
+      double tol = 2e-5 * (1 + scale);
+      g_test_message ("%s: top %g (ref %g), max %g (ref %g)", it->path, it->cnn_top, want[1], it->cnn_max, want[2]);
+      g_assert_cmpfloat_with_epsilon (it->cnn_top, want[1], tol);
+      g_assert_cmpfloat_with_epsilon (it->cnn_max, want[2], tol);
+      guint best = 0;
+      for (guint b = 1; b < nbh * nbw; b++)
+        if (blocks[b] > blocks[best])
+          best = b;
+      gint64 rect[4];
+      dcr_cnn_block_rect (c, H, W, nbw, best, &rect[0], &rect[1], &rect[2], &rect[3]);
+      g_assert_cmpmem (it->top_block, sizeof it->top_block, rect, sizeof rect);
+      g_assert_cmpfloat_with_epsilon (it->top_block_p, 1 / (1 + exp (-blocks[best])), 1e-5);
+      /* report.json: the same values */
+      JsonObject *jo = json_array_get_object_element (jitems, i);
+      g_assert_false (json_object_has_member (jo, "tiles"));
+      JsonObject *jc = json_object_get_object_member (jo, "cnn");
+      g_assert_nonnull (jc);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (jc, "top"), it->cnn_top, 1e-6);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (jc, "max"), it->cnn_max, 1e-6);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (jc, "p_top"), 1 / (1 + exp (-it->cnn_top)),
+                                      1e-6);
+      JsonObject *hi = json_object_get_object_member (jc, "highest");
+      const char *keys[] = { "x", "y", "w", "h" };
+      for (guint k = 0; k < 4; k++)
+        g_assert_cmpint (json_object_get_int_member (hi, keys[k]), ==, rect[k]);
+      g_assert_cmpfloat_with_epsilon (json_object_get_double_member (hi, "p"), it->top_block_p, 1e-6);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -213,6 +318,7 @@ main (int argc, char **argv)
   g_test_add_func ("/report/write", test_write);
   g_test_add_func ("/report/cancel", test_cancel);
   g_test_add_func ("/report/exists", test_exists);
+  g_test_add_func ("/report/cnn", test_cnn);
   int rc = g_test_run ();
   dcr_test_remove_tree (tmpdir);
   g_free (tmpdir);

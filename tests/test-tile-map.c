@@ -13,6 +13,7 @@
 #include "dcr-config.h"
 #include "dcr-analysis.h"
 #include "dcr-application.h"
+#include "dcr-batch-view.h"
 #include "dcr-inspect-view.h"
 #include "dcr-safetensors.h"
 #include "dcr-tile-head.h"
@@ -131,6 +132,177 @@ test_helper (void)
   g_assert_cmpfloat_with_epsilon (map.top_mean, sigmoid (-4), 1e-6);
   dcr_tile_map_clear (&map);
   dcr_detection_clear (&d);
+}
+
+/* ---- the forensic CNN's blocks ------------------------------------------ */
+
+/* The geometry of tests/cnn-ref.py's net (3→4 k3 s2, 4→4 k3 s2, 4→1 k1):
+ * S = 4, blocks of 12 cells = 48 px; the weights do not matter here. */
+static DcrCnn *
+block_cnn (void)
+{
+  static const guint ch[] = { 3, 4, 4, 1 }, k[] = { 3, 3, 1 }, s[] = { 2, 2, 1 };
+  g_autoptr (GError) err = NULL;
+  DcrCnn *c = dcr_cnn_new (3, ch, k, s, &err);
+  g_assert_no_error (err);
+  return c;
+}
+
+/* A detection with the CNN's blocks for a width × height image: block b's
+ * mean logit -3 + 0.02·b, except `hot` (-1 for none) at 2.2. */
+static void
+make_cnn_detection (DcrDetection *d, const DcrCnn *c, guint width, guint height, int hot)
+{
+  memset (d, 0, sizeof *d);
+  gint64 top, left, h, w, hm, wm;
+  dcr_cnn_window (height, width, &top, &left, &h, &w);
+  g_assert_true (dcr_cnn_map_size (c, h, w, &hm, &wm));
+  g_autofree float *map = g_new0 (float, hm * wm);
+  float cols[DCR_CNN_DIM];
+  guint nbh, nbw;
+  dcr_cnn_columns (c, map, hm, wm, cols, NULL, &nbh, &nbw);
+  d->verdict = DCR_VERDICT_FAKE;
+  d->p_fake = 0.93f;
+  d->p_heads = 0.71f;
+  d->has_cnn = TRUE;
+  d->cnn_rows = nbh;
+  d->cnn_cols = nbw;
+  d->cnn_blocks = g_new (float, nbh * nbw);
+  for (guint b = 0; b < nbh * nbw; b++)
+    d->cnn_blocks[b] = -3.0f + 0.02f * b;
+  if (hot >= 0)
+    d->cnn_blocks[hot] = 2.2f;
+  d->cnn_max = hot >= 0 ? 2.2f : d->cnn_blocks[nbh * nbw - 1];
+}
+
+static void
+test_cnn_helper (void)
+{
+  g_autoptr (DcrCnn) c = block_cnn ();
+  /* 640 × 480: window 512 × 480 at (64, 0); map 126 × 118 → 9 × 10 blocks */
+  DcrDetection d;
+  make_cnn_detection (&d, c, 640, 480, 23);
+  g_assert_cmpuint (d.cnn_rows, ==, 9);
+  g_assert_cmpuint (d.cnn_cols, ==, 10);
+  DcrTileMap map;
+  g_assert_true (dcr_cnn_map_from_detection (&d, c, 640, 480, &map));
+  g_assert_cmpuint (map.n, ==, 90);
+  for (guint b = 0; b < map.n; b++)
+    {
+      gint64 x, y, w, h;
+      dcr_cnn_block_rect (c, 480, 640, 10, b, &x, &y, &w, &h);
+      g_assert_cmpfloat (map.rects[b].x, ==, x);
+      g_assert_cmpfloat (map.rects[b].y, ==, y);
+      g_assert_cmpfloat (map.rects[b].width, ==, 48);
+      g_assert_cmpfloat (map.rects[b].height, ==, 48);
+      g_assert_cmpfloat (x, ==, 64 + 2 + (b % 10) * 48);
+      g_assert_cmpfloat (y, ==, 2 + (b / 10) * 48);
+      g_assert_cmpfloat_with_epsilon (map.rects[b].strength, sigmoid (d.cnn_blocks[b]), 1e-6);
+    }
+  g_assert_cmpuint (map.strongest, ==, 23);
+  double top = (sigmoid (2.2) + sigmoid (-3 + 0.02 * 89) + sigmoid (-3 + 0.02 * 88) + sigmoid (-3 + 0.02 * 87)) / 4;
+  g_assert_cmpfloat_with_epsilon (map.top_mean, top, 1e-6);
+  dcr_tile_map_clear (&map);
+  /* the same through the detector's helper */
+  guint block;
+  gint64 rect[4];
+  float logit;
+  g_assert_true (dcr_detection_cnn_highest (&d, c, 640, 480, &block, rect, &logit));
+  g_assert_cmpuint (block, ==, 23);
+  g_assert_cmpint (rect[0], ==, 64 + 2 + 3 * 48);
+  g_assert_cmpint (rect[1], ==, 2 + 2 * 48);
+  g_assert_cmpfloat (logit, ==, 2.2f);
+
+  /* blocks of another image size are not placed on this one, whether the
+   * grid's width or only its height differs */
+  g_assert_false (dcr_cnn_map_from_detection (&d, c, 1024, 1024, &map));
+  g_assert_null (map.rects);
+  g_assert_false (dcr_cnn_map_from_detection (&d, c, 640, 520, &map));
+  g_assert_false (dcr_detection_cnn_highest (&d, c, 640, 520, NULL, NULL, NULL));
+  /* too small for the network; no CNN given */
+  g_assert_false (dcr_cnn_map_from_detection (&d, c, 12, 12, &map));
+  g_assert_false (dcr_cnn_map_from_detection (&d, NULL, 640, 480, &map));
+  /* no blocks kept */
+  g_clear_pointer (&d.cnn_blocks, g_free);
+  g_assert_false (dcr_cnn_map_from_detection (&d, c, 640, 480, &map));
+  g_assert_cmpuint (map.n, ==, 0);
+  dcr_detection_clear (&d);
+  DcrDetection none = { .verdict = DCR_VERDICT_REAL };
+  g_assert_false (dcr_cnn_map_from_detection (&none, c, 640, 480, &map));
+
+  /* a small image: no whole block, the whole map is one */
+  make_cnn_detection (&d, c, 40, 40, -1);
+  g_assert_cmpuint (d.cnn_rows * d.cnn_cols, ==, 1);
+  g_assert_true (dcr_cnn_map_from_detection (&d, c, 40, 40, &map));
+  g_assert_cmpuint (map.n, ==, 1);
+  g_assert_cmpfloat (map.rects[0].x, ==, 2);
+  g_assert_cmpfloat (map.rects[0].width, ==, 32); /* map 8 × 8 cells of 4 px */
+  dcr_tile_map_clear (&map);
+  dcr_detection_clear (&d);
+}
+
+/* The batch page's row tooltip: the CNN's highest block when the item has
+ * one, else the tile head's highest tile. */
+static void
+test_batch_tooltip (void)
+{
+  DcrReportItem it = { .path = "/evidence/x.png", .status = DCR_REPORT_ITEM_ANALYSED };
+  g_autofree char *plain = dcr_batch_row_tooltip (&it);
+  g_assert_cmpstr (plain, ==, "/evidence/x.png");
+  it.has_top_tile = TRUE;
+  it.top_tile[0] = 70;
+  it.top_tile[1] = 6;
+  it.top_tile_p = 0.25f;
+  g_autofree char *tile = dcr_batch_row_tooltip (&it);
+  g_assert_cmpstr (tile, ==, "/evidence/x.png\nMost suspicious 48 × 48 tile at (70, 6): 0.25");
+  it.has_top_block = TRUE;
+  it.top_block[0] = 210;
+  it.top_block[1] = 98;
+  it.top_block[2] = 48;
+  it.top_block[3] = 40;
+  it.top_block_p = 0.875f;
+  g_autofree char *cnn = dcr_batch_row_tooltip (&it);
+  g_assert_cmpstr (cnn, ==,
+                   "/evidence/x.png\nMost suspicious region (the CNN's highest block, 48 × 40 px) at (210, 98): p = 0.88");
+  it.status = DCR_REPORT_ITEM_REJECTED;
+  it.reason = "empty file";
+  g_autofree char *rej = dcr_batch_row_tooltip (&it);
+  g_assert_cmpstr (rej, ==, "/evidence/x.png\nempty file");
+}
+
+/* What the score line says was fused, from the model's fusion column. */
+static void
+test_fusion_name (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *tmp = dcr_test_make_tmpdir ("dcr-fusion-name-XXXXXX");
+  g_autofree char *cnn_path = g_build_filename (tmp, "cnn.safetensors", NULL);
+  g_autofree char *head_path = g_build_filename (tmp, "head.safetensors", NULL);
+  g_autoptr (DcrCnn) c = block_cnn ();
+  g_assert_true (dcr_cnn_save (c, cnn_path, NULL, &err));
+  g_autoptr (DcrTileHead) head = dcr_tile_head_new (3);
+  g_assert_true (dcr_tile_head_save (head, head_path, NULL, &err));
+  g_assert_no_error (err);
+  g_autoptr (DcrContext) ctx = dcr_context_new (NULL, &err);
+  g_assert_no_error (err);
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strdup_printf ("mobilenet_v2+local+tiles=%s+cnn=%s:%s", head_path, cnn_path, weights);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, DCR_F32, &err);
+  g_assert_no_error (err);
+  guint cc = dcr_backbone_cnn_column (bb), tc = dcr_backbone_tiles_column (bb);
+  DcrModelConfig cfg = { .fusion = FALSE, .fusion_column = cc + 1 };
+  g_assert_null (dcr_analysis_fusion_name (&cfg, bb));
+  cfg.fusion = TRUE;
+  g_autofree char *a = dcr_analysis_fusion_name (&cfg, bb);
+  g_assert_cmpstr (a, ==, "the CNN's top-block score");
+  cfg.fusion_column = tc;
+  g_autofree char *b = dcr_analysis_fusion_name (&cfg, bb);
+  g_assert_cmpstr (b, ==, "the tile score");
+  cfg.fusion_column = cc;
+  g_autofree char *m = dcr_analysis_fusion_name (&cfg, bb);
+  g_autofree char *want = g_strdup_printf ("feature column %u", cc);
+  g_assert_cmpstr (m, ==, want);
+  dcr_test_remove_tree (tmp);
 }
 
 /* A uniform grey w × h texture. */
@@ -287,6 +459,7 @@ make_result (const char *name, guint width, guint height, const DcrDetection *d,
   r->image = grey_texture (width, height);
   r->detection = *d;
   r->score_fusion = fusion;
+  r->fusion_what = fusion ? g_strdup ("the tile score") : NULL;
   r->threshold = 0.5f;
   r->band_lo = 0.4f;
   r->band_hi = 0.6f;
@@ -368,6 +541,58 @@ test_inspect_tile_map (void)
   gtk_toggle_button_set_active (toggle, TRUE);
   g_assert_nonnull (dcr_zoom_view_get_overlay (suspect, &n));
   g_assert_cmpuint (n, ==, 90);
+
+  /* the forensic CNN's blocks: drawn instead of the tile head's tiles, the
+   * line names the CNN, the score line what the model fused */
+  {
+    g_autoptr (DcrCnn) c = block_cnn ();
+    DcrDetection cd;
+    make_cnn_detection (&cd, c, 640, 480, 23);
+    /* the tile head's map too: the CNN's wins */
+    DcrDetection td;
+    make_detection (&td, 640, 480, 5);
+    cd.has_tiles = TRUE;
+    cd.tile_rows = td.tile_rows;
+    cd.tile_cols = td.tile_cols;
+    cd.tile_logits = g_steal_pointer (&td.tile_logits);
+    DcrAnalysisResult *cr = make_result ("cnn.png", 640, 480, &cd, TRUE);
+    g_free (cr->fusion_what);
+    cr->fusion_what = g_strdup ("the CNN's top-block score");
+    g_assert_true (dcr_cnn_map_from_detection (&cr->detection, c, 640, 480, &cr->cnn_map));
+    dcr_inspect_view_set_result (view, cr);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (toggle)));
+    g_assert_true (gtk_toggle_button_get_active (toggle));
+    o = dcr_zoom_view_get_overlay (suspect, &n);
+    g_assert_nonnull (o);
+    g_assert_cmpuint (n, ==, 90);
+    g_assert_cmpint (dcr_zoom_view_get_overlay_strongest (suspect), ==, 23);
+    g_assert_cmpfloat (o[23].x, ==, 64 + 2 + 3 * 48);
+    g_assert_cmpfloat (o[23].y, ==, 2 + 2 * 48);
+    g_assert_cmpfloat_with_epsilon (o[23].strength, sigmoid (2.2), 1e-6);
+    g_autofree char *cnn_expect = g_strdup_printf (
+        "CNN (evidence, not proof): highest block p = %.2f, at (210, 98), 48 × 48 px; mean of the 4 highest %.2f",
+        sigmoid (2.2),
+        (sigmoid (2.2) + sigmoid (-3 + 0.02 * 89) + sigmoid (-3 + 0.02 * 88) + sigmoid (-3 + 0.02 * 87)) / 4);
+    g_assert_cmpstr (dcr_inspect_view_get_tile_text (view), ==, cnn_expect);
+    g_assert_null (dcr_test_gui_find_label (widget, "Tile head"));
+    g_assert_cmpstr (dcr_inspect_view_get_score_text (view), ==,
+                     "P(fake) 0.930 (heads 0.710, fused with the CNN's top-block score) · anomaly 0.000 · "
+                     "threshold 0.50");
+    dcr_test_gui_spin (200);
+    g_object_unref (dcr_test_gui_snapshot (widget, "/tmp/dcr-cnn-map.png"));
+
+    /* no block reaches DCR_INSPECT_TILE_MAP_AUTO: shown on request only */
+    make_cnn_detection (&cd, c, 640, 480, -1);
+    cr = make_result ("cnn-calm.png", 640, 480, &cd, FALSE);
+    g_assert_true (dcr_cnn_map_from_detection (&cr->detection, c, 640, 480, &cr->cnn_map));
+    dcr_inspect_view_set_result (view, cr);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (toggle)));
+    g_assert_false (gtk_toggle_button_get_active (toggle));
+    g_assert_null (dcr_zoom_view_get_overlay (suspect, &n));
+    g_assert_true (
+        g_str_has_prefix (dcr_inspect_view_get_tile_text (view), "CNN (evidence, not proof): highest block "));
+    g_assert_cmpstr (dcr_inspect_view_get_score_text (view), ==, "P(fake) 0.930 · anomaly 0.000 · threshold 0.50");
+  }
 
   /* a model without a tile head: no toggle, no overlay, no line — even right
    * after a result that had them */
@@ -525,6 +750,9 @@ main (int argc, char **argv)
   gtk_disable_setlocale ();
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/app/tile-map/helper", test_helper);
+  g_test_add_func ("/app/tile-map/cnn-helper", test_cnn_helper);
+  g_test_add_func ("/app/tile-map/batch-tooltip", test_batch_tooltip);
+  g_test_add_func ("/app/tile-map/fusion-name", test_fusion_name);
   if (g_getenv ("DISPLAY") || g_getenv ("WAYLAND_DISPLAY"))
     {
       gtk_init ();

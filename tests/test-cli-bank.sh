@@ -132,7 +132,7 @@ assert r['pairs'][0]['similarity'] > 0.999
 assert r['groups'] == [[1, 4]] and r['redundant'] == [4] and r['applied'] is None
 EOF
 rcp=$?; sed 's/^/# /' "$tmp/check"
-check "dedup --json finds the copy, changes nothing" [ $rc -eq 0 ] && [ $rcp -eq 0 ] && [ "$(count "$c")" = "4 4 0" ]
+check "dedup --json finds the copy, changes nothing" eval '[ $rc -eq 0 ] && [ $rcp -eq 0 ] && [ "$(count "$c")" = "4 4 0" ]'
 "$dcr" bank dedup "$c" >"$tmp/out" 2>&1
 check "dedup lists the pair with its sources" grep -q '^ *1 *4 *1.0000 .*scene00-0.png .*zcopy.png' "$tmp/out" && \
   grep -q '1 near-duplicate pair (cosine ≥ 0.98) in 1 group; 1 redundant: 4' "$tmp/out"
@@ -159,8 +159,8 @@ assert r['kept'][0] == 4 and 1 in r['dropped'] and r['radius'] > 0
 assert sorted(r['kept'] + r['dropped']) == [1, 2, 3, 4]
 EOF
 rcp=$?; sed 's/^/# /' "$tmp/check"
-check "prune --keep 2 --json: pinned first, the copy goes, nothing changed" [ $rc -eq 0 ] && [ $rcp -eq 0 ] && \
-  [ "$(count "$c")" = "4 4 1" ]
+check "prune --keep 2 --json: pinned first, the copy goes, nothing changed" \
+  eval '[ $rc -eq 0 ] && [ $rcp -eq 0 ] && [ "$(count "$c")" = "4 4 1" ]'
 "$dcr" bank prune "$c" --keep 2 --apply --remove -q >"$tmp/out" 2>&1
 check "prune --apply --remove leaves two" [ "$(count "$c")" = "2 2 1" ] && grep -q 'removed 2 prototypes' "$tmp/out"
 "$dcr" bank prune "$c" >/dev/null 2>"$tmp/err"

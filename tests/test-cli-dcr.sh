@@ -16,7 +16,7 @@ tmp=$(mktemp -d); trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 d="$tmp/data"
 
 "$py" "$make_images" "$d" 6
-check "synthetic images written" [ -f "$d/real/scene00-0.png" ] && [ -f "$d/pairs.csv" ]
+check "synthetic images written" eval '[ -f "$d/real/scene00-0.png" ] && [ -f "$d/pairs.csv" ]'
 
 train() {
   "$dcr" train --real "$d/real" --fake "$d/fake" --pairs "$d/pairs.csv" --bank "$d/bank.dcrbank" \

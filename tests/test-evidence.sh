@@ -51,7 +51,7 @@ check "scan gave verdicts for the images" grep -q '"verdict"' "$tmp/scan.json"
 traced features "$dcr" features "$ev"/real/*.png "$ev"/fake/*.png >/dev/null 2>"$tmp/err"; rc=$?
 check "features of the evidence exits 0" [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
 traced bank "$dcr" bank add --create "$tmp/b2.dcrbank" "$ev" >/dev/null 2>"$tmp/err"; rc=$?
-check "bank add from the evidence folder ran (exit $rc)" [ $rc -le 1 ] && [ -s "$tmp/b2.dcrbank" ]
+check "bank add from the evidence folder ran (exit $rc)" eval '[ $rc -le 1 ] && [ -s "$tmp/b2.dcrbank" ]'
 if "$dcr" report --help >/dev/null 2>&1; then
   traced report "$dcr" report --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --out "$tmp/report" \
     "$ev" >/dev/null 2>"$tmp/err"; rc=$?

@@ -14,7 +14,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$meson" install -C "$build" --destdir "$tmp/dest" --no-rebuild >"$tmp/log" 2>&1; rc=$?
 check "meson install --destdir exits 0" [ $rc -eq 0 ] || tail -5 "$tmp/log" | sed 's/^/# /'
 dcr=$(find "$tmp/dest" -path '*/bin/dcr' -type f | head -1)
-check "dcr is installed" [ -n "$dcr" ] && [ -x "$dcr" ]
+check "dcr is installed" eval '[ -n "$dcr" ] && [ -x "$dcr" ]'
 p=$(dirname "$(dirname "$dcr")")
 "$dcr" --version >"$tmp/out" 2>&1
 check "the installed dcr runs" grep -q '^dcr [0-9]' "$tmp/out"

@@ -168,12 +168,14 @@ test_image_path (void)
   g_assert_nonnull (strstr (err->message, "36"));
   g_clear_error (&err);
 
-  /* "default" is the raw "+residual+local+tiles" feature (the columns
-   * above, then the local tap's, then the shipped tile head's) standardised
-   * column by column with the shipped mean and std */
+  /* "default" is the raw "+residual+local+tiles+cnn" feature (the columns
+   * above, then the local tap's, the shipped tile head's and the shipped
+   * CNN's) standardised column by column with the shipped mean and std */
   g_autofree char *head = dcr_backbone_default_tile_head_path ();
+  g_autofree char *cnn = dcr_backbone_default_cnn_path ();
   g_assert_nonnull (head);
-  g_autofree char *lspec = g_strconcat ("mobilenet_v2+residual+local+tiles=", head, ":", weights, NULL);
+  g_assert_nonnull (cnn);
+  g_autofree char *lspec = g_strconcat ("mobilenet_v2+residual+local+tiles=", head, "+cnn=", cnn, ":", weights, NULL);
   g_clear_pointer (&run, dcr_backbone_run_free);
   g_clear_pointer (&bb, dcr_backbone_free);
   bb = dcr_backbone_load (ctx, lspec, DCR_F32, &err);
@@ -185,9 +187,11 @@ test_image_path (void)
   g_assert_no_error (err);
   guint rdim = dim;
   dim = dcr_backbone_dim (bb);
-  g_assert_cmpuint (dim, ==, rdim + DCR_LOCAL_DIM + DCR_TILES_DIM);
+  g_assert_cmpuint (dim, ==, rdim + DCR_LOCAL_DIM + DCR_TILES_DIM + DCR_CNN_DIM);
   g_assert_true (dcr_backbone_has_tiles (bb));
   g_assert_cmpuint (dcr_backbone_tiles_column (bb), ==, rdim + DCR_LOCAL_DIM);
+  g_assert_true (dcr_backbone_has_cnn (bb));
+  g_assert_cmpuint (dcr_backbone_cnn_column (bb), ==, rdim + DCR_LOCAL_DIM + DCR_TILES_DIM);
   g_autofree float *raw = g_new (float, dim);
   g_assert_true (dcr_backbone_run_features (run, raw, &err));
   dcr_test_assert_close ("the same network and residual columns", raw, got + rdim, rdim, 1e-5, 1e-5);

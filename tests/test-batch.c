@@ -88,8 +88,8 @@ on_activate (GApplication *app, gpointer data)
       g_assert_cmpstr (name, ==, i ? "b.png" : "a.png");
       g_assert_true (g_str_has_prefix (status, "PNG · "));
       g_assert_true (!strcmp (verdict, "REAL") || !strcmp (verdict, "FAKE") || !strcmp (verdict, "INCONCLUSIVE"));
-      /* the default backbone has a tile head: the row names its most suspicious tile */
-      g_assert_nonnull (strstr (dcr_batch_view_get_row_tooltip (view, i), "Most suspicious 48 × 48 tile at ("));
+      /* the default backbone has the forensic CNN: the row names its most suspicious block */
+      g_assert_nonnull (strstr (dcr_batch_view_get_row_tooltip (view, i), "Most suspicious region (the CNN's highest block"));
     }
   g_assert_nonnull (strstr (dcr_batch_view_get_row_tooltip (view, 2), "not a PNG or JPEG"));
   dcr_batch_view_get_row (view, 0, &name, &status, &verdict);

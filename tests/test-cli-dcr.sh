@@ -247,18 +247,22 @@ check "scan --help: --tile-map covers the CNN's blocks" grep -q 'forensic CNN' "
 "$dcr" scan --json "$DCR_SOURCE_ROOT"/data/samples/*.png >"$tmp/default.json" 2>"$tmp/err"
 rc=$?
 "$py" - "$tmp/default.json" >"$tmp/check" 2>&1 <<'EOF'
-import json, sys
+import json, math, sys
 res = json.load(open(sys.argv[1]))
 assert len(res) == 7, len(res)
 for r in res:
     assert r['verdict'] in ('real', 'fake', 'inconclusive'), r
     # the shipped backbone has the tile head: its evidence and the heads' own P(fake)
     assert set(r['tiles']) == {'score', 'max'} and 0 <= r['p_heads'] <= 1, r
+    # and the shipped forensic CNN: its three logits and σ of the top blocks (no map without --tile-map)
+    c = r['cnn']
+    assert set(c) == {'mean', 'top', 'max', 'p_top'} and c['max'] >= c['top'], c
+    assert abs(c['p_top'] - 1 / (1 + math.exp(-c['top']))) < 1e-6 and 'cnn_map' not in r, r
     assert r['model']['path'].endswith('models/default/model.safetensors'), r['model']
     assert r['prototypes'] and r['prototypes'][0]['source'].endswith('-real.png'), r['prototypes'][0]
 EOF
 prc=$?
-check "the shipped model and bank scan the bundled samples" [ $rc -eq 0 ] && [ $prc -eq 0 ]
+check "the shipped model and bank scan the bundled samples" eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 sed 's/^/# /' "$tmp/check"
 
 echo "1..$n"

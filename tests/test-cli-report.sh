@@ -60,7 +60,7 @@ pdftotext "$out/report.pdf" "$tmp/report.txt"
 pdftotext -layout "$out/report.pdf" "$tmp/report-layout.txt"
 "$py" - "$out" "$ev" "$tmp/report.txt" "$tmp/report-layout.txt" "$d/m.safetensors" "$d/bank.dcrbank" \
   >"$tmp/check" 2>&1 <<'EOF'
-import csv, hashlib, json, os, re, sys
+import csv, hashlib, json, math, os, re, sys
 out, ev, txt_path, layout_path, model, bank = sys.argv[1:]
 sha = lambda p: hashlib.sha256(open(p, 'rb').read()).hexdigest()
 text = ' '.join(open(txt_path).read().split())
@@ -111,7 +111,15 @@ for row, it in zip(rows, items):
     h = t['highest']
     assert 0 <= h['p'] <= 1 and h['w'] > 0 and h['h'] > 0, h
     assert h['x'] >= 0 and h['y'] >= 0 and h['x'] + h['w'] <= it['width'] and h['y'] + h['h'] <= it['height'], h
-    assert 'most suspicious tile (%d, %d), %.2f' % (h['x'], h['y'], h['p']) in text, (name, h)
+    # and the shipped forensic CNN: its highest block, inside the image, names the PDF's
+    # most suspicious region (the CNN's, not the tile's)
+    c = it['cnn']
+    b = c['highest']
+    assert abs(c['p_top'] - 1 / (1 + math.exp(-c['top']))) < 1e-6, c
+    assert 0 <= b['p'] <= 1 and b['w'] > 0 and b['h'] > 0, b
+    assert b['x'] >= 0 and b['y'] >= 0 and b['x'] + b['w'] <= it['width'] and b['y'] + b['h'] <= it['height'], b
+    assert 'most suspicious region (%d, %d), %.2f' % (b['x'], b['y'], b['p']) in text, (name, b)
+    assert 'most suspicious tile' not in text
     assert 0 <= it['p_heads'] <= 1
     assert it['sha256'] in text, name
     # the PDF row: hash, P(fake), anomaly and verdict on one line

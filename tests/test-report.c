@@ -142,6 +142,14 @@ test_write (void)
       g_assert_false (it->changed);
       g_assert_cmpstr (it->sha256, ==, sha);
       g_assert_cmpuint (it->k, ==, 2);
+      /* the default backbone has the shipped forensic CNN: its evidence,
+       * with the most suspicious block inside the image */
+      g_assert_true (it->has_cnn);
+      g_assert_true (it->has_top_block);
+      g_assert_cmpint (it->top_block[0] + it->top_block[2], <=, (gint64) it->width);
+      g_assert_cmpint (it->top_block[1] + it->top_block[3], <=, (gint64) it->height);
+      g_assert_cmpfloat (it->top_block_p, >=, 0);
+      g_assert_cmpfloat (it->top_block_p, <=, 1);
       g_assert_cmpuint (it->n_top, ==, DCR_REPORT_TOP_CHANNELS);
       g_assert_cmpfloat (it->top_magnitude[0], >=, it->top_magnitude[1]);
     }

@@ -592,11 +592,13 @@ test_backbone (void)
   g_assert_false (dcr_backbone_run_tile_logits (prun, 0, lg, &nth, &ntw, &err));
   g_assert_error (err, DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_SPEC);
   g_clear_error (&err);
-  /* "default" has the shipped tile head, after the local tap */
+  /* "default" has the shipped tile head, after the local tap (and before
+   * the shipped CNN's columns) */
   g_autoptr (DcrBackbone) db = dcr_backbone_load (ctx, "default", DCR_F32, &err);
   g_assert_no_error (err);
   g_assert_true (dcr_backbone_has_tiles (db));
-  g_assert_cmpuint (dcr_backbone_tiles_column (db), ==, dcr_backbone_dim (db) - DCR_TILES_DIM);
+  g_assert_true (dcr_backbone_has_cnn (db));
+  g_assert_cmpuint (dcr_backbone_tiles_column (db), ==, dcr_backbone_dim (db) - DCR_TILES_DIM - DCR_CNN_DIM);
   g_assert_nonnull (strstr (dcr_backbone_id (db), "+local-v1+tiles-v1@"));
 
   /* spec errors */

@@ -7,10 +7,11 @@ The detector L2-normalises whatever it gets, so columns with a large spread
 would drown the rest; standardising every column with the mean and standard
 deviation of the benchmark's training images puts them on one footing.
 
-Usage: make-feature-norm.py [--tiles HEAD] DCR OUT.safetensors DIR...
+Usage: make-feature-norm.py [--tiles HEAD] [--cnn CNN] DCR OUT.safetensors DIR...
   runs `DCR features --json` with the raw backbone (mobilenet_v2+residual+local on
   the shipped weights, with --tiles the tile head HEAD after it:
-  mobilenet_v2+residual+local+tiles=HEAD) over every image of the DIRs and
+  mobilenet_v2+residual+local+tiles=HEAD, with --cnn the learned forensic CNN
+  after that: …+cnn=CNN) over every image of the DIRs and
   writes "mean" and "std" [dim] (float32) with metadata "backbone" = the raw
   backbone's id.
 """
@@ -25,10 +26,11 @@ import numpy as np
 
 def main():
     args = sys.argv[1:]
-    tiles = ''
-    if args[:1] == ['--tiles'] and len(args) > 1:
-        tiles = '+tiles=' + os.path.abspath(args[1])
+    taps = {'--tiles': '', '--cnn': ''}
+    while args[:1] and args[0] in taps and len(args) > 1:
+        taps[args[0]] = '+' + args[0][2:] + '=' + os.path.abspath(args[1])
         args = args[2:]
+    tiles = taps['--tiles'] + taps['--cnn']
     if len(args) < 3:
         sys.exit(__doc__)
     dcr, out, dirs = args[0], args[1], args[2:]

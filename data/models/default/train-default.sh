@@ -5,13 +5,14 @@
 #   1. the benchmark (data/benchmark/make-benchmark.sh: photos from
 #      lomiri-wallpapers and plasma-workspace-wallpapers, fakes from the
 #      @upscalerjs super-resolution generators run offline);
-#   2. `dcr train-tiles` (the tile head for partly regenerated images), then
+#   2. `dcr train-tiles` (the tile head for partly regenerated images) and
+#      `dcr train-cnn` (the learned forensic CNN), then
 #      `dcr train` on its training split, validated on whole held-out photos,
 #      with a bank of real prototypes built from the training photos;
 #   3. `dcr eval` on each test set of the card, written as JSON to eval/.
 #
 # Usage: data/models/default/train-default.sh [BUILD_DIR]   (default: build)
-# Writes tile-head.safetensors, feature-norm.safetensors, model.safetensors,
+# Writes tile-head.safetensors, cnn.safetensors, feature-norm.safetensors, model.safetensors,
 # bank.dcrbank and eval/*.json next to this script.
 # Apt packages: see packaging/quickstart.sh (plus the two wallpaper packages,
 # which make-benchmark.sh asks for).
@@ -38,8 +39,21 @@ trap 'rm -rf "$work"' EXIT INT TERM
   --fake "$data/train/fake" --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" \
   --manifest "$data/manifest.csv" --seed 1 --out "$here/tile-head.safetensors" | tee "$work/train-tiles.txt"
 
+# The learned forensic CNN (cnn-v1, engine/dcr-cnn.h): a small fully
+# convolutional network over the pixels (3×3 convolutions 8, 16 and 16 wide,
+# strides 2, 2, 1, then a 1×1 logit), trained on the GPU on 64-pixel crops of
+# the training images — a crop of a partial fake is fake when its centre lies
+# in the regenerated rectangle. Its map gives three backbone columns (mean,
+# mean of the 4 highest ~48 px blocks, highest block), and `dcr train` fuses
+# the top-block score with the heads' logit.
+"$dcr" train-cnn --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
+  --fake "$data/train/fake" --manifest "$data/manifest.csv" \
+  --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" \
+  --arch 8:3:2,16:3:2,16:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors" | tee "$work/train-cnn.txt"
+
 # The default backbone's per-column standardisation, from the training images
-/usr/bin/python3 "$here/make-feature-norm.py" --tiles "$here/tile-head.safetensors" "$dcr" "$here/feature-norm.safetensors" \
+/usr/bin/python3 "$here/make-feature-norm.py" --tiles "$here/tile-head.safetensors" --cnn "$here/cnn.safetensors" \
+  "$dcr" "$here/feature-norm.safetensors" \
   "$data/train/real" "$data/train/real-jpeg" "$data/train/resampled" "$data/train/fake"
 
 # The crops of one photo form a group: training never compares a crop with
@@ -99,6 +113,7 @@ for f in sys.argv[1:]:
 PY
 sed -i "s|^model: .*|model: data/models/default/model.safetensors|" "$work/train.txt"
 sed -i "s|^tile head: .*|tile head: data/models/default/tile-head.safetensors|" "$work/train-tiles.txt"
+sed -i "s|^network: .*|network: data/models/default/cnn.safetensors|" "$work/train-cnn.txt"
 
 mv "$work/model.safetensors" "$here/model.safetensors"
 mv "$work/bank.dcrbank" "$here/bank.dcrbank"
@@ -106,4 +121,5 @@ rm -rf "$here/eval"
 mv "$work/eval" "$here/eval"
 cp "$work/train.txt" "$here/eval/train.txt"
 cp "$work/train-tiles.txt" "$here/eval/train-tiles.txt"
+cp "$work/train-cnn.txt" "$here/eval/train-cnn.txt"
 echo "train-default: wrote $here/model.safetensors, bank.dcrbank and eval/"

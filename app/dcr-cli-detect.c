@@ -264,3 +264,46 @@ dcr_cli_path_under (const char *dir, const char *path)
     return g_strdup (abs + rl + 1);
   return NULL;
 }
+
+const char *
+dcr_cli_manifest_value (const DcrManifest *mf, const char *mf_dir, gint col, const char *path)
+{
+  const char *v = dcr_manifest_value (mf, path, col);
+  if (v)
+    return v;
+  g_autofree char *rel = dcr_cli_path_under (mf_dir, path);
+  return rel ? dcr_manifest_value (mf, rel, col) : NULL;
+}
+
+gboolean
+dcr_cli_parse_rect (const char *s, gint64 r[4])
+{
+  g_auto (GStrv) f = g_strsplit (s, ",", -1);
+  if (g_strv_length (f) != 4)
+    return FALSE;
+  for (int i = 0; i < 4; i++)
+    {
+      guint64 v;
+      if (!g_ascii_string_to_unsigned (g_strstrip (f[i]), 10, 0, G_MAXINT32, &v, NULL) || (i >= 2 && v == 0))
+        return FALSE;
+      r[i] = (gint64) v;
+    }
+  return TRUE;
+}
+
+void
+dcr_cli_json_add_int (JsonBuilder *b, const char *name, gint64 v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, v);
+}
+
+void
+dcr_cli_json_add_strv (JsonBuilder *b, const char *name, char **v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  for (guint i = 0; v && v[i]; i++)
+    json_builder_add_string_value (b, v[i]);
+  json_builder_end_array (b);
+}

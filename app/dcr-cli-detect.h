@@ -7,6 +7,7 @@
 #include "dcr-bank.h"
 #include "dcr-detector.h"
 #include "dcr-feature-cache.h"
+#include "dcr-metrics.h"
 #include "dcr-model.h"
 
 #include <json-glib/json-glib.h>
@@ -66,6 +67,16 @@ void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* nu
 /* path relative to dir when it lies under it (both canonicalised), else NULL:
  * how a manifest's relative names are matched to the files given. */
 char *dcr_cli_path_under (const char *dir, const char *path);
+/* The manifest's value in column col for the file `path`: by its path, by
+ * unique basename, or by its path relative to mf_dir (the manifest's
+ * canonical folder); NULL when it is not listed. */
+const char *dcr_cli_manifest_value (const DcrManifest *mf, const char *mf_dir, gint col, const char *path);
+/* "x,y,w,h" (a manifest's `partial` rectangle): non-negative integers, w
+ * and h ≥ 1. */
+gboolean dcr_cli_parse_rect (const char *s, gint64 r[4]);
+/* An integer member and an array of strings (an empty array for NULL). */
+void dcr_cli_json_add_int (JsonBuilder *b, const char *name, gint64 v);
+void dcr_cli_json_add_strv (JsonBuilder *b, const char *name, char **v);
 
 /* "p_heads" and, with a tile head, "tiles": {"score", "max"[, "map": {"rows",
  * "cols", "tiles": [{"x", "y", "w", "h", "score"}, …]}]} — the map when the

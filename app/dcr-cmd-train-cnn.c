@@ -43,23 +43,6 @@ is_val (int src)
   return src == SRC_VAL_REAL || src == SRC_VAL_FAKE;
 }
 
-/* "x,y,w,h", non-negative integers, w and h ≥ 1 */
-static gboolean
-parse_rect (const char *s, gint64 r[4])
-{
-  g_auto (GStrv) f = g_strsplit (s, ",", -1);
-  if (g_strv_length (f) != 4)
-    return FALSE;
-  for (int i = 0; i < 4; i++)
-    {
-      guint64 v;
-      if (!g_ascii_string_to_unsigned (g_strstrip (f[i]), 10, 0, G_MAXINT32, &v, NULL) || (i >= 2 && v == 0))
-        return FALSE;
-      r[i] = (gint64) v;
-    }
-  return TRUE;
-}
-
 /* The hidden layers as "COUT:K:S,…"; a final 1 × 1 convolution to one
  * channel is added. */
 static DcrCnn *
@@ -141,23 +124,6 @@ validate (const DcrCnn *c, const Img *imgs, guint n, double auc[DCR_CNN_DIM], gu
         col[i] = s[i * DCR_CNN_DIM + j];
       auc[j] = dcr_metrics_roc_auc (col, l, m);
     }
-}
-
-static void
-json_strv (JsonBuilder *b, const char *name, char **v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_begin_array (b);
-  for (guint i = 0; v && v[i]; i++)
-    json_builder_add_string_value (b, v[i]);
-  json_builder_end_array (b);
-}
-
-static void
-json_int (JsonBuilder *b, const char *name, gint64 v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, v);
 }
 
 int
@@ -266,14 +232,9 @@ dcr_cmd_train_cnn (int argc, char **argv)
             Img im = { .src = src };
             if (is_fake (src) && mf)
               {
-                const char *partial = dcr_manifest_value (mf, path, pcol);
-                if (!partial)
-                  {
-                    g_autofree char *rel = dcr_cli_path_under (mf_dir, path);
-                    partial = rel ? dcr_manifest_value (mf, rel, pcol) : NULL;
-                  }
+                const char *partial = dcr_cli_manifest_value (mf, mf_dir, pcol, path);
                 unlisted += !partial;
-                if (partial && *partial && !parse_rect (partial, im.rect))
+                if (partial && *partial && !dcr_cli_parse_rect (partial, im.rect))
                   {
                     fprintf (stderr, "dcr: %s: the “partial” of %s is \"%s\"; expected \"x,y,w,h\" (pixels, w and "
                                      "h ≥ 1)\n", manifest_path, path, partial);
@@ -344,33 +305,33 @@ dcr_cmd_train_cnn (int argc, char **argv)
   json_builder_add_string_value (jb, "dcr train-cnn");
   json_builder_set_member_name (jb, "options");
   json_builder_begin_object (jb);
-  json_strv (jb, "real", real_dirs);
-  json_strv (jb, "negatives", neg_dirs);
-  json_strv (jb, "fake", fake_dirs);
-  json_strv (jb, "val_real", val_real_dirs);
-  json_strv (jb, "val_fake", val_fake_dirs);
+  dcr_cli_json_add_strv (jb, "real", real_dirs);
+  dcr_cli_json_add_strv (jb, "negatives", neg_dirs);
+  dcr_cli_json_add_strv (jb, "fake", fake_dirs);
+  dcr_cli_json_add_strv (jb, "val_real", val_real_dirs);
+  dcr_cli_json_add_strv (jb, "val_fake", val_fake_dirs);
   json_builder_set_member_name (jb, "manifest");
   json_builder_add_string_value (jb, manifest_path ? manifest_path : "");
   json_builder_set_member_name (jb, "arch");
   json_builder_add_string_value (jb, arch_spec);
-  json_int (jb, "epochs", o.epochs);
-  json_int (jb, "batch", o.batch);
-  json_int (jb, "crop", o.crop);
-  json_int (jb, "crops_per_image", o.crops_per_image);
+  dcr_cli_json_add_int (jb, "epochs", o.epochs);
+  dcr_cli_json_add_int (jb, "batch", o.batch);
+  dcr_cli_json_add_int (jb, "crop", o.crop);
+  dcr_cli_json_add_int (jb, "crops_per_image", o.crops_per_image);
   dcr_cli_json_add_double (jb, "lr", o.lr);
   dcr_cli_json_add_double (jb, "weight_decay", o.weight_decay);
-  json_int (jb, "seed", (gint64) o.seed);
+  dcr_cli_json_add_int (jb, "seed", (gint64) o.seed);
   json_builder_end_object (jb);
   json_builder_set_member_name (jb, "counts");
   json_builder_begin_object (jb);
-  json_int (jb, "real", n_src[SRC_REAL]);
-  json_int (jb, "negatives", n_src[SRC_NEGATIVE]);
-  json_int (jb, "fakes", n_src[SRC_FAKE]);
-  json_int (jb, "partial_fakes", n_partial);
-  json_int (jb, "val_real", n_src[SRC_VAL_REAL]);
-  json_int (jb, "val_fakes", n_src[SRC_VAL_FAKE]);
-  json_int (jb, "fakes_not_in_manifest", unlisted);
-  json_int (jb, "skipped", skipped);
+  dcr_cli_json_add_int (jb, "real", n_src[SRC_REAL]);
+  dcr_cli_json_add_int (jb, "negatives", n_src[SRC_NEGATIVE]);
+  dcr_cli_json_add_int (jb, "fakes", n_src[SRC_FAKE]);
+  dcr_cli_json_add_int (jb, "partial_fakes", n_partial);
+  dcr_cli_json_add_int (jb, "val_real", n_src[SRC_VAL_REAL]);
+  dcr_cli_json_add_int (jb, "val_fakes", n_src[SRC_VAL_FAKE]);
+  dcr_cli_json_add_int (jb, "fakes_not_in_manifest", unlisted);
+  dcr_cli_json_add_int (jb, "skipped", skipped);
   json_builder_end_object (jb);
   dcr_cli_json_add_double (jb, "final_loss", final_loss);
   dcr_cli_json_add_double (jb, "auc_val_mean", auc[0]);

@@ -49,35 +49,6 @@ is_val (int src)
   return src == SRC_VAL_REAL || src == SRC_VAL_FAKE;
 }
 
-/* "x,y,w,h", non-negative integers, w and h ≥ 1 */
-static gboolean
-parse_rect (const char *s, gint64 r[4])
-{
-  g_auto (GStrv) f = g_strsplit (s, ",", -1);
-  if (g_strv_length (f) != 4)
-    return FALSE;
-  for (int i = 0; i < 4; i++)
-    {
-      guint64 v;
-      if (!g_ascii_string_to_unsigned (g_strstrip (f[i]), 10, 0, G_MAXINT32, &v, NULL) || (i >= 2 && v == 0))
-        return FALSE;
-      r[i] = (gint64) v;
-    }
-  return TRUE;
-}
-
-/* The file's `partial` value: by its path, by unique basename, or by its
- * path relative to the manifest's folder. */
-static const char *
-manifest_partial (const DcrManifest *mf, const char *mf_dir, gint col, const char *path)
-{
-  const char *v = dcr_manifest_value (mf, path, col);
-  if (v)
-    return v;
-  g_autofree char *rel = dcr_cli_path_under (mf_dir, path);
-  return rel ? dcr_manifest_value (mf, rel, col) : NULL;
-}
-
 /* Tile values of imgs[0 … n) on the GPU, GPU_BATCH images per submit;
  * images that cannot be read or are too small are skipped with a warning. */
 static gboolean
@@ -190,23 +161,6 @@ image_auc (const DcrTileHead *h, const Img *imgs, guint n, gboolean val, guint *
   return dcr_metrics_roc_auc (s, l, m);
 }
 
-static void
-json_strv (JsonBuilder *b, const char *name, char **v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_begin_array (b);
-  for (guint i = 0; v && v[i]; i++)
-    json_builder_add_string_value (b, v[i]);
-  json_builder_end_array (b);
-}
-
-static void
-json_int (JsonBuilder *b, const char *name, gint64 v)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, v);
-}
-
 int
 dcr_cmd_train_tiles (int argc, char **argv)
 {
@@ -307,13 +261,13 @@ dcr_cmd_train_tiles (int argc, char **argv)
             Img im = { .src = src };
             if (is_fake (src))
               {
-                const char *partial = manifest_partial (mf, mf_dir, pcol, path);
+                const char *partial = dcr_cli_manifest_value (mf, mf_dir, pcol, path);
                 if (!partial || !*partial)
                   {
                     (partial ? whole : unlisted)[is_val (src)]++;
                     continue;
                   }
-                if (!parse_rect (partial, im.rect))
+                if (!dcr_cli_parse_rect (partial, im.rect))
                   {
                     fprintf (stderr, "dcr: %s: the “partial” of %s is \"%s\"; expected \"x,y,w,h\" (pixels, w and "
                                      "h ≥ 1)\n", manifest_path, path, partial);
@@ -429,34 +383,34 @@ dcr_cmd_train_tiles (int argc, char **argv)
   json_builder_add_string_value (jb, "dcr train-tiles");
   json_builder_set_member_name (jb, "options");
   json_builder_begin_object (jb);
-  json_strv (jb, "real", real_dirs);
-  json_strv (jb, "negatives", neg_dirs);
-  json_strv (jb, "fake", fake_dirs);
-  json_strv (jb, "val_real", val_real_dirs);
-  json_strv (jb, "val_fake", val_fake_dirs);
+  dcr_cli_json_add_strv (jb, "real", real_dirs);
+  dcr_cli_json_add_strv (jb, "negatives", neg_dirs);
+  dcr_cli_json_add_strv (jb, "fake", fake_dirs);
+  dcr_cli_json_add_strv (jb, "val_real", val_real_dirs);
+  dcr_cli_json_add_strv (jb, "val_fake", val_fake_dirs);
   json_builder_set_member_name (jb, "manifest");
   json_builder_add_string_value (jb, manifest_path);
-  json_int (jb, "epochs", o.epochs);
-  json_int (jb, "hidden", o.hidden);
-  json_int (jb, "batch", o.batch);
+  dcr_cli_json_add_int (jb, "epochs", o.epochs);
+  dcr_cli_json_add_int (jb, "hidden", o.hidden);
+  dcr_cli_json_add_int (jb, "batch", o.batch);
   dcr_cli_json_add_double (jb, "lr", o.lr);
   dcr_cli_json_add_double (jb, "weight_decay", o.weight_decay);
   dcr_cli_json_add_double (jb, "dropout", o.dropout);
-  json_int (jb, "seed", (gint64) o.seed);
+  dcr_cli_json_add_int (jb, "seed", (gint64) o.seed);
   json_builder_end_object (jb);
   json_builder_set_member_name (jb, "counts");
   json_builder_begin_object (jb);
-  json_int (jb, "real", n_src[SRC_REAL]);
-  json_int (jb, "negatives", n_src[SRC_NEGATIVE]);
-  json_int (jb, "partial_fakes", n_src[SRC_FAKE]);
-  json_int (jb, "val_real", n_src[SRC_VAL_REAL]);
-  json_int (jb, "val_partial_fakes", n_src[SRC_VAL_FAKE]);
-  json_int (jb, "whole_fakes_left_out", whole[0] + whole[1]);
-  json_int (jb, "fakes_not_in_manifest", unlisted[0] + unlisted[1]);
-  json_int (jb, "skipped", skipped);
-  json_int (jb, "tiles_label0", (gint64) lab[0]);
-  json_int (jb, "tiles_label1", (gint64) lab[1]);
-  json_int (jb, "tiles_left_out", (gint64) tiles_out);
+  dcr_cli_json_add_int (jb, "real", n_src[SRC_REAL]);
+  dcr_cli_json_add_int (jb, "negatives", n_src[SRC_NEGATIVE]);
+  dcr_cli_json_add_int (jb, "partial_fakes", n_src[SRC_FAKE]);
+  dcr_cli_json_add_int (jb, "val_real", n_src[SRC_VAL_REAL]);
+  dcr_cli_json_add_int (jb, "val_partial_fakes", n_src[SRC_VAL_FAKE]);
+  dcr_cli_json_add_int (jb, "whole_fakes_left_out", whole[0] + whole[1]);
+  dcr_cli_json_add_int (jb, "fakes_not_in_manifest", unlisted[0] + unlisted[1]);
+  dcr_cli_json_add_int (jb, "skipped", skipped);
+  dcr_cli_json_add_int (jb, "tiles_label0", (gint64) lab[0]);
+  dcr_cli_json_add_int (jb, "tiles_label1", (gint64) lab[1]);
+  dcr_cli_json_add_int (jb, "tiles_left_out", (gint64) tiles_out);
   json_builder_end_object (jb);
   dcr_cli_json_add_double (jb, "final_loss", final_loss);
   dcr_cli_json_add_double (jb, "auc_train", auc_train);

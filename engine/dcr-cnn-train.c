@@ -8,6 +8,8 @@
 #include "dcr-op-grad.h"
 #include "dcr-op-loss.h"
 
+#include "dcr-util.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -355,12 +357,7 @@ dcr_cnn_train (DcrContext *ctx, const DcrCnn *arch, const DcrCnnTrainImage *imag
           order[i] = i;
           dcr_cnn_draw_crop (&images[i % n], o->crop, er, &origin[2 * i], &origin[2 * i + 1]);
         }
-      for (gsize i = total; i > 1; i--)
-        {
-          gsize j = (gsize) g_rand_int_range (er, 0, (gint32) i), t = order[i - 1];
-          order[i - 1] = order[j];
-          order[j] = t;
-        }
+      dcr_shuffle_indices (order, total, er);
       double sum = 0;
       for (gsize u = 0; u < per_epoch; u++)
         {

@@ -7,6 +7,8 @@
 #include "dcr-op-grad.h"
 #include "dcr-op-loss.h"
 
+#include "dcr-util.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -288,12 +290,7 @@ dcr_tile_train (DcrContext *ctx, const float *z, const gint32 *labels, gsize n, 
       g_autoptr (GRand) er = g_rand_new_with_seed_array ((const guint32[]) { s0, s1, e, 0x5eed }, 4);
       for (gsize i = 0; i < n; i++)
         order[i] = i;
-      for (gsize i = n; i > 1; i--)
-        {
-          gsize j = (gsize) g_rand_int_range (er, 0, (gint32) i), t = order[i - 1];
-          order[i - 1] = order[j];
-          order[j] = t;
-        }
+      dcr_shuffle_indices (order, n, er);
       double sum = 0;
       for (gsize u = 0; u < per_epoch; u++)
         {

@@ -168,6 +168,16 @@ dcr_cli_top_channels (const float *residual, guint dim, guint *idx, guint n)
     }
 }
 
+/* "x", "y", "w", "h" of a rectangle in image pixels */
+static void
+add_rect (JsonBuilder *b, gint64 x, gint64 y, gint64 w, gint64 h)
+{
+  dcr_cli_json_add_int (b, "x", x);
+  dcr_cli_json_add_int (b, "y", y);
+  dcr_cli_json_add_int (b, "w", w);
+  dcr_cli_json_add_int (b, "h", h);
+}
+
 void
 dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guint height)
 {
@@ -194,14 +204,7 @@ dcr_cli_json_add_tiles (JsonBuilder *b, const DcrDetection *d, guint width, guin
           gint64 x, y, w, h;
           dcr_tile_rect (&win, t, &x, &y, &w, &h);
           json_builder_begin_object (b);
-          json_builder_set_member_name (b, "x");
-          json_builder_add_int_value (b, x);
-          json_builder_set_member_name (b, "y");
-          json_builder_add_int_value (b, y);
-          json_builder_set_member_name (b, "w");
-          json_builder_add_int_value (b, w);
-          json_builder_set_member_name (b, "h");
-          json_builder_add_int_value (b, h);
+          add_rect (b, x, y, w, h);
           dcr_cli_json_add_double (b, "score", d->tile_logits[t]);
           json_builder_end_object (b);
         }
@@ -239,14 +242,7 @@ dcr_cli_json_add_cnn (JsonBuilder *b, const DcrDetection *d, const DcrCnn *cnn, 
       gint64 x, y, w, h;
       dcr_cnn_block_rect (cnn, height, width, d->cnn_cols, t, &x, &y, &w, &h);
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "x");
-      json_builder_add_int_value (b, x);
-      json_builder_set_member_name (b, "y");
-      json_builder_add_int_value (b, y);
-      json_builder_set_member_name (b, "w");
-      json_builder_add_int_value (b, w);
-      json_builder_set_member_name (b, "h");
-      json_builder_add_int_value (b, h);
+      add_rect (b, x, y, w, h);
       dcr_cli_json_add_double (b, "score", d->cnn_blocks[t]);
       dcr_cli_json_add_double (b, "p", sigmoid (d->cnn_blocks[t]));
       json_builder_end_object (b);

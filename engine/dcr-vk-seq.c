@@ -4,6 +4,7 @@
  * submitted as often as wanted. Optional timestamps per dispatch. */
 #include "dcr-vk-private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define SETS_PER_POOL 256
@@ -34,7 +35,91 @@ struct _DcrSeq {
   VkQueryPool queries;
   guint n_queries;
   GArray *timings;      /* double ms per dispatch */
+  GPtrArray *names;     /* pipeline key per timed dispatch (DCR_PROFILE) */
 };
+
+/* DCR_PROFILE=1: every sequence records timestamps, and the GPU time of
+ * each pipeline (by its cache key: shader and spec constants) is summed
+ * over the process and printed to stderr at exit, largest first. A
+ * developer's tool for finding where a run spends its time. */
+typedef struct {
+  char *key;
+  double ms;
+  guint64 n;
+} ProfileEntry;
+
+static GMutex profile_lock;
+static GHashTable *profile_table;
+
+static gint
+profile_cmp (gconstpointer a, gconstpointer b)
+{
+  const ProfileEntry *x = *(ProfileEntry *const *) a, *y = *(ProfileEntry *const *) b;
+  return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : 0;
+}
+
+static void
+profile_print (void)
+{
+  g_mutex_lock (&profile_lock);
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  double total = 0;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, profile_table);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      g_ptr_array_add (all, v);
+      total += ((ProfileEntry *) v)->ms;
+    }
+  g_ptr_array_sort (all, profile_cmp);
+  g_printerr ("DCR_PROFILE: %.1f ms of GPU time in %u pipelines\n", total, all->len);
+  for (guint i = 0; i < all->len; i++)
+    {
+      ProfileEntry *e = all->pdata[i];
+      g_printerr ("%10.1f ms %5.1f %% %8" G_GUINT64_FORMAT " x  %s\n", e->ms, total > 0 ? 100 * e->ms / total : 0,
+                  e->n, e->key);
+    }
+  g_mutex_unlock (&profile_lock);
+}
+
+static gboolean
+profile_enabled (void)
+{
+  static gsize once;
+  static gboolean on;
+  if (g_once_init_enter (&once))
+    {
+      on = g_strcmp0 (g_getenv ("DCR_PROFILE"), "1") == 0;
+      if (on)
+        {
+          profile_table = g_hash_table_new (g_str_hash, g_str_equal);
+          atexit (profile_print);
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return on;
+}
+
+static void
+profile_add (DcrSeq *seq)
+{
+  g_mutex_lock (&profile_lock);
+  for (guint i = 0; i < seq->timings->len && i < seq->names->len; i++)
+    {
+      const char *key = seq->names->pdata[i];
+      ProfileEntry *e = g_hash_table_lookup (profile_table, key);
+      if (!e)
+        {
+          e = g_new0 (ProfileEntry, 1);
+          e->key = g_strdup (key);
+          g_hash_table_insert (profile_table, e->key, e);
+        }
+      e->ms += g_array_index (seq->timings, double, i);
+      e->n++;
+    }
+  g_mutex_unlock (&profile_lock);
+}
 
 DcrSeq *
 dcr_seq_new (DcrContext *ctx, GError **error)
@@ -45,6 +130,7 @@ dcr_seq_new (DcrContext *ctx, GError **error)
   seq->writes = g_array_new (FALSE, FALSE, sizeof (Span));
   seq->reads = g_array_new (FALSE, FALSE, sizeof (Span));
   seq->timings = g_array_new (FALSE, TRUE, sizeof (double));
+  seq->names = g_ptr_array_new_with_free_func (g_free);
 
   VkCommandPoolCreateInfo cpi = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -68,6 +154,8 @@ dcr_seq_new (DcrContext *ctx, GError **error)
       dcr_seq_free (seq);
       return NULL;
     }
+  if (profile_enabled ())
+    dcr_seq_enable_timing (seq);
   return seq;
 }
 
@@ -91,6 +179,7 @@ dcr_seq_free (DcrSeq *seq)
   g_array_unref (seq->writes);
   g_array_unref (seq->reads);
   g_array_unref (seq->timings);
+  g_ptr_array_unref (seq->names);
   g_clear_error (&seq->error);
   g_free (seq);
 }
@@ -105,7 +194,7 @@ void
 dcr_seq_enable_timing (DcrSeq *seq)
 {
   g_return_if_fail (!seq->begun);
-  if (!seq->ctx->info.timestamps)
+  if (seq->timing || !seq->ctx->info.timestamps)
     return;
   VkQueryPoolCreateInfo qci = {
     .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
@@ -287,7 +376,10 @@ dcr_seq_dispatch (DcrSeq *seq, DcrPipeline *pipe, const DcrBinding *bindings, gu
     vkCmdPushConstants (seq->cb, pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
   vkCmdDispatch (seq->cb, gx, gy, gz);
   if (seq->timing && seq->n_queries < MAX_TIMESTAMPS)
-    vkCmdWriteTimestamp (seq->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, seq->queries, seq->n_queries++);
+    {
+      vkCmdWriteTimestamp (seq->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, seq->queries, seq->n_queries++);
+      g_ptr_array_add (seq->names, g_strdup (pipe->key));
+    }
   seq->n_dispatches++;
 }
 
@@ -342,6 +434,8 @@ read_timings (DcrSeq *seq)
   for (guint i = 0; i + 1 < seq->n_queries; i++)
     g_array_index (seq->timings, double, i) =
       (double) (ts[i + 1] - ts[i]) * seq->ctx->info.timestamp_period_ns * 1e-6;
+  if (profile_table)
+    profile_add (seq);
 }
 
 gboolean

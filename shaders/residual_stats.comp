@@ -24,14 +24,21 @@ layout(push_constant) uniform P {
 
 const uint PERIOD = 24, MARGIN = 6, PHASES = PERIOD * PERIOD, NACC = 13, LAGS = 4;
 
+vec3 to_channels(uint v) {
+    vec3 rgb = vec3(float(v & 0xff), float((v >> 8) & 0xff), float((v >> 16) & 0xff));
+    return vec3(dot(rgb, vec3(0.299, 0.587, 0.114)), rgb.r - rgb.g, rgb.b - rgb.g);
+}
+
+// the 3 bytes starting at bit s (0, 8, 16 or 24) of word w, in the low 24
+// bits (the next word is read only when the bytes reach into it)
+uint word_at(uint w, uint s) {
+    uint lo = img[w] >> s;
+    return s > 8 ? lo | (img[w + 1] << (32 - s)) : lo;
+}
+
 vec3 channels(uint y, uint x) {
     uint o = (y * p.W + x) * 3;
-    vec3 rgb;
-    [[unroll]] for (uint c = 0; c < 3; c++) {
-        uint b = o + c;
-        rgb[c] = float((img[b >> 2] >> ((b & 3) * 8)) & 0xff);
-    }
-    return vec3(dot(rgb, vec3(0.299, 0.587, 0.114)), rgb.r - rgb.g, rgb.b - rgb.g);
+    return to_channels(word_at(o >> 2, (o & 3) * 8));
 }
 
 void main() {
@@ -48,8 +55,21 @@ void main() {
             uint j = p.left + MARGIN + b;
             // row[k] = x(i, j − 1 + k), col[k] = x(i − 1 + k, j)
             vec3 row[LAGS + 3], col[LAGS + 3];
-            [[unroll]] for (uint k = 0; k < LAGS + 3; k++)
-                row[k] = channels(i, j - 1 + k);
+            {
+                // the row's 21 consecutive bytes, as 6 aligned words: a memory
+                // access costs far more than picking bytes apart on a CPU device
+                uint o = (i * p.W + j - 1) * 3, w0 = o >> 2, sh = (o & 3) * 8;
+                uint raw[7], a[6];
+                [[unroll]] for (uint k = 0; k < 7; k++)
+                    raw[k] = img[w0 + k];
+                [[unroll]] for (uint k = 0; k < 6; k++)
+                    a[k] = sh == 0 ? raw[k] : (raw[k] >> sh) | (raw[k + 1] << (32 - sh));
+                [[unroll]] for (uint k = 0; k < LAGS + 3; k++) {
+                    uint b = 3 * k, wi = b >> 2, bs = (b & 3) * 8;
+                    uint v = bs == 0 ? a[wi] : (a[wi] >> bs) | (a[wi + 1] << (32 - bs));
+                    row[k] = to_channels(v);
+                }
+            }
             col[1] = row[1];
             col[0] = channels(i - 1, j);
             [[unroll]] for (uint k = 2; k < LAGS + 3; k++)

@@ -31,14 +31,13 @@ layout(push_constant) uniform P {
     float std0, std1, std2;
 } p;
 
+// one pixel's 3 bytes: one 32-bit load, two when they straddle a word
 vec3 pixel(uint iy, uint ix) {
-    uint o = (iy * p.W + ix) * 3;
-    vec3 v;
-    for (uint c = 0; c < 3; c++) {
-        uint b = o + c;
-        v[c] = float((img[b >> 2] >> ((b & 3) * 8)) & 0xff);
-    }
-    return v;
+    uint o = (iy * p.W + ix) * 3, s = (o & 3) * 8;
+    uint v = img[o >> 2] >> s;
+    if (s > 8)
+        v |= img[(o >> 2) + 1] << (32 - s);
+    return vec3(float(v & 0xff), float((v >> 8) & 0xff), float((v >> 16) & 0xff));
 }
 
 // Triangle-filter taps of output index i along an axis (torch's
@@ -70,28 +69,16 @@ void main() {
         float ty = 0.0, tx = 0.0;
         for (int j = 0; j < nx; j++)
             tx += tri((float(j + x0) - cx + 0.5) * ix);
-        // A row of taps is 3·nx consecutive bytes: read it a 32-bit word at a
-        // time (a memory access costs far more than the arithmetic that picks
-        // the bytes apart on a CPU device).
-        uint nbytes = uint(nx) * 3;
+        // one weight per tap and a load per pixel: computing a weight per
+        // byte cost several times the memory accesses it saved
         for (int k = 0; k < ny; k++) {
             float wy = tri((float(k + y0) - cy + 0.5) * iy);
             ty += wy;
             if (wy == 0.0)
                 continue;
-            uint b0 = (uint(k + y0) * p.W + uint(x0)) * 3;
-            uint s = b0 & 3, nw = (s + nbytes + 3) >> 2;
             vec3 row = vec3(0.0);
-            for (uint wi = 0; wi < nw; wi++) {
-                uint word = img[(b0 >> 2) + wi];
-                [[unroll]] for (uint t = 0; t < 4; t++) {
-                    int kk = int(wi * 4 + t) - int(s);   // byte within the row of taps
-                    uint j = uint(max(kk, 0)) / 3, c = uint(max(kk, 0)) - j * 3;
-                    float wx = kk >= 0 && kk < int(nbytes) ? tri((float(int(j) + x0) - cx + 0.5) * ix) : 0.0;
-                    float v = wx * float((word >> (t * 8)) & 0xff);
-                    row += vec3(c == 0 ? v : 0.0, c == 1 ? v : 0.0, c == 2 ? v : 0.0);
-                }
-            }
+            for (int j = 0; j < nx; j++)
+                row += tri((float(j + x0) - cx + 0.5) * ix) * pixel(uint(k + y0), uint(j + x0));
             v += wy * row;
         }
         v /= ty * tx;

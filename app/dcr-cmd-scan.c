@@ -56,6 +56,7 @@ item_clear (Item *it)
   dcr_image_free (it->img);
   g_clear_error (&it->error);
   dcr_detection_clear (&it->det);
+  *it = (Item) { 0 }; /* clearing twice is harmless */
 }
 
 static void
@@ -67,6 +68,27 @@ item_load (Item *it)
   g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
   it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
   it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
+}
+
+/* One batch's files, decoded on a thread of their own while the GPU
+ * analyses the batch before it: the decoding's time hides behind the GPU's
+ * waits instead of adding to them. */
+typedef struct {
+  Item *items;
+  char **paths;
+  guint n;
+} LoadJob;
+
+static gpointer
+load_batch (gpointer data)
+{
+  LoadJob *job = data;
+  for (guint i = 0; i < job->n; i++)
+    {
+      job->items[i] = (Item) { job->paths[i] };
+      item_load (&job->items[i]);
+    }
+  return NULL;
 }
 
 static JsonNode *
@@ -210,18 +232,26 @@ dcr_cmd_scan (int argc, char **argv)
   guint b = dcr_detector_batch (s.det);
   g_autoptr (JsonArray) out = json_array_new ();
   g_autoptr (GArray) nearest = g_array_new (FALSE, FALSE, sizeof (gint64));
-  g_autofree Item *items = g_new0 (Item, b);
+  g_autofree Item *items0 = g_new0 (Item, b), *items1 = g_new0 (Item, b);
+  Item *bufs[2] = { items0, items1 };
   g_autofree DcrImage **imgs = g_new0 (DcrImage *, b);
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree guint *slot = g_new0 (guint, b);
   int failed = 0;
-  for (int start = 1; start < argc; start += (int) b)
+  LoadJob jobs[2] = { { items0, argv + 1, MIN (b, (guint) (argc - 1)) } };
+  load_batch (&jobs[0]);
+  for (int start = 1, k = 0; start < argc; start += (int) b, k++)
     {
-      guint n = MIN (b, (guint) (argc - start)), m = 0;
+      Item *items = bufs[k & 1];
+      guint n = jobs[k & 1].n, m = 0;
+      GThread *next = NULL;
+      if (start + (int) b < argc)
+        {
+          jobs[(k + 1) & 1] = (LoadJob) { bufs[(k + 1) & 1], argv + start + b, MIN (b, (guint) (argc - start - (int) b)) };
+          next = g_thread_new ("dcr-decode", load_batch, &jobs[(k + 1) & 1]);
+        }
       for (guint i = 0; i < n; i++)
         {
-          items[i] = (Item) { argv[start + i] };
-          item_load (&items[i]);
           if (!items[i].error && !dcr_backbone_check_image (s.bb, items[i].img->width, items[i].img->height,
                                                             &items[i].error))
             g_prefix_error (&items[i].error, "%s: ", items[i].path);
@@ -233,7 +263,14 @@ dcr_cmd_scan (int argc, char **argv)
         }
       gint64 t0 = g_get_monotonic_time ();
       if (m && !dcr_detector_run (s.det, imgs, m, dets, &err))
-        return dcr_cli_fail (err);
+        {
+          if (next)
+            g_thread_join (next);
+          for (guint j = 0; j < 2; j++)
+            for (guint i = 0; i < jobs[j].n; i++)
+              item_clear (&bufs[j][i]);
+          return dcr_cli_fail (err);
+        }
       double ms = m ? (g_get_monotonic_time () - t0) / 1e3 / m : 0;
       for (guint j = 0; j < m; j++)
         {
@@ -256,6 +293,8 @@ dcr_cmd_scan (int argc, char **argv)
             item_print (&s, &items[i]);
           item_clear (&items[i]);
         }
+      if (next)
+        g_thread_join (next);
     }
   if (count && nearest->len && !dcr_bank_add_retrievals (s.bank, (gint64 *) nearest->data, nearest->len, &err))
     return dcr_cli_fail (err);

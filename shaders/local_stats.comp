@@ -6,12 +6,17 @@
 // 23 values t0…t22 from them.
 //
 // One workgroup per tile. It first copies the tile's anchors and their 6-pixel
-// margin (at most 60 × 60 pixels, packed RGB) into shared memory; then one
-// invocation per anchor column walks down the column, twelve rows at a time
-// so that the phase row is a constant and the column's pixels slide through
-// registers; the three channels (luma, R−G, B−G) ride in the lanes of vec3s.
-// The partial sums are reduced in the same shared memory, and the tile's
-// values computed from the totals.
+// margin (at most 60 × 60 pixels, packed RGB) into shared memory. Every
+// accumulator is a sum of a horizontal and a vertical part (E_k = Σ h_d² +
+// Σ v_d², …), so the statistics take two passes: one invocation per anchor
+// column walks down the column, then one per anchor row walks along the row,
+// twelve pixels at a time so that the phase is a constant, the pixels
+// sliding through registers: each pixel is read from shared memory once a
+// pass (on a CPU device every such read costs a scalar load per lane; the
+// single pass that read the ten row neighbours of every anchor took about
+// twice as long). The three channels (luma, R−G, B−G) ride in the lanes of
+// vec3s. The partial sums are reduced in the same shared memory, and the
+// tile's values computed from the totals.
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x = 48) in;
@@ -29,14 +34,16 @@ layout(push_constant) uniform P {
 
 const uint MARGIN = 6, PH = 12, NDIL = 5, NACC = 153, NVAL = 23, STRIDE = NACC + NVAL;
 const uint TMAX = 48, SPAN = TMAX + 2 * MARGIN;
-// partial sums per invocation: P[12], E[5], Ch, Cv, Sh, Sv (vec3 each)
-const uint NRED = PH + NDIL + 4, TOT = NRED * 3 * TMAX;
+// partial sums per invocation (vec3 each): the vertical pass's P by row
+// phase, the horizontal pass's P by column phase, E[5], Ch, Cv, Sh, Sv
+const uint NRED = 2 * PH + NDIL + 4, TOT = NRED * 3 * TMAX;
 
 // the phase grids of the DFT values: q × q cells for q = 2, 3, 4
 const uint NCELL = 4 + 9 + 16, CELL = TOT + 3 * NACC;
-// 14.4 KB: the pixels; then the partial sums [NRED·3][48], from TOT on the
-// tile's totals [3][NACC], from CELL on its grid cells [3][NCELL]
-shared uint sh[SPAN * SPAN];
+// 21 KB: the pixels (14.4 KB); then the partial sums [NRED·3][48], from TOT
+// on the tile's totals [3][NACC], from CELL on its grid cells [3][NCELL]
+const uint SHARED = CELL + 3 * NCELL > SPAN * SPAN ? CELL + 3 * NCELL : SPAN * SPAN;
+shared uint sh[SHARED];
 
 vec3 pixel(uint r, uint c) {
     uint v = sh[r * SPAN + c];
@@ -104,66 +111,85 @@ void main() {
     }
     barrier();
 
-    vec3 P[PH], E[NDIL], C[4];
-    [[unroll]] for (uint k = 0; k < PH; k++)
-        P[k] = vec3(0.0);
+    vec3 Pv[PH], Ph[PH], E[NDIL], C[4];
+    [[unroll]] for (uint k = 0; k < PH; k++) {
+        Pv[k] = vec3(0.0);
+        Ph[k] = vec3(0.0);
+    }
     [[unroll]] for (uint k = 0; k < NDIL; k++)
         E[k] = vec3(0.0);
     [[unroll]] for (uint k = 0; k < 4; k++)
         C[k] = vec3(0.0);
     const uint dil[NDIL] = uint[NDIL](1, 2, 3, 4, 6);
+    // w[k] = the pixel k − 6 places from the anchor along the walk
+    vec3 w[13];
+    // the vertical pass: invocation = anchor column, walking down
     if (lid < p.tw) {
         uint cs = lid + MARGIN;
-        // col[k] = the pixel k − 6 rows from the anchor, in its column
-        vec3 col[13];
         [[unroll]] for (uint k = 0; k < 12; k++)
-            col[k] = pixel(k, cs);
+            w[k] = pixel(k, cs);
         for (uint ab = 0; ab < p.th; ab += PH) {
             [[unroll]] for (uint s = 0; s < PH; s++) {
-                uint r = ab + s + MARGIN;
-                col[12] = pixel(r + MARGIN, cs);
-                vec3 x = col[6];
-                vec3 row[13];
+                w[12] = pixel(ab + s + 2 * MARGIN, cs);
+                vec3 x = w[6];
                 [[unroll]] for (uint k = 0; k < NDIL; k++) {
                     uint d = dil[k];
-                    row[6 - d] = pixel(r, cs - d);
-                    row[6 + d] = pixel(r, cs + d);
+                    vec3 v = w[6 - d] - 2.0 * x + w[6 + d];
+                    E[k] += v * v;
                 }
-                row[6] = x;
-                [[unroll]] for (uint k = 0; k < NDIL; k++) {
-                    uint d = dil[k];
-                    vec3 h = row[6 - d] - 2.0 * x + row[6 + d];
-                    vec3 v = col[6 - d] - 2.0 * x + col[6 + d];
-                    E[k] += h * h + v * v;
-                }
-                vec3 h1 = row[5] - 2.0 * x + row[7], v1 = col[5] - 2.0 * x + col[7];
-                P[s] += h1 * h1 + v1 * v1;
-                C[0] += h1 * (x - 2.0 * row[7] + row[8]);
-                C[1] += v1 * (x - 2.0 * col[7] + col[8]);
-                C[2] += h1 * h1;
+                vec3 v1 = w[5] - 2.0 * x + w[7];
+                Pv[s] += v1 * v1;
+                C[1] += v1 * (x - 2.0 * w[7] + w[8]);
                 C[3] += v1 * v1;
                 [[unroll]] for (uint k = 0; k < 12; k++)
-                    col[k] = col[k + 1];
+                    w[k] = w[k + 1];
+            }
+        }
+    }
+    // the horizontal pass: invocation = anchor row, walking right
+    if (lid < p.th) {
+        uint rs = lid + MARGIN;
+        [[unroll]] for (uint k = 0; k < 12; k++)
+            w[k] = pixel(rs, k);
+        for (uint ab = 0; ab < p.tw; ab += PH) {
+            [[unroll]] for (uint s = 0; s < PH; s++) {
+                w[12] = pixel(rs, ab + s + 2 * MARGIN);
+                vec3 x = w[6];
+                [[unroll]] for (uint k = 0; k < NDIL; k++) {
+                    uint d = dil[k];
+                    vec3 h = w[6 - d] - 2.0 * x + w[6 + d];
+                    E[k] += h * h;
+                }
+                vec3 h1 = w[5] - 2.0 * x + w[7];
+                Ph[s] += h1 * h1;
+                C[0] += h1 * (x - 2.0 * w[7] + w[8]);
+                C[2] += h1 * h1;
+                [[unroll]] for (uint k = 0; k < 12; k++)
+                    w[k] = w[k + 1];
             }
         }
     }
     barrier();
     [[unroll]] for (uint c = 0; c < 3; c++) {
-        [[unroll]] for (uint k = 0; k < PH; k++)
-            sh[(k * 3 + c) * TMAX + lid] = floatBitsToUint(P[k][c]);
+        [[unroll]] for (uint k = 0; k < PH; k++) {
+            sh[(k * 3 + c) * TMAX + lid] = floatBitsToUint(Pv[k][c]);
+            sh[((PH + k) * 3 + c) * TMAX + lid] = floatBitsToUint(Ph[k][c]);
+        }
         [[unroll]] for (uint k = 0; k < NDIL; k++)
-            sh[((PH + k) * 3 + c) * TMAX + lid] = floatBitsToUint(E[k][c]);
+            sh[((2 * PH + k) * 3 + c) * TMAX + lid] = floatBitsToUint(E[k][c]);
         [[unroll]] for (uint k = 0; k < 4; k++)
-            sh[((PH + NDIL + k) * 3 + c) * TMAX + lid] = floatBitsToUint(C[k][c]);
+            sh[((2 * PH + NDIL + k) * 3 + c) * TMAX + lid] = floatBitsToUint(C[k][c]);
     }
     barrier();
     uint base = p.out0 + tile * 3 * STRIDE;
-    // P[pi·12 + pj]: the sums of the invocations of columns ≡ pj (mod 12)
+    // P[pi·12 + pj]: the vertical sums at row phase pi of the columns ≡ pj
+    // (mod 12) and the horizontal sums at column phase pj of the rows ≡ pi
     for (uint o = lid; o < 3 * PH * PH; o += TMAX) {
         uint c = o / (PH * PH), ph = o - c * PH * PH, pi = ph / PH, pj = ph - pi * PH;
         float t = 0.0;
         [[unroll]] for (uint x = 0; x < TMAX; x += PH)
-            t += uintBitsToFloat(sh[(pi * 3 + c) * TMAX + pj + x]);
+            t += uintBitsToFloat(sh[(pi * 3 + c) * TMAX + pj + x])
+                 + uintBitsToFloat(sh[((PH + pj) * 3 + c) * TMAX + pi + x]);
         uint k = NDIL + ph;
         sh[TOT + c * NACC + k] = floatBitsToUint(t);
         acc[base + c * STRIDE + k] = t;
@@ -173,7 +199,7 @@ void main() {
         uint v = lid / 3, c = lid - v * 3, k = v < NDIL ? v : NACC - 4 + (v - NDIL);
         float t = 0.0;
         for (uint x = 0; x < TMAX; x++)
-            t += uintBitsToFloat(sh[((PH + v) * 3 + c) * TMAX + x]);
+            t += uintBitsToFloat(sh[((2 * PH + v) * 3 + c) * TMAX + x]);
         sh[TOT + c * NACC + k] = floatBitsToUint(t);
         acc[base + c * STRIDE + k] = t;
     }

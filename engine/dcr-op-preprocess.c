@@ -161,6 +161,7 @@ dcr_ref_preprocess (const guint8 *image, gint64 h, gint64 w, float *y, gint64 oh
 /* ---- recording -------------------------------------------------------------- */
 
 typedef struct {
+  guint32 last_word;
   guint32 H, W, RH, RW, top, left, OH, OW, out0;
   float scale_y, scale_x, divisor;
   float mean[3], std[3];
@@ -221,14 +222,19 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
       return FALSE;
     }
 
-  guint32 lx = 8, ly = 8;
-  guint32 spec[] = { lx, ly, 1, p->filter == DCR_RESIZE_ANTIALIAS };
+  /* Antialiased with at most 4 taps an axis (scales ≤ 1.5): one invocation
+   * a column of WALK output rows (see the shader); else one an output pixel. */
+  double scale_y = (double) h / (double) rh, scale_x = (double) w / (double) rw;
+  gboolean walk = p->filter == DCR_RESIZE_ANTIALIAS && scale_y <= 1.5 && scale_x <= 1.5;
+  guint32 lx = walk ? 32 : 8, ly = walk ? 1 : 8, rows = walk ? 16 : 0;
+  guint32 spec[] = { lx, ly, 1, p->filter == DCR_RESIZE_ANTIALIAS, rows };
   char name[32];
   DcrPipeline *pipe = dcr_pipeline_get (ctx, dcr_ops_shader_name ("preprocess", y->dtype, name, sizeof name),
                                         spec, G_N_ELEMENTS (spec), 2, sizeof (PrepPush), error);
   if (!pipe)
     return FALSE;
   PrepPush pc = {
+    (guint32) ((need - 1) / 4),
     (guint32) h, (guint32) w, (guint32) rh, (guint32) rw, (guint32) p->crop_top, (guint32) p->crop_left,
     (guint32) oh, (guint32) ow, 0,
     (float) h / (float) rh, (float) w / (float) rw, p->divisor != 0 ? p->divisor : 255.0f,
@@ -245,6 +251,7 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
     { image->buf, 0, need, FALSE },
     { y->buf, aligned, start + (gsize) (oh * ow * 3) * es - aligned, TRUE },
   };
-  dcr_seq_dispatch (seq, pipe, b, 2, &pc, sizeof pc, (guint32) ((ow + lx - 1) / lx), (guint32) ((oh + ly - 1) / ly), 1);
+  guint32 gy = walk ? (guint32) ((oh + rows - 1) / rows) : (guint32) ((oh + ly - 1) / ly);
+  dcr_seq_dispatch (seq, pipe, b, 2, &pc, sizeof pc, (guint32) ((ow + lx - 1) / lx), gy, 1);
   return TRUE;
 }

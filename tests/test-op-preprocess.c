@@ -100,6 +100,11 @@ test_gpu_vs_ref (void)
     { 64, 48, 9, 7, 2, 1, 5, 5, DCR_RESIZE_BILINEAR },
     { 7, 5, 0, 0, 1, 0, 5, 5, DCR_RESIZE_ANTIALIAS },       /* crop only */
     { 3, 17, 1, 1, 0, 0, 1, 1, DCR_RESIZE_ANTIALIAS },      /* everything into one pixel */
+    /* scales ≤ 1.5: the walking kernel (runs of 16 rows, taps kept) */
+    { 256, 256, 224, 224, 0, 0, 224, 224, DCR_RESIZE_ANTIALIAS }, /* the benchmark's 256² → 224 */
+    { 41, 37, 33, 30, 1, 2, 31, 27, DCR_RESIZE_ANTIALIAS },    /* 1.24 / 1.23, crop, odd row stride */
+    { 30, 45, 20, 30, 0, 0, 20, 30, DCR_RESIZE_ANTIALIAS },    /* exactly 1.5 */
+    { 10, 13, 37, 29, 3, 1, 33, 27, DCR_RESIZE_ANTIALIAS },    /* upscale, crop */
   };
   const DcrDtype dts[] = { DCR_F32, DCR_F16 };
   for (guint d = 0; d < G_N_ELEMENTS (dts); d++)

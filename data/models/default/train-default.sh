@@ -9,7 +9,8 @@
 #      `dcr train-cnn` (the learned forensic CNN), then
 #      `dcr train` on its training split, validated on whole held-out photos,
 #      with a bank of real prototypes built from the training photos;
-#   3. `dcr eval` on each test set of the card, written as JSON to eval/.
+#   3. `dcr eval` on each test set of the card, written as JSON to eval/
+#      (and split-auc.py's whole / partial split of the test AUCs).
 #
 # Usage: data/models/default/train-default.sh [BUILD_DIR]   (default: build)
 # Writes tile-head.safetensors, cnn.safetensors, feature-norm.safetensors, model.safetensors,
@@ -111,6 +112,10 @@ for f in sys.argv[1:]:
     d['bank']['path'] = 'data/models/default/bank.dcrbank'
     json.dump(d, open(f, 'w'), indent=1)
 PY
+# whole-image against partial fakes (split-auc.py: the manifest's `partial` column)
+"$dcr" scan --json --batch 16 -m "$work/model.safetensors" --bank "$work/bank.dcrbank" \
+  "$data"/test/real/*.png "$data"/test/fake/*.png "$data"/test-heldout/fake/*.png > "$work/split-scan.json"
+/usr/bin/python3 "$here/split-auc.py" "$data" "$work/split-scan.json" > "$work/eval/split.json"
 sed -i "s|^model: .*|model: data/models/default/model.safetensors|" "$work/train.txt"
 sed -i "s|^tile head: .*|tile head: data/models/default/tile-head.safetensors|" "$work/train-tiles.txt"
 sed -i "s|^network: .*|network: data/models/default/cnn.safetensors|" "$work/train-cnn.txt"

@@ -439,48 +439,6 @@ record_depthwise (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const Dcr
   return TRUE;
 }
 
-typedef struct {
-  guint32 H, W, Ho, Wo;
-  gint32 PT, PL;
-  guint32 runs, rows, act, has_bias;
-} RowsPush;
-
-#define ROWS_LOCAL 32 /* output columns a workgroup */
-#define ROWS_RUN 64   /* output rows an invocation walks down */
-
-static gboolean
-rows_fits (const ConvShape *s, const DcrTensor *x, const DcrTensor *residual)
-{
-  return x->dtype == DCR_F32 && s->groups == 1 && s->cin <= 4 && s->cout <= 32 && s->kh == s->kw && s->kh <= 3
-         && s->sh == s->sw && s->dh == 1 && s->dw == 1 && residual == NULL && s->pt >= 0 && s->pl >= 0;
-}
-
-/* shaders/conv_rows.comp: one output column a run of output rows, the
- * weights in registers (few input channels: MobileNetV2's first layer, where
- * the implicit GEMM spends most of its tile on K = 27). */
-static gboolean
-record_rows (DcrSeq *seq, const ConvShape *s, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
-             DcrTensor *y, DcrAct act, GError **error)
-{
-  const DcrDeviceInfo *dev = dcr_context_device (dcr_seq_context (seq));
-  if (dcr_tensor_numel (x) >= G_MAXUINT32 || dcr_tensor_numel (y) >= G_MAXUINT32)
-    return dcr_ops_shape_error (error, "conv2d", "the activations exceed 2^32 elements", x, y);
-  guint32 sg = dev->subgroup_arithmetic && dev->subgroup_size <= ROWS_LOCAL ? dev->subgroup_size : 0;
-  guint32 spec[] = { ROWS_LOCAL, 1, 1, s->kh, s->sh, s->cin, s->cout, sg };
-  DcrBinding b[4] = {
-    dcr_ops_bind (x, FALSE),
-    dcr_ops_bind (w, FALSE),
-    dcr_ops_bind (bias ? bias : x, FALSE), /* without a bias, a placeholder the shader does not read */
-    dcr_ops_bind (y, TRUE),
-  };
-  gint64 rows = MIN (s->ho, ROWS_RUN), runs = s->n * ((s->ho + rows - 1) / rows);
-  RowsPush pc = { (guint32) s->h, (guint32) s->w, (guint32) s->ho, (guint32) s->wo, s->pt, s->pl,
-                  (guint32) runs, (guint32) rows, act, bias != NULL };
-  return dcr_ops_dispatch (seq, "conv_rows", spec, G_N_ELEMENTS (spec), b, 4, &pc, sizeof pc,
-                           (guint32) ((s->wo + ROWS_LOCAL - 1) / ROWS_LOCAL),
-                           (guint32) MIN (runs, (gint64) DCR_OPS_MAX_GROUPS), 1, error);
-}
-
 gboolean
 dcr_op_conv2d (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTensor *bias,
                const DcrTensor *residual, DcrTensor *y, const DcrConv2dParams *params, GError **error)
@@ -496,9 +454,6 @@ dcr_op_conv2d (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTen
     case DCR_CONV_ALGO_AUTO:
       if (depthwise_ok)
         return record_depthwise (seq, &s, x, w, bias, residual, y, params->act, error);
-      /* made for a CPU device's SIMD lanes; a GPU would spill its registers */
-      if (dev->type == VK_PHYSICAL_DEVICE_TYPE_CPU && rows_fits (&s, x, residual))
-        return record_rows (seq, &s, x, w, bias, y, params->act, error);
       /* a group narrower than half a tile would leave most lanes idle */
       if (igemm_ok && (s.groups == 1 || s.cout / s.groups >= 4 * (gint64) dev->subgroup_size))
         return record_igemm (seq, &s, x, w, bias, residual, y, params->act, error);
@@ -522,15 +477,6 @@ dcr_op_conv2d (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const DcrTen
           return FALSE;
         }
       return record_depthwise (seq, &s, x, w, bias, residual, y, params->act, error);
-    case DCR_CONV_ALGO_ROWS:
-      if (!rows_fits (&s, x, residual))
-        {
-          g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED,
-                       "conv2d: the rows kernel needs f32, one group, at most 4 input and 32 output channels, a "
-                       "square kernel of at most 3 with one stride, dilation 1 and no residual");
-          return FALSE;
-        }
-      return record_rows (seq, &s, x, w, bias, y, params->act, error);
     }
   g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_UNSUPPORTED, "conv2d: unknown algorithm %d", params->algo);
   return FALSE;

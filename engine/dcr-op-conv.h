@@ -15,10 +15,6 @@ typedef enum {
   DCR_CONV_ALGO_DIRECT,    /* any shape; no subgroup operations */
   DCR_CONV_ALGO_IGEMM,     /* implicit GEMM with subgroup-shared register tiles */
   DCR_CONV_ALGO_DEPTHWISE, /* groups == Cin, Cout = Cin·multiplier */
-  /* f32, groups 1, Cin ≤ 4, Cout ≤ 32, square kernel ≤ 3 with one stride,
-   * dilation 1, no residual (MobileNetV2's first layer): AUTO takes it on
-   * CPU devices */
-  DCR_CONV_ALGO_ROWS,
 } DcrConvAlgo;
 
 typedef struct {

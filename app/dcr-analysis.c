@@ -314,7 +314,7 @@ ensure_loaded (DcrAnalysis *self, GError **error)
     }
   if (!self->ctx)
     {
-      DcrContextOptions opts = { .device = self->device };
+      DcrContextOptions opts = { .device = self->device, .warm_profile = "gui" };
       self->ctx = dcr_context_new (&opts, error);
       if (!self->ctx)
         return FALSE;

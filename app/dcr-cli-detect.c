@@ -121,7 +121,7 @@ gboolean
 dcr_cli_setup_open (DcrCliSetup *s, const char *device, const char *backbone, DcrDtype dtype, const char *model,
                     const char *bank, gboolean writable, guint batch, GError **error)
 {
-  DcrContextOptions copts = { .device = device };
+  DcrContextOptions copts = { .device = device, .warm_profile = "detect" };
   if (!(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error))
       || !(s->model = dcr_cli_load_model (s->ctx, model, error))
       || !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error)

@@ -460,6 +460,7 @@ dcr_context_new (const DcrContextOptions *opts_in, GError **error)
 
   DcrContext *ctx = g_new0 (DcrContext, 1);
   g_mutex_init (&ctx->lock);
+  g_cond_init (&ctx->built);
   const char *fault = g_getenv ("DCR_INJECT_FAULT");
   if (g_strcmp0 (fault, "device-lost") == 0)
     ctx->inject_submit = VK_ERROR_DEVICE_LOST;
@@ -564,7 +565,19 @@ dcr_context_new (const DcrContextOptions *opts_in, GError **error)
 
   dcr_vk_memory_init (ctx);
   ctx->pipelines = g_hash_table_new (g_str_hash, g_str_equal);
+  ctx->building = g_hash_table_new (g_str_hash, g_str_equal);
+  ctx->used_keys = g_ptr_array_new_with_free_func (g_free);
   load_pipeline_cache (ctx, &opts);
+  if (opts.warm_profile && ctx->pipeline_cache_path)
+    {
+      g_autofree char *dir = g_path_get_dirname (ctx->pipeline_cache_path);
+      g_autofree char *uuid = g_malloc0 (2 * VK_UUID_SIZE + 1);
+      for (guint i = 0; i < VK_UUID_SIZE; i++)
+        g_snprintf (uuid + 2 * i, 3, "%02x", ctx->info.uuid[i]);
+      g_autofree char *base = g_strdup_printf ("warm-%s-%s.txt", uuid, opts.warm_profile);
+      ctx->warm_path = g_build_filename (dir, base, NULL);
+      dcr_vk_warm_start (ctx);
+    }
   return ctx;
 
 fail:
@@ -582,6 +595,7 @@ dcr_context_free (DcrContext *ctx)
       vkDeviceWaitIdle (ctx->device);
       if (ctx->pipelines)
         {
+          dcr_vk_warm_finish (ctx);
           g_autoptr (GError) err = NULL;
           if (!dcr_context_save_pipeline_cache (ctx, &err))
             g_printerr ("dcr: could not save the pipeline cache: %s\n", err->message);
@@ -606,6 +620,11 @@ dcr_context_free (DcrContext *ctx)
   if (ctx->instance)
     vkDestroyInstance (ctx->instance, NULL);
   g_free (ctx->pipeline_cache_path);
+  g_free (ctx->warm_path);
+  g_clear_pointer (&ctx->warm_keys, g_ptr_array_unref);
+  g_clear_pointer (&ctx->used_keys, g_ptr_array_unref);
+  g_clear_pointer (&ctx->building, g_hash_table_unref);
+  g_cond_clear (&ctx->built);
   g_mutex_clear (&ctx->lock);
   g_free (ctx);
 }

@@ -133,9 +133,14 @@ fail:
   return NULL;
 }
 
-DcrPipeline *
-dcr_pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guint n_spec,
-                  guint n_bindings, guint push_size, GError **error)
+/* The pipeline of a key, built once. The build runs outside the context's
+ * lock, so that the warm-up thread and the caller build different pipelines
+ * at the same time; whoever asks for a key already being built waits for
+ * it. `warm`: asked by the warm-up thread (the pipeline does not count as
+ * used). */
+static DcrPipeline *
+pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guint n_spec, guint n_bindings,
+              guint push_size, gboolean warm, GError **error)
 {
   if (n_spec > DCR_MAX_SPEC || n_bindings > DCR_MAX_BINDINGS || push_size > 128 || push_size % 4)
     {
@@ -158,28 +163,144 @@ dcr_pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guin
     g_string_append_printf (key, "%x,", spec[i]);
 
   g_mutex_lock (&ctx->lock);
-  DcrPipeline *p = g_hash_table_lookup (ctx->pipelines, key->str);
+  DcrPipeline *p;
+  while (!(p = g_hash_table_lookup (ctx->pipelines, key->str)) && g_hash_table_contains (ctx->building, key->str))
+    g_cond_wait (&ctx->built, &ctx->lock);
   if (p)
     {
       ctx->stats.pipeline_cache_hits++;
+      if (!warm && !p->used)
+        {
+          p->used = TRUE;
+          g_ptr_array_add (ctx->used_keys, g_strdup (p->key));
+        }
       g_mutex_unlock (&ctx->lock);
       g_string_free (key, TRUE);
       return p;
     }
+  g_hash_table_add (ctx->building, key->str);
+  g_mutex_unlock (&ctx->lock);
+
   gint64 t0 = g_get_monotonic_time ();
   p = pipeline_build (ctx, blob, spec, n_spec, n_bindings, push_size, error);
   /* DCR_DEBUG_PIPELINES=1: one line per pipeline built, with its compile
    * time — the way to find shape-specialised pipelines that multiply. */
   if (g_strcmp0 (g_getenv ("DCR_DEBUG_PIPELINES"), "1") == 0)
-    g_printerr ("dcr: pipeline %s built in %.1f ms\n", key->str, (g_get_monotonic_time () - t0) / 1000.0);
+    g_printerr ("dcr: pipeline %s built in %.1f ms%s\n", key->str, (g_get_monotonic_time () - t0) / 1000.0,
+                warm ? " (warm-up)" : "");
+
+  g_mutex_lock (&ctx->lock);
+  g_hash_table_remove (ctx->building, key->str);
   if (p)
     {
       p->key = g_string_free (key, FALSE);
       g_hash_table_insert (ctx->pipelines, p->key, p);
       ctx->stats.pipelines_created++;
+      if (!warm)
+        {
+          p->used = TRUE;
+          g_ptr_array_add (ctx->used_keys, g_strdup (p->key));
+        }
     }
   else
     g_string_free (key, TRUE);
+  g_cond_broadcast (&ctx->built);
   g_mutex_unlock (&ctx->lock);
   return p;
+}
+
+DcrPipeline *
+dcr_pipeline_get (DcrContext *ctx, const char *shader, const guint32 *spec, guint n_spec,
+                  guint n_bindings, guint push_size, GError **error)
+{
+  return pipeline_get (ctx, shader, spec, n_spec, n_bindings, push_size, FALSE, error);
+}
+
+/* A key back into its parts: "shader|bN|pM|spec,spec,…," (hex spec values). */
+static gboolean
+parse_key (const char *key, char *shader, gsize shader_size, guint32 *spec, guint *n_spec, guint *n_bindings,
+           guint *push_size)
+{
+  g_auto (GStrv) parts = g_strsplit (key, "|", 0);
+  if (g_strv_length (parts) != 4 || !parts[0][0] || strlen (parts[0]) >= shader_size || parts[1][0] != 'b'
+      || parts[2][0] != 'p')
+    return FALSE;
+  guint64 b, pu;
+  if (!g_ascii_string_to_unsigned (parts[1] + 1, 10, 0, DCR_MAX_BINDINGS, &b, NULL)
+      || !g_ascii_string_to_unsigned (parts[2] + 1, 10, 0, 128, &pu, NULL))
+    return FALSE;
+  g_strlcpy (shader, parts[0], shader_size);
+  *n_bindings = (guint) b;
+  *push_size = (guint) pu;
+  *n_spec = 0;
+  g_auto (GStrv) vals = g_strsplit (parts[3], ",", 0);
+  for (guint i = 0; vals[i]; i++)
+    {
+      if (!vals[i][0] && !vals[i + 1])
+        break; /* the trailing comma */
+      guint64 v;
+      if (*n_spec >= DCR_MAX_SPEC || !g_ascii_string_to_unsigned (vals[i], 16, 0, G_MAXUINT32, &v, NULL))
+        return FALSE;
+      spec[(*n_spec)++] = (guint32) v;
+    }
+  return TRUE;
+}
+
+static gpointer
+warm_thread (gpointer data)
+{
+  DcrContext *ctx = data;
+  for (guint i = 0; i < ctx->warm_keys->len && !g_atomic_int_get (&ctx->warm_stop); i++)
+    {
+      char shader[64];
+      guint32 spec[DCR_MAX_SPEC];
+      guint n_spec, n_bindings, push_size;
+      /* a line this build cannot use (another version's shader) is skipped */
+      if (parse_key (ctx->warm_keys->pdata[i], shader, sizeof shader, spec, &n_spec, &n_bindings, &push_size)
+          && find_blob (shader))
+        pipeline_get (ctx, shader, spec, n_spec, n_bindings, push_size, TRUE, NULL);
+    }
+  return NULL;
+}
+
+void
+dcr_vk_warm_start (DcrContext *ctx)
+{
+  g_autofree char *text = NULL;
+  if (!ctx->warm_path || !g_file_get_contents (ctx->warm_path, &text, NULL, NULL))
+    return;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", 0);
+  ctx->warm_keys = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; lines[i]; i++)
+    if (lines[i][0])
+      g_ptr_array_add (ctx->warm_keys, g_strdup (lines[i]));
+  if (ctx->warm_keys->len)
+    ctx->warm_thread = g_thread_new ("dcr-warm-up", warm_thread, ctx);
+}
+
+void
+dcr_vk_warm_finish (DcrContext *ctx)
+{
+  if (ctx->warm_thread)
+    {
+      g_atomic_int_set (&ctx->warm_stop, 1);
+      g_thread_join (ctx->warm_thread);
+      ctx->warm_thread = NULL;
+    }
+  if (!ctx->warm_path || !ctx->used_keys || !ctx->used_keys->len)
+    return;
+  /* unchanged: leave the file alone */
+  gboolean same = ctx->warm_keys && ctx->warm_keys->len == ctx->used_keys->len;
+  for (guint i = 0; same && i < ctx->used_keys->len; i++)
+    same = g_str_equal (ctx->warm_keys->pdata[i], ctx->used_keys->pdata[i]);
+  if (same)
+    return;
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < ctx->used_keys->len; i++)
+    g_string_append_printf (out, "%s\n", (const char *) ctx->used_keys->pdata[i]);
+  g_autofree char *dir = g_path_get_dirname (ctx->warm_path);
+  /* a list that cannot be written only costs the next run its warm-up */
+  if (g_mkdir_with_parents (dir, 0700) == 0)
+    g_file_set_contents (ctx->warm_path, out->str, (gssize) out->len, NULL);
+  g_string_free (out, TRUE);
 }

@@ -35,6 +35,7 @@ struct _DcrPipeline {
   VkPipeline pipeline;
   guint n_bindings;
   guint push_size;
+  gboolean used;       /* returned to a caller other than the warm-up thread */
 };
 
 struct _DcrContext {
@@ -53,6 +54,13 @@ struct _DcrContext {
   VkPipelineCache pipeline_cache;
   char *pipeline_cache_path;
   GHashTable *pipelines;        /* key -> DcrPipeline* */
+  GHashTable *building;         /* keys being built (outside the lock) */
+  GCond built;                  /* signalled when a build ends */
+  GPtrArray *used_keys;         /* keys of the used pipelines, in order of first use */
+  char *warm_path;              /* the warm-up list (DcrContextOptions.warm_profile) */
+  GPtrArray *warm_keys;         /* the list as loaded */
+  GThread *warm_thread;
+  gint warm_stop;
   GMutex lock;                  /* pools, pipelines, queue */
   guint validation_errors;
   DcrContextStats stats;
@@ -66,6 +74,10 @@ gboolean dcr_vk_check (VkResult r, const char *what, GError **error);
 void dcr_vk_memory_init (DcrContext *ctx);
 void dcr_vk_memory_destroy (DcrContext *ctx);
 void dcr_vk_pipelines_destroy (DcrContext *ctx);
+/* The warm-up (DcrContextOptions.warm_profile): starts the thread that
+ * builds the listed pipelines; stops it and saves the used keys. */
+void dcr_vk_warm_start (DcrContext *ctx);
+void dcr_vk_warm_finish (DcrContext *ctx);
 /* Runs a one-shot command buffer on the context's queue and waits. */
 gboolean dcr_vk_run_once (DcrContext *ctx, void (*record) (VkCommandBuffer cb, gpointer data),
                           gpointer data, GError **error);

@@ -388,6 +388,81 @@ test_pipeline_cache (void)
   g_rmdir (dir);
 }
 
+/* The warm-up list (DcrContextOptions.warm_profile): a run remembers the
+ * pipelines it used, in order; the next run of that name builds them on a
+ * thread of its own from the start, and asking for one while it is being
+ * built waits for it instead of building it twice. Lines a build cannot use
+ * are skipped. */
+static void
+test_pipeline_warm_up (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dcr-warm-XXXXXX", &err);
+  g_assert_no_error (err);
+  DcrContextOptions opts = { .pipeline_cache_dir = dir, .warm_profile = "test" };
+  g_autofree char *list = NULL;
+  {
+    g_autoptr (DcrContext) ctx = dcr_context_new (&opts, &err);
+    g_assert_no_error (err);
+    g_assert_nonnull (axpy_pipeline (ctx, 64));
+    g_assert_nonnull (axpy_pipeline (ctx, 32));
+    g_assert_nonnull (axpy_pipeline (ctx, 64));
+  }
+  g_autoptr (GDir) d = g_dir_open (dir, 0, &err);
+  g_assert_no_error (err);
+  for (const char *name; (name = g_dir_read_name (d));)
+    if (g_str_has_prefix (name, "warm-") && g_str_has_suffix (name, "-test.txt"))
+      list = g_build_filename (dir, name, NULL);
+  g_assert_nonnull (list);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (list, &text, NULL, &err));
+  g_auto (GStrv) lines = g_strsplit (text, "\n", 0);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3); /* two keys and the empty tail */
+  g_assert_true (g_str_has_prefix (lines[0], "axpy|b2|p8|40,"));
+  g_assert_true (g_str_has_prefix (lines[1], "axpy|b2|p8|20,"));
+
+  /* the next run: whatever it asks for, each pipeline is built once */
+  g_autofree char *with_junk = g_strconcat ("no-such-shader|b1|p0|\nnot a key\naxpy|b99|p8|1,\n", text, NULL);
+  g_assert_true (g_file_set_contents (list, with_junk, -1, &err));
+  for (int round = 0; round < 3; round++)
+    {
+      g_autoptr (DcrContext) ctx = dcr_context_new (&opts, &err);
+      g_assert_no_error (err);
+      DcrContextStats st;
+      if (round == 0)
+        {
+          /* nobody asks: the warm-up thread builds both on its own */
+          for (int i = 0; i < 2000; i++)
+            {
+              dcr_context_stats (ctx, &st);
+              if (st.pipelines_created == 2)
+                break;
+              g_usleep (10000);
+            }
+          g_assert_cmpuint (st.pipelines_created, ==, 2);
+        }
+      DcrPipeline *a = axpy_pipeline (ctx, 64), *b = axpy_pipeline (ctx, 32);
+      g_assert_true (a != b);
+      g_assert_true (a == axpy_pipeline (ctx, 64));
+      dcr_context_stats (ctx, &st);
+      g_assert_cmpuint (st.pipelines_created, <=, 2);
+    }
+  /* the list now holds only what those runs used */
+  g_free (text);
+  text = NULL;
+  g_assert_true (g_file_get_contents (list, &text, NULL, &err));
+  g_assert_false (strstr (text, "no-such-shader"));
+  g_assert_cmpuint (strlen (text), >, 0);
+  g_remove (list);
+  g_dir_rewind (d);
+  for (const char *name; (name = g_dir_read_name (d));)
+    {
+      g_autofree char *f = g_build_filename (dir, name, NULL);
+      g_remove (f);
+    }
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -402,6 +477,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vk/barriers-minimal", test_barriers_minimal);
   g_test_add_func ("/vk/bad-dispatch", test_bad_dispatch_reported);
   g_test_add_func ("/vk/pipeline-cache", test_pipeline_cache);
+  g_test_add_func ("/vk/pipeline-warm-up", test_pipeline_warm_up);
   int rc = g_test_run ();
   dcr_test_context_teardown ();
   return rc;

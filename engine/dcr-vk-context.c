@@ -364,6 +364,16 @@ default_cache_dir (void)
   return g_build_filename (g_get_user_cache_dir (), "dcr-forensics", NULL);
 }
 
+/* The device's UUID in hex: the on-disk files are per device. */
+static char *
+uuid_hex (DcrContext *ctx)
+{
+  char *uuid = g_malloc0 (2 * VK_UUID_SIZE + 1);
+  for (guint i = 0; i < VK_UUID_SIZE; i++)
+    g_snprintf (uuid + 2 * i, 3, "%02x", ctx->info.uuid[i]);
+  return uuid;
+}
+
 static gboolean
 cache_header_ok (DcrContext *ctx, const char *data, gsize len)
 {
@@ -387,9 +397,7 @@ load_pipeline_cache (DcrContext *ctx, const DcrContextOptions *opts)
   if (!opts->no_pipeline_cache)
     {
       g_autofree char *dir = opts->pipeline_cache_dir ? g_strdup (opts->pipeline_cache_dir) : default_cache_dir ();
-      g_autofree char *uuid = g_malloc0 (2 * VK_UUID_SIZE + 1);
-      for (guint i = 0; i < VK_UUID_SIZE; i++)
-        g_snprintf (uuid + 2 * i, 3, "%02x", ctx->info.uuid[i]);
+      g_autofree char *uuid = uuid_hex (ctx);
       g_autofree char *base = g_strdup_printf ("pipelines-%s.bin", uuid);
       ctx->pipeline_cache_path = g_build_filename (dir, base, NULL);
       /* A missing, unreadable or foreign cache only costs compile time.
@@ -571,9 +579,7 @@ dcr_context_new (const DcrContextOptions *opts_in, GError **error)
   if (opts.warm_profile && ctx->pipeline_cache_path)
     {
       g_autofree char *dir = g_path_get_dirname (ctx->pipeline_cache_path);
-      g_autofree char *uuid = g_malloc0 (2 * VK_UUID_SIZE + 1);
-      for (guint i = 0; i < VK_UUID_SIZE; i++)
-        g_snprintf (uuid + 2 * i, 3, "%02x", ctx->info.uuid[i]);
+      g_autofree char *uuid = uuid_hex (ctx);
       g_autofree char *base = g_strdup_printf ("warm-%s-%s.txt", uuid, opts.warm_profile);
       ctx->warm_path = g_build_filename (dir, base, NULL);
       dcr_vk_warm_start (ctx);

@@ -9,12 +9,21 @@
 //  (a) invocation j < 69 gathers column j (≤ 100 values) into registers and
 //      finds its median by rank counting: the value at sorted position p is
 //      the x_t with #{x < x_t} ≤ p < #{x ≤ x_t}, which is exact with ties;
-//  (b) invocation t < n computes z = (x − med − mean)·inv_std on the fly and
-//      the tile's logit (weights read from the packed buffer, which every
-//      invocation reads in the same order), into shared memory and, when
+//      then it writes the column's z = (x − med − mean)·inv_std to shared
+//      memory;
+//  (b) the hidden layer as a register-blocked product: invocation i takes a
+//      block of KT tiles (tb = i % TB) and the blocks of KH hidden units
+//      hb = g, g + G, … (g = i / TB), and per input j loads KT values of z
+//      and KH weights for KT·KH products (on lavapipe each load from a
+//      per-invocation address is a scalar load per lane, so loads, not
+//      products, set the time); each invocation's share of its tiles'
+//      logits goes to shared memory, and invocation t < n sums the shares in
+//      order (g = 0, 1, …) into its logit, into shared memory and, when
 //      asked, to the logits buffer;
 //  (c) invocation 0 selects the largest logits and writes the columns.
+// Shared memory: about 29 KiB.
 // Storage of y f32 or, with -DDCR_FP16, f16; arithmetic f32.
+#extension GL_EXT_control_flow_attributes : require
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
 #define T float16_t
@@ -38,9 +47,14 @@ layout(push_constant) uniform P {
 } p;
 
 const uint NACC = 153, NVAL = 23, STRIDE = NACC + NVAL, NIN = 3 * NVAL, MAXT = 100, TOPK = 4;
+const uint LOCAL = 128, KT = 8, KH = 16;
+// tiles rounded up to whole blocks of KT
+const uint MAXTP = (MAXT + KT - 1) / KT * KT;
 
-shared float med[NIN];
 shared float logit[MAXT];
+// z[j][t] during (b) (zero past n), then each invocation's shares of its KT
+// tiles' logits (G·TB ≤ LOCAL of them)
+shared float zs[NIN * MAXTP];
 
 // x[t][j] of the header: value v = j % 23 of channel c = j / 23 of tile t
 float tile_value(uint t, uint j) {
@@ -50,7 +64,8 @@ float tile_value(uint t, uint j) {
 void main() {
     uint i = gl_LocalInvocationID.x, n = p.ntiles;
 
-    // (a) the medians
+    // (a) the medians, and z
+    const uint MEAN = 0, INV_STD = NIN, W1 = 2 * NIN;
     if (i < NIN) {
         float col[MAXT];
         for (uint t = 0; t < n; t++)
@@ -75,25 +90,60 @@ void main() {
                 found |= 2;
             }
         }
-        med[i] = (n & 1) != 0 ? hi : 0.5 * (lo + hi);
+        float m = (n & 1) != 0 ? hi : 0.5 * (lo + hi), mu = w[MEAN + i], is = w[INV_STD + i];
+        uint tp = (n + KT - 1) / KT * KT;
+        for (uint t = 0; t < tp; t++)
+            zs[i * MAXTP + t] = t < n ? ((tile_value(t, i) - m) - mu) * is : 0.0;
     }
     barrier();
 
     // (b) the logits
-    if (i < n) {
-        const uint MEAN = 0, INV_STD = NIN, W1 = 2 * NIN;
-        uint b1 = W1 + p.hidden * NIN, w2 = b1 + p.hidden, b2 = w2 + p.hidden;
-        float z[NIN];
-        for (uint j = 0; j < NIN; j++)
-            z[j] = ((tile_value(i, j) - med[j]) - w[MEAN + j]) * w[INV_STD + j];
-        float s = w[b2];
-        for (uint h = 0; h < p.hidden; h++) {
-            float a = w[b1 + h];
-            uint row = W1 + h * NIN;
-            for (uint j = 0; j < NIN; j++)
-                a += w[row + j] * z[j];
-            s += w[w2 + h] * max(a, 0.0);
+    uint b1 = W1 + p.hidden * NIN, w2 = b1 + p.hidden, b2 = w2 + p.hidden;
+    uint TB = (n + KT - 1) / KT, HB = (p.hidden + KH - 1) / KH, G = min(LOCAL / TB, HB);
+    uint tb = i % TB, g = i / TB;
+    float part[KT];
+    [[unroll]] for (uint k = 0; k < KT; k++)
+        part[k] = 0.0;
+    if (g < G) {
+        for (uint hb = g; hb < HB; hb += G) {
+            // hidden units past the width repeat the last one and are not used
+            uint hq[KH], wo[KH];
+            float a[KT][KH];
+            [[unroll]] for (uint q = 0; q < KH; q++) {
+                hq[q] = min(hb * KH + q, p.hidden - 1);
+                wo[q] = W1 + hq[q] * NIN;
+                float bh = w[b1 + hq[q]];
+                [[unroll]] for (uint k = 0; k < KT; k++)
+                    a[k][q] = bh;
+            }
+            for (uint j = 0; j < NIN; j++) {
+                float z[KT], wj[KH];
+                [[unroll]] for (uint k = 0; k < KT; k++)
+                    z[k] = zs[j * MAXTP + tb * KT + k];
+                [[unroll]] for (uint q = 0; q < KH; q++)
+                    wj[q] = w[wo[q] + j];
+                [[unroll]] for (uint k = 0; k < KT; k++)
+                    [[unroll]] for (uint q = 0; q < KH; q++)
+                        a[k][q] += wj[q] * z[k];
+            }
+            [[unroll]] for (uint q = 0; q < KH; q++)
+                if (hb * KH + q < p.hidden) {
+                    float oh = w[w2 + hq[q]];
+                    [[unroll]] for (uint k = 0; k < KT; k++)
+                        part[k] += oh * max(a[k][q], 0.0);
+                }
         }
+    }
+    barrier();
+    if (g < G)
+        [[unroll]] for (uint k = 0; k < KT; k++)
+            zs[(g * TB + tb) * KT + k] = part[k];
+    barrier();
+    if (i < n) {
+        float s = w[b2];
+        uint tb = i / KT, k = i % KT;
+        for (uint g = 0; g < G; g++)
+            s += zs[(g * TB + tb) * KT + k];
         logit[i] = s;
         if (p.write_logits != 0)
             lg[p.lg0 + i] = s;

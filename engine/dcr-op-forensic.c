@@ -110,7 +110,7 @@ dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot
   };
   char name[32];
   return dcr_ops_dispatch (seq, dcr_ops_shader_name ("residual_features", y->dtype, name, sizeof name), NULL, 0,
-                           fb, 2, &fp, sizeof fp, 1, 1, 1, error);
+                           fb, 2, &fp, sizeof fp, 3, 1, 1, error);
 }
 
 void

@@ -75,8 +75,9 @@ record_diff (DcrSeq *seq, const char *shader, const DcrBinding *bindings, guint 
                                         sizeof *pc, error);
   if (!pipe)
     return FALSE;
-  dcr_seq_dispatch (seq, pipe, bindings, n_bindings, pc, sizeof *pc,
-                    groups_for ((gint64) pc->batch * pc->tokens * pc->dim), 1, 1);
+  /* a workgroup per row (b, j) of d (shaders/heads.comp) */
+  dcr_seq_dispatch (seq, pipe, bindings, n_bindings, pc, sizeof *pc, MIN (pc->tokens, DCR_OPS_MAX_GROUPS),
+                    MIN (pc->batch, DCR_OPS_MAX_GROUPS), 1);
   return TRUE;
 }
 

@@ -37,26 +37,30 @@ layout(push_constant) uniform P {
     uint base, rows;  // the chunk's first bank position and its row count (gather)
 } p;
 
+// One row (b, j) of d per workgroup at a time (workgroup (j, b)), its dim
+// values spread over the invocations: the row's bank position and chunk test
+// are the same for every invocation, and nothing is divided per element or
+// per row (lavapipe divides a vector lane by lane).
 void main() {
-    uint n = p.batch * p.tokens * p.dim;
-    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    for (uint i = gl_GlobalInvocationID.x; i < n; i += stride) {
-        uint c = i % p.dim;
-        uint bj = i / p.dim;
-        uint b = bj / p.tokens;
+    for (uint b = gl_WorkGroupID.y; b < p.batch; b += gl_NumWorkGroups.y)
+        for (uint j = gl_WorkGroupID.x; j < p.tokens; j += gl_NumWorkGroups.x) {
+            uint bj = b * p.tokens + j;
 #ifdef DCR_HEADS_GATHER
-        uint pos = idx[bj];
-        if (pos < p.base || pos - p.base >= p.rows)
-            continue;
-        float rv = float(r[(pos - p.base) * p.dim + c]);
+            uint pos = idx[bj];
+            if (pos < p.base || pos - p.base >= p.rows)
+                continue;
+            uint r0 = (pos - p.base) * p.dim;
 #else
-        float rv = float(r[i]);
+            uint r0 = bj * p.dim;
 #endif
-        float v = abs(float(f[b * p.dim + c]) - rv);
-        d[i] = T(v);
-        if (WRITE_D1 && bj % p.tokens == 0u)
-            d1[b * p.dim + c] = T(v);
-    }
+            uint f0 = b * p.dim, d0 = bj * p.dim;
+            for (uint c = gl_LocalInvocationID.x; c < p.dim; c += gl_WorkGroupSize.x) {
+                float v = abs(float(f[f0 + c]) - float(r[r0 + c]));
+                d[d0 + c] = T(v);
+                if (WRITE_D1 && j == 0u)
+                    d1[f0 + c] = T(v);
+            }
+        }
 }
 
 #elif defined(DCR_HEADS_GATE)

@@ -24,7 +24,8 @@ typedef struct {
   gint64 b, l, d;
 } Shape;
 
-static const Shape shapes[] = { { 1, 1, 1 }, { 3, 7, 17 }, { 2, 5, 65 }, { 1, 32, 24 }, { 17, 3, 3 } };
+/* dim 300: rows wider than the kernel's 128 invocations */
+static const Shape shapes[] = { { 1, 1, 1 }, { 3, 7, 17 }, { 2, 5, 65 }, { 1, 32, 24 }, { 17, 3, 3 }, { 2, 3, 300 } };
 
 static void
 test_diff (void)

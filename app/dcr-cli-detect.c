@@ -121,7 +121,11 @@ gboolean
 dcr_cli_setup_open (DcrCliSetup *s, const char *device, const char *backbone, DcrDtype dtype, const char *model,
                     const char *bank, gboolean writable, guint batch, GError **error)
 {
-  DcrContextOptions copts = { .device = device, .warm_profile = "detect" };
+  /* the pipelines depend on the backbone, the model, the storage type and
+   * the batch: one warm-up list for each such set-up */
+  g_autofree char *what = g_strdup_printf ("%s|%s|%d|%u", backbone ? backbone : "", model ? model : "", dtype, batch);
+  g_autofree char *profile = g_strdup_printf ("detect-%08x", g_str_hash (what));
+  DcrContextOptions copts = { .device = device, .warm_profile = profile };
   if (!(s->ctx = dcr_context_new (&copts, error)) || !(s->bb = dcr_backbone_load (s->ctx, backbone, dtype, error))
       || !(s->model = dcr_cli_load_model (s->ctx, model, error))
       || !dcr_model_check_backbone (s->model, dcr_backbone_id (s->bb), dcr_backbone_dim (s->bb), error)

@@ -70,7 +70,7 @@ typedef struct {
   gboolean validation;         /* enable VK_LAYER_KHRONOS_validation; also $DCR_VALIDATION=1 */
   const char *pipeline_cache_dir; /* NULL → $XDG_CACHE_HOME/dcr-forensics */
   gboolean no_pipeline_cache;  /* neither load nor save the on-disk cache */
-  /* A name for this kind of run ("detect", "gui"), or NULL. With a name
+  /* A name for this kind of run ("gui", "detect-…"), or NULL. With a name
    * and the on-disk cache, the pipelines the last run of that name used
    * are built again on a background thread from the start (on lavapipe a
    * pipeline takes 5–300 ms to build, a scan's first batch about 40 of

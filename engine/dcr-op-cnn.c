@@ -2,7 +2,7 @@
  * preprocessing (shaders/cnn_prep.comp), the columns from the logit maps
  * (shaders/cnn_pool.comp), and the whole forward pass: the preprocessing
  * fused with the first layer (shaders/cnn_stem.comp) when that layer is
- * small enough, the thin layers (with a following 1 × 1 → 1 layer
+ * small enough, the thin stride-1 layers (with a following 1 × 1 → 1 layer
  * fused in) through shaders/cnn_conv.comp, the others through
  * dcr_op_conv2d. On lavapipe this took the bench net (3×3/2 3→8, 3×3/2
  * 8→16, 3×3 16→16, 1×1 16→1) from six dispatches to four and about a
@@ -53,23 +53,20 @@ typedef struct {
   guint32 ih, iw, oh, ow, runs, rows, act, next_act;
 } ThinPush;
 
-/* The thin layers' kernel (shaders/cnn_conv.comp): any stride, cin a
+/* The thin layers' kernel (shaders/cnn_conv.comp): stride 1, cin a
  * multiple of 4 up to 16, cout up to 16, weights up to a 3 × 3 16 → 16
  * layer's (kept in registers), fused with the next layer when that is
- * 1 × 1 → 1 channel; other layers run through dcr_op_conv2d. On lavapipe
- * the implicit GEMM looked faster for the stride-2 8 → 16 layer in `dcr
- * bench ops` alone (best 0.46 against 0.53 ms a 256² image), but inside a
- * scan, image after image, it took ~1.1 ms an image against ~0.8 for this
- * kernel (BENCHMARKS.md, seventh session); for the stride-1 16 → 16 layer
- * with the 1 × 1 after it this kernel wins anyway (0.68 + 0.20 against 0.49
- * fused). */
+ * 1 × 1 → 1 channel; other layers run through dcr_op_conv2d (on lavapipe
+ * its implicit GEMM was faster for the stride-2 8 → 16 layer, best 0.46
+ * against 0.53 ms a 256² image, and slower for the stride-1 16 → 16 one
+ * with the 1 × 1 after it, 0.68 + 0.20 against 0.49 fused). */
 #define THIN_MAX_CHANNELS 16
 #define THIN_MAX_WEIGHTS (3 * 3 * 16 * 16)
 
 static gboolean
 thin_fits (const DcrCnnLayer *L)
 {
-  return L->cin % 4 == 0 && L->cin <= THIN_MAX_CHANNELS && L->cout <= THIN_MAX_CHANNELS
+  return L->stride == 1 && L->cin % 4 == 0 && L->cin <= THIN_MAX_CHANNELS && L->cout <= THIN_MAX_CHANNELS
          && L->kernel * L->kernel * L->cin * L->cout <= THIN_MAX_WEIGHTS;
 }
 

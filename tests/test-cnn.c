@@ -443,7 +443,7 @@ test_forward (void)
 }
 
 /* The fused kernels (shaders/cnn_stem.comp for a first layer of up to 16
- * channels, shaders/cnn_conv.comp for the layers of 4·k ≤ 16 input
+ * channels, shaders/cnn_conv.comp for the stride-1 layers of 4·k ≤ 16 input
  * channels, with a following 1 × 1 → 1 layer in registers) at the edges of
  * what they take (the stem: k² · cout ≤ 144), and the layers next to them
  * that go through dcr_op_conv2d; odd sizes and the 512 window of a 600 × 700 image. */
@@ -455,7 +455,6 @@ static const Arch fused_archs[] = {
   { 3, { 3, 8, 12, 1 }, { 1, 3, 1 }, { 1, 1, 1 } },      /* stem 1 × 1; thin 8 → 12 + 1 × 1 fused */
   { 3, { 3, 4, 16, 1 }, { 3, 3, 3 }, { 1, 1, 1 } },      /* thin 4 → 16 with ReLU, last 3 × 3 not fused */
   { 4, { 3, 12, 16, 1, 1 }, { 3, 1, 1, 1 }, { 2, 1, 1, 1 } }, /* thin 12 → 16 fused with a ReLU'd 16 → 1 */
-  { 4, { 3, 8, 16, 4, 1 }, { 3, 3, 2, 1 }, { 2, 2, 3, 1 } },  /* thin s 2 (the shipped net's), thin s 3 > k fused */
   { 2, { 3, 20, 1 }, { 3, 1 }, { 2, 1 } },               /* 20 channels: prep + dcr_op_conv2d */
 };
 

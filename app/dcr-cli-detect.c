@@ -307,3 +307,21 @@ dcr_cli_json_add_strv (JsonBuilder *b, const char *name, char **v)
     json_builder_add_string_value (b, v[i]);
   json_builder_end_array (b);
 }
+
+gboolean
+dcr_cli_epoch_report (guint epoch, guint epochs, double loss, gpointer quiet)
+{
+  if (!GPOINTER_TO_INT (quiet) && (epoch == 1 || epoch % 5 == 0 || epoch == epochs))
+    fprintf (stderr, "epoch %u/%u  loss %.4f\n", epoch, epochs, loss);
+  return TRUE;
+}
+
+gboolean
+dcr_cli_out_folder_exists (const char *out)
+{
+  g_autofree char *parent = g_path_get_dirname (out);
+  if (g_file_test (parent, G_FILE_TEST_IS_DIR))
+    return TRUE;
+  fprintf (stderr, "dcr: %s: the folder %s does not exist\n", out, parent);
+  return FALSE;
+}

@@ -56,6 +56,14 @@ typedef struct {
 gboolean dcr_cli_progress (guint done, guint total, gpointer user_data);
 /* "1 h 02 min", "3 min 05 s", "12 s" */
 char *dcr_cli_duration (double seconds);
+/* A trainer's epoch callback (dcr_tile_train, dcr_cnn_train): "epoch E/N
+ * loss L" on stderr at the first epoch, every fifth and the last, unless
+ * quiet is GINT_TO_POINTER (TRUE). */
+gboolean dcr_cli_epoch_report (guint epoch, guint epochs, double loss, gpointer quiet);
+/* FALSE, with a message on stderr, when the folder that would hold the
+ * output file `out` does not exist: a training run fails before its work,
+ * not after it. */
+gboolean dcr_cli_out_folder_exists (const char *out);
 
 /* Features of every image under dir; prints files that failed. items and
  * features are allocated; returns the count. */

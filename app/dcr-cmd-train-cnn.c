@@ -81,19 +81,6 @@ parse_arch (const char *spec, GError **error)
   return dcr_cnn_new (n + 1, channels, kernels, strides, error);
 }
 
-typedef struct {
-  gboolean quiet;
-} Progress;
-
-static gboolean
-on_epoch (guint epoch, guint epochs, double loss, gpointer data)
-{
-  const Progress *p = data;
-  if (!p->quiet && (epoch == 1 || epoch % 5 == 0 || epoch == epochs))
-    fprintf (stderr, "epoch %u/%u  loss %.4f\n", epoch, epochs, loss);
-  return TRUE;
-}
-
 /* Validation: image-level AUC of the columns (all fakes against reals),
  * from the double reference on each image's window. */
 static void
@@ -205,12 +192,8 @@ dcr_cmd_train_cnn (int argc, char **argv)
       g_autofree char *mf_parent = g_path_get_dirname (manifest_path);
       mf_dir = g_canonicalize_filename (mf_parent, NULL);
     }
-  g_autofree char *out_parent = g_path_get_dirname (out);
-  if (!g_file_test (out_parent, G_FILE_TEST_IS_DIR))
-    {
-      fprintf (stderr, "dcr: %s: the folder %s does not exist\n", out, out_parent);
-      return 1;
-    }
+  if (!dcr_cli_out_folder_exists (out))
+    return 1;
 
   /* every image, decoded once and kept in memory */
   g_autoptr (GArray) imgs = g_array_new (FALSE, TRUE, sizeof (Img));
@@ -286,9 +269,8 @@ dcr_cmd_train_cnn (int argc, char **argv)
     return dcr_cli_fail (err);
   if (!quiet)
     fprintf (stderr, "dcr: training on %s\n", dcr_context_device (ctx)->name);
-  Progress pg = { quiet };
   double final_loss = NAN;
-  g_autoptr (DcrCnn) cnn = dcr_cnn_train (ctx, arch, train, n_train, &o, on_epoch, &pg, &final_loss, &err);
+  g_autoptr (DcrCnn) cnn = dcr_cnn_train (ctx, arch, train, n_train, &o, dcr_cli_epoch_report, GINT_TO_POINTER (quiet), &final_loss, &err);
   if (!cnn)
     {
       g_prefix_error (&err, "train-cnn: ");

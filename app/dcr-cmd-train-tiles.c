@@ -125,19 +125,6 @@ tile_cover (const Img *im, guint t)
   return ix > 0 && iy > 0 ? (double) (ix * iy) / (double) (w * h) : 0.0;
 }
 
-typedef struct {
-  gboolean quiet;
-} Progress;
-
-static gboolean
-on_epoch (guint epoch, guint epochs, double loss, gpointer data)
-{
-  const Progress *p = data;
-  if (!p->quiet && (epoch == 1 || epoch % 5 == 0 || epoch == epochs))
-    fprintf (stderr, "epoch %u/%u  loss %.4f\n", epoch, epochs, loss);
-  return TRUE;
-}
-
 /* Image-level AUC of column 0: fakes (with a rectangle) against reals of
  * the chosen split; NaN when a class is missing. */
 static double
@@ -234,12 +221,8 @@ dcr_cmd_train_tiles (int argc, char **argv)
   g_autofree char *mf_parent = g_path_get_dirname (manifest_path);
   g_autofree char *mf_dir = g_canonicalize_filename (mf_parent, NULL);
   /* fail before the work rather than after it */
-  g_autofree char *out_parent = g_path_get_dirname (out);
-  if (!g_file_test (out_parent, G_FILE_TEST_IS_DIR))
-    {
-      fprintf (stderr, "dcr: %s: the folder %s does not exist\n", out, out_parent);
-      return 1;
-    }
+  if (!dcr_cli_out_folder_exists (out))
+    return 1;
 
   /* every image, with its role; fakes without a rectangle are left out */
   g_autoptr (GArray) imgs = g_array_new (FALSE, TRUE, sizeof (Img));
@@ -361,9 +344,8 @@ dcr_cmd_train_tiles (int argc, char **argv)
     for (int j = 0; j < NIN; j++)
       z[k * NIN + j] = (z[k * NIN + j] - mu[j]) / sd[j];
 
-  Progress pg = { quiet };
   double final_loss = NAN;
-  if (!(head = dcr_tile_train (ctx, z, labels, kept, &o, on_epoch, &pg, &final_loss, &err)))
+  if (!(head = dcr_tile_train (ctx, z, labels, kept, &o, dcr_cli_epoch_report, GINT_TO_POINTER (quiet), &final_loss, &err)))
     {
       g_prefix_error (&err, "train-tiles: ");
       return dcr_cli_fail (err);

@@ -71,6 +71,9 @@ struct _DcrBackboneRun {
   DcrTensor *raw;       /* before standardisation: == features without it */
   guint row0;           /* the chunk's first row of features */
   DcrSeq *seq;
+  DcrSeq *images;       /* the per-image work set since the last forward, run before it */
+  GPtrArray *staging;   /* DcrTensor: those images' pixels, kept until that work ran */
+  gsize staging_bytes;  /* their size */
   GPtrArray *scratch;   /* DcrTensor, freed with the run */
   guint scratch_next;   /* chunks after the first get the first's scratch, in order */
   DcrTensor *whole_input, *chunk_input;

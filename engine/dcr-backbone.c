@@ -443,12 +443,27 @@ dcr_backbone_max_batch (DcrBackbone *bb)
 
 /* ---- runs ------------------------------------------------------------- */
 
+static gboolean run_images (DcrBackboneRun *run, GError **error);
+
+/* The staging bytes of images whose work waits for the next forward, at
+ * most (96 MiB; $DCR_BACKBONE_STAGING_MB=N for the tests): past it, the
+ * work so far runs first. */
+static gsize
+staging_limit (void)
+{
+  const char *env = g_getenv ("DCR_BACKBONE_STAGING_MB");
+  return (gsize) (env ? atoi (env) : 96) << 20;
+}
+
 void
 dcr_backbone_run_free (DcrBackboneRun *run)
 {
   if (!run)
     return;
   dcr_seq_free (run->seq);
+  dcr_seq_free (run->images);
+  if (run->staging)
+    g_ptr_array_unref (run->staging);
   dcr_tensor_free (run->input);
   dcr_tensor_free (run->features);
   dcr_tensor_free (run->chunk_input);
@@ -577,6 +592,7 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
   run->bb = bb;
   run->batch = batch;
   run->scratch = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
+  run->staging = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
   DcrContext *ctx = bb->ctx;
   gint64 in_shape[] = { batch, bb->input_size, bb->input_size, 3 };
   gint64 feat_shape[] = { batch, bb->dim };
@@ -674,14 +690,28 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
   if (!check_slot (run, slot, error) || !dcr_backbone_check_image (run->bb, img->width, img->height, error))
     return FALSE;
   DcrBackbone *bb = run->bb;
-  g_autoptr (DcrTensor) t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
-  if (!t || !dcr_buffer_upload (t->buf, 0, img->pixels, (gsize) img->width * img->height * 3, error))
+  /* large photos: the pixels waiting in staging memory stay bounded */
+  gsize bytes = (gsize) img->width * img->height * 3;
+  if (run->staging_bytes + bytes > staging_limit () && !run_images (run, error))
+    return FALSE;
+  DcrTensor *t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
+  if (!t)
+    return FALSE;
+  g_ptr_array_add (run->staging, t); /* freed once the work below ran */
+  run->staging_bytes += bytes;
+  if (!dcr_buffer_upload (t->buf, 0, img->pixels, bytes, error))
     return FALSE;
   DcrPreprocessParams p = { 0 };
   bb->klass->preprocess (bb, img->height, img->width, &p);
   p.batch_index = slot;
-  g_autoptr (DcrSeq) seq = dcr_seq_new (bb->ctx, error);
-  if (!seq || !dcr_op_preprocess (seq, t, run->input, &p, error))
+  /* Recorded into one sequence with the batch's other images and run by
+   * dcr_backbone_run_forward: one submission a batch rather than one an
+   * image (on lavapipe each submission and its wait cost more than most of
+   * these dispatches). */
+  if (!run->images && !(run->images = dcr_seq_new (bb->ctx, error)))
+    return FALSE;
+  DcrSeq *seq = run->images;
+  if (!dcr_op_preprocess (seq, t, run->input, &p, error))
     return FALSE;
   /* the residual statistics read the pixels as they are, before any resize */
   if (bb->residual
@@ -718,8 +748,6 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
       cnn_nbh = (guint) bh;
       cnn_nbw = (guint) bw;
     }
-  if (!dcr_seq_submit (seq, TRUE, error))
-    return FALSE;
   if (bb->cnn)
     {
       run->cnn_nbh[slot] = cnn_nbh;
@@ -796,6 +824,8 @@ dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GEr
 {
   if (n > run->batch)
     return check_slot (run, n - 1, error);
+  if (!run_images (run, error)) /* an earlier set_image must not overwrite these later */
+    return FALSE;
   gsize count = (gsize) n * run->bb->input_size * run->bb->input_size * 3;
   if (run->bb->dtype == DCR_F16)
     {
@@ -806,10 +836,24 @@ dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GEr
   return dcr_buffer_upload (run->input->buf, 0, nhwc, count * 4, error);
 }
 
+/* Runs the per-image work recorded since the last forward, then frees it
+ * and its staging images. */
+static gboolean
+run_images (DcrBackboneRun *run, GError **error)
+{
+  if (!run->images)
+    return TRUE;
+  gboolean ok = dcr_seq_submit (run->images, TRUE, error);
+  g_clear_pointer (&run->images, dcr_seq_free);
+  g_ptr_array_set_size (run->staging, 0);
+  run->staging_bytes = 0;
+  return ok;
+}
+
 gboolean
 dcr_backbone_run_forward (DcrBackboneRun *run, GError **error)
 {
-  return dcr_seq_submit (run->seq, TRUE, error);
+  return run_images (run, error) && dcr_seq_submit (run->seq, TRUE, error);
 }
 
 gboolean
@@ -841,7 +885,7 @@ gboolean
 dcr_backbone_run_time (DcrBackboneRun *run, int repeats, double *min_ms, double *median_ms, GError **error)
 {
   repeats = MAX (repeats, 1);
-  if (!dcr_seq_submit (run->seq, TRUE, error))
+  if (!run_images (run, error) || !dcr_seq_submit (run->seq, TRUE, error))
     return FALSE;
   g_autofree double *t = g_new (double, repeats);
   for (int i = 0; i < repeats; i++)

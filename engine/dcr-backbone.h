@@ -148,13 +148,16 @@ typedef struct _DcrBackboneRun DcrBackboneRun;
 DcrBackboneRun *dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error);
 void dcr_backbone_run_free (DcrBackboneRun *run);
 guint dcr_backbone_run_batch (DcrBackboneRun *run);
-/* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
- * centre-crops and normalises it on the GPU into batch slot `slot`. */
 /* Whether a width × height picture can be analysed (the residual and local
  * taps need DCR_FORENSIC_MIN_SIDE pixels a side, the CNN dcr_cnn_min_side); a DCR_BACKBONE_ERROR_INPUT
  * error saying so otherwise. Callers check each image before batching it, so
  * that one small picture does not fail a whole batch. */
 gboolean dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **error);
+/* Decodes nothing: takes an RGB image, resizes (short side, antialiased),
+ * centre-crops and normalises it on the GPU into batch slot `slot`, and
+ * computes its forensic taps there. The GPU work is recorded with the
+ * batch's other images and runs at the next dcr_backbone_run_forward (the
+ * image's pixels are copied; `img` may be freed at once). */
 gboolean dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error);
 /* Tests: sets slots 0..n-1 from already-normalised NHWC floats. */
 gboolean dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error);
@@ -175,8 +178,8 @@ gboolean dcr_backbone_has_tiles (DcrBackbone *bb);
 guint dcr_backbone_tiles_column (DcrBackbone *bb);
 /* The tile head's score of every tile of the image in `slot` (row-major,
  * nth × ntw of them, the tiles of dcr-op-local.h; the rest of logits set to
- * 0) from its last dcr_backbone_run_set_image. Errors when the backbone has
- * no tile head or the slot no image. */
+ * 0) from its last dcr_backbone_run_set_image and the forward pass after
+ * it. Errors when the backbone has no tile head or the slot no image. */
 gboolean dcr_backbone_run_tile_logits (DcrBackboneRun *run, guint slot, float logits[DCR_LOCAL_MAX_TILES],
                                        guint *nth, guint *ntw, GError **error);
 
@@ -188,8 +191,8 @@ guint dcr_backbone_cnn_column (DcrBackbone *bb);
 const DcrCnn *dcr_backbone_cnn (DcrBackbone *bb);
 /* The CNN's block means of the image in `slot` (row-major, nbh × nbw of
  * them, the blocks of dcr-cnn.h; the rest set to 0) from its last
- * dcr_backbone_run_set_image. Errors when the backbone has no CNN or the
- * slot no image. */
+ * dcr_backbone_run_set_image and the forward pass after it. Errors when the
+ * backbone has no CNN or the slot no image. */
 gboolean dcr_backbone_run_cnn_blocks (DcrBackboneRun *run, guint slot, float blocks[DCR_CNN_MAX_BLOCKS], guint *nbh,
                                       guint *nbw, GError **error);
 

@@ -222,6 +222,40 @@ test_image_path (void)
   g_assert_true (dcr_backbone_run_forward (drun, &err));
   g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
   dcr_test_assert_close ("replayed standardisation", dgot, dwant, dim, 1e-3, 1e-3);
+  /* set_image's GPU work runs at the next forward, in the order the images
+   * were set: a slot set twice holds the later image, and an image freed
+   * right after set_image is still analysed (its pixels were copied) */
+  g_autoptr (DcrImage) other = dcr_image_new (S + 40, S);
+  gsize other_bytes = (gsize) other->width * other->height * 3;
+  for (gsize i = 0; i < other_bytes; i++)
+    other->pixels[i] = (guint8) (i * 7 % 251);
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, other, &err));
+  g_assert_true (dcr_backbone_run_forward (drun, &err));
+  g_autofree float *ogot = g_new (float, dim);
+  g_assert_true (dcr_backbone_run_features (drun, ogot, &err));
+  DcrImage *copy = dcr_image_new (other->width, other->height);
+  memcpy (copy->pixels, other->pixels, other_bytes);
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, img, &err));
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, copy, &err));
+  memset (copy->pixels, 0, other_bytes);
+  dcr_image_free (copy);
+  g_assert_true (dcr_backbone_run_forward (drun, &err));
+  g_assert_no_error (err);
+  g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
+  dcr_test_assert_close ("the later of two images set", dgot, ogot, dim, 0, 0);
+  /* the same when each image's work runs before the next is set (what
+   * large photos get, past the staging limit) */
+  g_setenv ("DCR_BACKBONE_STAGING_MB", "0", TRUE);
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, img, &err));
+  g_assert_true (dcr_backbone_run_set_image (drun, 0, other, &err));
+  g_unsetenv ("DCR_BACKBONE_STAGING_MB");
+  g_assert_true (dcr_backbone_run_forward (drun, &err));
+  g_assert_true (dcr_backbone_run_features (drun, dgot, &err));
+  dcr_test_assert_close ("the later of two images set, run one by one", dgot, ogot, dim, 0, 0);
+  float most = 0; /* the two images' features differ */
+  for (guint i = 0; i < dim; i++)
+    most = MAX (most, fabsf (ogot[i] - dwant[i]));
+  g_assert_cmpfloat (most, >, 0.1f);
   dcr_test_assert_no_validation_errors ();
 }
 

@@ -455,6 +455,8 @@ static const Arch fused_archs[] = {
   { 3, { 3, 8, 12, 1 }, { 1, 3, 1 }, { 1, 1, 1 } },      /* stem 1 × 1; thin 8 → 12 + 1 × 1 fused */
   { 3, { 3, 4, 16, 1 }, { 3, 3, 3 }, { 1, 1, 1 } },      /* thin 4 → 16 with ReLU, last 3 × 3 not fused */
   { 4, { 3, 12, 16, 1, 1 }, { 3, 1, 1, 1 }, { 2, 1, 1, 1 } }, /* thin 12 → 16 fused with a ReLU'd 16 → 1 */
+  { 3, { 3, 8, 6, 1 }, { 1, 3, 1 }, { 1, 1, 1 } },       /* thin 8 → 6 (one group of 6) + 1 × 1 fused */
+  { 3, { 3, 4, 6, 1 }, { 3, 3, 3 }, { 1, 1, 1 } },       /* thin 4 → 6, written channel by channel */
   { 2, { 3, 20, 1 }, { 3, 1 }, { 2, 1 } },               /* 20 channels: prep + dcr_op_conv2d */
 };
 

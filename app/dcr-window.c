@@ -12,6 +12,8 @@
 #include "dcr-batch-view.h"
 #include "dcr-bank-view.h"
 
+#include <stdlib.h>
+
 struct _DcrWindow {
   AdwApplicationWindow parent_instance;
   AdwToastOverlay *toast_overlay;
@@ -19,6 +21,8 @@ struct _DcrWindow {
   AdwStatusPage *start_page, *no_model_page;
   GtkSpinner *spinner;
   GtkLabel *busy_label;
+  GtkWidget *busy_hint;      /* why it takes long, shown when it does */
+  guint busy_hint_id;        /* the timeout that shows it */
   DcrInspectView *inspect_view;
   DcrBatchView *batch_view;
   DcrRecentList *recent_list;
@@ -40,9 +44,38 @@ has_model (DcrWindow *self)
   return path != NULL;
 }
 
+/* The busy page's hint: after a few seconds ($DCR_BUSY_HINT_MS, for the
+ * tests) it says why an analysis can take long (on lavapipe the first one
+ * compiles the GPU code for half a minute). */
+static gboolean
+show_busy_hint (gpointer data)
+{
+  DcrWindow *self = data;
+  self->busy_hint_id = 0;
+  gtk_widget_set_visible (self->busy_hint, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+busy_hint_start (DcrWindow *self)
+{
+  g_clear_handle_id (&self->busy_hint_id, g_source_remove);
+  gtk_widget_set_visible (self->busy_hint, FALSE);
+  const char *env = g_getenv ("DCR_BUSY_HINT_MS");
+  self->busy_hint_id = g_timeout_add (env ? (guint) atoi (env) : 4000, show_busy_hint, self);
+}
+
+static void
+busy_hint_stop (DcrWindow *self)
+{
+  g_clear_handle_id (&self->busy_hint_id, g_source_remove);
+  gtk_widget_set_visible (self->busy_hint, FALSE);
+}
+
 static void
 show_idle (DcrWindow *self)
 {
+  busy_hint_stop (self);
   gtk_spinner_stop (self->spinner);
   const char *page = has_model (self) ? self->idle_page : "no-model";
   gtk_stack_set_visible_child_name (self->stack, page);
@@ -95,6 +128,7 @@ on_analysed (GObject *source, GAsyncResult *res, gpointer data)
     {
       if (g_error_matches (err, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_NO_MODEL))
         {
+          busy_hint_stop (self);
           gtk_spinner_stop (self->spinner);
           gtk_stack_set_visible_child_name (self->stack, "no-model");
           return;
@@ -109,6 +143,7 @@ on_analysed (GObject *source, GAsyncResult *res, gpointer data)
   dcr_recent_add (analysed);
   dcr_inspect_view_set_result (self->inspect_view, r);
   self->idle_page = "result";
+  busy_hint_stop (self);
   gtk_spinner_stop (self->spinner);
   gtk_stack_set_visible_child_name (self->stack, "result");
 }
@@ -136,6 +171,7 @@ dcr_window_open_file (DcrWindow *self, GFile *file)
   g_autofree char *name = g_file_get_basename (file);
   g_autofree char *busy = g_strdup_printf ("Analysing %s…", name);
   gtk_label_set_label (self->busy_label, busy);
+  busy_hint_start (self);
   gtk_spinner_start (self->spinner);
   gtk_stack_set_visible_child_name (self->stack, "busy");
   Pending *pending = g_new (Pending, 1);
@@ -285,6 +321,7 @@ static void
 dcr_window_dispose (GObject *object)
 {
   DcrWindow *self = DCR_WINDOW (object);
+  g_clear_handle_id (&self->busy_hint_id, g_source_remove);
   if (self->cancellable)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
@@ -310,6 +347,7 @@ dcr_window_class_init (DcrWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, no_model_page);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, spinner);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, busy_label);
+  gtk_widget_class_bind_template_child (widget_class, DcrWindow, busy_hint);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, inspect_view);
   gtk_widget_class_bind_template_child (widget_class, DcrWindow, batch_view);
   gtk_widget_class_install_action (widget_class, "win.new-batch", NULL, new_batch_action);

@@ -1,5 +1,6 @@
 /* dcr-main.c — `dcr` executable. */
 #include "dcr-cli.h"
+#include "dcr-vk.h"
 
 #include <locale.h>
 
@@ -7,5 +8,6 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
+  dcr_vk_default_cpu_threads ();
   return dcr_cli_main (argc, argv);
 }

@@ -455,6 +455,15 @@ dcr_context_pipeline_cache_path (DcrContext *ctx)
   return ctx->pipeline_cache_path;
 }
 
+void
+dcr_vk_default_cpu_threads (void)
+{
+  if (g_getenv ("LP_NUM_THREADS"))
+    return;
+  g_autofree char *n = g_strdup_printf ("%u", MIN (4 * g_get_num_processors (), 16));
+  g_setenv ("LP_NUM_THREADS", n, FALSE);
+}
+
 DcrContext *
 dcr_context_new (const DcrContextOptions *opts_in, GError **error)
 {

@@ -78,6 +78,15 @@ typedef struct {
   const char *warm_profile;
 } DcrContextOptions;
 
+/* For programs' main(), before any thread starts (it sets an environment
+ * variable): when $LP_NUM_THREADS is unset, asks Mesa's lavapipe for 4
+ * threads per CPU, at most 16 (its limit). lavapipe's default is one per
+ * CPU; every dispatch then waits for the thread the OS preempted last
+ * (for the decoding thread, say), and more, smaller shares of each
+ * dispatch cut that wait. BENCHMARKS.md has the measurements. No effect
+ * on other drivers. */
+void dcr_vk_default_cpu_threads (void);
+
 DcrContext *dcr_context_new (const DcrContextOptions *opts, GError **error);
 void dcr_context_free (DcrContext *ctx);
 const DcrDeviceInfo *dcr_context_device (DcrContext *ctx);

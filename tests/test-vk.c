@@ -463,10 +463,29 @@ test_pipeline_warm_up (void)
   g_rmdir (dir);
 }
 
+/* dcr_vk_default_cpu_threads: 4 lavapipe threads a CPU (at most 16) when
+ * $LP_NUM_THREADS is unset, and the user's choice otherwise. */
+static void
+test_cpu_threads (void)
+{
+  g_autofree char *saved = g_strdup (g_getenv ("LP_NUM_THREADS"));
+  g_unsetenv ("LP_NUM_THREADS");
+  dcr_vk_default_cpu_threads ();
+  g_assert_cmpint (atoi (g_getenv ("LP_NUM_THREADS")), ==, MIN (4 * (int) g_get_num_processors (), 16));
+  g_setenv ("LP_NUM_THREADS", "3", TRUE);
+  dcr_vk_default_cpu_threads ();
+  g_assert_cmpstr (g_getenv ("LP_NUM_THREADS"), ==, "3");
+  if (saved)
+    g_setenv ("LP_NUM_THREADS", saved, TRUE);
+  else
+    g_unsetenv ("LP_NUM_THREADS");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/vk/cpu-threads", test_cpu_threads);
   g_test_add_func ("/vk/pick-rules", test_pick_rules);
   g_test_add_func ("/vk/list-devices", test_list_devices);
   g_test_add_func ("/vk/override", test_override);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """make-benchmark.py — builds DCR Forensics' benchmark from packaged material.
 
-Reals: photographs from Debian's lomiri-wallpapers and plasma-workspace-wallpapers,
-downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
+Reals: photographs from Debian's lomiri-wallpapers, plasma-workspace-wallpapers and
+mate-backgrounds, downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
 downscaled x2/x3/x4 and brought back by neural super-resolution generators
 (upscale.mjs, npm packages pinned in package.json). Hard negatives: the same
 downscale brought back by plain bicubic/Lanczos resampling, labelled real.
@@ -29,6 +29,7 @@ CROP = 256
 
 LOMIRI = '/usr/share/backgrounds'
 PLASMA = '/usr/share/wallpapers'
+MATE = '/usr/share/backgrounds/mate/nature'
 
 # The photographs (the packages' illustrations and renders are left out).
 # split: train / val / test, by source photo.
@@ -59,6 +60,20 @@ PHOTOS = [
     ('plasma-workspace-wallpapers', 'OneStandsOut', f'{PLASMA}/OneStandsOut/contents/images/2560x1600.jpg', 'train'),
     ('plasma-workspace-wallpapers', 'Path', f'{PLASMA}/Path/contents/images/2560x1600.jpg', 'test'),
     ('plasma-workspace-wallpapers', 'summer_1am', f'{PLASMA}/summer_1am/contents/images/2560x1600.jpg', 'train'),
+    # mate-backgrounds' nature photographs (added in the ninth session: training and
+    # validation only, so the test sets stay those of the earlier model cards)
+    ('mate-backgrounds', 'Aqua', f'{MATE}/Aqua.jpg', 'train'),
+    ('mate-backgrounds', 'Blinds', f'{MATE}/Blinds.jpg', 'train'),
+    ('mate-backgrounds', 'Dune', f'{MATE}/Dune.jpg', 'val'),
+    ('mate-backgrounds', 'FreshFlower', f'{MATE}/FreshFlower.jpg', 'train'),
+    ('mate-backgrounds', 'Garden', f'{MATE}/Garden.jpg', 'train'),
+    ('mate-backgrounds', 'GreenMeadow', f'{MATE}/GreenMeadow.jpg', 'train'),
+    ('mate-backgrounds', 'LadyBird', f'{MATE}/LadyBird.jpg', 'train'),
+    ('mate-backgrounds', 'RainDrops', f'{MATE}/RainDrops.jpg', 'train'),
+    ('mate-backgrounds', 'Storm', f'{MATE}/Storm.jpg', 'val'),
+    ('mate-backgrounds', 'TwoWings', f'{MATE}/TwoWings.jpg', 'train'),
+    ('mate-backgrounds', 'Wood', f'{MATE}/Wood.jpg', 'train'),
+    ('mate-backgrounds', 'YellowFlower', f'{MATE}/YellowFlower.jpg', 'train'),
 ]
 
 # Generators seen in training (the @upscalerjs ESRGAN packages) with their
@@ -76,7 +91,7 @@ RESAMPLERS = {'bicubic': Image.BICUBIC, 'lanczos': Image.LANCZOS}
 CROPS_PER_SCALE = 12          # crops cut at each of the two scales
 SCALES = (768, 1024)          # short side after downscaling the photo
 PARTIAL_FRACTION = 0.25       # fakes where only a rectangle is generated
-RESAMPLED_FRACTION = {'train': 0.5, 'val': 0.5, 'test': 1.0}
+RESAMPLED_FRACTION = {'train': 1.0, 'val': 1.0, 'test': 1.0}  # 0.5 for train and val before the ninth session
 
 
 def rng_for(*key):

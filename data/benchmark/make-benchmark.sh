@@ -2,14 +2,14 @@
 # make-benchmark.sh — builds the benchmark data from packages alone (see
 # make-benchmark.py for what it contains). Idempotent; resumes an interrupted
 # run. Usage: data/benchmark/make-benchmark.sh [OUT_DIR [--no-generate]]
-#   apt: lomiri-wallpapers plasma-workspace-wallpapers python3-pil python3-numpy nodejs npm
+#   apt: lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy nodejs npm
 #   npm: the exact versions in package-lock.json (`npm ci`, offline from the npm cache or registry)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/generated}
 [ $# -gt 0 ] && shift
 missing=""
-for p in lomiri-wallpapers plasma-workspace-wallpapers python3-pil python3-numpy; do
+for p in lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

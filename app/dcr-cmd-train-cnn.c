@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_ARCH "8:3:2,16:3:2,16:3:1"
+#define DEFAULT_ARCH "8:3:2,16:3:2,32:3:2,32:3:1"
 
 enum { SRC_REAL, SRC_NEGATIVE, SRC_FAKE, SRC_VAL_REAL, SRC_VAL_FAKE, N_SRC };
 

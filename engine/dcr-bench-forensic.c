@@ -5,9 +5,9 @@
  * weights) of a batch of noise images at their native resolution, each
  * image's dispatches recorded one after another as
  * dcr_backbone_run_set_image does; and the learned forensic CNN
- * (dcr-cnn.h, "cnn": conv 3×3 s2 3→8, 3×3 s2 8→16, 3×3 16→16, 1×1 16→1 with
- * random weights) the same way, one image a pass through one scratch as the
- * backbone's tap runs it ("cnn-batch": the 16 images in one pass), with a row
+ * (dcr-cnn.h, "cnn": the default model's shape, conv 3×3 s2 3→8, 3×3 s2
+ * 8→16, 3×3 s2 16→32, 3×3 32→32, 1×1 32→1, with random weights) the same
+ * way, one image a pass through one scratch as the backbone's tap runs it ("cnn-batch": the 16 images in one pass), with a row
  * per dispatch ("cnn/prep", "cnn/conv0" …: its median share of one image). */
 #include "dcr-bench.h"
 #include "dcr-op-forensic.h"
@@ -55,8 +55,9 @@ static gboolean
 bench_cnn (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs, GArray *results, GError **error)
 {
   gboolean batched = g_str_equal (cs->op, "cnn-batch");
-  static const guint channels[] = { 3, 8, 16, 16, 1 }, kernels[] = { 3, 3, 3, 1 }, strides[] = { 2, 2, 1, 1 };
-  g_autoptr (DcrCnn) cnn = dcr_cnn_new (4, channels, kernels, strides, error);
+  static const guint channels[] = { 3, 8, 16, 32, 32, 1 }, kernels[] = { 3, 3, 3, 3, 1 },
+                     strides[] = { 2, 2, 2, 1, 1 };
+  g_autoptr (DcrCnn) cnn = dcr_cnn_new (5, channels, kernels, strides, error);
   if (!cnn)
     return FALSE;
   guint32 s = 2463534242u;

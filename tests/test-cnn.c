@@ -40,6 +40,7 @@ static const Arch archs[] = {
   { 1, { 3, 1 }, { 1 }, { 1 } },
   { 4, { 3, 6, 7, 10, 1 }, { 3, 5, 1, 3 }, { 1, 2, 3, 1 } },
   { 3, { 3, 4, 9, 1 }, { 5, 3, 1 }, { 2, 1, 2 } },
+  { 5, { 3, 8, 16, 32, 32, 1 }, { 3, 3, 3, 3, 1 }, { 2, 2, 2, 1, 1 } }, /* the default model's net */
 };
 
 /* Weights uniform in ±sqrt(3 / fan-in) (unit-variance activations),

@@ -10,7 +10,9 @@ image is scored as dcr does, by the mean of its 4 highest 48-px block means.
 Prints the AUC on the validation photos, the seen generators, their JPEG
 q85 copies and the held-out family.
 
-Usage: SEED=N probe-cnn.py MODE/W1:W2:W3/EPOCHS ...
+Usage: SEED=N probe-cnn.py MODE/SHAPE/EPOCHS ...
+  SHAPE: W1:W2:W3 (3x3 layers of those widths, strides 2, 2, 1) or
+  train-cnn's --arch (e.g. 8:3:2,16:3:2,32:3:2: width:kernel:stride each);
   MODE A: the benchmark's files as train-cnn takes them (PNG + JPEG copies);
   MODE B: the PNG files only, each re-encoded as JPEG q 60-95 (p 0.5) every
           epoch, 8 crops an image; MODE C: A plus such a re-encoding of the
@@ -34,11 +36,17 @@ imgs = {f: load(f) for f, _ in train}
 def jpeg(a, q):
     b = io.BytesIO(); Image.fromarray(a).save(b, 'JPEG', quality=int(q), subsampling=2); b.seek(0)
     return np.asarray(Image.open(b).convert('RGB'))
+def arch_of(shape):
+    if ',' in shape:
+        return [tuple(map(int, l.split(':'))) for l in shape.split(',')]
+    return [(int(w), 3, s) for w, s in zip(shape.split(':'), (2, 2, 1))]
 class Net(nn.Module):
-    def __init__(s, w):
+    def __init__(s, arch):
         super().__init__()
-        s.c = nn.ModuleList([nn.Conv2d(3, w[0], 3, 2), nn.Conv2d(w[0], w[1], 3, 2), nn.Conv2d(w[1], w[2], 3, 1)])
-        s.o = nn.Conv2d(w[2], 1, 1)
+        cin = [3] + [w for w, _, _ in arch]
+        s.c = nn.ModuleList([nn.Conv2d(ci, w, k, st) for ci, (w, k, st) in zip(cin, arch)])
+        s.o = nn.Conv2d(arch[-1][0], 1, 1)
+        s.stride = int(np.prod([st for _, _, st in arch]))
     def forward(s, x):  # x: N,3,H,W in 0..255
         x = x / 32.0; x = x - F.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
         for c in s.c: x = F.relu(c(x))
@@ -63,7 +71,7 @@ def crops(mode, n_per=4, size=64):
 def score(net, a):
     with torch.no_grad():
         m = net(torch.tensor(a).permute(2, 0, 1)[None].float())[0, 0].numpy()
-    bs = 12; h, w = m.shape[0] // bs, m.shape[1] // bs
+    bs = max(1, round(48 / net.stride)); h, w = m.shape[0] // bs, m.shape[1] // bs
     blocks = m[:h * bs, :w * bs].reshape(h, bs, w, bs).mean((1, 3)).ravel()
     return np.sort(blocks)[-4:].mean()
 def auc(s, y):
@@ -76,9 +84,9 @@ tests = {'val': [(f, 0) for f in files('val/real') + files('val/resampled')] + [
          'jpeg85': [(f, 0) for f in files('test-jpeg85/real')] + [(f, 1) for f in files('test-jpeg85/fake')],
          'heldout': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test-heldout/fake')]}
 timgs = {f: load(f) for t in tests.values() for f, _ in t}
-for mode, width, epochs in [(m, tuple(map(int, w.split(':'))), int(e)) for m, w, e in (a.split('/') for a in sys.argv[1:])]:
+for mode, width, epochs in [(m, w, int(e)) for m, w, e in (a.split('/') for a in sys.argv[1:])]:
     torch.manual_seed(SEED)
-    net = Net(width); opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=0.01); t0 = time.time()
+    net = Net(arch_of(width)); opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=0.01); t0 = time.time()
     for ep in range(epochs):
         X, Y = crops(mode); perm = torch.randperm(len(Y))
         for i in range(0, len(Y), 64):

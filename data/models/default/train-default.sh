@@ -3,7 +3,7 @@
 # figures of its model card, from Debian and npm packages alone:
 #
 #   1. the benchmark (data/benchmark/make-benchmark.sh: photos from
-#      lomiri-wallpapers and plasma-workspace-wallpapers, fakes from the
+#      lomiri-wallpapers, plasma-workspace-wallpapers and mate-backgrounds, fakes from the
 #      @upscalerjs super-resolution generators run offline);
 #   2. `dcr train-tiles` (the tile head for partly regenerated images) and
 #      `dcr train-cnn` (the learned forensic CNN), then
@@ -15,7 +15,7 @@
 # Usage: data/models/default/train-default.sh [BUILD_DIR]   (default: build)
 # Writes tile-head.safetensors, cnn.safetensors, feature-norm.safetensors, model.safetensors,
 # bank.dcrbank and eval/*.json next to this script.
-# Apt packages: see packaging/quickstart.sh (plus the two wallpaper packages,
+# Apt packages: see packaging/quickstart.sh (plus the three wallpaper packages,
 # which make-benchmark.sh asks for).
 set -eu
 
@@ -41,8 +41,8 @@ trap 'rm -rf "$work"' EXIT INT TERM
   --manifest "$data/manifest.csv" --seed 1 --out "$here/tile-head.safetensors" | tee "$work/train-tiles.txt"
 
 # The learned forensic CNN (cnn-v1, engine/dcr-cnn.h): a small fully
-# convolutional network over the pixels (3×3 convolutions 8, 16 and 16 wide,
-# strides 2, 2, 1, then a 1×1 logit), trained on the GPU on 64-pixel crops of
+# convolutional network over the pixels (3×3 convolutions 8, 16, 32 and 32
+# wide, strides 2, 2, 2, 1, then a 1×1 logit), trained on the GPU on 64-pixel crops of
 # the training images — a crop of a partial fake is fake when its centre lies
 # in the regenerated rectangle. Its map gives three backbone columns (mean,
 # mean of the 4 highest ~48 px blocks, highest block), and `dcr train` fuses
@@ -50,7 +50,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 "$dcr" train-cnn --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --manifest "$data/manifest.csv" \
   --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" \
-  --arch 8:3:2,16:3:2,16:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors" | tee "$work/train-cnn.txt"
+  --arch 8:3:2,16:3:2,32:3:2,32:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors" | tee "$work/train-cnn.txt"
 
 # The default backbone's per-column standardisation, from the training images
 /usr/bin/python3 "$here/make-feature-norm.py" --tiles "$here/tile-head.safetensors" --cnn "$here/cnn.safetensors" \
@@ -85,6 +85,11 @@ PY
   --k 32 --hidden 256 --head-hidden 256 --lambda-supcon 0.05 --seed 1 \
   --augment default --groups "$data/groups.csv" \
   --out "$work/model.safetensors" | tee "$work/train.txt"
+
+# The heads are shipped as F16 (dcr reads them into F32): half the size, so
+# that they and the bank's thumbnails fit the 20 MB budget. Everything below,
+# the card's figures included, runs on the F16 file.
+/usr/bin/python3 "$here/to-f16.py" "$work/model.safetensors" "$work/model.safetensors"
 
 # Shipped read-only (an installed data dir): a rollback-journal database
 # opens read-only without the -shm/-wal files WAL mode would need; a user's

@@ -7,8 +7,9 @@
  * dcr_backbone_run_set_image does; and the learned forensic CNN
  * (dcr-cnn.h, "cnn": the default model's shape, conv 3×3 s2 3→8, 3×3 s2
  * 8→16, 3×3 s2 16→32, 3×3 32→32, 1×1 32→1, with random weights) the same
- * way, one image a pass through one scratch as the backbone's tap runs it ("cnn-batch": the 16 images in one pass), with a row
- * per dispatch ("cnn/prep", "cnn/conv0" …: its median share of one image). */
+ * way, one image a pass through one scratch as the backbone's tap runs it
+ * ("cnn-batch": the 16 images in one pass), with a row per dispatch
+ * ("cnn/prep", "cnn/conv0" …: its median share of one image). */
 #include "dcr-bench.h"
 #include "dcr-op-forensic.h"
 #include "dcr-op-local.h"

@@ -35,7 +35,7 @@ typedef struct {
 } Arch;
 
 static const Arch archs[] = {
-  { 4, { 3, 8, 16, 16, 1 }, { 3, 3, 3, 1 }, { 2, 2, 1, 1 } }, /* the bench net */
+  { 4, { 3, 8, 16, 16, 1 }, { 3, 3, 3, 1 }, { 2, 2, 1, 1 } }, /* the default net until the eighth session */
   { 2, { 3, 5, 1 }, { 5, 1 }, { 3, 1 } },
   { 1, { 3, 1 }, { 1 }, { 1 } },
   { 4, { 3, 6, 7, 10, 1 }, { 3, 5, 1, 3 }, { 1, 2, 3, 1 } },
@@ -473,7 +473,7 @@ test_forward_fused (void)
       gint64 m = dcr_cnn_min_side (c);
       check_forward (c, 2, m + 1, m, 700);
     }
-  /* the bench net without the fused kernels ($DCR_CNN_STEM=0) and with */
+  /* that net without the fused kernels ($DCR_CNN_STEM=0) and with */
   g_autoptr (DcrCnn) c0 = random_cnn (&archs[0], 100);
   g_setenv ("DCR_CNN_STEM", "0", TRUE);
   check_forward (c0, 2, 301, 277, 800);
@@ -610,7 +610,7 @@ rm_dir (const char *dir)
   g_rmdir (dir);
 }
 
-/* A file of the bench net's shapes with one thing changed. */
+/* A file of archs[0]'s shapes with one thing changed. */
 typedef enum {
   BAD_NONE,
   BAD_FORMAT,
@@ -961,7 +961,7 @@ static void
 test_block_rect (void)
 {
   gint64 x, y, w, h;
-  /* the bench net (S = 4, t = 12) on a 600 × 700 image: window 512² at
+  /* archs[0] (S = 4, t = 12) on a 600 × 700 image: window 512² at
    * (88, 40), map 124², 10 × 10 blocks of 48 px from the box margin */
   g_autoptr (DcrCnn) c = random_cnn (&archs[0], 5);
   g_assert_cmpuint (dcr_cnn_stride (c), ==, 4);

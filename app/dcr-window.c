@@ -72,13 +72,19 @@ busy_hint_stop (DcrWindow *self)
   gtk_widget_set_visible (self->busy_hint, FALSE);
 }
 
+/* Leaves the busy page (its spinner and hint) for page. */
 static void
-show_idle (DcrWindow *self)
+end_busy (DcrWindow *self, const char *page)
 {
   busy_hint_stop (self);
   gtk_spinner_stop (self->spinner);
-  const char *page = has_model (self) ? self->idle_page : "no-model";
   gtk_stack_set_visible_child_name (self->stack, page);
+}
+
+static void
+show_idle (DcrWindow *self)
+{
+  end_busy (self, has_model (self) ? self->idle_page : "no-model");
 }
 
 static void
@@ -128,9 +134,7 @@ on_analysed (GObject *source, GAsyncResult *res, gpointer data)
     {
       if (g_error_matches (err, DCR_ANALYSIS_ERROR, DCR_ANALYSIS_ERROR_NO_MODEL))
         {
-          busy_hint_stop (self);
-          gtk_spinner_stop (self->spinner);
-          gtk_stack_set_visible_child_name (self->stack, "no-model");
+          end_busy (self, "no-model");
           return;
         }
       toast (self, err->message);
@@ -143,9 +147,7 @@ on_analysed (GObject *source, GAsyncResult *res, gpointer data)
   dcr_recent_add (analysed);
   dcr_inspect_view_set_result (self->inspect_view, r);
   self->idle_page = "result";
-  busy_hint_stop (self);
-  gtk_spinner_stop (self->spinner);
-  gtk_stack_set_visible_child_name (self->stack, "result");
+  end_busy (self, "result");
 }
 
 void

@@ -458,10 +458,8 @@ dcr_context_pipeline_cache_path (DcrContext *ctx)
 void
 dcr_vk_default_cpu_threads (void)
 {
-  if (g_getenv ("LP_NUM_THREADS"))
-    return;
   g_autofree char *n = g_strdup_printf ("%u", MIN (4 * g_get_num_processors (), 16));
-  g_setenv ("LP_NUM_THREADS", n, FALSE);
+  g_setenv ("LP_NUM_THREADS", n, FALSE); /* FALSE: a value the user set stays */
 }
 
 DcrContext *

@@ -4,7 +4,9 @@
 Reals: photographs from Debian's lomiri-wallpapers, plasma-workspace-wallpapers and
 mate-backgrounds, downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
 downscaled x2/x3/x4 and brought back by neural super-resolution generators
-(upscale.mjs, npm packages pinned in package.json). Hard negatives: the same
+(upscale.mjs, npm packages pinned in package.json), and a second fake of every
+crop downscaled x2 and brought back by one of the Anime4K CNNs of @websr/websr
+(anime4k.py). Hard negatives: the same
 downscale brought back by plain bicubic/Lanczos resampling, labelled real.
 Splits are by source photo. Every image exists as PNG and as a JPEG copy.
 
@@ -22,6 +24,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,6 +90,15 @@ SEEN = {
 }
 HELD_OUT = ['div2k-rdn-x2', 'div2k-rdn-x3', 'div2k-rdn-x4', 'psnr-small-x2', 'idealo-gans-x4']
 RESAMPLERS = {'bicubic': Image.BICUBIC, 'lanczos': Image.LANCZOS}
+# A second family, added in the tenth session: the Anime4K ×2 CNNs of the npm
+# package @websr/websr (anime4k.py runs them with numpy), original ("an") and
+# real-life ("rl") weights. One more fake per crop, drawn from its own random
+# stream so that every earlier record keeps its draws; it lives in folders of
+# its own (train/fake-anime4k, val/fake-anime4k, test-anime4k/fake), so a
+# training run chooses whether it sees the family.
+ANIME4K = {'anime4k-s-an-x2': 'cnn-2x-s-an', 'anime4k-m-an-x2': 'cnn-2x-m-an',
+           'anime4k-s-rl-x2': 'cnn-2x-s-rl', 'anime4k-m-rl-x2': 'cnn-2x-m-rl'}
+ANIME4K_DIR = os.path.join(HERE, 'node_modules', '@websr', 'websr', 'weights', 'anime4k')
 
 CROPS_PER_SCALE = 12          # crops cut at each of the two scales
 SCALES = (768, 1024)          # short side after downscaling the photo
@@ -182,7 +194,19 @@ def plan(out):
                 name = rng.choice(sorted(RESAMPLERS))
                 records.append(dict(base, kind='resampled', label='real', generator=name, scale=s, partial='',
                                     src=real_png))
+            rng2 = rng_for(crop_id, 'anime4k')
+            gen = rng2.choice(sorted(ANIME4K))
+            partial = ''
+            if rng2.random() < PARTIAL_FRACTION:
+                rw, rh = rng2.randint(96, 176), rng2.randint(96, 176)
+                rx, ry = rng2.randint(16, CROP - 16 - rw), rng2.randint(16, CROP - 16 - rh)
+                partial = f'{rx},{ry},{rw},{rh}'
+            records.append(dict(base, kind='fake', label='fake', generator=gen, scale=2, partial=partial, src='',
+                                lr_w=-(-CROP // 2)))
     return jobs, records
+
+
+_anime4k_weights = {}
 
 
 def materialise(rec, out):
@@ -195,9 +219,18 @@ def materialise(rec, out):
         lr = lowres(crop, s)
         up = lr.resize((lr.size[0] * s, lr.size[1] * s), RESAMPLERS[rec['generator']])
         return up.crop((0, 0, CROP, CROP))
-    n = rec['lr_w'] * s
-    with open(rec['src'], 'rb') as f:
-        sr = Image.frombytes('RGB', (n, n), f.read()).crop((0, 0, CROP, CROP))
+    if rec['generator'] in ANIME4K:
+        import anime4k
+        name = ANIME4K[rec['generator']]
+        if name not in _anime4k_weights:
+            with open(os.path.join(ANIME4K_DIR, name + '.json')) as f:
+                _anime4k_weights[name] = json.load(f)
+        lr = np.asarray(lowres(crop, s))
+        sr = Image.fromarray(anime4k.upscale(_anime4k_weights[name], lr)).crop((0, 0, CROP, CROP))
+    else:
+        n = rec['lr_w'] * s
+        with open(rec['src'], 'rb') as f:
+            sr = Image.frombytes('RGB', (n, n), f.read()).crop((0, 0, CROP, CROP))
     if not rec['partial']:
         return sr
     x, y, w, h = map(int, rec['partial'].split(','))
@@ -226,12 +259,12 @@ def main():
         subprocess.run([args.node, os.path.join(HERE, 'upscale.mjs'), jobs_file], check=True)
     missing = {}
     for rec in records:
-        if rec['kind'] == 'fake' and not os.path.exists(rec['src']):
+        if rec['kind'] == 'fake' and rec['src'] and not os.path.exists(rec['src']):
             missing[rec['generator']] = missing.get(rec['generator'], 0) + 1
     if missing:
         print('make-benchmark: fakes left out (generator not run): ' +
               ', '.join(f'{g} {n}' for g, n in sorted(missing.items())), flush=True)
-        records = [r for r in records if not (r['kind'] == 'fake' and not os.path.exists(r['src']))]
+        records = [r for r in records if not (r['kind'] == 'fake' and r['src'] and not os.path.exists(r['src']))]
 
     # Layout that `dcr train` / `dcr eval` read: <set>/real, <set>/fake and
     # <set>/resampled (hard negatives, labelled real, never bank prototypes;
@@ -246,15 +279,19 @@ def main():
             name += '-partial'
         if split in ('train', 'val'):
             folder = f'{split}/{"resampled" if kind == "resampled" else rec["label"]}'
+            if rec['generator'] in ANIME4K:
+                folder = f'{split}/fake-anime4k'
             # the bank is built from train/real: one copy of each photo crop
             jfolder = 'train/real-jpeg' if (split, kind) == ('train', 'real') else folder
             sets = [(folder, 'png'), (jfolder, 'jpg')]
         elif kind == 'real':
             sets = [('test/real', 'png'), ('test-jpeg85/real', 'jpg85')]
         elif kind == 'resampled':
-            sets = [('test-resampled/real', 'png')]
+            sets = [('test-resampled/real', 'png'), ('test-jpeg85-resampled/real', 'jpg85')]
+        elif rec['generator'] in ANIME4K:
+            sets = [('test-anime4k/fake', 'png'), ('test-jpeg85-anime4k/fake', 'jpg85')]
         elif rec['generator'] in HELD_OUT:
-            sets = [('test-heldout/fake', 'png')]
+            sets = [('test-heldout/fake', 'png'), ('test-jpeg85-heldout/fake', 'jpg85')]
         else:
             sets = [('test/fake', 'png'), ('test-jpeg85/fake', 'jpg85')]
         img = None
@@ -279,7 +316,8 @@ def main():
         w.writerows(manifest)
     os.replace(os.path.join(out, 'manifest.csv.tmp'), os.path.join(out, 'manifest.csv'))
     # per-generator manifests for `dcr eval --manifest` (file,generator; paths relative to the set)
-    for test_set in ('test', 'test-heldout', 'test-jpeg85'):
+    for test_set in ('test', 'test-heldout', 'test-jpeg85', 'test-jpeg85-heldout', 'test-anime4k',
+                     'test-jpeg85-anime4k'):
         rows = [m for m in manifest if m['file'].startswith(test_set + '/') and m['label'] == 'fake']
         with open(os.path.join(out, f'{test_set}-generators.csv'), 'w', newline='') as f:
             w = csv.writer(f)

@@ -21,7 +21,7 @@ if [ -n "$missing" ]; then
   fi
 fi
 command -v node >/dev/null || { echo "make-benchmark: needs node (apt-get install nodejs npm)" >&2; exit 1; }
-if [ ! -d "$here/node_modules/@upscalerjs/esrgan-thick" ]; then
+if [ ! -d "$here/node_modules/@upscalerjs/esrgan-thick" ] || [ ! -d "$here/node_modules/@websr/websr/weights" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts)
 fi
 exec /usr/bin/python3 "$here/make-benchmark.py" --out "$out" "$@"

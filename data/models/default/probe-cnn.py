@@ -51,7 +51,7 @@ class Net(nn.Module):
         x = x / 32.0; x = x - F.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
         for c in s.c: x = F.relu(c(x))
         return s.o(x)
-def crops(mode, n_per=4, size=64):
+def crops(mode, n_per=int(os.environ.get('NPER', '4')), size=int(os.environ.get('CROP', '64'))):
     X, Y = [], []
     for f, lab in train:
         if mode == 'B' and f.endswith('.jpg'): continue
@@ -82,7 +82,12 @@ def files(d): return sorted(os.path.join(d, f) for f in os.listdir(os.path.join(
 tests = {'val': [(f, 0) for f in files('val/real') + files('val/resampled')] + [(f, 1) for f in files('val/fake')],
          'seen': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test/fake')],
          'jpeg85': [(f, 0) for f in files('test-jpeg85/real')] + [(f, 1) for f in files('test-jpeg85/fake')],
-         'heldout': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test-heldout/fake')]}
+         'heldout': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test-heldout/fake')],
+         'j85held': [(f, 0) for f in files('test-jpeg85/real')] + [(f, 1) for f in files('test-jpeg85-heldout/fake')],
+         # resampled (label 0) against the seen fakes, PNG and JPEG q85: can it tell generation from resampling?
+         'resvfake': [(f, 0) for f in files('test-resampled/real')] + [(f, 1) for f in files('test/fake')],
+         'j85resvfake': [(f, 0) for f in files('test-jpeg85-resampled/real')] + [(f, 1) for f in files('test-jpeg85/fake')]}
+tests['valjpg'] = [(f, l) for f, l in tests['val'] if f.endswith('.jpg')]
 timgs = {f: load(f) for t in tests.values() for f, _ in t}
 for mode, width, epochs in [(m, w, int(e)) for m, w, e in (a.split('/') for a in sys.argv[1:])]:
     torch.manual_seed(SEED)

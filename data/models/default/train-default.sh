@@ -107,6 +107,15 @@ ev seen "$data/test/real" "$data/test/fake" "$data/test-generators.csv"
 ev heldout "$data/test/real" "$data/test-heldout/fake" "$data/test-heldout-generators.csv"
 ev jpeg85 "$data/test-jpeg85/real" "$data/test-jpeg85/fake" "$data/test-jpeg85-generators.csv"
 ev resampled "$data/test-resampled/real" "$data/test/fake"
+# Not targets of the card, but the same questions after JPEG q85: the held-out
+# family, and the false positives on resampled images.
+ev jpeg85-heldout "$data/test-jpeg85/real" "$data/test-jpeg85-heldout/fake" "$data/test-jpeg85-heldout-generators.csv"
+ev jpeg85-resampled "$data/test-jpeg85-resampled/real" "$data/test-jpeg85/fake"
+# A second held-out family (the Anime4K ×2 CNNs of @websr/websr, added to the
+# benchmark in the tenth session; train/fake-anime4k and val/fake-anime4k are
+# not trained on).
+ev anime4k "$data/test/real" "$data/test-anime4k/fake" "$data/test-anime4k-generators.csv"
+ev jpeg85-anime4k "$data/test-jpeg85/real" "$data/test-jpeg85-anime4k/fake" "$data/test-jpeg85-anime4k-generators.csv"
 
 # paths as they will be once the files are in place (relative to the source tree)
 /usr/bin/python3 - "$work"/eval/*.json <<'PY'

@@ -432,6 +432,55 @@ test_png_exif_orientation (void)
     }
 }
 
+/* The eXIf chunk's declared length is checked against the file before
+ * libpng reads it: libpng 1.6.39 allocates whatever an eXIf declares, so a
+ * few hundred bytes could make it allocate gigabytes. */
+static void
+test_png_exif_length (void)
+{
+  const PngSpec rgb = { PNG_COLOR_TYPE_RGB, 8, FALSE, FALSE };
+  g_autoptr(GBytes) exif = make_exif (FALSE, 6, FALSE);
+  gsize elen, len;
+  const guint8 *e = g_bytes_get_data (exif, &elen);
+  g_autofree guint8 *stored = g_malloc (6 * 4 * 3);
+  g_autoptr(GBytes) b = make_png (6, 4, &rgb, e, (guint) elen, stored);
+  const guint8 *orig = g_bytes_get_data (b, &len);
+  const guint8 *chunk = memmem (orig, len, "eXIf", 4);
+  g_assert_nonnull (chunk);
+  gsize at = (gsize) (chunk - orig) - 4; /* the chunk's length field */
+
+  /* declared past the end of the file: a cut file, and no big allocation */
+  g_autofree guint8 *cut = g_memdup2 (orig, len);
+  cut[at] = 0x79, cut[at + 1] = 0x00, cut[at + 2] = 0x00, cut[at + 3] = 0x1a;
+  g_autoptr(GBytes) cb = g_bytes_new_static (cut, len);
+  g_autoptr(GError) error = NULL;
+  g_assert_null (load (cb, "exif.png", &error));
+  g_assert_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_TRUNCATED);
+  g_autofree char *want = g_strdup_printf ("exif.png: PNG data ends after %" G_GSIZE_FORMAT " bytes (truncated file?)",
+                                           len);
+  g_assert_cmpstr (error->message, ==, want);
+
+  /* really there, but over the ancillary limit (16 MiB): refused by name */
+  gsize big = (16u << 20) + 1, old = elen + 12;
+  GByteArray *a = g_byte_array_new ();
+  g_byte_array_append (a, orig, (guint) at);
+  guint8 head[8] = { big >> 24, (big >> 16) & 0xff, (big >> 8) & 0xff, big & 0xff, 'e', 'X', 'I', 'f' };
+  g_byte_array_append (a, head, 8);
+  g_byte_array_set_size (a, a->len + (guint) big + 4); /* data and CRC: never read */
+  g_byte_array_append (a, orig + at + old, (guint) (len - at - old));
+  g_autoptr(GBytes) bb = g_byte_array_free_to_bytes (a);
+  g_clear_error (&error);
+  g_assert_null (load (bb, "exif.png", &error));
+  g_assert_error (error, DCR_IMAGE_ERROR, DCR_IMAGE_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, "exif.png: its EXIF chunk holds"));
+
+  /* the file as made still loads */
+  g_clear_error (&error);
+  g_autoptr(DcrImage) img = load (b, "exif.png", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (img->orientation, ==, 6);
+}
+
 /* ---- JPEG ---- */
 
 static void
@@ -1201,6 +1250,7 @@ main (int argc, char **argv)
   g_assert_nonnull (tmpdir);
   g_test_add_func ("/image/png-kinds", test_png_kinds);
   g_test_add_func ("/image/png-exif-orientation", test_png_exif_orientation);
+  g_test_add_func ("/image/png-exif-length", test_png_exif_length);
   g_test_add_func ("/image/jpeg-kinds", test_jpeg_kinds);
   g_test_add_func ("/image/jpeg-subsampled", test_jpeg_subsampled);
   g_test_add_func ("/image/jpeg-exif", test_jpeg_exif);

@@ -128,3 +128,23 @@ dcr_test_gui_wait_while_busy (DcrWindow *win, guint timeout_s)
       g_usleep (1000);
     }
 }
+
+static gboolean
+is_stack_in_transition (GtkWidget *w, gconstpointer data)
+{
+  (void) data;
+  return GTK_IS_STACK (w) && gtk_stack_get_transition_running (GTK_STACK (w));
+}
+
+void
+dcr_test_gui_wait_transitions (GtkWidget *root, guint timeout_s)
+{
+  /* A fixed wait is not enough on a loaded machine: a screenshot taken
+   * during a crossfade blends two pages' colours. */
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  while (dcr_test_gui_find_match (root, is_stack_in_transition, NULL))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      dcr_test_gui_spin (20);
+    }
+}

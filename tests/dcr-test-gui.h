@@ -23,6 +23,10 @@ void dcr_test_gui_spin (guint ms);
 /* Runs the main loop while the window shows its "busy" page (an analysis
  * in flight), failing the test after `timeout_s` seconds. */
 void dcr_test_gui_wait_while_busy (DcrWindow *win, guint timeout_s);
+
+/* Runs the main loop until no GtkStack under `root` is in a transition
+ * (fails after `timeout_s`). */
+void dcr_test_gui_wait_transitions (GtkWidget *root, guint timeout_s);
 /* Renders the window `widget` is in (its root) and returns the pixels; with
  * `path` also saves them there as a PNG and says so in a test message. */
 GdkTexture *dcr_test_gui_snapshot (GtkWidget *widget, const char *path);

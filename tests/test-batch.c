@@ -15,6 +15,8 @@
 #include <string.h>
 
 static char *tmpdir, *model_path, *bank_path, *reports, *small_dir, *big_dir;
+/* reports the test expects in the end: 2 when the cancelled batch finished first */
+static guint n_reports = 1;
 
 static void
 make_fixtures (void)
@@ -155,6 +157,7 @@ on_activate (GApplication *app, gpointer data)
       g_assert_nonnull (dcr_batch_view_get_report_dir (view));
       g_assert_cmpuint (dcr_test_count_entries (dcr_batch_view_get_report_dir (view)), ==, 4);
       g_assert_cmpuint (dcr_test_count_entries (reports), ==, 2);
+      n_reports = 2;
     }
   else
     {
@@ -185,7 +188,8 @@ test_batch (void)
   gboolean done = FALSE;
   dcr_test_gui_run (G_APPLICATION (app), G_CALLBACK (on_activate), &done);
   g_assert_true (done);
-  g_assert_cmpuint (dcr_test_count_entries (reports), ==, 1);
+  /* the batch cut short by the window's closing left no report */
+  g_assert_cmpuint (dcr_test_count_entries (reports), ==, n_reports);
 }
 
 int

@@ -53,8 +53,9 @@ static void
 wait_while_busy (DcrWindow *win)
 {
   dcr_test_gui_wait_while_busy (win, 120);
-  /* layout, the page crossfade and a frame */
-  dcr_test_gui_spin (600);
+  /* the page crossfade to its end, then layout and a frame */
+  dcr_test_gui_wait_transitions (GTK_WIDGET (win), 60);
+  dcr_test_gui_spin (300);
 }
 
 /* The colour at the middle of `widget`'s left padding in `tex`. */

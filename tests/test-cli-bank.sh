@@ -14,7 +14,8 @@ check() { desc="$1"; shift; if "$@"; then ok "$desc"; else notok "$desc"; fi; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 d="$tmp/data"; b="$tmp/a.dcrbank"
 # a private feature cache, so the counts below do not depend on earlier runs
-export XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/dcr-test-cache.sh"
+private_cache "$tmp/cache"
 
 "$py" "$make_images" "$d" 3
 check "synthetic images written" [ -f "$d/real/scene00-0.png" ]

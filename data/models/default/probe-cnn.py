@@ -19,6 +19,8 @@ Usage: SEED=N probe-cnn.py MODE/SHAPE/EPOCHS ...
           PNGs (q 75-95, p 0.5).
   e.g. probe-cnn.py A/8:16:16/30 A/16:32:32/30   (1.5-2 min each, 2 cores)
 $DCR_BENCHMARK_DIR: the benchmark (default data/benchmark/generated).
+$TRAIN: the training folders, comma-separated (default: train-default.sh's,
+train/real,train/real-jpeg,train/resampled,train/fake).
 The eighth session's results are in MODEL_CARD.md (JPEG, blind spots).
 """
 import csv, io, os, sys, time
@@ -31,7 +33,11 @@ def load(rel): return np.asarray(Image.open(os.path.join(B, rel)).convert('RGB')
 def rect(rel):
     p = man[rel]['partial']
     return tuple(map(int, p.split(','))) if p else None
-train = [(f, 1 if r['label'] == 'fake' else 0) for f, r in man.items() if r['split'] == 'train']
+# $TRAIN: the training folders (default: those of train-default.sh; add
+# train/fake-anime4k and train/fake-ncnn for the other two families)
+TRAIN = os.environ.get('TRAIN', 'train/real,train/real-jpeg,train/resampled,train/fake').split(',')
+train = [(f, 1 if r['label'] == 'fake' else 0) for f, r in man.items()
+         if r['split'] == 'train' and os.path.dirname(f) in TRAIN]
 imgs = {f: load(f) for f, _ in train}
 def jpeg(a, q):
     b = io.BytesIO(); Image.fromarray(a).save(b, 'JPEG', quality=int(q), subsampling=2); b.seek(0)
@@ -86,7 +92,11 @@ tests = {'val': [(f, 0) for f in files('val/real') + files('val/resampled')] + [
          'j85held': [(f, 0) for f in files('test-jpeg85/real')] + [(f, 1) for f in files('test-jpeg85-heldout/fake')],
          # resampled (label 0) against the seen fakes, PNG and JPEG q85: can it tell generation from resampling?
          'resvfake': [(f, 0) for f in files('test-resampled/real')] + [(f, 1) for f in files('test/fake')],
-         'j85resvfake': [(f, 0) for f in files('test-jpeg85-resampled/real')] + [(f, 1) for f in files('test-jpeg85/fake')]}
+         'j85resvfake': [(f, 0) for f in files('test-jpeg85-resampled/real')] + [(f, 1) for f in files('test-jpeg85/fake')],
+         # the other two families (unseen unless $TRAIN names them)
+         'a4k': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test-anime4k/fake')],
+         'ncnn': [(f, 0) for f in files('test/real')] + [(f, 1) for f in files('test-ncnn/fake')],
+         'j85ncnn': [(f, 0) for f in files('test-jpeg85/real')] + [(f, 1) for f in files('test-jpeg85-ncnn/fake')]}
 tests['valjpg'] = [(f, l) for f, l in tests['val'] if f.endswith('.jpg')]
 timgs = {f: load(f) for t in tests.values() for f, _ in t}
 for mode, width, epochs in [(m, w, int(e)) for m, w, e in (a.split('/') for a in sys.argv[1:])]:

@@ -119,6 +119,16 @@ def rng_for(*key):
     return random.Random(hashlib.sha256('/'.join(map(str, key)).encode()).hexdigest())
 
 
+def partial_rect(rng):
+    """'x,y,w,h' of a regenerated rectangle (for PARTIAL_FRACTION of fakes), or '' for a whole fake.
+    The rectangle overlaps the centre, where detectors look first."""
+    if rng.random() >= PARTIAL_FRACTION:
+        return ''
+    rw, rh = rng.randint(96, 176), rng.randint(96, 176)
+    rx, ry = rng.randint(16, CROP - 16 - rw), rng.randint(16, CROP - 16 - rh)
+    return f'{rx},{ry},{rw},{rh}'
+
+
 def scale_of(gen):
     return int(gen.rsplit('x', 1)[1])
 
@@ -190,12 +200,7 @@ def plan(out):
                     os.replace(lr_raw + '.tmp', lr_raw)
                 sr_raw = os.path.join(work, f'{crop_id}-{gen}.raw')
                 jobs.append(dict(**{'in': lr_raw}, w=lr.size[0], h=lr.size[1], generator=gen, out=sr_raw))
-                partial = ''
-                if rng.random() < PARTIAL_FRACTION:
-                    # a rectangle that overlaps the centre (where detectors look first)
-                    rw, rh = rng.randint(96, 176), rng.randint(96, 176)
-                    rx, ry = rng.randint(16, CROP - 16 - rw), rng.randint(16, CROP - 16 - rh)
-                    partial = f'{rx},{ry},{rw},{rh}'
+                partial = partial_rect(rng)
                 records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
                                     src=sr_raw, lr_w=lr.size[0]))
             if rng.random() < RESAMPLED_FRACTION[split]:
@@ -205,20 +210,12 @@ def plan(out):
                                     src=real_png))
             rng2 = rng_for(crop_id, 'anime4k')
             gen = rng2.choice(sorted(ANIME4K))
-            partial = ''
-            if rng2.random() < PARTIAL_FRACTION:
-                rw, rh = rng2.randint(96, 176), rng2.randint(96, 176)
-                rx, ry = rng2.randint(16, CROP - 16 - rw), rng2.randint(16, CROP - 16 - rh)
-                partial = f'{rx},{ry},{rw},{rh}'
+            partial = partial_rect(rng2)
             records.append(dict(base, kind='fake', label='fake', generator=gen, scale=2, partial=partial, src='',
                                 lr_w=-(-CROP // 2)))
             rng3 = rng_for(crop_id, 'ncnn')
             gen = rng3.choices(sorted(ncnn.WEIGHTS), weights=[ncnn.WEIGHTS[g] for g in sorted(ncnn.WEIGHTS)])[0]
-            partial = ''
-            if rng3.random() < PARTIAL_FRACTION:
-                rw, rh = rng3.randint(96, 176), rng3.randint(96, 176)
-                rx, ry = rng3.randint(16, CROP - 16 - rw), rng3.randint(16, CROP - 16 - rh)
-                partial = f'{rx},{ry},{rw},{rh}'
+            partial = partial_rect(rng3)
             s = scale_of(gen)
             records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
                                 src=os.path.join(work, f'{crop_id}-{gen}.png'), lr_w=-(-CROP // s)))

@@ -241,11 +241,24 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
 {
   Curve c;
   curve_init (&c, scores, labels, n);
+  if (!c.pos || !c.neg)
+    {
+      /* one class only: nothing says where a verdict would be safe */
+      curve_clear (&c);
+      *lo = 0.0f;
+      *hi = 1.0f;
+      return;
+    }
+  /* Precision at equal prevalence: each class's counts as rates, so that
+   * the band does not move with how many fakes the validation folders
+   * happen to hold (a validation set with three fake families for one of
+   * reals would otherwise buy "fake" calls cheap precision). */
+  double wp = 1.0 / c.pos, wn = 1.0 / c.neg;
   /* down from the top: fakes called at ≥ score[i] keep their precision */
   double h = 1.0;
   for (gsize i = 0; i < c.n; i++)
     {
-      if ((double) c.tp[i] / (c.tp[i] + c.fp[i]) < min_precision)
+      if (c.tp[i] * wp / (c.tp[i] * wp + c.fp[i] * wn) < min_precision)
         break;
       h = i + 1 < c.n ? (c.score[i] + c.score[i + 1]) / 2.0 : c.score[i];
     }
@@ -257,7 +270,7 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
       gsize above_tp = i > 0 ? c.tp[i - 1] : 0, above_fp = i > 0 ? c.fp[i - 1] : 0;
       tn = c.neg - above_fp;
       fn = c.pos - above_tp;
-      if ((double) tn / (tn + fn) < min_precision)
+      if (tn * wn / (tn * wn + fn * wp) < min_precision)
         break;
       l = i > 0 ? (c.score[i] + c.score[i - 1]) / 2.0 : c.score[i];
     }

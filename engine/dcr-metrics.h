@@ -36,8 +36,12 @@ float dcr_metrics_best_threshold (const float *scores, const gint32 *labels, gsi
 /* The inconclusive band around `threshold`: scores at or above hi are the
  * region where "fake" calls keep a precision ≥ min_precision (scanning down
  * from the top score), scores below lo where "real" calls keep it (scanning
- * up from the lowest); in between the validation data could not tell. The
- * band is at least ±min_half_width around the threshold and inside [0, 1]. */
+ * up from the lowest); in between the validation data could not tell.
+ * Precision is taken at equal prevalence (TPR / (TPR + FPR) for "fake"
+ * calls, TNR / (TNR + FNR) for "real" ones), so the band does not depend on
+ * the ratio of fakes to reals in the data. The band is at least
+ * ±min_half_width around the threshold and inside [0, 1]; with one class
+ * missing it is all of [0, 1]. */
 void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, double min_precision,
                        double min_half_width, float *lo, float *hi);
 

@@ -416,7 +416,9 @@ dcr_train_step_set_state (DcrTrainStep *s, int param, const float *exp_avg, cons
 
 #define EXTRA_CANDIDATES 4    /* retrieved beyond k, to skip the sample itself and its pair */
 #define EVAL_BATCH 64u
-#define BAND_MIN_PRECISION 0.9
+/* A verdict outside the band is right at least 95 % of the time on the
+ * validation photos, reals and fakes weighted as equally likely. */
+#define BAND_MIN_PRECISION 0.95
 #define BAND_MIN_HALF_WIDTH 0.05
 #define CHECKPOINT_FORMAT "dcr-train-checkpoint"
 
@@ -1055,7 +1057,8 @@ summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, cons
   STR ("threshold_rule", s->n_val ? "maximum balanced accuracy on the validation split (midpoint between scores)"
                                   : "0.5 (no validation split)");
   STR ("band_rule", "p_fake where validation precision of fake calls (from the top) or of real calls (from the "
-                    "bottom) stays >= 0.9, at least ±0.05 around the threshold");
+                    "bottom), reals and fakes weighted as equally likely, stays >= " G_STRINGIFY (BAND_MIN_PRECISION)
+                    ", at least ±" G_STRINGIFY (BAND_MIN_HALF_WIDTH) " around the threshold");
 #undef INT
 #undef DBL
 #undef STR

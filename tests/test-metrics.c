@@ -113,9 +113,23 @@ test_threshold_and_band (void)
   g_assert_cmpfloat_with_epsilon (lo, 0.45, 1e-6);
   g_assert_cmpfloat_with_epsilon (hi, 0.55, 1e-6);
 
-  /* one class only: 0.5 */
+  /* one class only: 0.5, and no score is safe to call */
   const gint32 ones[] = { 1, 1, 1, 1, 1, 1 };
   g_assert_cmpfloat (dcr_metrics_best_threshold (s, ones, 6, NULL), ==, 0.5f);
+  dcr_metrics_band (s, ones, 6, 0.5f, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat (lo, ==, 0.0f);
+  g_assert_cmpfloat (hi, ==, 1.0f);
+
+  /* precision at equal prevalence: nine fakes on top, then one of the two
+   * reals. Counted as they come, the top ten are 9/10 = 0.9 precise and the
+   * band would stop at its minimum (0.55); as rates, calling the real at
+   * 0.905 fake costs half the reals against all the fakes, 1/(1 + 0.5) —
+   * so "fake" starts above it, at (0.91 + 0.905)/2. */
+  const float sk[] = { 0.99f, 0.98f, 0.97f, 0.96f, 0.95f, 0.94f, 0.93f, 0.92f, 0.91f, 0.905f, 0.1f };
+  const gint32 yk[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 };
+  dcr_metrics_band (sk, yk, 11, 0.5f, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat_with_epsilon (lo, 0.45, 1e-6);
+  g_assert_cmpfloat_with_epsilon (hi, 0.9075, 1e-6);
 }
 
 /* Two generators, both against all three reals: "good" is ranked above every

@@ -487,7 +487,9 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
         {
           r->stability[i].skipped = imgs[1 + i] == NULL;
           r->stability[i].p_fake = dets[1 + i].p_fake;
-          r->stability[i].verdict = dets[1 + i].verdict;
+          /* under the image's own decision: the question is whether its
+           * score survives re-saving, not how sure JPEGs are in general */
+          r->stability[i].verdict = dcr_model_verdict (self->model, dets[1 + i].p_fake, r->detection.jpeg);
         }
       r->verdict_as_saved = r->detection.verdict;
       r->detection.verdict = dcr_stability_verdict (r->verdict_as_saved, r->stability, &r->stability_reason);
@@ -499,12 +501,14 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   if (ok && !g_cancellable_is_cancelled (cancellable))
     {
       const DcrModelConfig *cfg = dcr_model_config (self->model);
-      r->threshold = cfg->threshold;
+      DcrDecision dec = dcr_model_decision (self->model, r->detection.jpeg);
+      r->threshold = dec.threshold;
+      r->jpeg_decision = cfg->jpeg_decision && r->detection.jpeg;
       r->score_fusion = cfg->fusion;
       r->fusion_what = dcr_analysis_fusion_name (cfg, self->bb);
       dcr_cnn_map_from_detection (&r->detection, dcr_backbone_cnn (self->bb), img->width, img->height, &r->cnn_map);
-      r->band_lo = cfg->band_lo;
-      r->band_hi = cfg->band_hi;
+      r->band_lo = dec.band_lo;
+      r->band_hi = dec.band_hi;
       r->dim = dcr_backbone_dim (self->bb);
       r->backbone_id = g_strdup (dcr_backbone_id (self->bb));
       r->model_name = g_strdup (self->model_name);

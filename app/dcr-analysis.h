@@ -101,7 +101,8 @@ typedef struct {
   gboolean score_fusion; /* detection.p_fake fuses a forensic score (p_heads: the heads alone) */
   char *fusion_what;     /* which, as the score line names it (dcr_analysis_fusion_name); NULL without */
   guint dim;           /* floats in detection.residual */
-  float threshold, band_lo, band_hi;
+  float threshold, band_lo, band_hi;   /* the decision that gave the verdict */
+  gboolean jpeg_decision;              /* it is the model's decision for JPEG files */
   GPtrArray *prototypes; /* of DcrAnalysisPrototype, nearest first */
   GArray *taps;          /* of DcrAnalysisTap, by offset */
 

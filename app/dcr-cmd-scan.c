@@ -106,7 +106,6 @@ item_json (DcrCliSetup *s, const Item *it)
       return json_builder_get_root (b);
     }
   const DcrDetection *d = &it->det;
-  const DcrModelConfig *cfg = dcr_model_config (s->model);
   json_builder_set_member_name (b, "sha256");
   json_builder_add_string_value (b, it->sha256);
   json_builder_set_member_name (b, "width");
@@ -119,12 +118,7 @@ item_json (DcrCliSetup *s, const Item *it)
   dcr_cli_json_add_double (b, "anomaly", d->anomaly);
   dcr_cli_json_add_tiles (b, d, it->img->width, it->img->height);
   dcr_cli_json_add_cnn (b, d, dcr_backbone_cnn (s->bb), it->img->width, it->img->height);
-  dcr_cli_json_add_double (b, "threshold", cfg->threshold);
-  json_builder_set_member_name (b, "inconclusive_band");
-  json_builder_begin_array (b);
-  json_builder_add_double_value (b, cfg->band_lo);
-  json_builder_add_double_value (b, cfg->band_hi);
-  json_builder_end_array (b);
+  dcr_cli_json_add_decision (b, s->model, d->jpeg);
   json_builder_set_member_name (b, "prototypes");
   json_builder_begin_array (b);
   for (guint j = 0; j < d->k; j++)
@@ -186,6 +180,12 @@ item_print (DcrCliSetup *s, const Item *it)
   if (d->has_cnn)
     printf (", CNN top blocks p=%.2f", 1.0 / (1.0 + exp (-(double) d->cnn_top)));
   printf (")");
+  if (d->jpeg && dcr_model_config (s->model)->jpeg_decision)
+    {
+      DcrDecision dec = dcr_model_decision (s->model, TRUE);
+      printf ("; the model's decision for JPEG files: threshold %.2f, band [%.2f, %.2f)", dec.threshold, dec.band_lo,
+              dec.band_hi);
+    }
   if (d->k)
     printf ("; nearest real #%" G_GINT64_FORMAT " %s (similarity %.3f)", d->ids[0], p && p->source ? p->source : "",
             d->similarity[0]);
@@ -374,9 +374,12 @@ dcr_cmd_eval (int argc, char **argv)
   g_autoptr (GArray) scores = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr (GArray) anomaly = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr (GArray) labels = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr (GArray) thresholds = g_array_new (FALSE, FALSE, sizeof (float));
+  guint n_jpeg = 0;
   guint n_failed = 0, n_inconclusive = 0, dim = dcr_backbone_dim (s.bb), b = dcr_detector_batch (s.det);
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree float *rows = g_new (float, (gsize) b * dim);
+  g_autofree gboolean *jpeg = g_new (gboolean, b);
   for (gint32 cls = 0; cls < 2; cls++)
     {
       float *features = NULL;
@@ -390,6 +393,7 @@ dcr_cmd_eval (int argc, char **argv)
           for (; i < n && m < b; i++)
             if (!items[i].error)
               {
+                jpeg[m] = items[i].jpeg;
                 memcpy (rows + (gsize) m++ * dim, features + (gsize) i * dim, dim * sizeof (float));
                 gint32 g = -1;
                 if (manifest && cls == 1)
@@ -399,7 +403,7 @@ dcr_cmd_eval (int argc, char **argv)
               }
             else
               n_failed++;
-          if (m && !dcr_detector_run_features (s.det, rows, m, dets, &err))
+          if (m && !dcr_detector_run_features (s.det, rows, jpeg, m, dets, &err))
             {
               g_free (features);
               return dcr_cli_fail (err);
@@ -409,6 +413,9 @@ dcr_cmd_eval (int argc, char **argv)
               g_array_append_val (scores, dets[j].p_fake);
               g_array_append_val (anomaly, dets[j].anomaly);
               g_array_append_val (labels, cls);
+              float t = isfinite (threshold) ? (float) threshold : dcr_model_decision (s.model, dets[j].jpeg).threshold;
+              g_array_append_val (thresholds, t);
+              n_jpeg += dets[j].jpeg;
               n_inconclusive += dets[j].verdict == DCR_VERDICT_INCONCLUSIVE;
               dcr_detection_clear (&dets[j]);
             }
@@ -420,12 +427,21 @@ dcr_cmd_eval (int argc, char **argv)
     }
   const DcrModelConfig *cfg = dcr_model_config (s.model);
   float thr = isfinite (threshold) ? (float) threshold : cfg->threshold;
+  /* the model's own decision per file: its JPEG threshold for JPEG files */
+  gboolean per_file = !isfinite (threshold) && cfg->jpeg_decision && n_jpeg;
   DcrMetrics m, ma;
-  dcr_metrics_compute ((float *) scores->data, (gint32 *) labels->data, scores->len, thr, &m);
+  if (per_file)
+    dcr_metrics_compute_at ((float *) scores->data, (gint32 *) labels->data, (float *) thresholds->data,
+                            scores->len, &m);
+  else
+    dcr_metrics_compute ((float *) scores->data, (gint32 *) labels->data, scores->len, thr, &m);
   dcr_metrics_compute ((float *) anomaly->data, (gint32 *) labels->data, anomaly->len, 0.5f, &ma);
   guint n_gen = manifest ? dcr_manifest_n_generators (manifest) : 0;
   g_autofree DcrMetrics *per_gen = g_new0 (DcrMetrics, MAX (n_gen, 1));
-  if (n_gen)
+  if (n_gen && per_file)
+    dcr_metrics_by_group_at ((float *) scores->data, (gint32 *) labels->data, (gint32 *) groups->data,
+                             (float *) thresholds->data, scores->len, n_gen, per_gen);
+  else if (n_gen)
     dcr_metrics_by_group ((float *) scores->data, (gint32 *) labels->data, (gint32 *) groups->data, scores->len,
                           n_gen, thr, per_gen);
   if (json)
@@ -439,6 +455,10 @@ dcr_cmd_eval (int argc, char **argv)
       json_builder_set_member_name (jb, "n_failed");
       json_builder_add_int_value (jb, n_failed);
       dcr_cli_json_add_double (jb, "threshold", thr);
+      json_builder_set_member_name (jb, "n_jpeg");
+      json_builder_add_int_value (jb, n_jpeg);
+      if (per_file)
+        dcr_cli_json_add_double (jb, "jpeg_threshold", cfg->jpeg.threshold);
       add_metrics (jb, &m);
       dcr_cli_json_add_double (jb, "eer_threshold", m.eer_threshold);
       json_builder_set_member_name (jb, "confusion");
@@ -489,12 +509,20 @@ dcr_cmd_eval (int argc, char **argv)
   else
     {
       printf ("images: %zu real, %zu fake (%u could not be read)\n", m.n_neg, m.n_pos, n_failed);
-      printf ("ACC %.4f at threshold %.4f\n", m.acc, thr);
+      if (per_file)
+        printf ("ACC %.4f at threshold %.4f (%u JPEG files: at the model's JPEG threshold %.4f)\n", m.acc, thr,
+                n_jpeg, cfg->jpeg.threshold);
+      else
+        printf ("ACC %.4f at threshold %.4f\n", m.acc, thr);
       printf ("AP %.4f  ROC AUC %.4f  EER %.4f (at %.4f)  TPR@5%%FPR %.4f\n", m.ap, m.auc, m.eer, m.eer_threshold,
               m.tpr_at_fpr5);
       printf ("confusion: TP %zu  FP %zu  TN %zu  FN %zu\n", m.tp, m.fp, m.tn, m.fn);
-      printf ("inconclusive: %u of %zu (band [%.4f, %.4f))\n", n_inconclusive, m.n_pos + m.n_neg, cfg->band_lo,
-              cfg->band_hi);
+      if (cfg->jpeg_decision && n_jpeg)
+        printf ("inconclusive: %u of %zu (band [%.4f, %.4f); JPEG files [%.4f, %.4f))\n", n_inconclusive,
+                m.n_pos + m.n_neg, cfg->band_lo, cfg->band_hi, cfg->jpeg.band_lo, cfg->jpeg.band_hi);
+      else
+        printf ("inconclusive: %u of %zu (band [%.4f, %.4f))\n", n_inconclusive, m.n_pos + m.n_neg, cfg->band_lo,
+                cfg->band_hi);
       printf ("anomaly score alone: ROC AUC %.4f, AP %.4f\n", ma.auc, ma.ap);
       if (manifest)
         {

@@ -201,6 +201,7 @@ dcr_cmd_train (int argc, char **argv)
   gboolean moco = FALSE;
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE, no_fusion = FALSE;
+  gboolean single_decision = FALSE;
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
     { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },
@@ -241,6 +242,9 @@ dcr_cmd_train (int argc, char **argv)
       "Augmented views of every training image before the backbone: \"default\" (2 views: crop 0.5 keeping ≥ 0.75 "
       "of a side, flip 0.5, blur 0.1 with σ ≤ 1, JPEG 0.5 at quality 60–95), \"none\", or settings over the "
       "default such as \"views=4,jpeg=0.7:50-95,blur=0:1,crop=0.5:0.75,flip=0.5,seed=1\"", "SPEC" },
+    { "single-decision", 0, 0, G_OPTION_ARG_NONE, &single_decision,
+      "One threshold and band for every file; by default JPEG files get their own, chosen on the validation JPEGs",
+      NULL },
     { "no-fusion", 0, 0, G_OPTION_ARG_NONE, &no_fusion,
       "With a CNN or a tile head in the backbone: do not fuse its score with the heads' (fused by default, fitted "
       "on the validation split; the CNN's top-block score when there is a CNN)", NULL },
@@ -365,6 +369,7 @@ dcr_cmd_train (int argc, char **argv)
   g_autofree gint32 *labels = g_new (gint32, total + 1);
   g_autofree gint64 *pair = g_new (gint64, total + 1);
   g_autofree gboolean *held_out = g_new0 (gboolean, total + 1);
+  g_autofree gboolean *jpeg = g_new0 (gboolean, total + 1);
   /* where each sample's views are: folder and file */
   g_autofree guint *from_folder = g_new (guint, total + 1), *from_file = g_new (guint, total + 1);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
@@ -392,6 +397,7 @@ dcr_cmd_train (int argc, char **argv)
           from_file[n] = i;
           pair[n] = -1;
           held_out[n] = src->val;
+          jpeg[n] = it->jpeg;
           g_ptr_array_add (keys, g_strdup (it->sha256));
           index_add (src->cls ? &fakes : &reals, it->path, src->cls ? (gint64) (n - n_real) : (gint64) n);
           index_add (&everyone, it->path, (gint64) n);
@@ -511,7 +517,7 @@ dcr_cmd_train (int argc, char **argv)
     DcrTrainData data = { features, labels, pair, (const char *const *) keys->pdata, n, retrieval,
                           bank_keys->len ? (const char *const *) bank_keys->pdata : NULL,
                           val_real_dirs ? held_out : NULL, views, aug.views, aug_desc,
-                          n_pinned ? (const gboolean *) bank_pinned->data : NULL };
+                          n_pinned ? (const gboolean *) bank_pinned->data : NULL, jpeg };
     /* the score fused with the heads' logit: the CNN's top blocks when the
        backbone has the CNN (the stronger evidence), else the tile score */
     gboolean cnn = dcr_backbone_has_cnn (bb), tiles = dcr_backbone_has_tiles (bb);
@@ -520,6 +526,7 @@ dcr_cmd_train (int argc, char **argv)
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume, .fusion = (cnn || tiles) && !no_fusion, .fusion_column = fusion_column,
+                          .jpeg_decision = !single_decision,
                           .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
@@ -542,7 +549,15 @@ dcr_cmd_train (int argc, char **argv)
       printf ("fusion: none (no validation split to fit it on)\n");
     if (sum.n_val)
       printf ("validation: AUC %.4f, AP %.4f, EER %.4f\n", sum.val_auc, sum.val_ap, sum.val_eer);
-    printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);
+    if (sum.jpeg_decision)
+      {
+        printf ("threshold: %.4f, inconclusive band [%.4f, %.4f) for files other than JPEG (validation AUC %.4f "
+                "on %u)\n", sum.threshold, sum.band_lo, sum.band_hi, sum.val_auc_other, sum.n_val - sum.n_val_jpeg);
+        printf ("JPEG files: threshold %.4f, inconclusive band [%.4f, %.4f) (validation AUC %.4f on %u)\n",
+                sum.jpeg.threshold, sum.jpeg.band_lo, sum.jpeg.band_hi, sum.val_auc_jpeg, sum.n_val_jpeg);
+      }
+    else
+      printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);
   }
 
   return 0;

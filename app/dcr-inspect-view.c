@@ -412,12 +412,16 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
     reason = g_strdup_printf ("The verdict does not survive ordinary re-saving: %s (P(fake) = %.2f as saved).",
                               r->stability_reason, d->p_fake);
   else if (d->verdict == DCR_VERDICT_INCONCLUSIVE)
-    reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band [%.2f, %.2f).", d->p_fake,
-                              r->band_lo, r->band_hi);
+    reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band%s [%.2f, %.2f).%s", d->p_fake,
+                              r->jpeg_decision ? " for JPEG files" : "", r->band_lo, r->band_hi,
+                              r->jpeg_decision ? " JPEG compression erases much of what the detector looks for, so "
+                                                 "its band for JPEG files is wider."
+                                               : "");
   else
-    reason = g_strdup_printf ("P(fake) = %.2f is %s the model's threshold %.2f. The nearest real prototype has "
+    reason = g_strdup_printf ("P(fake) = %.2f is %s the model's threshold%s %.2f. The nearest real prototype has "
                               "cosine similarity %.3f.",
-                              d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below", r->threshold,
+                              d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below",
+                              r->jpeg_decision ? " for JPEG files" : "", r->threshold,
                               d->k ? d->similarity[0] : 0.0);
   gtk_label_set_label (self->reason_label, reason);
   /* with score fusion the verdict's P(fake) is the fused one; the heads'
@@ -508,6 +512,12 @@ const char *
 dcr_inspect_view_get_verdict_text (DcrInspectView *self)
 {
   return gtk_label_get_label (self->verdict_label);
+}
+
+const char *
+dcr_inspect_view_get_reason_text (DcrInspectView *self)
+{
+  return gtk_label_get_label (self->reason_label);
 }
 
 const char *

@@ -26,6 +26,7 @@ const DcrAnalysisResult *dcr_inspect_view_get_result (DcrInspectView *self);
 
 /* What the analyst reads, for tests. */
 const char *dcr_inspect_view_get_verdict_text (DcrInspectView *self);
+const char *dcr_inspect_view_get_reason_text (DcrInspectView *self);
 const char *dcr_inspect_view_get_score_text (DcrInspectView *self);
 /* The stability row: each variant with its P(fake) and verdict. */
 const char *dcr_inspect_view_get_stability_text (DcrInspectView *self);

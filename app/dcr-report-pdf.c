@@ -495,12 +495,21 @@ header (Pdf *p)
   field (p, "Device", v_dev);
   g_autofree char *thr_rule = dcr_report_training_field (r, "threshold_rule");
   g_autofree char *band_rule = dcr_report_training_field (r, "band_rule");
+  g_autofree char *v_jpeg = cfg->jpeg_decision
+                                ? g_markup_printf_escaped (
+                                      "\nJPEG files: <b>fake</b> when P(fake) ≥ %.3f, <b>real</b> below; "
+                                      "<b>inconclusive</b> when P(fake) is in [%.3f, %.3f), chosen the same way on "
+                                      "the validation JPEGs alone (JPEG erases much of the evidence).",
+                                      cfg->jpeg.threshold, cfg->jpeg.band_lo, cfg->jpeg.band_hi)
+                                : g_strdup ("");
   g_autofree char *v_dec = g_markup_printf_escaped (
-      "<b>fake</b> when P(fake) ≥ %.3f, <b>real</b> below; <b>inconclusive</b> when P(fake) is in [%.3f, %.3f).\n"
+      "%s<b>fake</b> when P(fake) ≥ %.3f, <b>real</b> below; <b>inconclusive</b> when P(fake) is in [%.3f, %.3f).\n"
       "Threshold: %s. Band: %s.",
-      cfg->threshold, cfg->band_lo, cfg->band_hi, thr_rule ? thr_rule : "set by hand (no training record)",
+      cfg->jpeg_decision ? "Files other than JPEG: " : "", cfg->threshold, cfg->band_lo, cfg->band_hi,
+      thr_rule ? thr_rule : "set by hand (no training record)",
       band_rule ? band_rule : "set by hand (no training record)");
-  field (p, "Decision rule", v_dec);
+  g_autofree char *v_dec_all = g_strconcat (v_dec, v_jpeg, NULL);
+  field (p, "Decision rule", v_dec_all);
 
   section (p, "Summary", 50);
   summary_tiles (p);

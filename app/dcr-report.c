@@ -484,6 +484,7 @@ static void
 record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
 {
   it->verdict = d->verdict;
+  it->decision = dcr_cli_decision_name (r->setup.model, d->jpeg);
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
   it->p_heads = d->p_heads;
@@ -748,6 +749,7 @@ item_json (guint index, const DcrReportItem *it)
       INT ("width", it->width);
       INT ("height", it->height);
       STR ("verdict", dcr_verdict_name (it->verdict));
+      STR ("decision", it->decision);
       dcr_cli_json_add_double (b, "p_fake", it->p_fake);
       dcr_cli_json_add_double (b, "anomaly", it->anomaly);
       dcr_cli_json_add_double (b, "p_heads", it->p_heads);
@@ -860,6 +862,18 @@ header_json (DcrReport *r)
   json_builder_add_double_value (b, cfg->band_lo);
   json_builder_add_double_value (b, cfg->band_hi);
   json_builder_end_array (b);
+  if (cfg->jpeg_decision)
+    {
+      json_builder_set_member_name (b, "jpeg_decision");
+      json_builder_begin_object (b);
+      dcr_cli_json_add_double (b, "threshold", cfg->jpeg.threshold);
+      json_builder_set_member_name (b, "inconclusive_band");
+      json_builder_begin_array (b);
+      json_builder_add_double_value (b, cfg->jpeg.band_lo);
+      json_builder_add_double_value (b, cfg->jpeg.band_hi);
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
   g_autofree char *thr_rule = dcr_report_training_field (r, "threshold_rule");
   g_autofree char *band_rule = dcr_report_training_field (r, "band_rule");
   STR ("threshold_rule", thr_rule);

@@ -42,6 +42,8 @@ typedef struct {
   const char *format;       /* "PNG" or "JPEG" by content; NULL when neither */
   guint width, height;      /* as displayed (EXIF orientation applied) */
   DcrVerdict verdict;
+  const char *decision;     /* which of the model's decisions gave the verdict: "jpeg", "other" or "single"
+                             * (dcr_cli_decision_name; static) */
   float p_fake, anomaly;
   float p_heads;            /* the heads' own p_fake, before score fusion */
   gboolean has_tiles;       /* the backbone has a tile head: */

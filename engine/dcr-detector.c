@@ -162,7 +162,7 @@ dcr_detector_sync (DcrDetector *det, GError **error)
 }
 
 static gboolean
-finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
+finish (DcrDetector *det, guint n, const gboolean *jpeg, DcrDetection *out, GError **error)
 {
   guint k = dcr_retrieval_run_k (det->rr), dim = dcr_backbone_dim (det->bb);
   g_autofree float *logits = g_new (float, 2 * n), *p = g_new (float, n), *an = g_new (float, n);
@@ -186,7 +186,8 @@ finish (DcrDetector *det, guint n, DcrDetection *out, GError **error)
       d->anomaly = an[i];
       d->logits[0] = logits[2 * i];
       d->logits[1] = logits[2 * i + 1];
-      d->verdict = dcr_model_verdict (det->m, p[i]);
+      d->jpeg = jpeg && jpeg[i];
+      d->verdict = dcr_model_verdict (det->m, p[i], d->jpeg);
       d->k = k;
       memcpy (d->ids, ids + (gsize) i * k, k * sizeof (gint64));
       memcpy (d->similarity, sims + (gsize) i * k, k * sizeof (float));
@@ -208,11 +209,15 @@ gboolean
 dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error)
 {
   g_return_val_if_fail (n <= det->batch, FALSE);
+  g_autofree gboolean *jpeg = g_new (gboolean, MAX (n, 1));
   for (guint i = 0; i < n; i++)
-    if (!dcr_backbone_run_set_image (det->bb_run, i, images[i], error))
-      return FALSE;
+    {
+      jpeg[i] = images[i]->format == DCR_IMAGE_FORMAT_JPEG;
+      if (!dcr_backbone_run_set_image (det->bb_run, i, images[i], error))
+        return FALSE;
+    }
   if (!dcr_backbone_run_forward (det->bb_run, error) || !dcr_seq_submit (det->seq_images, TRUE, error) ||
-      !finish (det, n, out, error))
+      !finish (det, n, jpeg, out, error))
     return FALSE;
   for (guint i = 0; det->tile_maps && dcr_backbone_has_tiles (det->bb) && i < n; i++)
     {
@@ -252,7 +257,8 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
 }
 
 gboolean
-dcr_detector_run_features (DcrDetector *det, const float *features, guint n, DcrDetection *out, GError **error)
+dcr_detector_run_features (DcrDetector *det, const float *features, const gboolean *jpeg, guint n,
+                           DcrDetection *out, GError **error)
 {
   g_return_val_if_fail (n <= det->batch, FALSE);
   gsize dim = dcr_backbone_dim (det->bb), total = (gsize) det->batch * dim;
@@ -267,7 +273,7 @@ dcr_detector_run_features (DcrDetector *det, const float *features, guint n, Dcr
     }
   else
     ok = dcr_tensor_upload (det->features, buf, error);
-  return ok && dcr_seq_submit (det->seq_features, TRUE, error) && finish (det, n, out, error);
+  return ok && dcr_seq_submit (det->seq_features, TRUE, error) && finish (det, n, jpeg, out, error);
 }
 
 static char *

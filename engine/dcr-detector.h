@@ -13,6 +13,9 @@ G_BEGIN_DECLS
 
 typedef struct {
   DcrVerdict verdict;
+  /* The file was a JPEG: its verdict follows the model's JPEG decision when
+   * the model has one (dcr_model_decision). */
+  gboolean jpeg;
   float p_fake;
   float anomaly;
   float logits[2];
@@ -75,9 +78,10 @@ void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
-/* The same from backbone features [n, dim] (e.g. from the feature cache). */
-gboolean dcr_detector_run_features (DcrDetector *det, const float *features, guint n, DcrDetection *out,
-                                    GError **error);
+/* The same from backbone features [n, dim] (e.g. from the feature cache);
+ * jpeg [n] says which came from JPEG files (NULL: none). */
+gboolean dcr_detector_run_features (DcrDetector *det, const float *features, const gboolean *jpeg, guint n,
+                                    DcrDetection *out, GError **error);
 
 /* Where the shipped model and bank are looked for: the source tree
  * (uninstalled builds), then the installed data directory — or only

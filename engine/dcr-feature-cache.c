@@ -149,6 +149,7 @@ extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache,
             {
               g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
               it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
+              it->jpeg = dcr_image_bytes_are_jpeg (bytes);
               DcrAugmentParams ap = { 0 };
               if (aug && view > 0)
                 dcr_augment_draw (aug, it->sha256, view, &ap);

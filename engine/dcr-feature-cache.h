@@ -15,6 +15,7 @@ typedef struct {
   char *sha256;     /* NULL when the file could not be read */
   guint width, height; /* 0 when served from the cache without decoding */
   gboolean cached;  /* the feature came from the cache */
+  gboolean jpeg;    /* the file is a JPEG (by its first bytes) */
   GError *error;    /* why this file has no feature (NULL on success) */
   GBytes *thumbnail; /* PNG, from dcr_features_extract_thumbnails for a decoded file; else NULL */
 } DcrFeatureItem;

@@ -855,6 +855,14 @@ unknown_format (const char *name, const guint8 *p, gsize len, GError **error)
   g_string_free (hex, TRUE);
 }
 
+gboolean
+dcr_image_bytes_are_jpeg (GBytes *bytes)
+{
+  gsize len;
+  const guint8 *p = g_bytes_get_data (bytes, &len);
+  return len >= sizeof jpeg_signature && memcmp (p, jpeg_signature, sizeof jpeg_signature) == 0;
+}
+
 DcrImage *
 dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrImageLimits *limits, GError **error)
 {

@@ -97,6 +97,10 @@ DcrImage *dcr_image_load (const char *path, const DcrImageLimits *limits, GError
 DcrImage *dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrImageLimits *limits,
                                      GError **error);
 
+/* Whether file bytes start as a JPEG does (what dcr_image_load_from_bytes
+ * would decode as JPEG), without decoding them. */
+gboolean dcr_image_bytes_are_jpeg (GBytes *bytes);
+
 /* Writes `img` as an 8-bit RGB PNG through a temporary file renamed over
  * `path`. For thumbnails and test output only — never on evidence paths. */
 gboolean dcr_image_save_png (const DcrImage *img, const char *path, GError **error);

@@ -179,8 +179,9 @@ dcr_metrics_tpr_at_fpr (const float *scores, const gint32 *labels, gsize n, doub
   return v;
 }
 
-void
-dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float threshold, DcrMetrics *out)
+static void
+compute (const float *scores, const gint32 *labels, const float *thresholds, gsize n, float threshold,
+         DcrMetrics *out)
 {
   Curve c;
   curve_init (&c, scores, labels, n);
@@ -192,10 +193,10 @@ dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float t
   out->eer = eer (&c, &out->eer_threshold);
   out->tpr_at_fpr5 = tpr_at_fpr (&c, 0.05);
   curve_clear (&c);
-  out->threshold = threshold;
+  out->threshold = thresholds ? NAN : threshold;
   for (gsize i = 0; i < n; i++)
     {
-      gboolean fake = scores[i] >= threshold;
+      gboolean fake = scores[i] >= (thresholds ? thresholds[i] : threshold);
       if (labels[i])
         fake ? out->tp++ : out->fn++;
       else
@@ -203,6 +204,19 @@ dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float t
     }
   gsize total = out->tp + out->fp + out->tn + out->fn;
   out->acc = total ? (double) (out->tp + out->tn) / total : NAN;
+}
+
+void
+dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float threshold, DcrMetrics *out)
+{
+  compute (scores, labels, NULL, n, threshold, out);
+}
+
+void
+dcr_metrics_compute_at (const float *scores, const gint32 *labels, const float *thresholds, gsize n,
+                        DcrMetrics *out)
+{
+  compute (scores, labels, thresholds, n, NAN, out);
 }
 
 float
@@ -281,11 +295,12 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
   *hi = (float) CLAMP (h, threshold, 1.0);
 }
 
-void
-dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *group, gsize n, guint n_groups,
-                      float threshold, DcrMetrics *out)
+static void
+by_group (const float *scores, const gint32 *labels, const gint32 *group, const float *thresholds, gsize n,
+          guint n_groups, float threshold, DcrMetrics *out)
 {
   g_autofree float *s = g_new (float, MAX (n, 1));
+  g_autofree float *t = thresholds ? g_new (float, MAX (n, 1)) : NULL;
   g_autofree gint32 *y = g_new (gint32, MAX (n, 1));
   for (guint g = 0; g < n_groups; g++)
     {
@@ -294,10 +309,26 @@ dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *g
         if (!labels[i] || group[i] == (gint32) g)
           {
             s[m] = scores[i];
+            if (t)
+              t[m] = thresholds[i];
             y[m++] = labels[i];
           }
-      dcr_metrics_compute (s, y, m, threshold, &out[g]);
+      compute (s, y, t, m, threshold, &out[g]);
     }
+}
+
+void
+dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *group, gsize n, guint n_groups,
+                      float threshold, DcrMetrics *out)
+{
+  by_group (scores, labels, group, NULL, n, n_groups, threshold, out);
+}
+
+void
+dcr_metrics_by_group_at (const float *scores, const gint32 *labels, const gint32 *group, const float *thresholds,
+                         gsize n, guint n_groups, DcrMetrics *out)
+{
+  by_group (scores, labels, group, thresholds, n, n_groups, NAN, out);
 }
 
 struct _DcrManifest {

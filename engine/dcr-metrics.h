@@ -15,13 +15,19 @@ typedef struct {
   double eer;               /* equal error rate, FPR = FNR interpolated between ROC points */
   double eer_threshold;     /* the score where the ROC crosses it */
   double tpr_at_fpr5;       /* the best TPR with FPR ≤ 5 % (no interpolation) */
-  float threshold;          /* what acc and the confusion matrix use: fake when score ≥ threshold */
+  float threshold;          /* what acc and the confusion matrix use: fake when score ≥ threshold
+                             * (NaN: a threshold per sample, the _at functions) */
   double acc;
   gsize tp, fp, tn, fn;
 } DcrMetrics;
 
 /* Everything at once; AUC, AP, EER are NaN when a class is missing. */
 void dcr_metrics_compute (const float *scores, const gint32 *labels, gsize n, float threshold, DcrMetrics *out);
+/* The same with a threshold per sample (e.g. a model's JPEG decision for its
+ * JPEG files): the confusion matrix and acc count sample i as fake when
+ * scores[i] ≥ thresholds[i]. */
+void dcr_metrics_compute_at (const float *scores, const gint32 *labels, const float *thresholds, gsize n,
+                             DcrMetrics *out);
 double dcr_metrics_roc_auc (const float *scores, const gint32 *labels, gsize n);
 double dcr_metrics_average_precision (const float *scores, const gint32 *labels, gsize n);
 double dcr_metrics_eer (const float *scores, const gint32 *labels, gsize n, double *threshold);
@@ -51,6 +57,8 @@ void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float
  * fake with a negative group counts in no row). out[n_groups]. */
 void dcr_metrics_by_group (const float *scores, const gint32 *labels, const gint32 *group, gsize n, guint n_groups,
                            float threshold, DcrMetrics *out);
+void dcr_metrics_by_group_at (const float *scores, const gint32 *labels, const gint32 *group,
+                              const float *thresholds, gsize n, guint n_groups, DcrMetrics *out);
 
 /* A manifest CSV naming the generator of each file: a header row with the
  * columns `file` and `generator` (any order, other columns kept), one row

@@ -165,6 +165,9 @@ config_valid (const DcrModelConfig *c, const char *where, GError **error)
     why = "a dropout outside [0, 1)";
   else if (!(c->band_lo >= 0 && c->band_lo <= c->threshold && c->threshold <= c->band_hi && c->band_hi <= 1))
     why = "a threshold and band that are not 0 ≤ lo ≤ threshold ≤ hi ≤ 1";
+  else if (c->jpeg_decision && !(c->jpeg.band_lo >= 0 && c->jpeg.band_lo <= c->jpeg.threshold &&
+                                  c->jpeg.threshold <= c->jpeg.band_hi && c->jpeg.band_hi <= 1))
+    why = "a JPEG decision that is not 0 ≤ lo ≤ threshold ≤ hi ≤ 1";
   else if (c->fusion && (c->fusion_column >= c->dim || !isfinite (c->fusion_w[0]) || !isfinite (c->fusion_w[1]) ||
                          !isfinite (c->fusion_w[2])))
     why = "a score fusion with a column outside the feature or weights that are not finite";
@@ -260,6 +263,25 @@ dcr_model_set_decision (DcrModel *m, float threshold, float band_lo, float band_
 }
 
 void
+dcr_model_set_jpeg_decision (DcrModel *m, const DcrDecision *d)
+{
+  m->cfg.jpeg_decision = d != NULL;
+  if (!d)
+    return;
+  m->cfg.jpeg.threshold = d->threshold;
+  m->cfg.jpeg.band_lo = MIN (d->band_lo, d->threshold);
+  m->cfg.jpeg.band_hi = MAX (d->band_hi, d->threshold);
+}
+
+DcrDecision
+dcr_model_decision (DcrModel *m, gboolean jpeg)
+{
+  if (jpeg && m->cfg.jpeg_decision)
+    return m->cfg.jpeg;
+  return (DcrDecision) { m->cfg.threshold, m->cfg.band_lo, m->cfg.band_hi };
+}
+
+void
 dcr_model_set_training (DcrModel *m, const char *json)
 {
   g_free (m->cfg.training);
@@ -300,11 +322,18 @@ dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f)
 }
 
 DcrVerdict
-dcr_model_verdict (DcrModel *m, float p_fake)
+dcr_decision_verdict (const DcrDecision *d, float p_fake)
 {
-  if (m->cfg.band_lo < m->cfg.band_hi && p_fake >= m->cfg.band_lo && p_fake < m->cfg.band_hi)
+  if (d->band_lo < d->band_hi && p_fake >= d->band_lo && p_fake < d->band_hi)
     return DCR_VERDICT_INCONCLUSIVE;
-  return p_fake >= m->cfg.threshold ? DCR_VERDICT_FAKE : DCR_VERDICT_REAL;
+  return p_fake >= d->threshold ? DCR_VERDICT_FAKE : DCR_VERDICT_REAL;
+}
+
+DcrVerdict
+dcr_model_verdict (DcrModel *m, float p_fake, gboolean jpeg)
+{
+  DcrDecision d = dcr_model_decision (m, jpeg);
+  return dcr_decision_verdict (&d, p_fake);
 }
 
 gboolean
@@ -444,13 +473,29 @@ dcr_model_save (DcrModel *m, const char *path, GError **error)
                   *fc = fmt_float (m->cfg.fusion_w[2]);
   g_autofree char *fusion = g_strdup_printf ("%s,%s,%s", fa, fb, fc);
   g_autofree char *fusion_column = g_strdup_printf ("%u", m->cfg.fusion_column);
+  g_autofree char *jt = fmt_float (m->cfg.jpeg.threshold), *jl = fmt_float (m->cfg.jpeg.band_lo),
+                  *jh = fmt_float (m->cfg.jpeg.band_hi);
+  g_autofree char *jpeg = g_strdup_printf ("%s,%s,%s", jt, jl, jh);
   const char *meta[] = {
     "format", DCR_MODEL_FORMAT, "version", version, "backbone", m->cfg.backbone_id, "dim", dim, "k", k,
     "hidden", hidden, "head_hidden", head_hidden, "gate", m->cfg.gate ? "true" : "false", "dropout", dropout,
     "threshold", thr, "band_lo", lo, "band_hi", hi, "training", m->cfg.training ? m->cfg.training : "{}",
-    /* optional: left out without fusion */
-    m->cfg.fusion ? "fusion" : NULL, fusion, "fusion_column", fusion_column, NULL,
+    /* optional: left out without them (readers before the JPEG decision ignore it) */
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   };
+  guint o = G_N_ELEMENTS (meta) - 7;
+  if (m->cfg.jpeg_decision)
+    {
+      meta[o++] = "jpeg_decision";
+      meta[o++] = jpeg;
+    }
+  if (m->cfg.fusion)
+    {
+      meta[o++] = "fusion";
+      meta[o++] = fusion;
+      meta[o++] = "fusion_column";
+      meta[o++] = fusion_column;
+    }
   if (!dcr_safetensors_write (path, tensors, n, meta, error))
     return FALSE;
   g_free (m->path);
@@ -553,6 +598,28 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
           return NULL;
         }
       c.fusion = TRUE;
+    }
+  const char *jpeg = dcr_safetensors_metadata (st, "jpeg_decision");
+  if (jpeg)
+    {
+      g_auto (GStrv) parts = g_strsplit (jpeg, ",", -1);
+      float v[3] = { 0 };
+      char *end = NULL;
+      gboolean ok = g_strv_length (parts) == 3;
+      for (int i = 0; ok && i < 3; i++)
+        {
+          v[i] = (float) g_ascii_strtod (parts[i], &end);
+          ok = end != parts[i] && *end == '\0' && isfinite (v[i]);
+        }
+      if (!ok)
+        {
+          g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
+                       "%s: the model's JPEG decision \"%s\" is not three numbers (threshold, band low, band high)",
+                       name, jpeg);
+          return NULL;
+        }
+      c.jpeg_decision = TRUE;
+      c.jpeg = (DcrDecision) { v[0], v[1], v[2] };
     }
   if (!config_valid (&c, name, error))
     return NULL;

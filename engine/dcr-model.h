@@ -33,6 +33,13 @@ typedef enum {
 #define DCR_MODEL_FORMAT "dcr-model"
 #define DCR_MODEL_VERSION 1
 
+/* A decision on p_fake: fake at or above threshold, real below, and
+ * inconclusive in [band_lo, band_hi) (lo ≤ threshold ≤ hi; lo = hi: no band). */
+typedef struct {
+  float threshold;
+  float band_lo, band_hi;
+} DcrDecision;
+
 typedef struct {
   char *backbone_id;     /* dcr_backbone_id() of the features it was trained on */
   guint dim;             /* D */
@@ -45,6 +52,13 @@ typedef struct {
    * inconclusive in [band_lo, band_hi) (lo ≤ threshold ≤ hi; lo = hi: no band). */
   float threshold;
   float band_lo, band_hi;
+  /* Optional: the decision for JPEG files, chosen on the validation split's
+   * JPEG files alone (the one above then on its other files). JPEG erases
+   * much of the evidence, so scores of JPEG files are less certain and get
+   * a decision (mostly a wider band) of their own. Without it the decision
+   * above serves every file. */
+  gboolean jpeg_decision;
+  DcrDecision jpeg;
   char *training;        /* JSON summary of how it was trained (or NULL) */
   /* Score fusion (optional): with it, p_fake = σ(a·(l1 − l0) + b·f[column] + c)
    * over the heads' logits l and one raw feature column (the tile head's
@@ -86,13 +100,21 @@ DcrContext *dcr_model_context (DcrModel *m);
 const char *dcr_model_path (DcrModel *m);
 const char *dcr_model_sha256 (DcrModel *m);
 void dcr_model_set_decision (DcrModel *m, float threshold, float band_lo, float band_hi);
+/* Sets the decision for JPEG files (lo and hi clamped around the threshold
+ * as above), or removes it (d NULL). */
+void dcr_model_set_jpeg_decision (DcrModel *m, const DcrDecision *d);
+/* The decision for a file, JPEG or not: the model's JPEG decision for a
+ * JPEG when it has one, else its decision. */
+DcrDecision dcr_model_decision (DcrModel *m, gboolean jpeg);
 void dcr_model_set_training (DcrModel *m, const char *json);
 /* Turns score fusion on (column < dim; weights finite) or off (w NULL). */
 void dcr_model_set_fusion (DcrModel *m, guint column, const float *w);
 /* p_fake from the heads' logits and the raw feature row f (dim values),
  * fused when the model has fusion. */
 float dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f);
-DcrVerdict dcr_model_verdict (DcrModel *m, float p_fake);
+/* The verdict on p_fake of a file, under dcr_model_decision (m, jpeg). */
+DcrVerdict dcr_model_verdict (DcrModel *m, float p_fake, gboolean jpeg);
+DcrVerdict dcr_decision_verdict (const DcrDecision *d, float p_fake);
 /* Parameters, in the PyTorch state_dict order and names of the reference
  * module (tests/golden/make-dcr-golden.py). */
 guint dcr_model_n_params (DcrModel *m);

@@ -1054,8 +1054,29 @@ summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, cons
                    "split (L2 1e-3 on the two weights)");
       json_builder_end_object (b);
     }
-  STR ("threshold_rule", s->n_val ? "maximum balanced accuracy on the validation split (midpoint between scores)"
-                                  : "0.5 (no validation split)");
+  STR ("threshold_rule", !s->n_val ? "0.5 (no validation split)"
+                        : s->jpeg_decision ? "maximum balanced accuracy on the validation split's files other than "
+                                             "JPEG (midpoint between scores)"
+                                           : "maximum balanced accuracy on the validation split (midpoint between "
+                                             "scores)");
+  if (s->jpeg_decision)
+    {
+      json_builder_set_member_name (b, "jpeg_decision");
+      json_builder_begin_object (b);
+      DBL ("threshold", s->jpeg.threshold);
+      json_builder_set_member_name (b, "band");
+      json_builder_begin_array (b);
+      json_builder_add_double_value (b, s->jpeg.band_lo);
+      json_builder_add_double_value (b, s->jpeg.band_hi);
+      json_builder_end_array (b);
+      INT ("n_val_jpeg", s->n_val_jpeg);
+      INT ("n_val_other", s->n_val - s->n_val_jpeg);
+      DBL ("val_auc_jpeg", s->val_auc_jpeg);
+      DBL ("val_auc_other", s->val_auc_other);
+      STR ("rule", "threshold and band chosen by the threshold_rule and band_rule on the validation split's JPEG "
+                   "files alone; the model's own threshold and band on its other files");
+      json_builder_end_object (b);
+    }
   STR ("band_rule", "p_fake where validation precision of fake calls (from the top) or of real calls (from the "
                     "bottom), reals and fakes weighted as equally likely, stays >= " G_STRINGIFY (BAND_MIN_PRECISION)
                     ", at least ±" G_STRINGIFY (BAND_MIN_HALF_WIDTH) " around the threshold");
@@ -1232,7 +1253,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   /* the decision, from the final model on the validation split */
   float thr = 0.5f, lo = 0.5f - BAND_MIN_HALF_WIDTH, hi = 0.5f + BAND_MIN_HALF_WIDTH;
   sum.val_auc = sum.val_ap = sum.val_eer = NAN;
-  sum.val_auc_heads = NAN;
+  sum.val_auc_heads = sum.val_auc_jpeg = sum.val_auc_other = NAN;
   dcr_model_set_fusion (m, 0, NULL);
   if (p.n_val && o.fusion)
     {
@@ -1267,6 +1288,43 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
       sum.val_auc = mt.auc;
       sum.val_ap = mt.ap;
       sum.val_eer = mt.eer;
+      /* a decision per kind of file, when both kinds have enough of each class */
+      g_autofree float *sp = g_new (float, p.n_val);
+      g_autofree gint32 *sy = g_new (gint32, p.n_val);
+      gsize per_class[2][2] = { { 0 } };
+      for (gsize i = 0; o.jpeg_decision && data->jpeg && i < p.n_val; i++)
+        per_class[data->jpeg[p.val[i]] ? 1 : 0][val_y[i]]++;
+      gboolean split = o.jpeg_decision && data->jpeg;
+      for (int j = 0; j < 2; j++)
+        for (int c = 0; c < 2; c++)
+          split = split && per_class[j][c] >= DCR_TRAIN_DECISION_MIN_PER_CLASS;
+      for (int j = 1; split && j >= 0; j--)
+        {
+          gsize cnt = 0;
+          for (gsize i = 0; i < p.n_val; i++)
+            if ((data->jpeg[p.val[i]] ? 1 : 0) == j)
+              {
+                sp[cnt] = val_p[i];
+                sy[cnt++] = val_y[i];
+              }
+          float t = dcr_metrics_best_threshold (sp, sy, cnt, NULL), l, h;
+          dcr_metrics_band (sp, sy, cnt, t, BAND_MIN_PRECISION, BAND_MIN_HALF_WIDTH, &l, &h);
+          double auc = dcr_metrics_roc_auc (sp, sy, cnt);
+          if (j)
+            {
+              sum.jpeg = (DcrDecision) { t, l, h };
+              sum.n_val_jpeg = (guint) cnt;
+              sum.val_auc_jpeg = auc;
+            }
+          else
+            {
+              thr = t;
+              lo = l;
+              hi = h;
+              sum.val_auc_other = auc;
+            }
+        }
+      sum.jpeg_decision = split;
     }
   sum.first_loss = first_loss;
   sum.last_loss = last_loss;
@@ -1274,6 +1332,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   sum.band_lo = lo;
   sum.band_hi = hi;
   dcr_model_set_decision (m, thr, lo, hi);
+  dcr_model_set_jpeg_decision (m, sum.jpeg_decision ? &sum.jpeg : NULL);
   g_autofree char *json = summary_json (m, data, &o, &sum);
   dcr_model_set_training (m, json);
   if (summary)

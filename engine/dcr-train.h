@@ -117,6 +117,10 @@ typedef struct {
    * key encoder at the start of every epoch (their tokens: their nearest
    * other prototypes). */
   const gboolean *bank_pinned;
+  /* [n] or NULL: which samples come from JPEG files. With
+   * DcrTrainOptions.jpeg_decision, the validation split's JPEG files get a
+   * decision of their own (dcr-model.h). */
+  const gboolean *jpeg;
 } DcrTrainData;
 
 typedef struct {
@@ -137,7 +141,15 @@ typedef struct {
    * score); needs a validation split with both classes. */
   gboolean fusion;
   guint fusion_column;
+  /* A decision per kind of file: with DcrTrainData.jpeg and at least
+   * DCR_TRAIN_DECISION_MIN_PER_CLASS reals and as many fakes among the
+   * validation split's JPEG files and among its other files, the threshold
+   * and band are chosen on the other files and the JPEG decision on the
+   * JPEG ones; otherwise one decision on all of them. */
+  gboolean jpeg_decision;
 } DcrTrainOptions;
+
+#define DCR_TRAIN_DECISION_MIN_PER_CLASS 20
 
 typedef struct {
   guint epoch, epochs;
@@ -158,6 +170,12 @@ typedef struct {
   double first_loss, last_loss;  /* mean total loss of the first and last epoch */
   double val_auc, val_ap, val_eer;
   float threshold, band_lo, band_hi;
+  /* the JPEG decision, when one was chosen: on n_val_jpeg of the n_val
+   * validation files, with their AUC and that of the others */
+  gboolean jpeg_decision;
+  DcrDecision jpeg;
+  guint n_val_jpeg;
+  double val_auc_jpeg, val_auc_other;
   guint epochs_run;
   gboolean fusion;        /* fitted (DcrTrainOptions.fusion and a validation split) */
   float fusion_w[3];

@@ -171,6 +171,71 @@ check "eval --manifest JSON: per-generator metrics consistent with the totals" [
   --manifest "$tmp/manifest.csv" >"$tmp/out" 2>&1
 check "eval --manifest text output" grep -q '^  gen-b .* ROC AUC' "$tmp/out"
 
+# a model with a decision of its own for JPEG files (dcr train chooses one on the validation JPEGs; here it
+# is written into the model's metadata): every JPEG inconclusive, PNGs as before
+"$py" - "$d/m.safetensors" "$tmp/mj.safetensors" "0.5,0,1" "$d" "$tmp" <<'EOF'
+import json, os, struct, sys
+from PIL import Image
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+h['__metadata__']['jpeg_decision'] = sys.argv[3]
+t = json.dumps(h).encode()
+t += b' ' * (-len(t) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+for c in ('real', 'fake'):
+    os.makedirs('%s/jpg-%s' % (sys.argv[5], c))
+    for f in sorted(os.listdir('%s/test-%s' % (sys.argv[4], c))):
+        Image.open('%s/test-%s/%s' % (sys.argv[4], c, f)).save('%s/jpg-%s/%s.jpg' % (sys.argv[5], c, f[:-4]), quality=95)
+EOF
+"$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --json "$d/test-fake/scene00.png" \
+  "$tmp/jpg-fake/scene00.jpg" >"$tmp/scanj.json" 2>"$tmp/err"; rc=$?
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json "$d/test-fake/scene00.png" \
+  >"$tmp/scan1.json" 2>>"$tmp/err"; rc1=$?
+"$dcr" eval --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --real "$tmp/jpg-real" --fake "$tmp/jpg-fake" \
+  --json >"$tmp/evalj.json" 2>>"$tmp/err"; rc2=$?
+"$dcr" eval --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
+  --json >"$tmp/evalp.json" 2>>"$tmp/err"; rc3=$?
+"$py" - "$tmp/scanj.json" "$tmp/scan1.json" "$tmp/evalj.json" "$tmp/evalp.json" "$tmp/eval.json" \
+  >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+png, jpg = json.load(open(sys.argv[1]))
+one, = json.load(open(sys.argv[2]))
+assert one['decision'] == 'single', one['decision']
+assert png['decision'] == 'other' and png['threshold'] == one['threshold'], (png, one)
+assert png['inconclusive_band'] == one['inconclusive_band'] and png['verdict'] == one['verdict']
+assert jpg['decision'] == 'jpeg' and jpg['threshold'] == 0.5 and jpg['inconclusive_band'] == [0, 1], jpg
+assert jpg['verdict'] == 'inconclusive', jpg
+ej, ep, e0 = (json.load(open(f)) for f in sys.argv[3:6])
+assert ej['n_jpeg'] == 12 and ej['jpeg_threshold'] == 0.5 and ej['inconclusive'] == 12, ej
+assert ep['n_jpeg'] == 0 and 'jpeg_threshold' not in ep, ep
+assert (ep['acc'], ep['confusion'], ep['inconclusive']) == (e0['acc'], e0['confusion'], e0['inconclusive'])
+EOF
+prc=$?
+[ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
+check "a model's JPEG decision: JPEG files follow it in scan and eval, PNGs keep the model's own" \
+  eval '[ $rc -eq 0 ] && [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $prc -eq 0 ]'
+"$py" - "$d/m.safetensors" "$tmp/mjbad.safetensors" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+h['__metadata__']['jpeg_decision'] = '0.5,0.6,0.9'
+t = json.dumps(h).encode()
+t += b' ' * (-len(t) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+EOF
+"$dcr" scan --model "$tmp/mjbad.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "a model with a JPEG decision outside its band is refused" eval '[ $rc -eq 1 ] && grep -q "JPEG decision" "$tmp/err"'
+"$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" "$tmp/jpg-fake/scene00.jpg" >"$tmp/out" 2>&1
+check "scan text output names the JPEG decision" \
+  grep -q "scene00.jpg: inconclusive (p_fake .*); the model's decision for JPEG files: threshold 0.50, band \[0.00, 1.00)" "$tmp/out"
+"$dcr" eval --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --real "$tmp/jpg-real" --fake "$tmp/jpg-fake" \
+  >"$tmp/out" 2>&1
+check "eval text output names the JPEG threshold and band" \
+  eval 'grep -q "JPEG files: at the model.s JPEG threshold 0.5000" "$tmp/out" && grep -q "JPEG files \[0.0000, 1.0000))" "$tmp/out"'
+
 # refusals: a model of another backbone, no model at all, an empty bank
 "$py" - "$d/m.safetensors" "$tmp/other.safetensors" <<'EOF'
 import json, struct, sys

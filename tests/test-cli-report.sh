@@ -102,6 +102,8 @@ for row, it in zip(rows, items):
         continue
     assert it['status'] == 'analysed', it
     assert (it['width'], it['height'], it['format']) == (64, 64, 'PNG')
+    # a model with one decision: every file's verdict comes from it
+    assert it['decision'] == 'single' and 'jpeg_decision' not in rep['model'], it['decision']
     assert row['verdict'] == it['verdict'] and abs(float(row['p_fake']) - it['p_fake']) < 1e-6
     assert abs(float(row['anomaly']) - it['anomaly']) < 1e-6
     assert len(it['prototypes']) == 3 and row['prototype_ids'] == ';'.join(str(p['id']) for p in it['prototypes'])

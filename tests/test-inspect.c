@@ -94,6 +94,8 @@ make_fixtures (void)
   DcrModelConfig cfg = {
     .backbone_id = (char *) dcr_backbone_id (bb), .dim = dim, .k = 3, .hidden = 32, .head_hidden = 16,
     .threshold = 0.5f, .band_lo = 0.4f, .band_hi = 0.6f,
+    /* for JPEG files a band over everything: every JPEG is inconclusive */
+    .jpeg_decision = TRUE, .jpeg = { 0.5f, 0.0f, 1.0f },
   };
   DcrModel *m = dcr_model_new (ctx, &cfg, 11, &err);
   g_assert_no_error (err);
@@ -176,6 +178,12 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   const char *expect = r->detection.verdict == DCR_VERDICT_REAL ? "Real — "
                        : r->detection.verdict == DCR_VERDICT_FAKE ? "Fake — " : "Inconclusive — ";
   g_assert_true (g_str_has_prefix (dcr_inspect_view_get_verdict_text (view), expect));
+  /* a PNG: the model's own decision, not its JPEG one */
+  g_assert_false (r->detection.jpeg);
+  g_assert_false (r->jpeg_decision);
+  g_assert_cmpfloat (r->band_lo, ==, 0.4f);
+  g_assert_cmpfloat (r->band_hi, ==, 0.6f);
+  g_assert_null (strstr (dcr_inspect_view_get_reason_text (view), "JPEG"));
   g_autofree char *score = g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold 0.50", r->detection.p_fake,
                                             r->detection.anomaly);
   g_assert_cmpstr (dcr_inspect_view_get_score_text (view), ==, score);
@@ -274,6 +282,14 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_cmpstr (dcr_window_get_page (win), ==, "result");
   r = dcr_inspect_view_get_result (view);
   g_assert_cmpstr (r->name, ==, "camera.jpg");
+  /* a JPEG: the model's JPEG decision, named as such */
+  g_assert_true (r->detection.jpeg);
+  g_assert_true (r->jpeg_decision);
+  g_assert_cmpfloat (r->band_lo, ==, 0.0f);
+  g_assert_cmpfloat (r->band_hi, ==, 1.0f);
+  g_assert_cmpint (r->verdict_as_saved, ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_true (g_str_has_prefix (dcr_inspect_view_get_verdict_text (view), "Inconclusive — "));
+  g_assert_nonnull (strstr (dcr_inspect_view_get_reason_text (view), "inconclusive band for JPEG files [0.00, 1.00)"));
   g_assert_cmpuint (r->width, ==, 150);
   g_assert_cmpuint (r->height, ==, 200);
   g_assert_cmpstr (r->sha256, ==, exif_sha);

@@ -152,6 +152,27 @@ test_by_group (void)
   g_assert_cmpuint (m[1].n_pos, ==, 2);
   g_assert_cmpfloat_with_epsilon (m[1].auc, 0.0, EPS);
   g_assert_cmpuint (m[1].fn, ==, 2);
+
+  /* a threshold per sample (a JPEG decision for some files): the real at 0.5
+   * and the fake at 0.8 now meet 0.6, the rest 0.45; AUC does not change */
+  const float t[] = { 0.45f, 0.45f, 0.45f, 0.45f, 0.6f, 0.6f, 0.45f, 0.45f };
+  dcr_metrics_by_group_at (s, y, g, t, G_N_ELEMENTS (s), 2, m);
+  g_assert_true (isnan (m[0].threshold));
+  g_assert_cmpfloat_with_epsilon (m[0].auc, 1.0, EPS);
+  g_assert_cmpuint (m[0].tp, ==, 2);
+  g_assert_cmpuint (m[0].fp, ==, 0);
+  g_assert_cmpfloat_with_epsilon (m[0].acc, 1.0, EPS);
+  const float t2[] = { 0.45f, 0.45f, 0.45f, 0.45f, 0.6f, 0.85f, 0.45f, 0.45f };
+  DcrMetrics all;
+  dcr_metrics_compute_at (s, y, t2, G_N_ELEMENTS (s), &all);
+  g_assert_cmpuint (all.tp, ==, 2); /* 0.9, 0.95; 0.8 misses its 0.85 */
+  g_assert_cmpuint (all.fn, ==, 3);
+  g_assert_cmpuint (all.fp, ==, 0);
+  g_assert_cmpuint (all.tn, ==, 3);
+  g_assert_cmpfloat_with_epsilon (all.acc, 5.0 / 8.0, EPS);
+  DcrMetrics one;
+  dcr_metrics_compute (s, y, G_N_ELEMENTS (s), 0.45f, &one);
+  g_assert_cmpfloat_with_epsilon (all.auc, one.auc, EPS);
 }
 
 static void

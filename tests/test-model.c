@@ -582,6 +582,33 @@ test_model_file (void)
       g_test_message ("%s=%s: %s", fbads[i].key, fbads[i].value, err->message);
       g_clear_error (&err);
     }
+
+  /* the JPEG decision survives the file; a model without one has none;
+   * bad JPEG decisions are refused */
+  g_assert_false (fc->jpeg_decision);
+  const DcrDecision jd = { 0.45f, 0.1f, 0.85f };
+  dcr_model_set_jpeg_decision (m, &jd);
+  g_assert_true (dcr_model_save (m, path, &err));
+  g_autoptr (DcrModel) jl = dcr_model_load (dcr_test_context (), path, &err);
+  g_assert_no_error (err);
+  const DcrModelConfig *jc = dcr_model_config (jl);
+  g_assert_true (jc->jpeg_decision);
+  g_assert_cmpfloat (jc->jpeg.threshold, ==, 0.45f);
+  g_assert_cmpfloat (jc->jpeg.band_lo, ==, 0.1f);
+  g_assert_cmpfloat (jc->jpeg.band_hi, ==, 0.85f);
+  g_assert_cmpfloat (jc->threshold, ==, 0.4f);
+  g_assert_true (jc->fusion);
+  struct { const char *value; } jbads[] = { { "0.5,0.1" }, { "0.5,0.1,x" }, { "0.5,nan,0.9" }, { "0.5,0.6,0.9" },
+                                            { "0.5,0.1,1.5" }, { "" } };
+  for (guint i = 0; i < G_N_ELEMENTS (jbads); i++)
+    {
+      write_variant (path, bad, "jpeg_decision", jbads[i].value, FALSE);
+      g_autoptr (DcrModel) x = dcr_model_load (dcr_test_context (), bad, &err);
+      g_assert_null (x);
+      g_assert_error (err, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT);
+      g_test_message ("jpeg_decision=%s: %s", jbads[i].value, err->message);
+      g_clear_error (&err);
+    }
   g_remove (path);
   g_remove (bad);
   g_rmdir (dir);
@@ -591,14 +618,39 @@ static void
 test_verdict (void)
 {
   g_autoptr (DcrModel) m = random_model (4, 4, 4, 1, FALSE, 8);
-  g_assert_cmpint (dcr_model_verdict (m, 0.49f), ==, DCR_VERDICT_REAL);
-  g_assert_cmpint (dcr_model_verdict (m, 0.5f), ==, DCR_VERDICT_FAKE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.49f, FALSE), ==, DCR_VERDICT_REAL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.5f, FALSE), ==, DCR_VERDICT_FAKE);
   dcr_model_set_decision (m, 0.6f, 0.45f, 0.7f);
-  g_assert_cmpint (dcr_model_verdict (m, 0.44f), ==, DCR_VERDICT_REAL);
-  g_assert_cmpint (dcr_model_verdict (m, 0.45f), ==, DCR_VERDICT_INCONCLUSIVE);
-  g_assert_cmpint (dcr_model_verdict (m, 0.65f), ==, DCR_VERDICT_INCONCLUSIVE);
-  g_assert_cmpint (dcr_model_verdict (m, 0.7f), ==, DCR_VERDICT_FAKE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.44f, FALSE), ==, DCR_VERDICT_REAL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.45f, FALSE), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.65f, FALSE), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.7f, FALSE), ==, DCR_VERDICT_FAKE);
   g_assert_cmpstr (dcr_verdict_name (DCR_VERDICT_INCONCLUSIVE), ==, "inconclusive");
+  /* without a JPEG decision, JPEG files follow the one decision */
+  g_assert_cmpint (dcr_model_verdict (m, 0.44f, TRUE), ==, DCR_VERDICT_REAL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.65f, TRUE), ==, DCR_VERDICT_INCONCLUSIVE);
+  /* with one, JPEG files follow it and the others keep theirs */
+  const DcrDecision jd = { 0.55f, 0.2f, 0.9f };
+  dcr_model_set_jpeg_decision (m, &jd);
+  g_assert_cmpint (dcr_model_verdict (m, 0.19f, TRUE), ==, DCR_VERDICT_REAL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.44f, TRUE), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.44f, FALSE), ==, DCR_VERDICT_REAL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.75f, TRUE), ==, DCR_VERDICT_INCONCLUSIVE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.75f, FALSE), ==, DCR_VERDICT_FAKE);
+  g_assert_cmpint (dcr_model_verdict (m, 0.9f, TRUE), ==, DCR_VERDICT_FAKE);
+  DcrDecision d = dcr_model_decision (m, TRUE);
+  g_assert_cmpfloat (d.threshold, ==, 0.55f);
+  d = dcr_model_decision (m, FALSE);
+  g_assert_cmpfloat (d.threshold, ==, 0.6f);
+  /* a band that does not hold its threshold is widened to it */
+  const DcrDecision narrow = { 0.5f, 0.6f, 0.4f };
+  dcr_model_set_jpeg_decision (m, &narrow);
+  d = dcr_model_decision (m, TRUE);
+  g_assert_cmpfloat (d.band_lo, ==, 0.5f);
+  g_assert_cmpfloat (d.band_hi, ==, 0.5f);
+  g_assert_cmpint (dcr_model_verdict (m, 0.5f, TRUE), ==, DCR_VERDICT_FAKE);
+  dcr_model_set_jpeg_decision (m, NULL);
+  g_assert_cmpint (dcr_model_verdict (m, 0.44f, TRUE), ==, DCR_VERDICT_REAL);
 }
 
 int

@@ -22,6 +22,15 @@ make_model (void)
   model_path = g_build_filename (tmpdir, "m.safetensors", NULL);
   bank_path = g_build_filename (tmpdir, "bank.dcrbank", NULL);
   dcr_test_make_untrained_detector (model_path, bank_path, 3, 3, "/evidence/real.png");
+  /* with a decision for JPEG files that calls every JPEG inconclusive */
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrContext) ctx = dcr_context_new (NULL, &err);
+  g_autoptr (DcrModel) m = dcr_model_load (ctx, model_path, &err);
+  g_assert_no_error (err);
+  const DcrDecision jpeg = { 0.5f, 0.0f, 1.0f };
+  dcr_model_set_jpeg_decision (m, &jpeg);
+  g_assert_true (dcr_model_save (m, model_path, &err));
+  g_assert_no_error (err);
 }
 
 static char *
@@ -128,6 +137,10 @@ test_write (void)
       const DcrReportItem *it = dcr_report_get_item (r, i);
       g_assert_cmpint (it->status, ==, DCR_REPORT_ITEM_ANALYSED);
       g_assert_cmpstr (it->format, ==, i == 4 ? "JPEG" : "PNG");
+      /* the JPEG under the model's JPEG decision, the PNGs under its own */
+      g_assert_cmpstr (it->decision, ==, i == 4 ? "jpeg" : "other");
+      if (i == 4)
+        g_assert_cmpint (it->verdict, ==, DCR_VERDICT_INCONCLUSIVE);
       g_autofree char *contents = NULL;
       gsize len;
       g_assert_true (g_file_get_contents (it->path, &contents, &len, NULL));
@@ -171,6 +184,22 @@ test_write (void)
   g_assert_nonnull (line);
   g_assert_nonnull (strstr (line, ",CHANGED,PNG,"));
   g_assert_true (strstr (line, ",CHANGED,") < strchr (line, '\n'));
+  /* the JSON gives the model's JPEG decision and which decision each file had */
+  g_autofree char *json_path = g_build_filename (out, "report.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, json_path, &err));
+  g_assert_no_error (err);
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *jd = json_object_get_object_member (json_object_get_object_member (root, "model"), "jpeg_decision");
+  g_assert_nonnull (jd);
+  g_assert_cmpfloat (json_object_get_double_member (jd, "threshold"), ==, 0.5);
+  JsonArray *band = json_object_get_array_member (jd, "inconclusive_band");
+  g_assert_cmpfloat (json_array_get_double_element (band, 0), ==, 0.0);
+  g_assert_cmpfloat (json_array_get_double_element (band, 1), ==, 1.0);
+  JsonArray *jitems = json_object_get_array_member (root, "items");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (jitems, 4), "decision"), ==, "jpeg");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (jitems, 5), "decision"), ==,
+                   "other");
 }
 
 static void

@@ -767,6 +767,86 @@ test_fusion_end_to_end (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* A decision per kind of file: the validation split's "JPEG" fakes are fresh
+ * photos of their scenes (indistinguishable from reals, as evidence that
+ * JPEG erased would be), its other fakes keep their shift. The JPEG decision
+ * must come from the JPEG files alone (a chance AUC, a wide band), the
+ * model's own from the others. */
+static void
+test_jpeg_decision (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (13);
+  float scenes[SCENES * D];
+  Synth s;
+  synth_make (&s, scenes, rng);
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  /* 8 reals and their 8 fakes train; 40 reals and 40 fakes validate, every
+   * other one of each a "JPEG" (20 per class and kind: the minimum) */
+  gsize nr = s.n_bank;
+  g_autofree gboolean *held = g_new0 (gboolean, s.n), *jpeg = g_new0 (gboolean, s.n);
+  for (gsize i = 0; i < s.n; i++)
+    {
+      gsize j = i < nr ? i : i - nr;
+      held[i] = j >= 8;
+      jpeg[i] = held[i] && (j % 2);
+      if (jpeg[i] && s.labels[i])
+        photo (rng, scenes + (j / 2) * D, s.features + i * D);
+    }
+  g_assert_cmpuint (DCR_TRAIN_DECISION_MIN_PER_CLASS, ==, 20);
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys, held };
+  data.jpeg = jpeg;
+  DcrTrainOptions o = { .epochs = 20, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4,
+                        .jpeg_decision = TRUE };
+  g_autoptr (DcrModel) m = new_model (4);
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_test_message ("other: AUC %.3f threshold %.3f band [%.3f, %.3f); JPEG: AUC %.3f threshold %.3f band [%.3f, %.3f)",
+                  sum.val_auc_other, sum.threshold, sum.band_lo, sum.band_hi, sum.val_auc_jpeg, sum.jpeg.threshold,
+                  sum.jpeg.band_lo, sum.jpeg.band_hi);
+  g_assert_cmpuint (sum.n_val, ==, 80);
+  g_assert_true (sum.jpeg_decision);
+  g_assert_cmpuint (sum.n_val_jpeg, ==, 40);
+  g_assert_cmpfloat (sum.val_auc_other, >, 0.85);
+  g_assert_cmpfloat (sum.val_auc_jpeg, <, 0.75);
+  g_assert_cmpfloat (sum.jpeg.band_hi - sum.jpeg.band_lo, >, sum.band_hi - sum.band_lo + 0.1);
+  const DcrModelConfig *c = dcr_model_config (m);
+  g_assert_true (c->jpeg_decision);
+  g_assert_cmpfloat (c->threshold, ==, sum.threshold);
+  g_assert_cmpfloat (c->band_lo, ==, sum.band_lo);
+  g_assert_cmpfloat (c->jpeg.threshold, ==, sum.jpeg.threshold);
+  g_assert_cmpfloat (c->jpeg.band_lo, ==, sum.jpeg.band_lo);
+  g_assert_cmpfloat (c->jpeg.band_hi, ==, sum.jpeg.band_hi);
+  g_assert_cmpfloat (c->jpeg.band_lo, <=, c->jpeg.threshold);
+  g_assert_cmpfloat (c->jpeg.threshold, <=, c->jpeg.band_hi);
+  g_assert_nonnull (strstr (c->training, "\"jpeg_decision\""));
+  g_assert_nonnull (strstr (c->training, "\"n_val_jpeg\":40"));
+
+  /* asked for one decision, or given one JPEG too few: one decision */
+  o.jpeg_decision = FALSE;
+  g_autoptr (DcrModel) one = new_model (4);
+  g_assert_true (dcr_train_run (one, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_false (sum.jpeg_decision);
+  g_assert_false (dcr_model_config (one)->jpeg_decision);
+  g_assert_null (strstr (dcr_model_config (one)->training, "jpeg_decision"));
+  o.jpeg_decision = TRUE;
+  for (gsize i = 0; i < s.n; i++)
+    if (jpeg[i] && !s.labels[i])
+      {
+        jpeg[i] = FALSE;
+        break;
+      }
+  g_autoptr (DcrModel) few = new_model (4);
+  g_assert_true (dcr_train_run (few, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_assert_false (sum.jpeg_decision);
+  g_assert_false (dcr_model_config (few)->jpeg_decision);
+  synth_clear (&s);
+  dcr_test_assert_no_validation_errors ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -780,6 +860,7 @@ main (int argc, char **argv)
   g_test_add_func ("/train/moco-end-to-end-resume", test_moco_end_to_end_resume);
   g_test_add_func ("/train/fit-fusion", test_fit_fusion);
   g_test_add_func ("/train/fusion-end-to-end", test_fusion_end_to_end);
+  g_test_add_func ("/train/jpeg-decision", test_jpeg_decision);
   int rc = g_test_run ();
   dcr_test_context_teardown ();
   return rc;

@@ -76,7 +76,9 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
     }
   const DcrModelConfig *c = dcr_model_config (m);
   g_assert (c->dim > 0 && c->k > 0 && c->band_lo <= c->threshold && c->threshold <= c->band_hi);
-  (void) dcr_model_verdict (m, 0.5f);
+  g_assert (!c->jpeg_decision || (c->jpeg.band_lo <= c->jpeg.threshold && c->jpeg.threshold <= c->jpeg.band_hi));
+  (void) dcr_model_verdict (m, 0.5f, FALSE);
+  (void) dcr_model_verdict (m, 0.5f, TRUE);
   g_assert (dcr_model_param_count (m) > 0);
   return 0;
 }

@@ -454,6 +454,12 @@ def build(out):
                         ('1,1,1', '-1'), ('1,1,1', None), ('', '0'), ('1,,1', '0')]:
         s.add('model', 'error', 'safetensors', model(meta=model_meta(fusion=fusion, fusion_column=col)),
               'model-fusion-%s-%s' % (fusion.replace(',', '_') or 'empty', col))
+    # a decision of its own for JPEG files (dcr-model.h): threshold, band low, band high
+    s.add('model', 'ok', 'safetensors', model(meta=model_meta(jpeg_decision='0.6,0.1,0.9')), 'model-jpeg-decision')
+    for jd in ['0.6,0.1', '0.6,0.1,0.9,1', '0.6,x,0.9', 'nan,0.1,0.9', '0.6,0.1,inf', '0.6,0.7,0.9', '0.6,0.1,0.5',
+               '0.6,-0.1,0.9', '0.6,0.1,1.5', '', '0.6,,0.9']:
+        s.add('model', 'error', 'safetensors', model(meta=model_meta(jpeg_decision=jd)),
+              'model-jpeg-decision-%s' % (jd.replace(',', '_') or 'empty'))
 
     # Tile heads (engine/dcr-tile-head.h).
     th = tile_head()

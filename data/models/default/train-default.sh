@@ -80,6 +80,8 @@ PY
 # validation fakes include the ncnn family, which nothing is trained on
 # (leave one family out): the fusion, threshold and band are chosen for a
 # generator family the networks never saw, not for the trained ones alone.
+# The validation photos exist as PNG and as JPEG: the threshold and band are
+# chosen on each kind alone, and JPEG files get theirs (see the model card).
 "$dcr" train \
   --real "$data/train/real" --negatives "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" \

@@ -171,22 +171,31 @@ check "eval --manifest JSON: per-generator metrics consistent with the totals" [
   --manifest "$tmp/manifest.csv" >"$tmp/out" 2>&1
 check "eval --manifest text output" grep -q '^  gen-b .* ROC AUC' "$tmp/out"
 
-# a model with a decision of its own for JPEG files (dcr train chooses one on the validation JPEGs; here it
-# is written into the model's metadata): every JPEG inconclusive, PNGs as before
-"$py" - "$d/m.safetensors" "$tmp/mj.safetensors" "0.5,0,1" "$d" "$tmp" <<'EOF'
-import json, os, struct, sys
-from PIL import Image
-b = open(sys.argv[1], 'rb').read()
+# set_meta SRC DST KEY VALUE: a copy of model SRC with one metadata value changed
+set_meta() {
+  "$py" - "$@" <<'EOF'
+import json, struct, sys
+src, dst, key, value = sys.argv[1:]
+b = open(src, 'rb').read()
 n = struct.unpack('<Q', b[:8])[0]
 h = json.loads(b[8:8 + n])
-h['__metadata__']['jpeg_decision'] = sys.argv[3]
+h['__metadata__'][key] = value
 t = json.dumps(h).encode()
 t += b' ' * (-len(t) % 8)
-open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+open(dst, 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+EOF
+}
+
+# a model with a decision of its own for JPEG files (dcr train chooses one on the validation JPEGs; here it
+# is written into the model's metadata): every JPEG inconclusive, PNGs as before
+set_meta "$d/m.safetensors" "$tmp/mj.safetensors" jpeg_decision "0.5,0,1"
+"$py" - "$d" "$tmp" <<'EOF'
+import os, sys
+from PIL import Image
 for c in ('real', 'fake'):
-    os.makedirs('%s/jpg-%s' % (sys.argv[5], c))
-    for f in sorted(os.listdir('%s/test-%s' % (sys.argv[4], c))):
-        Image.open('%s/test-%s/%s' % (sys.argv[4], c, f)).save('%s/jpg-%s/%s.jpg' % (sys.argv[5], c, f[:-4]), quality=95)
+    os.makedirs('%s/jpg-%s' % (sys.argv[2], c))
+    for f in sorted(os.listdir('%s/test-%s' % (sys.argv[1], c))):
+        Image.open('%s/test-%s/%s' % (sys.argv[1], c, f)).save('%s/jpg-%s/%s.jpg' % (sys.argv[2], c, f[:-4]), quality=95)
 EOF
 "$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --json "$d/test-fake/scene00.png" \
   "$tmp/jpg-fake/scene00.jpg" >"$tmp/scanj.json" 2>"$tmp/err"; rc=$?
@@ -215,16 +224,7 @@ prc=$?
 [ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
 check "a model's JPEG decision: JPEG files follow it in scan and eval, PNGs keep the model's own" \
   eval '[ $rc -eq 0 ] && [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $prc -eq 0 ]'
-"$py" - "$d/m.safetensors" "$tmp/mjbad.safetensors" <<'EOF'
-import json, struct, sys
-b = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-h['__metadata__']['jpeg_decision'] = '0.5,0.6,0.9'
-t = json.dumps(h).encode()
-t += b' ' * (-len(t) % 8)
-open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
-EOF
+set_meta "$d/m.safetensors" "$tmp/mjbad.safetensors" jpeg_decision "0.5,0.6,0.9"
 "$dcr" scan --model "$tmp/mjbad.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
   >/dev/null 2>"$tmp/err"; rc=$?
 check "a model with a JPEG decision outside its band is refused" eval '[ $rc -eq 1 ] && grep -q "JPEG decision" "$tmp/err"'
@@ -237,16 +237,7 @@ check "eval text output names the JPEG threshold and band" \
   eval 'grep -q "JPEG files: at the model.s JPEG threshold 0.5000" "$tmp/out" && grep -q "JPEG files \[0.0000, 1.0000))" "$tmp/out"'
 
 # refusals: a model of another backbone, no model at all, an empty bank
-"$py" - "$d/m.safetensors" "$tmp/other.safetensors" <<'EOF'
-import json, struct, sys
-b = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-h['__metadata__']['backbone'] = 'mobilenet_v2_b10@000000000000'
-t = json.dumps(h).encode()
-t += b' ' * (-len(t) % 8)
-open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
-EOF
+set_meta "$d/m.safetensors" "$tmp/other.safetensors" backbone mobilenet_v2_b10@000000000000
 "$dcr" scan --model "$tmp/other.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
   >/dev/null 2>"$tmp/err"; rc=$?
 check "a model of another backbone is refused" [ $rc -eq 1 ] && grep -q 'trained on features of backbone' "$tmp/err"

@@ -114,15 +114,21 @@ dcr_cli_decision_name (DcrModel *m, gboolean jpeg)
 }
 
 void
+dcr_cli_json_add_thresholds (JsonBuilder *b, const DcrDecision *d)
+{
+  dcr_cli_json_add_double (b, "threshold", d->threshold);
+  json_builder_set_member_name (b, "inconclusive_band");
+  json_builder_begin_array (b);
+  json_builder_add_double_value (b, d->band_lo);
+  json_builder_add_double_value (b, d->band_hi);
+  json_builder_end_array (b);
+}
+
+void
 dcr_cli_json_add_decision (JsonBuilder *b, DcrModel *m, gboolean jpeg)
 {
   DcrDecision d = dcr_model_decision (m, jpeg);
-  dcr_cli_json_add_double (b, "threshold", d.threshold);
-  json_builder_set_member_name (b, "inconclusive_band");
-  json_builder_begin_array (b);
-  json_builder_add_double_value (b, d.band_lo);
-  json_builder_add_double_value (b, d.band_hi);
-  json_builder_end_array (b);
+  dcr_cli_json_add_thresholds (b, &d);
   json_builder_set_member_name (b, "decision");
   json_builder_add_string_value (b, dcr_cli_decision_name (m, jpeg));
 }

@@ -71,10 +71,12 @@ gboolean dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use
                                   float **features, DcrFeatureItem **items, guint *n, GError **error);
 
 void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* null when not finite */
-/* A file's decision: "threshold", "inconclusive_band" [lo, hi] and
- * "decision": "jpeg" (the model's JPEG decision, for a JPEG file), "other"
- * (the model has a JPEG decision, the file is not a JPEG) or "single" (the
- * model has one decision for every file). */
+/* "threshold" and "inconclusive_band" [lo, hi] of a decision. */
+void dcr_cli_json_add_thresholds (JsonBuilder *b, const DcrDecision *d);
+/* A file's decision: its thresholds and "decision": "jpeg" (the model's JPEG
+ * decision, for a JPEG file), "other" (the model has a JPEG decision, the
+ * file is not a JPEG) or "single" (the model has one decision for every
+ * file). */
 void dcr_cli_json_add_decision (JsonBuilder *b, DcrModel *m, gboolean jpeg);
 /* That "decision" word. */
 const char *dcr_cli_decision_name (DcrModel *m, gboolean jpeg);

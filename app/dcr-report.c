@@ -856,22 +856,13 @@ header_json (DcrReport *r)
   STR ("path", dcr_model_path (r->setup.model));
   STR ("sha256", dcr_model_sha256 (r->setup.model));
   STR ("backbone", cfg->backbone_id);
-  dcr_cli_json_add_double (b, "threshold", cfg->threshold);
-  json_builder_set_member_name (b, "inconclusive_band");
-  json_builder_begin_array (b);
-  json_builder_add_double_value (b, cfg->band_lo);
-  json_builder_add_double_value (b, cfg->band_hi);
-  json_builder_end_array (b);
+  DcrDecision own = dcr_model_decision (r->setup.model, FALSE);
+  dcr_cli_json_add_thresholds (b, &own);
   if (cfg->jpeg_decision)
     {
       json_builder_set_member_name (b, "jpeg_decision");
       json_builder_begin_object (b);
-      dcr_cli_json_add_double (b, "threshold", cfg->jpeg.threshold);
-      json_builder_set_member_name (b, "inconclusive_band");
-      json_builder_begin_array (b);
-      json_builder_add_double_value (b, cfg->jpeg.band_lo);
-      json_builder_add_double_value (b, cfg->jpeg.band_hi);
-      json_builder_end_array (b);
+      dcr_cli_json_add_thresholds (b, &cfg->jpeg);
       json_builder_end_object (b);
     }
   g_autofree char *thr_rule = dcr_report_training_field (r, "threshold_rule");

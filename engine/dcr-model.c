@@ -322,18 +322,12 @@ dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f)
 }
 
 DcrVerdict
-dcr_decision_verdict (const DcrDecision *d, float p_fake)
-{
-  if (d->band_lo < d->band_hi && p_fake >= d->band_lo && p_fake < d->band_hi)
-    return DCR_VERDICT_INCONCLUSIVE;
-  return p_fake >= d->threshold ? DCR_VERDICT_FAKE : DCR_VERDICT_REAL;
-}
-
-DcrVerdict
 dcr_model_verdict (DcrModel *m, float p_fake, gboolean jpeg)
 {
   DcrDecision d = dcr_model_decision (m, jpeg);
-  return dcr_decision_verdict (&d, p_fake);
+  if (d.band_lo < d.band_hi && p_fake >= d.band_lo && p_fake < d.band_hi)
+    return DCR_VERDICT_INCONCLUSIVE;
+  return p_fake >= d.threshold ? DCR_VERDICT_FAKE : DCR_VERDICT_REAL;
 }
 
 gboolean

@@ -114,7 +114,6 @@ void dcr_model_set_fusion (DcrModel *m, guint column, const float *w);
 float dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f);
 /* The verdict on p_fake of a file, under dcr_model_decision (m, jpeg). */
 DcrVerdict dcr_model_verdict (DcrModel *m, float p_fake, gboolean jpeg);
-DcrVerdict dcr_decision_verdict (const DcrDecision *d, float p_fake);
 /* Parameters, in the PyTorch state_dict order and names of the reference
  * module (tests/golden/make-dcr-golden.py). */
 guint dcr_model_n_params (DcrModel *m);

@@ -891,7 +891,7 @@ dcr_image_load_from_bytes (GBytes *bytes, const char *name, const DcrImageLimits
   gboolean ok;
   if (len >= sizeof png_signature && memcmp (p, png_signature, sizeof png_signature) == 0)
     ok = decode_png (&d);
-  else if (len >= sizeof jpeg_signature && memcmp (p, jpeg_signature, sizeof jpeg_signature) == 0)
+  else if (dcr_image_bytes_are_jpeg (bytes))
     ok = decode_jpeg (&d);
   else if (is_prefix_of (p, len, png_signature, sizeof png_signature)
            || is_prefix_of (p, len, jpeg_signature, sizeof jpeg_signature))

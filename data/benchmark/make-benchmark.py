@@ -12,8 +12,9 @@ ncnn.py). Hard negatives: the same
 downscale brought back by plain bicubic/Lanczos resampling, labelled real.
 Splits are by source photo. Every image exists as PNG and as a JPEG copy.
 
-Idempotent: every output that exists is kept; run it again to finish an
-interrupted build. Needs /usr/bin/python3 with python3-pil and python3-numpy,
+Idempotent: every output that exists is kept (except the images of an ncnn
+generator whose output was regenerated, see ncnn.REVISION); run it again to
+finish an interrupted build. Needs /usr/bin/python3 with python3-pil and python3-numpy,
 node, and `npm ci` done in this folder (make-benchmark.sh does all of it).
 """
 import argparse
@@ -218,7 +219,8 @@ def plan(out):
             partial = partial_rect(rng3)
             s = scale_of(gen)
             records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
-                                src=os.path.join(work, f'{crop_id}-{gen}.png'), lr_w=-(-CROP // s)))
+                                src=os.path.join(work, f'{crop_id}-{gen}{ncnn.REVISION[gen]}.png'),
+                                lr_w=-(-CROP // s)))
     return jobs, records
 
 
@@ -247,6 +249,10 @@ def generate_ncnn(records, out):
             if not os.path.exists(got) or Image.open(got).size != (n, n):
                 sys.exit(f'make-benchmark: {gen} left no {n}x{n} output for {rec["crop"]}')
             os.replace(got, rec['src'])
+            if ncnn.REVISION[gen]:  # the output this revision replaces
+                stale = os.path.join(out, 'work', f"{rec['crop']}-{gen}.png")
+                if os.path.exists(stale):
+                    os.unlink(stale)
         shutil.rmtree(os.path.join(base, gen))
 
 
@@ -351,6 +357,10 @@ def main():
             os.makedirs(d, exist_ok=True)
             ext = 'png' if enc == 'png' else 'jpg'
             path = os.path.join(d, f'{name}.{ext}')
+            # an image made before its ncnn output was regenerated (ncnn.REVISION)
+            if (rec['generator'] in ncnn.GENERATORS and os.path.exists(path)
+                    and os.path.getmtime(path) < os.path.getmtime(rec['src'])):
+                os.unlink(path)
             if not os.path.exists(path):
                 img = img or materialise(rec, out)
                 if enc == 'png':

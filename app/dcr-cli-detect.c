@@ -134,6 +134,39 @@ dcr_cli_json_add_decision (JsonBuilder *b, DcrModel *m, gboolean jpeg)
 }
 
 void
+dcr_cli_json_add_jpeg_trace (JsonBuilder *b, gboolean jpeg_file, const DcrJpegTrace *t)
+{
+  json_builder_set_member_name (b, "jpeg_trace");
+  if (jpeg_file)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "found");
+  json_builder_add_boolean_value (b, t->found);
+  dcr_cli_json_add_double (b, "contrast", t->contrast);
+  dcr_cli_json_add_double (b, "score", t->score);
+  json_builder_set_member_name (b, "origin");
+  json_builder_begin_array (b);
+  json_builder_add_int_value (b, t->origin_x);
+  json_builder_add_int_value (b, t->origin_y);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "blocks");
+  json_builder_add_int_value (b, t->blocks);
+  json_builder_end_object (b);
+}
+
+char *
+dcr_cli_jpeg_trace_text (const DcrJpegTrace *t)
+{
+  if (!t->found)
+    return g_strdup ("");
+  return g_strdup_printf ("the pixels carry the 8×8 grid of an earlier JPEG compression (origin %u,%u; margin %.2f)",
+                          t->origin_x, t->origin_y, t->contrast);
+}
+
+void
 dcr_cli_setup_clear (DcrCliSetup *s)
 {
   g_clear_pointer (&s->det, dcr_detector_free);

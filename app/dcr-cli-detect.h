@@ -74,12 +74,18 @@ void dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v); /* nu
 /* "threshold" and "inconclusive_band" [lo, hi] of a decision. */
 void dcr_cli_json_add_thresholds (JsonBuilder *b, const DcrDecision *d);
 /* A file's decision: its thresholds and "decision": "jpeg" (the model's JPEG
- * decision, for a JPEG file), "other" (the model has a JPEG decision, the
- * file is not a JPEG) or "single" (the model has one decision for every
- * file). */
+ * decision, for a JPEG file or one whose pixels carry an earlier JPEG's
+ * grid), "other" (the model has a JPEG decision, the file is judged as not
+ * a JPEG) or "single" (the model has one decision for every file). */
 void dcr_cli_json_add_decision (JsonBuilder *b, DcrModel *m, gboolean jpeg);
 /* That "decision" word. */
 const char *dcr_cli_decision_name (DcrModel *m, gboolean jpeg);
+/* "jpeg_trace": null for a JPEG file; else the search for an earlier JPEG's
+ * grid in the pixels: {"found", "contrast", "score", "origin": [x, y],
+ * "blocks"} (dcr-jpeg-trace.h). */
+void dcr_cli_json_add_jpeg_trace (JsonBuilder *b, gboolean jpeg_file, const DcrJpegTrace *t);
+/* One sentence on an earlier JPEG's grid for text output ("" when not found). */
+char *dcr_cli_jpeg_trace_text (const DcrJpegTrace *t);
 
 /* path relative to dir when it lies under it (both canonicalised), else NULL:
  * how a manifest's relative names are matched to the files given. */

@@ -119,6 +119,7 @@ item_json (DcrCliSetup *s, const Item *it)
   dcr_cli_json_add_tiles (b, d, it->img->width, it->img->height);
   dcr_cli_json_add_cnn (b, d, dcr_backbone_cnn (s->bb), it->img->width, it->img->height);
   dcr_cli_json_add_decision (b, s->model, d->jpeg);
+  dcr_cli_json_add_jpeg_trace (b, it->img->format == DCR_IMAGE_FORMAT_JPEG, &d->jpeg_trace);
   json_builder_set_member_name (b, "prototypes");
   json_builder_begin_array (b);
   for (guint j = 0; j < d->k; j++)
@@ -180,6 +181,9 @@ item_print (DcrCliSetup *s, const Item *it)
   if (d->has_cnn)
     printf (", CNN top blocks p=%.2f", 1.0 / (1.0 + exp (-(double) d->cnn_top)));
   printf (")");
+  g_autofree char *trace = dcr_cli_jpeg_trace_text (&d->jpeg_trace);
+  if (*trace)
+    printf ("; %s", trace);
   if (d->jpeg && dcr_model_config (s->model)->jpeg_decision)
     {
       DcrDecision dec = dcr_model_decision (s->model, TRUE);
@@ -375,7 +379,7 @@ dcr_cmd_eval (int argc, char **argv)
   g_autoptr (GArray) anomaly = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr (GArray) labels = g_array_new (FALSE, FALSE, sizeof (gint32));
   g_autoptr (GArray) thresholds = g_array_new (FALSE, FALSE, sizeof (float));
-  guint n_jpeg = 0;
+  guint n_jpeg = 0, n_trace = 0; /* judged as JPEG; of them, files other than JPEG with a JPEG grid */
   guint n_failed = 0, n_inconclusive = 0, dim = dcr_backbone_dim (s.bb), b = dcr_detector_batch (s.det);
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree float *rows = g_new (float, (gsize) b * dim);
@@ -393,7 +397,8 @@ dcr_cmd_eval (int argc, char **argv)
           for (; i < n && m < b; i++)
             if (!items[i].error)
               {
-                jpeg[m] = items[i].jpeg;
+                jpeg[m] = dcr_feature_item_judged_as_jpeg (&items[i]);
+                n_trace += !items[i].jpeg && items[i].jpeg_trace.found;
                 memcpy (rows + (gsize) m++ * dim, features + (gsize) i * dim, dim * sizeof (float));
                 gint32 g = -1;
                 if (manifest && cls == 1)
@@ -457,6 +462,8 @@ dcr_cmd_eval (int argc, char **argv)
       dcr_cli_json_add_double (jb, "threshold", thr);
       json_builder_set_member_name (jb, "n_jpeg");
       json_builder_add_int_value (jb, n_jpeg);
+      json_builder_set_member_name (jb, "n_jpeg_trace");
+      json_builder_add_int_value (jb, n_trace);
       if (per_file)
         dcr_cli_json_add_double (jb, "jpeg_threshold", cfg->jpeg.threshold);
       add_metrics (jb, &m);
@@ -510,8 +517,12 @@ dcr_cmd_eval (int argc, char **argv)
     {
       printf ("images: %zu real, %zu fake (%u could not be read)\n", m.n_neg, m.n_pos, n_failed);
       if (per_file)
-        printf ("ACC %.4f at threshold %.4f (%u JPEG files: at the model's JPEG threshold %.4f)\n", m.acc, thr,
-                n_jpeg, cfg->jpeg.threshold);
+        {
+          g_autofree char *of_them = n_trace ? g_strdup_printf (", %u of them PNGs with an earlier JPEG's grid", n_trace)
+                                             : g_strdup ("");
+          printf ("ACC %.4f at threshold %.4f (%u JPEG files%s: at the model's JPEG threshold %.4f)\n", m.acc, thr,
+                  n_jpeg, of_them, cfg->jpeg.threshold);
+        }
       else
         printf ("ACC %.4f at threshold %.4f\n", m.acc, thr);
       printf ("AP %.4f  ROC AUC %.4f  EER %.4f (at %.4f)  TPR@5%%FPR %.4f\n", m.ap, m.auc, m.eer, m.eer_threshold,

@@ -397,7 +397,7 @@ dcr_cmd_train (int argc, char **argv)
           from_file[n] = i;
           pair[n] = -1;
           held_out[n] = src->val;
-          jpeg[n] = it->jpeg;
+          jpeg[n] = dcr_feature_item_judged_as_jpeg (it);
           g_ptr_array_add (keys, g_strdup (it->sha256));
           index_add (src->cls ? &fakes : &reals, it->path, src->cls ? (gint64) (n - n_real) : (gint64) n);
           index_add (&everyone, it->path, (gint64) n);

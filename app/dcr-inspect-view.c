@@ -408,21 +408,27 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
                                                        : "Inconclusive — the detector cannot tell";
   gtk_label_set_label (self->verdict_label, words);
   g_autofree char *reason = NULL;
+  /* a PNG judged as a JPEG: say why */
+  const char *past = r->jpeg_decision && d->jpeg_trace.found
+                         ? " This PNG's pixels carry the 8 × 8 grid of an earlier JPEG compression, so it is judged "
+                           "as a JPEG file."
+                         : "";
   if (r->stability_reason)
     reason = g_strdup_printf ("The verdict does not survive ordinary re-saving: %s (P(fake) = %.2f as saved).",
                               r->stability_reason, d->p_fake);
   else if (d->verdict == DCR_VERDICT_INCONCLUSIVE)
-    reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band%s [%.2f, %.2f).%s", d->p_fake,
+    reason = g_strdup_printf ("P(fake) = %.2f falls in the model's inconclusive band%s [%.2f, %.2f).%s%s", d->p_fake,
                               r->jpeg_decision ? " for JPEG files" : "", r->band_lo, r->band_hi,
                               r->jpeg_decision ? " JPEG compression erases much of what the detector looks for, so "
                                                  "its band for JPEG files is wider."
-                                               : "");
+                                               : "",
+                              past);
   else
     reason = g_strdup_printf ("P(fake) = %.2f is %s the model's threshold%s %.2f. The nearest real prototype has "
-                              "cosine similarity %.3f.",
+                              "cosine similarity %.3f.%s",
                               d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below",
                               r->jpeg_decision ? " for JPEG files" : "", r->threshold,
-                              d->k ? d->similarity[0] : 0.0);
+                              d->k ? d->similarity[0] : 0.0, past);
   gtk_label_set_label (self->reason_label, reason);
   /* with score fusion the verdict's P(fake) is the fused one; the heads'
    * own probability is shown beside it */
@@ -468,6 +474,17 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   add_fact (self, "Location", r->path);
   add_fact (self, "Size", size);
   add_fact (self, "Format", r->format);
+  /* for a file other than JPEG: whether its pixels were a JPEG before */
+  const DcrJpegTrace *tr = &r->detection.jpeg_trace;
+  g_autofree char *jpeg_past = g_strcmp0 (r->format, "JPEG") == 0 ? NULL
+                          : tr->found ? g_strdup_printf ("Found — the pixels carry the 8 × 8 grid of an earlier JPEG "
+                                                         "compression (first block at column %u, row %u; margin "
+                                                         "%.2f)",
+                                                         tr->origin_x, tr->origin_y, tr->contrast)
+                          : tr->blocks ? g_strdup ("None found (a JPEG saved at quality ~97 or more, or resized "
+                                                   "afterwards, leaves none)")
+                                       : g_strdup ("Too small to tell");
+  add_fact (self, "Earlier JPEG compression", jpeg_past);
   add_fact (self, "Dimensions", dims);
   add_fact (self, "SHA-256", r->sha256);
   /* gexiv2's reading when it has one, else what the decoder saw */

@@ -497,7 +497,8 @@ header (Pdf *p)
   g_autofree char *band_rule = dcr_report_training_field (r, "band_rule");
   g_autofree char *v_jpeg = cfg->jpeg_decision
                                 ? g_markup_printf_escaped (
-                                      "\nJPEG files: <b>fake</b> when P(fake) ≥ %.3f, <b>real</b> below; "
+                                      "\nJPEG files, and PNGs whose pixels carry an earlier JPEG's 8×8 grid: "
+                                      "<b>fake</b> when P(fake) ≥ %.3f, <b>real</b> below; "
                                       "<b>inconclusive</b> when P(fake) is in [%.3f, %.3f), chosen the same way on "
                                       "the validation JPEGs alone (JPEG erases much of the evidence).",
                                       cfg->jpeg.threshold, cfg->jpeg.band_lo, cfg->jpeg.band_hi)

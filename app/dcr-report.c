@@ -485,6 +485,7 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
 {
   it->verdict = d->verdict;
   it->decision = dcr_cli_decision_name (r->setup.model, d->jpeg);
+  it->jpeg_trace = d->jpeg_trace;
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
   it->p_heads = d->p_heads;
@@ -750,6 +751,7 @@ item_json (guint index, const DcrReportItem *it)
       INT ("height", it->height);
       STR ("verdict", dcr_verdict_name (it->verdict));
       STR ("decision", it->decision);
+      dcr_cli_json_add_jpeg_trace (b, g_strcmp0 (it->format, "JPEG") == 0, &it->jpeg_trace);
       dcr_cli_json_add_double (b, "p_fake", it->p_fake);
       dcr_cli_json_add_double (b, "anomaly", it->anomaly);
       dcr_cli_json_add_double (b, "p_heads", it->p_heads);

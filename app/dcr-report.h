@@ -44,6 +44,9 @@ typedef struct {
   DcrVerdict verdict;
   const char *decision;     /* which of the model's decisions gave the verdict: "jpeg", "other" or "single"
                              * (dcr_cli_decision_name; static) */
+  /* for a file other than JPEG, the search for an earlier JPEG's grid in
+   * its pixels (dcr-jpeg-trace.h): when found, the JPEG decision judged it */
+  DcrJpegTrace jpeg_trace;
   float p_fake, anomaly;
   float p_heads;            /* the heads' own p_fake, before score fusion */
   gboolean has_tiles;       /* the backbone has a tile head: */

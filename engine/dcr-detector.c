@@ -210,15 +210,23 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
 {
   g_return_val_if_fail (n <= det->batch, FALSE);
   g_autofree gboolean *jpeg = g_new (gboolean, MAX (n, 1));
+  g_autofree DcrJpegTrace *trace = g_new0 (DcrJpegTrace, MAX (n, 1));
   for (guint i = 0; i < n; i++)
     {
-      jpeg[i] = images[i]->format == DCR_IMAGE_FORMAT_JPEG;
       if (!dcr_backbone_run_set_image (det->bb_run, i, images[i], error))
         return FALSE;
+      jpeg[i] = images[i]->format == DCR_IMAGE_FORMAT_JPEG;
+      if (!jpeg[i])
+        {
+          dcr_jpeg_trace_find (images[i], &trace[i]);
+          jpeg[i] = trace[i].found;
+        }
     }
   if (!dcr_backbone_run_forward (det->bb_run, error) || !dcr_seq_submit (det->seq_images, TRUE, error) ||
       !finish (det, n, jpeg, out, error))
     return FALSE;
+  for (guint i = 0; i < n; i++)
+    out[i].jpeg_trace = trace[i];
   for (guint i = 0; det->tile_maps && dcr_backbone_has_tiles (det->bb) && i < n; i++)
     {
       float lg[DCR_LOCAL_MAX_TILES];

@@ -6,6 +6,7 @@
 
 #include "dcr-backbone.h"
 #include "dcr-bank.h"
+#include "dcr-jpeg-trace.h"
 #include "dcr-model.h"
 #include "dcr-op-reduce.h"
 
@@ -13,9 +14,14 @@ G_BEGIN_DECLS
 
 typedef struct {
   DcrVerdict verdict;
-  /* The file was a JPEG: its verdict follows the model's JPEG decision when
-   * the model has one (dcr_model_decision). */
+  /* Judged as a JPEG: its verdict follows the model's JPEG decision when the
+   * model has one (dcr_model_decision). The file is a JPEG, or its pixels
+   * carry the grid of an earlier JPEG compression (jpeg_trace). */
   gboolean jpeg;
+  /* dcr_detector_run, for an image that is not a JPEG file: the search for
+   * an earlier JPEG's grid in its pixels (dcr-jpeg-trace.h). Zeros for a
+   * JPEG file and for detections from features. */
+  DcrJpegTrace jpeg_trace;
   float p_fake;
   float anomaly;
   float logits[2];
@@ -79,7 +85,8 @@ void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
 /* The same from backbone features [n, dim] (e.g. from the feature cache);
- * jpeg [n] says which came from JPEG files (NULL: none). */
+ * jpeg [n] says which to judge as JPEGs (dcr_feature_item_judged_as_jpeg;
+ * NULL: none). */
 gboolean dcr_detector_run_features (DcrDetector *det, const float *features, const gboolean *jpeg, guint n,
                                     DcrDetection *out, GError **error);
 

@@ -1,14 +1,17 @@
 /* dcr-feature-cache.c — hashing, decoding and batched feature extraction
  * with the on-disk cache (one small file per backbone and image hash:
- * "DCRF", u32 dim, u32 width, u32 height, dim little-endian f32), and the
- * image-folder listing. */
+ * "DCRG", u32 dim, u32 width, u32 height, the file's JPEG trace as u32
+ * found | origin_x << 8 | origin_y << 16, u32 blocks, f32 contrast, f32
+ * score, then dim f32; all little-endian), and the image-folder listing.
+ * Entries of the first format ("DCRF", no trace) are misses. */
 #include "dcr-feature-cache.h"
 
 #include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 
-#define CACHE_MAGIC "DCRF"
+#define CACHE_MAGIC "DCRG"
+#define CACHE_HEADER 32
 
 void
 dcr_feature_item_clear (DcrFeatureItem *it)
@@ -40,30 +43,67 @@ cache_file (const char *dir, const char *sha256, const char *aug_key)
   return g_build_filename (dir, sub, leaf, NULL);
 }
 
+static guint32
+le_u32 (const char *p)
+{
+  guint32 u;
+  memcpy (&u, p, 4);
+  return GUINT32_FROM_LE (u);
+}
+
+static float
+le_f32 (const char *p)
+{
+  guint32 u = le_u32 (p);
+  float f;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
+static void
+put_u32 (char *p, guint32 u)
+{
+  u = GUINT32_TO_LE (u);
+  memcpy (p, &u, 4);
+}
+
+static void
+put_f32 (char *p, float f)
+{
+  guint32 u;
+  memcpy (&u, &f, 4);
+  put_u32 (p, u);
+}
+
 static gboolean
 cache_read (const char *dir, DcrFeatureItem *it, const char *aug_key, guint dim, float *out)
 {
   g_autofree char *path = cache_file (dir, it->sha256, aug_key);
   g_autofree char *data = NULL;
   gsize len = 0;
-  if (!g_file_get_contents (path, &data, &len, NULL) || len != 16 + (gsize) dim * 4 ||
-      memcmp (data, CACHE_MAGIC, 4) != 0)
+  if (!g_file_get_contents (path, &data, &len, NULL) || len != CACHE_HEADER + (gsize) dim * 4 ||
+      memcmp (data, CACHE_MAGIC, 4) != 0 || le_u32 (data + 4) != dim)
     return FALSE;
-  guint32 hdr[3];
-  memcpy (hdr, data + 4, sizeof hdr);
-  if (GUINT32_FROM_LE (hdr[0]) != dim)
+  guint32 flags = le_u32 (data + 16);
+  DcrJpegTrace tr = {
+    .found = flags & 1,
+    .origin_x = (flags >> 8) & 0xff,
+    .origin_y = (flags >> 16) & 0xff,
+    .blocks = le_u32 (data + 20),
+    .contrast = le_f32 (data + 24),
+    .score = le_f32 (data + 28),
+  };
+  if (tr.origin_x > 7 || tr.origin_y > 7 || !isfinite (tr.contrast) || !isfinite (tr.score))
     return FALSE;
   for (guint i = 0; i < dim; i++)
     {
-      guint32 u;
-      memcpy (&u, data + 16 + i * 4, 4);
-      u = GUINT32_FROM_LE (u);
-      memcpy (&out[i], &u, 4);
+      out[i] = le_f32 (data + CACHE_HEADER + i * 4);
       if (!isfinite (out[i]))
         return FALSE;
     }
-  it->width = GUINT32_FROM_LE (hdr[1]);
-  it->height = GUINT32_FROM_LE (hdr[2]);
+  it->width = le_u32 (data + 8);
+  it->height = le_u32 (data + 12);
+  it->jpeg_trace = tr;
   it->cached = TRUE;
   return TRUE;
 }
@@ -76,18 +116,19 @@ cache_write (const char *dir, const DcrFeatureItem *it, const char *aug_key, gui
   g_autofree char *parent = g_path_get_dirname (path);
   if (g_mkdir_with_parents (parent, 0700) != 0)
     return;
-  g_autofree char *data = g_malloc (16 + (gsize) dim * 4);
+  g_autofree char *data = g_malloc (CACHE_HEADER + (gsize) dim * 4);
+  const DcrJpegTrace *tr = &it->jpeg_trace;
   memcpy (data, CACHE_MAGIC, 4);
-  guint32 hdr[3] = { GUINT32_TO_LE (dim), GUINT32_TO_LE (it->width), GUINT32_TO_LE (it->height) };
-  memcpy (data + 4, hdr, sizeof hdr);
+  put_u32 (data + 4, dim);
+  put_u32 (data + 8, it->width);
+  put_u32 (data + 12, it->height);
+  put_u32 (data + 16, (tr->found ? 1u : 0u) | tr->origin_x << 8 | tr->origin_y << 16);
+  put_u32 (data + 20, tr->blocks);
+  put_f32 (data + 24, tr->contrast);
+  put_f32 (data + 28, tr->score);
   for (guint i = 0; i < dim; i++)
-    {
-      guint32 u;
-      memcpy (&u, &f[i], 4);
-      u = GUINT32_TO_LE (u);
-      memcpy (data + 16 + i * 4, &u, 4);
-    }
-  g_file_set_contents (path, data, 16 + (gssize) dim * 4, NULL);
+    put_f32 (data + CACHE_HEADER + i * 4, f[i]);
+  g_file_set_contents (path, data, CACHE_HEADER + (gssize) dim * 4, NULL);
 }
 
 gboolean
@@ -162,6 +203,9 @@ extract (DcrBackbone *bb, const char *const *paths, guint n, gboolean use_cache,
                     {
                       it->width = img->width;
                       it->height = img->height;
+                      /* the file's own pixels, before any augmentation */
+                      if (!it->jpeg)
+                        dcr_jpeg_trace_find (img, &it->jpeg_trace);
                       /* provenance only: a thumbnail that fails costs nothing else */
                       if (thumb_side)
                         it->thumbnail = dcr_image_thumbnail_png (img, thumb_side, NULL);

@@ -7,6 +7,7 @@
 
 #include "dcr-augment.h"
 #include "dcr-backbone.h"
+#include "dcr-jpeg-trace.h"
 
 G_BEGIN_DECLS
 
@@ -16,11 +17,22 @@ typedef struct {
   guint width, height; /* 0 when served from the cache without decoding */
   gboolean cached;  /* the feature came from the cache */
   gboolean jpeg;    /* the file is a JPEG (by its first bytes) */
+  /* for a file other than JPEG: the grid of an earlier JPEG compression in
+   * its pixels (dcr-jpeg-trace.h; cached with the feature); zeros for a JPEG */
+  DcrJpegTrace jpeg_trace;
   GError *error;    /* why this file has no feature (NULL on success) */
   GBytes *thumbnail; /* PNG, from dcr_features_extract_thumbnails for a decoded file; else NULL */
 } DcrFeatureItem;
 
 void dcr_feature_item_clear (DcrFeatureItem *it);
+
+/* Whether the model's JPEG decision applies to the file: it is a JPEG, or
+ * its pixels carry an earlier JPEG compression's grid. */
+static inline gboolean
+dcr_feature_item_judged_as_jpeg (const DcrFeatureItem *it)
+{
+  return it->jpeg || it->jpeg_trace.found;
+}
 
 /* FALSE cancels. */
 typedef gboolean (*DcrFeatureProgress) (guint done, guint total, gpointer user_data);

@@ -236,6 +236,47 @@ check "scan text output names the JPEG decision" \
 check "eval text output names the JPEG threshold and band" \
   eval 'grep -q "JPEG files: at the model.s JPEG threshold 0.5000" "$tmp/out" && grep -q "JPEG files \[0.0000, 1.0000))" "$tmp/out"'
 
+# PNGs saved from JPEGs (quality 85): their pixels carry the JPEG's 8×8 grid, so the JPEG decision judges
+# them, in scan (from the pixels) and in eval (from the feature cache, written by the first run, read by the
+# second)
+"$py" - "$d" "$tmp" <<'EOF'
+import io, os, sys
+from PIL import Image
+for c in ('real', 'fake'):
+    os.makedirs('%s/jpgpng-%s' % (sys.argv[2], c))
+    for f in sorted(os.listdir('%s/test-%s' % (sys.argv[1], c))):
+        b = io.BytesIO()
+        Image.open('%s/test-%s/%s' % (sys.argv[1], c, f)).save(b, 'JPEG', quality=85)
+        Image.open(b).save('%s/jpgpng-%s/%s' % (sys.argv[2], c, f))
+EOF
+"$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --json "$d/test-fake/scene00.png" \
+  "$tmp/jpgpng-fake/scene00.png" "$tmp/jpg-fake/scene00.jpg" >"$tmp/scant.json" 2>"$tmp/err"; rc=$?
+"$dcr" eval --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --real "$tmp/jpgpng-real" \
+  --fake "$tmp/jpgpng-fake" --json >"$tmp/evalt1.json" 2>>"$tmp/err"; rc2=$?
+"$dcr" eval --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" --real "$tmp/jpgpng-real" \
+  --fake "$tmp/jpgpng-fake" --json >"$tmp/evalt2.json" 2>>"$tmp/err"; rc3=$?
+"$py" - "$tmp/scant.json" "$tmp/evalt1.json" "$tmp/evalt2.json" "$tmp/evalp.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+png, past, jpg = json.load(open(sys.argv[1]))
+assert png['decision'] == 'other' and png['jpeg_trace']['found'] is False, png
+assert png['jpeg_trace']['contrast'] < 0.1 and png['jpeg_trace']['blocks'] == 49, png['jpeg_trace']
+t = past['jpeg_trace']
+assert t['found'] is True and t['origin'] == [0, 0] and t['contrast'] >= 0.1 and t['blocks'] == 49, t
+assert past['decision'] == 'jpeg' and past['threshold'] == 0.5 and past['verdict'] == 'inconclusive', past
+assert jpg['jpeg_trace'] is None and jpg['decision'] == 'jpeg', jpg
+e1, e2, ep = (json.load(open(f)) for f in sys.argv[2:5])
+for e in (e1, e2):
+    assert e['n_jpeg'] == 12 and e['n_jpeg_trace'] == 12 and e['inconclusive'] == 12, e
+assert ep['n_jpeg_trace'] == 0, ep
+EOF
+prc=$?
+[ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
+check "a PNG with an earlier JPEG's grid is judged by the JPEG decision in scan and eval (cached too)" \
+  eval '[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $prc -eq 0 ]'
+"$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" "$tmp/jpgpng-fake/scene00.png" >"$tmp/out" 2>&1
+check "scan text output names an earlier JPEG's grid" \
+  grep -q "scene00.png: inconclusive (p_fake .*); the pixels carry the 8×8 grid of an earlier JPEG compression (origin 0,0; margin [0-9.]*); the model's decision for JPEG files" "$tmp/out"
+
 # refusals: a model of another backbone, no model at all, an empty bank
 set_meta "$d/m.safetensors" "$tmp/other.safetensors" backbone mobilenet_v2_b10@000000000000
 "$dcr" scan --model "$tmp/other.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \

@@ -23,6 +23,26 @@
 
 static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path, *exif_path, *odd_path;
 static char *exif_sha;
+static char *was_jpeg_path;
+
+/* A PNG saved from a JPEG (quality 85) of a photo-like image: its pixels
+ * keep the JPEG's 8 × 8 grid. */
+static void
+write_was_jpeg_png (const char *path)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrImage) img = dcr_image_new (160, 120);
+  for (guint y = 0; y < 120; y++)
+    for (guint x = 0; x < 160; x++)
+      for (guint c = 0; c < 3; c++)
+        img->pixels[((gsize) y * 160 + x) * 3 + c] =
+            (guint8) (90 + 40 * sin (0.11 * x + 0.7 * c) + 30 * sin (0.23 * y + 0.05 * x) + (x * 13 + y * 7) % 11);
+  g_autoptr (GBytes) jpeg = dcr_image_encode_jpeg (img, 85, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpeg, "fixture.jpg", NULL, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_image_save_png (back, path, &err));
+}
 
 /* A JPEG as a camera would write it, with the EXIF fields the view shows;
  * the fixture is written here, evidence never is. Orientation 6: the
@@ -76,6 +96,8 @@ make_fixtures (void)
   text_path = g_build_filename (tmpdir, "notes.txt", NULL);
   exif_path = g_build_filename (tmpdir, "camera.jpg", NULL);
   odd_path = g_build_filename (tmpdir, "odd-orientation.jpg", NULL);
+  was_jpeg_path = g_build_filename (tmpdir, "saved-from-jpeg.png", NULL);
+  write_was_jpeg_png (was_jpeg_path);
   write_exif_jpeg (exif_path, FALSE);
   write_exif_jpeg (odd_path, TRUE);
   g_autofree char *exif_bytes = NULL;
@@ -274,6 +296,25 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.open-recent", "s", first_uri));
   dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "suspect.png");
+
+  /* a PNG whose pixels carry an earlier JPEG's grid: judged by the JPEG decision, and the view says why */
+  g_assert_true (g_str_has_prefix (dcr_inspect_view_get_fact (view, "Earlier JPEG compression"), "None found"));
+  g_autoptr (GFile) past = g_file_new_for_path (was_jpeg_path);
+  dcr_window_open_file (win, past);
+  dcr_test_gui_wait_while_busy (win, 240);
+  r = dcr_inspect_view_get_result (view);
+  g_assert_cmpstr (r->name, ==, "saved-from-jpeg.png");
+  g_assert_cmpstr (r->format, ==, "PNG");
+  g_assert_true (r->detection.jpeg_trace.found);
+  g_assert_true (r->detection.jpeg);
+  g_assert_true (r->jpeg_decision);
+  g_assert_cmpfloat (r->band_lo, ==, 0.0f);
+  g_assert_cmpfloat (r->band_hi, ==, 1.0f);
+  g_assert_nonnull (strstr (dcr_inspect_view_get_reason_text (view), "inconclusive band for JPEG files [0.00, 1.00)"));
+  g_assert_nonnull (strstr (dcr_inspect_view_get_reason_text (view), "carry the 8 × 8 grid of an earlier JPEG"));
+  g_assert_true (g_str_has_prefix (dcr_inspect_view_get_fact (view, "Earlier JPEG compression"),
+                                   "Found — the pixels carry the 8 × 8 grid of an earlier JPEG compression (first "
+                                   "block at column 0, row 0;"));
 
   /* EXIF through gexiv2, the orientation applied to the pixels, the file untouched */
   g_autoptr (GFile) cam = g_file_new_for_path (exif_path);

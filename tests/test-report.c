@@ -139,6 +139,9 @@ test_write (void)
       g_assert_cmpstr (it->format, ==, i == 4 ? "JPEG" : "PNG");
       /* the JPEG under the model's JPEG decision, the PNGs under its own */
       g_assert_cmpstr (it->decision, ==, i == 4 ? "jpeg" : "other");
+      /* the PNGs were searched for an earlier JPEG's grid (none), the JPEG not */
+      g_assert_false (it->jpeg_trace.found);
+      g_assert_true (i == 4 ? it->jpeg_trace.blocks == 0 : it->jpeg_trace.blocks >= 30);
       if (i == 4)
         g_assert_cmpint (it->verdict, ==, DCR_VERDICT_INCONCLUSIVE);
       g_autofree char *contents = NULL;
@@ -200,6 +203,11 @@ test_write (void)
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (jitems, 4), "decision"), ==, "jpeg");
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (jitems, 5), "decision"), ==,
                    "other");
+  /* jpeg_trace: null for the JPEG, the search's result for a PNG */
+  g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (json_array_get_object_element (jitems, 4), "jpeg_trace")));
+  JsonObject *tr = json_object_get_object_member (json_array_get_object_element (jitems, 5), "jpeg_trace");
+  g_assert_false (json_object_get_boolean_member (tr, "found"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (tr, "origin")), ==, 2);
 }
 
 static void

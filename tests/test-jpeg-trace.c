@@ -4,6 +4,7 @@
  * JPEG, in integer upscales, in content on an 8-pixel grid, in flat images
  * and in images too small. */
 #include "dcr-jpeg-trace.h"
+#include "dcr-test-files.h"
 
 #include <math.h>
 
@@ -147,20 +148,11 @@ test_upscales (void)
 static void
 test_eight_pixel_pattern (void)
 {
-  /* tests/dcr-test-files.c's pattern: 8-pixel squares and ramps, identical
-   * blocks at every origin; a lattice everywhere, not one grid */
+  /* the test pattern (dcr-test-files.c): 8-pixel squares and ramps,
+   * identical blocks at every origin; a lattice everywhere, not one grid */
   for (guint seed = 0; seed < 8; seed++)
     {
-      guint w = 60 + seed, h = 48 + 2 * seed;
-      g_autoptr (DcrImage) img = dcr_image_new (w, h);
-      for (guint y = 0; y < h; y++)
-        for (guint x = 0; x < w; x++)
-          {
-            guint8 *p = img->pixels + ((gsize) y * w + x) * 3;
-            p[0] = (x * 3 + seed * 37) & 255;
-            p[1] = ((x / 8 + y / 8 + seed) % 2) ? 210 : 30;
-            p[2] = (y * 2 + seed) & 255;
-          }
+      g_autoptr (DcrImage) img = dcr_test_pattern_image (60 + seed, 48 + 2 * seed, seed);
       DcrJpegTrace t;
       dcr_jpeg_trace_find (img, &t);
       g_assert_false (t.found);

@@ -45,6 +45,7 @@ typedef struct {
   char *sha256;
   DcrImage *img;
   GError *error;
+  DcrJpegTrace trace; /* searched on the decoding thread (not for a JPEG file) */
   DcrDetection det;
   double ms;
 } Item;
@@ -68,6 +69,9 @@ item_load (Item *it)
   g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
   it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
   it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
+  /* here, on the decoding thread, rather than in dcr_detector_run */
+  if (it->img && it->img->format != DCR_IMAGE_FORMAT_JPEG)
+    dcr_jpeg_trace_find (it->img, &it->trace);
 }
 
 /* One batch's files, decoded on a thread of their own while the GPU
@@ -239,6 +243,7 @@ dcr_cmd_scan (int argc, char **argv)
   g_autofree Item *items0 = g_new0 (Item, b), *items1 = g_new0 (Item, b);
   Item *bufs[2] = { items0, items1 };
   g_autofree DcrImage **imgs = g_new0 (DcrImage *, b);
+  g_autofree DcrJpegTrace *traces = g_new0 (DcrJpegTrace, b);
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree guint *slot = g_new0 (guint, b);
   int failed = 0;
@@ -262,11 +267,12 @@ dcr_cmd_scan (int argc, char **argv)
           if (!items[i].error)
             {
               imgs[m] = items[i].img;
+              traces[m] = items[i].trace;
               slot[m++] = i;
             }
         }
       gint64 t0 = g_get_monotonic_time ();
-      if (m && !dcr_detector_run (s.det, imgs, m, dets, &err))
+      if (m && !dcr_detector_run_traced (s.det, imgs, traces, m, dets, &err))
         {
           if (next)
             g_thread_join (next);

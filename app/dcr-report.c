@@ -458,6 +458,9 @@ decode_thread (gpointer data)
         break;
       DcrReportItem *it = p->r->items->pdata[i];
       DcrImage *img = it->status == DCR_REPORT_ITEM_REJECTED ? NULL : intake_item (p->r, i);
+      /* the search for an earlier JPEG's grid, here on a decoding thread */
+      if (img && img->format != DCR_IMAGE_FORMAT_JPEG)
+        dcr_jpeg_trace_find (img, &it->jpeg_trace);
       g_mutex_lock (&p->lock);
       while (!p->stop && p->queue.length >= p->cap)
         pipe_wait (p);
@@ -544,7 +547,10 @@ detect_batch (DcrReport *r, DcrImage **imgs, const guint *slot, guint m, DcrDete
               DcrReportProgress progress, gpointer user_data, GError **error)
 {
   g_autoptr (GError) err = NULL;
-  if (dcr_detector_run (r->setup.det, imgs, m, dets, &err))
+  g_autofree DcrJpegTrace *traces = g_new (DcrJpegTrace, m);
+  for (guint j = 0; j < m; j++)
+    traces[j] = ((DcrReportItem *) r->items->pdata[slot[j]])->jpeg_trace;
+  if (dcr_detector_run_traced (r->setup.det, imgs, traces, m, dets, &err))
     {
       for (guint j = 0; j < m; j++)
         {

@@ -208,6 +208,13 @@ finish (DcrDetector *det, guint n, const gboolean *jpeg, DcrDetection *out, GErr
 gboolean
 dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error)
 {
+  return dcr_detector_run_traced (det, images, NULL, n, out, error);
+}
+
+gboolean
+dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces, guint n,
+                         DcrDetection *out, GError **error)
+{
   g_return_val_if_fail (n <= det->batch, FALSE);
   g_autofree gboolean *jpeg = g_new (gboolean, MAX (n, 1));
   g_autofree DcrJpegTrace *trace = g_new0 (DcrJpegTrace, MAX (n, 1));
@@ -218,7 +225,10 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
       jpeg[i] = images[i]->format == DCR_IMAGE_FORMAT_JPEG;
       if (!jpeg[i])
         {
-          dcr_jpeg_trace_find (images[i], &trace[i]);
+          if (traces)
+            trace[i] = traces[i];
+          else
+            dcr_jpeg_trace_find (images[i], &trace[i]);
           jpeg[i] = trace[i].found;
         }
     }

@@ -82,8 +82,15 @@ gboolean dcr_detector_sync (DcrDetector *det, GError **error);
  * (off by default: one more download per image and map). */
 void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
-/* n ≤ batch images; out[n] (clear each with dcr_detection_clear). */
+/* n ≤ batch images; out[n] (clear each with dcr_detection_clear). Each
+ * image that is not a JPEG file is searched for an earlier JPEG's grid
+ * (dcr_jpeg_trace_find, ~3 ms). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
+/* The same with those searches done already (on the threads that decoded
+ * the images, say): traces[i] is used for each image that is not a JPEG
+ * file. traces NULL: dcr_detector_run. */
+gboolean dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces, guint n,
+                                  DcrDetection *out, GError **error);
 /* The same from backbone features [n, dim] (e.g. from the feature cache);
  * jpeg [n] says which to judge as JPEGs (dcr_feature_item_judged_as_jpeg;
  * NULL: none). */

@@ -86,7 +86,6 @@ cache_read (const char *dir, DcrFeatureItem *it, const char *aug_key, guint dim,
     return FALSE;
   guint32 flags = le_u32 (data + 16);
   DcrJpegTrace tr = {
-    .found = flags & 1,
     .origin_x = (flags >> 8) & 0xff,
     .origin_y = (flags >> 16) & 0xff,
     .blocks = le_u32 (data + 20),
@@ -95,6 +94,7 @@ cache_read (const char *dir, DcrFeatureItem *it, const char *aug_key, guint dim,
   };
   if (tr.origin_x > 7 || tr.origin_y > 7 || !isfinite (tr.contrast) || !isfinite (tr.score))
     return FALSE;
+  tr.found = dcr_jpeg_trace_stands_out (&tr); /* the stored bit is for readers; this build's rule decides */
   for (guint i = 0; i < dim; i++)
     {
       out[i] = le_f32 (data + CACHE_HEADER + i * 4);

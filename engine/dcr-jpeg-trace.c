@@ -99,6 +99,13 @@ add_block (const DcrImage *img, gsize x0, gsize y0, double *sum)
     }
 }
 
+gboolean
+dcr_jpeg_trace_stands_out (const DcrJpegTrace *t)
+{
+  return t->blocks > 0 && t->contrast >= DCR_JPEG_TRACE_MIN_CONTRAST &&
+         t->contrast >= DCR_JPEG_TRACE_MIN_SHARE * t->score;
+}
+
 void
 dcr_jpeg_trace_find (const DcrImage *img, DcrJpegTrace *out)
 {
@@ -158,6 +165,5 @@ dcr_jpeg_trace_find (const DcrImage *img, DcrJpegTrace *out)
   out->contrast = (float) (t[best_o] - rival);
   out->origin_x = best_o % 8;
   out->origin_y = best_o / 8;
-  out->found = out->contrast >= DCR_JPEG_TRACE_MIN_CONTRAST &&
-               out->contrast >= DCR_JPEG_TRACE_MIN_SHARE * out->score;
+  out->found = dcr_jpeg_trace_stands_out (out);
 }

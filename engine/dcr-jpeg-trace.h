@@ -56,6 +56,10 @@ typedef struct {
   guint blocks;       /* blocks examined per origin; 0: the image is too small */
 } DcrJpegTrace;
 
+/* Whether t's margins say a grid (what `found` holds): for a trace read
+ * back from storage, decided again under the thresholds of this build. */
+gboolean dcr_jpeg_trace_stands_out (const DcrJpegTrace *t);
+
 /* Looks for the grid in img's pixels. Never fails; an image too small to
  * tell gives blocks = 0 and found = FALSE. Deterministic. */
 void dcr_jpeg_trace_find (const DcrImage *img, DcrJpegTrace *out);

@@ -84,7 +84,7 @@ void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). Each
  * image that is not a JPEG file is searched for an earlier JPEG's grid
- * (dcr_jpeg_trace_find, ~3 ms). */
+ * (dcr_jpeg_trace_find, ~2 ms). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
 /* The same with those searches done already (on the threads that decoded
  * the images, say): traces[i] is used for each image that is not a JPEG

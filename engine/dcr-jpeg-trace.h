@@ -8,7 +8,8 @@
  * pixels sit near multiples of their steps, and on any other grid they do
  * not. For each of the 64 possible grid origins this measures, over up to
  * DCR_JPEG_TRACE_MAX_BLOCKS blocks, how strongly the 20 lowest AC
- * coefficients cluster on a lattice of step 2–16 (the mean of cos 2πc/q,
+ * coefficients cluster on a lattice of step 2–8 (a larger step is a
+ * multiple of one of them; the mean of cos 2πc/q,
  * less its median over the origins, so that flat areas, where coefficients
  * are near 0 on every grid, do not count; the best step per coefficient,
  * averaged over the coefficients). A JPEG grid stands out at one origin;

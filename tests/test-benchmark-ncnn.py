@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""test-benchmark-ncnn.py — the benchmark's guards on the ncnn generators
+(data/benchmark/ncnn.py), without the programs: repair_lavapipe puts back
+the values lavapipe wraps (a negative output written as 255, one over 255
+as 0) and leaves true extremes alone; check_output stops the build on an
+output that is not an upscale of its input (the noise waifu2x CUNet's CPU
+path gave). TAP output. Needs Debian's python3-numpy and python3-pil."""
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'benchmark'))
+import ncnn  # noqa: E402
+
+n = 0
+failed = 0
+
+
+def check(desc, ok):
+    global n, failed
+    n += 1
+    if not ok:
+        failed += 1
+    print(('ok' if ok else 'not ok') + f' {n} - {desc}', flush=True)
+
+
+rng = np.random.default_rng(7)
+# a low-resolution input: a dark left half, a bright right half, texture
+lr = np.zeros((32, 32, 3), np.uint8)
+lr[:, :16] = 20
+lr[:, 16:] = 235
+lr = np.clip(lr.astype(int) + rng.integers(-10, 11, lr.shape), 0, 255).astype(np.uint8)
+lr_img = Image.fromarray(lr)
+good = np.asarray(lr_img.resize((64, 64), Image.BICUBIC)).copy()
+# the true output clamps to 0 in the dark half and to 255 in the bright one
+true = good.copy()
+true[10:14, 5:9, 2] = 0      # a negative blue, clamped
+true[30:33, 50:54, 0] = 255  # a red over 255, clamped
+true[40, 3, 1] = 0
+# what lavapipe writes: the same values wrapped
+wrapped = true.copy()
+wrapped[10:14, 5:9, 2] = 255
+wrapped[30:33, 50:54, 0] = 0
+wrapped[40, 3, 1] = 255
+out = wrapped.copy()
+count = ncnn.repair_lavapipe(out, lr_img)
+check('repair_lavapipe counts the wrapped values', count == 16 + 12 + 1)
+check('repair_lavapipe gives back the clamped output', np.array_equal(out, true))
+out = true.copy()
+check('an output without wrapped values is left as it is',
+      ncnn.repair_lavapipe(out, lr_img) == 0 and np.array_equal(out, true))
+
+try:
+    ncnn.check_output('test', 'good.png', good, lr_img)
+    check('check_output passes an upscale of the input', True)
+except SystemExit as e:
+    check(f'check_output passes an upscale of the input ({e})', False)
+noise = rng.integers(0, 256, good.shape).astype(np.uint8)
+try:
+    ncnn.check_output('test', 'noise.png', noise, lr_img)
+    check('check_output stops the build on noise', False)
+except SystemExit as e:
+    check('check_output stops the build on noise, naming the file', 'noise.png' in str(e) and 'broken' in str(e))
+
+print(f'1..{n}')
+sys.exit(1 if failed else 0)

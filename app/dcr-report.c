@@ -488,7 +488,6 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
 {
   it->verdict = d->verdict;
   it->decision = dcr_cli_decision_name (r->setup.model, d->jpeg);
-  it->jpeg_trace = d->jpeg_trace;
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
   it->p_heads = d->p_heads;

@@ -38,10 +38,23 @@ BUNDLE=${1:-build-gpu-bundle}
 case $BUNDLE in /*) ;; *) BUNDLE=$ROOT/$BUNDLE ;; esac
 SMOKE=${DCR_GPU_BENCH_SMOKE:-0}
 PY=${PYTHON:-python3}
-BUDGET=${DCR_GPU_BENCH_BUDGET:-470}   # seconds for the whole run
-RES=${OUT:-/tmp/dcr-gpu-bench}
+BUDGET=${DCR_GPU_BENCH_BUDGET:-450}   # seconds for the whole run
 WORK=${DCR_GPU_BENCH_WORK:-/tmp/dcr-gpu-bench-work}
+# The device tool returns at most 8 files from $OUT: the steps write to
+# $WORK/res, and the end packs it into $OUT/results.tar.gz beside
+# summary.md and bench.log.
+RES=$WORK/res
+[ -z "${OUT:-}" ] && RES=/tmp/dcr-gpu-bench
+rm -rf "$RES"
 mkdir -p "$RES" "$WORK"
+finish() {
+  [ -n "${OUT:-}" ] || return 0
+  tar czf "$OUT/results.tar.gz" -C "$RES" . 2>/dev/null
+  cp "$RES/bench.log" "$OUT/" 2>/dev/null
+  cp "$RES/summary.md" "$OUT/" 2>/dev/null
+  return 0
+}
+trap finish EXIT
 LOG=$RES/bench.log
 : >"$LOG"
 say() { printf '\n=== [%3ds] %s\n' "$SECONDS" "$*" | tee -a "$LOG"; }
@@ -125,6 +138,9 @@ if [ "$SMOKE" != 1 ] && ! gpu_visible; then
   VK_OK=0
   echo "bench.sh: no GPU visible to Vulkan: skipping DCR's steps; VK_LOADER_DEBUG follows" | tee -a "$LOG"
   "${E[@]}" VK_LOADER_DEBUG=error,warn,driver "$DCR" devices 2>&1 | head -40 | tee -a "$LOG"
+  { ldconfig -p | grep -i -E 'vulkan|GLX_nvidia|GLdispatch'; ls -l /usr/local/nvidia/lib64 /usr/local/nvidia/share/vulkan/icd.d 2>&1 | head -40
+    find / -xdev -name 'nvidia_icd*.json' 2>/dev/null | head; } 2>&1 | tee -a "$LOG"
+  [ "${DCR_GPU_BENCH_PEER_WITHOUT_VK:-0}" = 1 ] || { echo "bench.sh: stopping early, so that the device time is kept for a rerun" | tee -a "$LOG"; exit 3; }
 fi
 
 if [ "$SMOKE" = 1 ]; then
@@ -174,8 +190,28 @@ PEER=(tests/gpu/torch-peer.py)
 step torch-resnet 90 "$PY" "${PEER[@]}" resnet --batches $RB --out "$RES/torch.jsonl"
 step torch-clip 90 "$PY" "${PEER[@]}" clip --batches $CB --out "$RES/torch.jsonl"
 step torch-retrieval 60 "$PY" "${PEER[@]}" retrieval --rows 1000000 --dim 1024 --queries 1,64 --out "$RES/torch.jsonl"
+
+# 5b. Diagnostics for the next round of tuning, with what time is left:
+# where the GPU time goes (DCR_PROFILE, in the .err files), the
+# cooperative-matrix kernels against the fallback, the shipped default
+# backbone, and `dcr scan` end to end over carried images, if any.
+if [ "$VK_OK" = 1 ]; then
+  PB=256; PC=128; [ "$SMOKE" = 1 ] && PB=2 PC=2
+  step profile-resnet-f16 60 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $PB --repeats 3 --json
+  step profile-clip-f16 60 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $PC --repeats 2 --json
+  step nocoopmat-resnet-f16 60 "${E[@]}" DCR_NO_COOPMAT=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$PB --repeats 5 --json
+  step dcr-default 60 "${E[@]}" "$DCR" bench backbone --dtype f16 --batch 1,32,$PB --repeats 10 --json
+  SCAN=$BUNDLE/scan
+  if [ -d "$SCAN" ]; then
+    step scan-b16 90 "${E[@]}" bash -c 't0=$EPOCHREALTIME; "$1" scan --json --batch 16 "$2"/* >"$3"; rc=$?; t1=$EPOCHREALTIME;
+      echo "scan --batch 16: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"; exit $rc' _ "$DCR" "$SCAN" "$RES/scan-b16.json"
+    step scan-b64-profile 90 "${E[@]}" DCR_PROFILE=1 bash -c 't0=$EPOCHREALTIME; "$1" scan --json --batch 64 "$2"/* >"$3"; rc=$?; t1=$EPOCHREALTIME;
+      echo "scan --batch 64: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"; exit $rc' _ "$DCR" "$SCAN" "$RES/scan-b64.json"
+  fi
+fi
 CB256=256; [ "$SMOKE" = 1 ] && CB256=2
 step torch-compile 240 "$PY" "${PEER[@]}" resnet-compile --dtypes f16 --batches $CB256 --out "$RES/torch.jsonl"
+[ "$VK_OK" = 1 ] && step ops-all 60 "${E[@]}" "$DCR" bench ops --repeats 5 --json
 
 # 6. the table
 say "summary"
@@ -270,6 +306,26 @@ for name in ('kernels', 'retrieval-test', 'correct-resnet', 'correct-clip'):
     oks = [l.split(' # SKIP')[0] + (' (skipped)' if ' # SKIP' in l else '')
            for l in txt.splitlines() if l.startswith('ok ') or l.startswith('not ok ')]
     print('  %s: %s' % (name, '; '.join(oks) if oks else 'no result (see %s.err)' % name))
+print()
+print('Diagnostics (img/s median, ms median):')
+for name in ('nocoopmat-resnet-f16', 'dcr-default', 'profile-resnet-f16', 'profile-clip-f16'):
+    j = load(name)
+    rs = (j or {}).get('results', [])
+    print('  %s: %s' % (name, ', '.join('b%d %.1f (%.2f ms)' % (r['batch'], r['img_per_s'], r['median_ms']) for r in rs) or 'n/a'))
+for name in ('scan-b16', 'scan-b64-profile'):
+    try:
+        print('  ' + open(os.path.join(res, name + '.txt')).read().strip())
+    except Exception:
+        pass
+for name in ('profile-resnet-f16', 'profile-clip-f16', 'scan-b64-profile'):
+    try:
+        lines = [l.rstrip() for l in open(os.path.join(res, name + '.err')) if l.strip()]
+        i = max(k for k, l in enumerate(lines) if l.startswith('DCR_PROFILE:'))
+        print('  %s, top pipelines:' % name)
+        for l in lines[i:i + 9]:
+            print('    ' + l)
+    except Exception:
+        pass
 EOF
 say "steps"
 printf '%s\n' "${STATUS[@]}" | tee -a "$LOG"

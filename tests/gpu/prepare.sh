@@ -8,7 +8,11 @@
 # (libGLX_nvidia) needs, unpacked there the way
 # ../shared/tools/vkprobe/gl-first.sh does.
 #
-#   tests/gpu/prepare.sh [BUILD_DIR] [BUNDLE_DIR]    # defaults: build, build-gpu-bundle
+#   tests/gpu/prepare.sh [BUILD_DIR] [BUNDLE_DIR] [IMAGE…]   # defaults: build, build-gpu-bundle
+#
+# IMAGEs, if given, are copied into BUNDLE_DIR/scan for bench.sh's
+# end-to-end `dcr scan` timing (mind the device tool's 64 MiB: 20 MB of
+# images at most).
 #
 # BUNDLE_DIR (ignored by git, as every build* folder) then holds bin/, lib/,
 # debs/ and MANIFEST; carry it to the GPU machine with the working tree (the
@@ -20,6 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${1:-build}
 BUNDLE=${2:-build-gpu-bundle}
+shift $(($# < 2 ? $# : 2))
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 case $BUNDLE in /*) ;; *) BUNDLE=$ROOT/$BUNDLE ;; esac
 BINS=(app/dcr tests/test-op-gemm tests/test-retrieval tests/test-backbone-resnet tests/test-backbone-clip)
@@ -43,6 +48,13 @@ for b in "$BUNDLE"/bin/*; do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// {pri
     cp -L "$lib" "$BUNDLE/lib/"
   done
 
+if [ $# -gt 0 ]; then
+  mkdir -p "$BUNDLE/scan"
+  cp -- "$@" "$BUNDLE/scan/"
+  kb=$(du -sk "$BUNDLE/scan" | cut -f1)
+  [ "$kb" -le 20480 ] || { echo "prepare: $kb KiB of images: 20 MB at most" >&2; exit 1; }
+fi
+
 # The Vulkan loader and libglvnd .debs.
 VKPROBE=$ROOT/../shared/tools/vkprobe
 if [ -f "$VKPROBE/SHA256SUMS" ] && [ -d "$VKPROBE/debs/gl" ]; then
@@ -58,6 +70,7 @@ fi
   echo "built from: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree), $(date -u +%FT%TZ)"
   echo "build dir: $BUILD"
   (cd "$BUNDLE" && find bin lib debs -type f | sort | xargs sha256sum)
+  [ -d "$BUNDLE/scan" ] && echo "scan: $(ls "$BUNDLE/scan" | wc -l) images"
 } >"$BUNDLE/MANIFEST"
 du -sh "$BUNDLE"
 echo "prepare: $BUNDLE ready; on the GPU machine: bash tests/gpu/bench.sh ${BUNDLE#"$ROOT"/}"

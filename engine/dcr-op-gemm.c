@@ -319,18 +319,25 @@ pick_subgroup (const DcrDeviceInfo *dev, const GemmShape *s, guint32 *tm, guint3
 /* Cooperative-matrix variants: a BM × BN block per workgroup, (BM/WM)·(BN/WN)
  * subgroups each computing WM × WN in 16×16 fragments, K in steps of BK.
  * Big blocks for big problems (fewer re-reads of A and B), smaller ones when
- * the big ones would leave a large GPU idle. The emulation (no cooperative
- * matrices: plain loops, for tests on lavapipe) uses the smallest. */
+ * the big ones would leave a large GPU idle: the first N_COOP_AUTO are
+ * chosen from by size; the others only by name ($DCR_GEMM_TILE), for
+ * measuring them. The emulation (no cooperative matrices: plain loops, for
+ * tests on lavapipe) uses the smallest unless named. */
 typedef struct {
+  const char *name;
   guint32 bm, bn, bk, wm, wn;
 } CoopVariant;
 
 static const CoopVariant coop_variants[] = {
-  { 128, 128, 32, 64, 64 },
-  { 64, 64, 32, 32, 32 },
-  { 32, 32, 32, 16, 16 },
+  { "coop-large", 128, 128, 32, 64, 64 },
+  { "coop-medium", 64, 64, 32, 32, 32 },
+  { "coop-small", 32, 32, 32, 16, 16 },
+  { "coop-large8", 128, 128, 32, 64, 32 },  /* eight subgroups */
+  { "coop-k64", 128, 128, 64, 64, 64 },
+  { "coop-wide", 128, 256, 32, 64, 64 },
+  { "coop-tall", 256, 128, 32, 64, 64 },
 };
-static const char *const coop_variant_names[] = { "coop-large", "coop-medium", "coop-small" };
+#define N_COOP_AUTO 3
 
 static guint32
 coop_threads (const CoopVariant *v, const DcrDeviceInfo *dev)
@@ -338,11 +345,35 @@ coop_threads (const CoopVariant *v, const DcrDeviceInfo *dev)
   return (v->bm / v->wm) * (v->bn / v->wn) * dev->subgroup_size;
 }
 
+/* The staged tiles (either layout), the epilogue's scratch, and what the
+ * conv kernel's staging assumes: every thread keeps one group of four along
+ * K, and the rows split evenly over the rounds. */
 static gboolean
 coop_fits (const CoopVariant *v, const DcrDeviceInfo *dev)
 {
-  guint32 shared = 2 * (MAX (v->bm, v->bn) + 8) * (v->bk + 8) * 2 + (v->bm / v->wm) * (v->bn / v->wn) * 256 * 4;
-  return coop_threads (v, dev) <= dev->max_workgroup_invocations && shared <= dev->max_shared_memory;
+  guint32 threads = coop_threads (v, dev), kq = v->bk / 4;
+  guint32 tile_a = MAX (v->bm * (v->bk + 8), v->bk * (v->bm + 8)) * 2;
+  guint32 tile_b = MAX (v->bn * (v->bk + 8), v->bk * (v->bn + 8)) * 2;
+  guint32 shared = tile_a + tile_b + (v->bm / v->wm) * (v->bn / v->wn) * 256 * 4;
+  return threads <= dev->max_workgroup_invocations && shared <= dev->max_shared_memory && threads % kq == 0 &&
+         v->bm % (threads / kq) == 0 && v->bn % (threads / kq) == 0;
+}
+
+/* $DCR_COOPMAT_V1=1: the first coopmat kernels (gemm_coopmat_v1.comp and conv_coopmat_v1.comp),
+ * kept for one GPU run that measures them beside their successors. */
+static gboolean
+coop_v1 (void)
+{
+  return g_strcmp0 (g_getenv ("DCR_COOPMAT_V1"), "1") == 0;
+}
+
+gboolean
+dcr_gemm_coop_tile_usable (const DcrDeviceInfo *dev, const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (coop_variants); i++)
+    if (g_str_equal (name, coop_variants[i].name))
+      return coop_fits (&coop_variants[i], dev);
+  return FALSE;
 }
 
 static const CoopVariant *
@@ -350,13 +381,13 @@ pick_coop (const DcrDeviceInfo *dev, const GemmShape *s, gboolean emu)
 {
   const char *env = g_getenv ("DCR_GEMM_TILE");
   for (guint i = 0; env && i < G_N_ELEMENTS (coop_variants); i++)
-    if (g_str_equal (env, coop_variant_names[i]) && coop_fits (&coop_variants[i], dev))
+    if (g_str_equal (env, coop_variants[i].name) && coop_fits (&coop_variants[i], dev))
       return &coop_variants[i];
   if (emu)
-    return &coop_variants[G_N_ELEMENTS (coop_variants) - 1];
+    return coop_fits (&coop_variants[N_COOP_AUTO - 1], dev) ? &coop_variants[N_COOP_AUTO - 1] : NULL;
   const gint64 want_blocks = 256;
   const CoopVariant *best = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS (coop_variants); i++)
+  for (guint i = 0; i < N_COOP_AUTO; i++)
     {
       const CoopVariant *v = &coop_variants[i];
       if (!coop_fits (v, dev))
@@ -506,7 +537,8 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[SPEC_HAS_BETA] = p->beta != 0;
 
   char name[32];
-  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? "gemm_coopmat" : "gemm_coopmat_emu")
+  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? (coop_v1 () ? "gemm_coopmat_v1" : "gemm_coopmat")
+                                                                   : "gemm_coopmat_emu")
                        : tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, N_SPEC, 5, sizeof (GemmPush), error);
   if (!pipe)
@@ -627,7 +659,8 @@ dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const 
   guint32 spec[] = { coop_threads (v, dev), 1, 1, v->bm, v->bn, v->bk, v->wm, v->wn, dev->subgroup_size,
                      cs->cin % 4 == 0 };
   char name[32];
-  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : "conv_coopmat", DCR_F16, name, sizeof name);
+  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : coop_v1 () ? "conv_coopmat_v1" : "conv_coopmat", DCR_F16, name,
+                       sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, G_N_ELEMENTS (spec), 5, sizeof (ConvCoopPush), error);
   if (!pipe)
     return FALSE;

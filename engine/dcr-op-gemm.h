@@ -59,6 +59,9 @@ DcrGemmKernel dcr_gemm_kernel_for (DcrContext *ctx);
  * coopmat-emu its emulation (f16 only; for tests). */
 DcrGemmKernel dcr_gemm_kernel_for_dtype (DcrContext *ctx, DcrDtype dtype);
 const char *dcr_gemm_kernel_name (DcrGemmKernel kernel);
+/* Whether the cooperative-matrix tile NAME ("coop-large", "coop-wide", …:
+ * see dcr-op-gemm.c), as $DCR_GEMM_TILE names one, fits this device. */
+gboolean dcr_gemm_coop_tile_usable (const DcrDeviceInfo *dev, const char *name);
 
 /* fp16 convolution on the cooperative-matrix tiles (shaders/conv_coopmat.comp):
  * the implicit GEMM of x [N, H, W, Cin] (NHWC) with w [Cout, KH, KW, Cin],

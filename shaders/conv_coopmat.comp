@@ -9,6 +9,12 @@
 // conv_igemm.comp (its tile counters unused), epilogue y = act(acc + bias +
 // residual). DCR_COOPMAT_EMU: the fragment operations as plain loops, for
 // tests on devices without cooperative matrices.
+// Each thread stages the same four k of several rows (the host keeps
+// THREADS a multiple of BK/4 and BM, BN multiples of THREADS/(BK/4)), so an
+// output pixel's position is decoded once, before the K loop, and a k's
+// (ky, kx, c) once per K step for all of the thread's rows. As in
+// gemm_coopmat.comp, the next K step is read into registers before the
+// current step's multiply-adds, and the staged tiles are uvec2 arrays.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_16bit_storage : require
@@ -63,64 +69,127 @@ const uint FM = WM / 16, FN = WN / 16;
 const uint PAD = 8;
 const uint A_LD = BK + PAD;   // op(A) staged [BM][BK + PAD], row-major
 const uint B_LD = BK + PAD;   // op(B) staged [BN][BK + PAD], column-major (K contiguous)
-shared float16_t sa[BM * (BK + PAD)];
-shared float16_t sb[BN * (BK + PAD)];
+shared uvec2 sa[BM * (BK + PAD) / 4];
+shared uvec2 sb[BN * (BK + PAD) / 4];
 shared float scratch[(THREADS / SG_SIZE) * 256];
 
 uint sa_at(uint r, uint kk) { return r * A_LD + kk; }
 uint sb_at(uint kk, uint c) { return c * B_LD + kk; }
 
-// Four consecutive k of output pixel m (k0 % 4 == 0), zero outside the image
-// and past K. With VEC the four share (ky, kx) and are one load.
-f16vec4 load_a4(uint m, uint k0, uint ksize)
+uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
+#ifdef DCR_COOPMAT_EMU
+float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+#endif
+
+const uint KQ = BK / 4;              // groups of four along a staged row
+const uint RPR = THREADS / KQ;       // rows staged per round
+const uint A_PER = BM / RPR, B_PER = BN / RPR;
+f16vec4 ra[A_PER];                   // the K step being fetched
+f16vec4 rb[B_PER];
+int ihb[A_PER], iwb[A_PER];          // top-left input position of each row's window
+uint nhb[A_PER];                     // n·H of each row's image
+uint tid, kq, row0, n0, ksize;
+
+void decode_rows(uint m0)
 {
-  f16vec4 v = f16vec4(0.0hf);
-  if (m >= p.M)
-    return v;
-  uint ow = m % p.Wo, t = m / p.Wo;
-  uint oh = t % p.Ho, n = t / p.Ho;
-  [[unroll]] for (uint u = 0; u < 4; u++)
+  [[unroll]] for (uint i = 0; i < A_PER; i++)
     {
-      uint k = k0 + u;
-      if (k >= ksize || (VEC && u > 0))
-        break;
-      uint c = k % p.Cin, kk = k / p.Cin;
-      uint kx = kk % p.KW, ky = kk / p.KW;
-      int ih = int(oh * p.SH + ky * p.DH) - p.PT, iw = int(ow * p.SW + kx * p.DW) - p.PL;
-      if (ih < 0 || ih >= int(p.H) || iw < 0 || iw >= int(p.W))
-        continue;
-      uint xo = ((n * p.H + uint(ih)) * p.W + uint(iw)) * p.Cin + c;
-      if (VEC)
-        return x4[xo / 4];
-      v[u] = x1[xo];
+      uint m = m0 + row0 + i * RPR;
+      if (m < p.M)
+        {
+          uint ow = m % p.Wo, t = m / p.Wo;
+          uint oh = t % p.Ho, n = t / p.Ho;
+          ihb[i] = int(oh * p.SH) - p.PT;
+          iwb[i] = int(ow * p.SW) - p.PL;
+          nhb[i] = n * p.H;
+        }
+      else
+        {
+          ihb[i] = -0x40000000;  // every tap falls outside the image
+          iwb[i] = 0;
+          nhb[i] = 0;
+        }
     }
-  return v;
 }
 
-// Four consecutive k of output channel col's weights.
-f16vec4 load_b4(uint col, uint k0, uint ksize)
+f16vec4 tap(uint i, uint ky, uint kx, uint c)
 {
-  if (col >= p.Cout)
+  int ih = ihb[i] + int(ky * p.DH), iw = iwb[i] + int(kx * p.DW);
+  if (ih < 0 || ih >= int(p.H) || iw < 0 || iw >= int(p.W))
     return f16vec4(0.0hf);
-  uint base = col * ksize + k0;
-  if (VEC && k0 + 3 < ksize)
-    return w4[base / 4];
-  f16vec4 v = f16vec4(0.0hf);
-  [[unroll]] for (uint u = 0; u < 4; u++)
-    if (k0 + u < ksize)
-      v[u] = w1[base + u];
-  return v;
+  uint xo = ((nhb[i] + uint(ih)) * p.W + uint(iw)) * p.Cin + c;
+  return x4[xo / 4];
+}
+
+void fetch(uint k0)
+{
+  uint k = k0 + 4 * kq;
+  if (VEC)
+    {
+      // four channels of one (ky, kx): one load per row
+      bool in_k = k < ksize;
+      uint c = k % p.Cin, t = k / p.Cin;
+      uint kx = t % p.KW, ky = t / p.KW;
+      [[unroll]] for (uint i = 0; i < A_PER; i++)
+        ra[i] = in_k ? tap(i, ky, kx, c) : f16vec4(0.0hf);
+    }
+  else
+    {
+      [[unroll]] for (uint i = 0; i < A_PER; i++)
+        ra[i] = f16vec4(0.0hf);
+      [[unroll]] for (uint u = 0; u < 4; u++)
+        {
+          uint ku = k + u;
+          if (ku >= ksize)
+            break;
+          uint c = ku % p.Cin, t = ku / p.Cin;
+          uint kx = t % p.KW, ky = t / p.KW;
+          [[unroll]] for (uint i = 0; i < A_PER; i++)
+            {
+              int ih = ihb[i] + int(ky * p.DH), iw = iwb[i] + int(kx * p.DW);
+              if (ih >= 0 && ih < int(p.H) && iw >= 0 && iw < int(p.W))
+                ra[i][u] = x1[((nhb[i] + uint(ih)) * p.W + uint(iw)) * p.Cin + c];
+            }
+        }
+    }
+  [[unroll]] for (uint i = 0; i < B_PER; i++)
+    {
+      uint col = n0 + row0 + i * RPR;
+      f16vec4 v = f16vec4(0.0hf);
+      if (col < p.Cout)
+        {
+          uint base = col * ksize + k;
+          if (VEC && k + 3 < ksize)
+            v = w4[base / 4];
+          else
+            [[unroll]] for (uint u = 0; u < 4; u++)
+              if (k + u < ksize)
+                v[u] = w1[base + u];
+        }
+      rb[i] = v;
+    }
+}
+
+void stash()
+{
+  [[unroll]] for (uint i = 0; i < A_PER; i++)
+    sa[sa_at(row0 + i * RPR, 4 * kq) / 4] = pack4(ra[i]);
+  [[unroll]] for (uint i = 0; i < B_PER; i++)
+    sb[sb_at(4 * kq, row0 + i * RPR) / 4] = pack4(rb[i]);
 }
 
 void main()
 {
-  const uint tid = gl_LocalInvocationID.x;
+  tid = gl_LocalInvocationID.x;
+  kq = tid % KQ;
+  row0 = tid / KQ;
   const uint sg = gl_SubgroupID;
   const uint lane = gl_SubgroupInvocationID;
   const uint sgs = gl_SubgroupSize;
   const uint m0 = (gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x) * BM;
-  const uint n0 = gl_WorkGroupID.y * BN;
-  const uint ksize = p.KH * p.KW * p.Cin;
+  n0 = gl_WorkGroupID.y * BN;
+  ksize = p.KH * p.KW * p.Cin;
   const uint wm0 = (sg / NWN) * WM, wn0 = (sg % NWN) * WN;
   if (m0 >= p.M)
     return;  // whole workgroup: the z split's last slice may overshoot
@@ -139,23 +208,14 @@ void main()
       acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 #endif
 
+  decode_rows(m0);
+  fetch(0);
   for (uint k0 = 0; k0 < ksize; k0 += BK)
     {
-      for (uint g = tid; g < BM * BK / 4; g += THREADS)
-        {
-          uint r = g / (BK / 4), kk = 4 * (g % (BK / 4));
-          f16vec4 v = load_a4(m0 + r, k0 + kk, ksize);
-          [[unroll]] for (uint u = 0; u < 4; u++)
-            sa[sa_at(r, kk + u)] = v[u];
-        }
-      for (uint g = tid; g < BN * BK / 4; g += THREADS)
-        {
-          uint c = g / (BK / 4), kk = 4 * (g % (BK / 4));
-          f16vec4 v = load_b4(n0 + c, k0 + kk, ksize);
-          [[unroll]] for (uint u = 0; u < 4; u++)
-            sb[sb_at(kk + u, c)] = v[u];
-        }
+      stash();
       barrier();
+      if (k0 + BK < ksize)
+        fetch(k0 + BK);  // in flight during the multiply-adds below
 
 #ifdef DCR_COOPMAT_EMU
       [[dont_unroll]]
@@ -175,18 +235,18 @@ void main()
                       uint r = wm0 + i * 16 + el / 16, c = wn0 + j * 16 + el % 16;
                       float s = 0.0;
                       [[dont_unroll]] for (uint kk = 0; kk < 16; kk++)
-                        s += float(sa[sa_at(r, ks + kk)]) * float(sb[sb_at(ks + kk, c)]);
+                        s += sa_get(sa_at(r, ks + kk)) * sb_get(sb_at(ks + kk, c));
                       acc[i][j][e] += s;
                     }
                 }
 #else
           fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM];
           [[unroll]] for (uint i = 0; i < FM; i++)
-            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks), A_LD, false);
+            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / 4, A_LD / 4, false);
           [[unroll]] for (uint j = 0; j < FN; j++)
             {
               fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fb;
-              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16), B_LD, true);
+              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / 4, B_LD / 4, true);
               [[unroll]] for (uint i = 0; i < FM; i++)
                 acc[i][j] = coopMatMulAddNV(fa[i], fb, acc[i][j]);
             }

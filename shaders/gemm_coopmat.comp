@@ -9,8 +9,14 @@
 // workgroup stages op(A) [BM, BK] and op(B) [BK, BN] in shared memory as
 // f16 (zero-padded at the edges, so any M, N, K works), in whichever layout
 // keeps the global reads contiguous: the fragment loads take a row- or
-// column-major stride. The epilogue goes fragment by fragment through a
-// 16×16 f32 scratch per subgroup and writes C with bounds checks.
+// column-major stride. The staged tiles are arrays of uvec2 (four f16 each,
+// as NVIDIA's vk_cooperative_matrix_perf keeps uvec4s): one 8-byte store per
+// four elements, fragment offsets and strides in uvec2 units. The next K
+// step's elements are read from global memory into registers before the
+// current step's multiply-adds, so their latency hides behind the math
+// (one shared buffer, two barriers per step). The epilogue goes fragment by
+// fragment through a 16×16 f32 scratch per subgroup and writes C with
+// bounds checks.
 // DCR_COOPMAT_EMU replaces the three fragment operations (load, multiply-add,
 // store) with plain shared-memory loops over the same tiles, so that the
 // loaders, the epilogue and the host's dispatch run on devices without
@@ -93,16 +99,23 @@ const uint FM = WM / 16, FN = WN / 16;
 const uint PAD = 8;                 // keeps fragment rows 16-byte aligned and spreads banks
 // Staged tiles: op(A) as [BM][BK + PAD] (row-major) or, for TRANS_A, as
 // [BK][BM + PAD] (column-major); op(B) as [BK][BN + PAD] or, for TRANS_B, as
-// [BN][BK + PAD]. Sized for the larger of the two layouts.
+// [BN][BK + PAD]. Positions below are in f16 elements, always multiples of
+// 4 where a group of four starts; the arrays hold four per uvec2.
 const uint A_LD = TRANS_A ? BM + PAD : BK + PAD;
 const uint B_LD = TRANS_B ? BK + PAD : BN + PAD;
-shared float16_t sa[(BM + PAD) * (BK + PAD)];
-shared float16_t sb[(BN + PAD) * (BK + PAD)];
+shared uvec2 sa[(TRANS_A ? BK * (BM + PAD) : BM * (BK + PAD)) / 4];
+shared uvec2 sb[(TRANS_B ? BN * (BK + PAD) : BK * (BN + PAD)) / 4];
 shared float scratch[(THREADS / SG_SIZE) * 256];  // 16×16 f32 per subgroup
 
 // op(A)[row, kk] and op(B)[kk, col] positions in the staged tiles.
 uint sa_at(uint r, uint kk) { return TRANS_A ? kk * A_LD + r : r * A_LD + kk; }
 uint sb_at(uint kk, uint c) { return TRANS_B ? c * B_LD + kk : kk * B_LD + c; }
+
+uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
+#ifdef DCR_COOPMAT_EMU
+float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+#endif
 
 // Four consecutive elements along a contiguous dimension, zero past `lim`
 // (the elements' positions along it are i0 .. i0+3).
@@ -127,16 +140,86 @@ f16vec4 load_b4(uint base, uint i0, uint lim, bool vec)
   return v;
 }
 
+// Groups of four per K step and per thread (the last round may be partial).
+const uint A_GROUPS = BM * BK / 4, B_GROUPS = BN * BK / 4;
+const uint A_PER = (A_GROUPS + THREADS - 1) / THREADS, B_PER = (B_GROUPS + THREADS - 1) / THREADS;
+f16vec4 ra[A_PER];  // the K step being fetched, in registers
+f16vec4 rb[B_PER];
+uint tid, m0, n0, aoff, boff;
+
+// Group g of op(A): row r, columns kk .. kk+3 in the staged layout's
+// contiguous direction (K for row-major A, M for TRANS_A).
+void fetch(uint k0)
+{
+  [[unroll]] for (uint i = 0; i < A_PER; i++)
+    {
+      uint g = tid + i * THREADS;
+      if (A_GROUPS % THREADS != 0 && g >= A_GROUPS)
+        break;
+      if (!TRANS_A)
+        {
+          uint r = g / (BK / 4), kk = 4 * (g % (BK / 4));
+          uint row = m0 + r;
+          ra[i] = row < p.m ? load_a4(aoff + row * p.lda + k0 + kk, k0 + kk, p.k, VEC_A) : f16vec4(0.0hf);
+        }
+      else
+        {
+          uint kk = g / (BM / 4), r = 4 * (g % (BM / 4));
+          ra[i] = k0 + kk < p.k ? load_a4(aoff + (k0 + kk) * p.lda + m0 + r, m0 + r, p.m, VEC_A) : f16vec4(0.0hf);
+        }
+    }
+  [[unroll]] for (uint i = 0; i < B_PER; i++)
+    {
+      uint g = tid + i * THREADS;
+      if (B_GROUPS % THREADS != 0 && g >= B_GROUPS)
+        break;
+      if (TRANS_B)
+        {
+          uint c = g / (BK / 4), kk = 4 * (g % (BK / 4));
+          uint col = n0 + c;
+          rb[i] = col < p.n ? load_b4(boff + col * p.ldb + k0 + kk, k0 + kk, p.k, VEC_B) : f16vec4(0.0hf);
+        }
+      else
+        {
+          uint kk = g / (BN / 4), c = 4 * (g % (BN / 4));
+          rb[i] = k0 + kk < p.k ? load_b4(boff + (k0 + kk) * p.ldb + n0 + c, n0 + c, p.n, VEC_B) : f16vec4(0.0hf);
+        }
+    }
+}
+
+// The fetched groups into the staged tiles (each group is contiguous there).
+void stash()
+{
+  [[unroll]] for (uint i = 0; i < A_PER; i++)
+    {
+      uint g = tid + i * THREADS;
+      if (A_GROUPS % THREADS != 0 && g >= A_GROUPS)
+        break;
+      uint at = !TRANS_A ? sa_at(g / (BK / 4), 4 * (g % (BK / 4))) : sa_at(4 * (g % (BM / 4)), g / (BM / 4));
+      sa[at / 4] = pack4(ra[i]);
+    }
+  [[unroll]] for (uint i = 0; i < B_PER; i++)
+    {
+      uint g = tid + i * THREADS;
+      if (B_GROUPS % THREADS != 0 && g >= B_GROUPS)
+        break;
+      uint at = TRANS_B ? sb_at(4 * (g % (BK / 4)), g / (BK / 4)) : sb_at(g / (BN / 4), 4 * (g % (BN / 4)));
+      sb[at / 4] = pack4(rb[i]);
+    }
+}
+
 void main()
 {
-  const uint tid = gl_LocalInvocationID.x;
+  tid = gl_LocalInvocationID.x;
   const uint sg = gl_SubgroupID;
   const uint lane = gl_SubgroupInvocationID;
   const uint sgs = gl_SubgroupSize;
-  const uint m0 = (gl_WorkGroupID.x + p.m_base) * BM;
-  const uint n0 = gl_WorkGroupID.y * BN;
+  m0 = (gl_WorkGroupID.x + p.m_base) * BM;
+  n0 = gl_WorkGroupID.y * BN;
   const uint z = gl_WorkGroupID.z + p.z_base;
-  const uint aoff = z * p.sa, boff = z * p.sb, coff = z * p.sc;
+  aoff = z * p.sa;
+  boff = z * p.sb;
+  const uint coff = z * p.sc;
   const uint wm0 = (sg / NWN) * WM, wn0 = (sg % NWN) * WN;  // this subgroup's part of the block
 
 #ifdef DCR_COOPMAT_EMU
@@ -154,57 +237,13 @@ void main()
       acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 #endif
 
+  fetch(0);
   for (uint k0 = 0; k0 < p.k; k0 += BK)
     {
-      // Stage op(A): groups of 4 along A's contiguous dimension.
-      if (!TRANS_A)
-        {
-          for (uint g = tid; g < BM * BK / 4; g += THREADS)
-            {
-              uint r = g / (BK / 4), kk = 4 * (g % (BK / 4));
-              uint row = m0 + r;
-              f16vec4 v = row < p.m ? load_a4(aoff + row * p.lda + k0 + kk, k0 + kk, p.k, VEC_A)
-                                    : f16vec4(0.0hf);
-              [[unroll]] for (uint u = 0; u < 4; u++)
-                sa[sa_at(r, kk + u)] = v[u];
-            }
-        }
-      else
-        {
-          for (uint g = tid; g < BK * BM / 4; g += THREADS)
-            {
-              uint kk = g / (BM / 4), r = 4 * (g % (BM / 4));
-              f16vec4 v = k0 + kk < p.k ? load_a4(aoff + (k0 + kk) * p.lda + m0 + r, m0 + r, p.m, VEC_A)
-                                        : f16vec4(0.0hf);
-              [[unroll]] for (uint u = 0; u < 4; u++)
-                sa[sa_at(r + u, kk)] = v[u];
-            }
-        }
-      // Stage op(B).
-      if (TRANS_B)
-        {
-          for (uint g = tid; g < BN * BK / 4; g += THREADS)
-            {
-              uint c = g / (BK / 4), kk = 4 * (g % (BK / 4));
-              uint col = n0 + c;
-              f16vec4 v = col < p.n ? load_b4(boff + col * p.ldb + k0 + kk, k0 + kk, p.k, VEC_B)
-                                    : f16vec4(0.0hf);
-              [[unroll]] for (uint u = 0; u < 4; u++)
-                sb[sb_at(kk + u, c)] = v[u];
-            }
-        }
-      else
-        {
-          for (uint g = tid; g < BK * BN / 4; g += THREADS)
-            {
-              uint kk = g / (BN / 4), c = 4 * (g % (BN / 4));
-              f16vec4 v = k0 + kk < p.k ? load_b4(boff + (k0 + kk) * p.ldb + n0 + c, n0 + c, p.n, VEC_B)
-                                        : f16vec4(0.0hf);
-              [[unroll]] for (uint u = 0; u < 4; u++)
-                sb[sb_at(kk, c + u)] = v[u];
-            }
-        }
+      stash();
       barrier();
+      if (k0 + BK < p.k)
+        fetch(k0 + BK);  // in flight during the multiply-adds below
 
 #ifdef DCR_COOPMAT_EMU
       [[dont_unroll]]
@@ -224,18 +263,18 @@ void main()
                       uint r = wm0 + i * 16 + el / 16, c = wn0 + j * 16 + el % 16;
                       float s = 0.0;
                       [[dont_unroll]] for (uint kk = 0; kk < 16; kk++)
-                        s += float(sa[sa_at(r, ks + kk)]) * float(sb[sb_at(ks + kk, c)]);
+                        s += sa_get(sa_at(r, ks + kk)) * sb_get(sb_at(ks + kk, c));
                       acc[i][j][e] += s;
                     }
                 }
 #else
           fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM];
           [[unroll]] for (uint i = 0; i < FM; i++)
-            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks), A_LD, TRANS_A);
+            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / 4, A_LD / 4, TRANS_A);
           [[unroll]] for (uint j = 0; j < FN; j++)
             {
               fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fb;
-              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16), B_LD, TRANS_B);
+              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / 4, B_LD / 4, TRANS_B);
               [[unroll]] for (uint i = 0; i < FM; i++)
                 acc[i][j] = coopMatMulAddNV(fa[i], fb, acc[i][j]);
             }

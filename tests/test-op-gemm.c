@@ -150,6 +150,13 @@ kernel_available (const KernelChoice *kc)
       g_test_skip ("the coopmat kernels need f16 arithmetic and 16-bit storage");
       return FALSE;
     }
+  if (g_str_has_prefix (kc->kernel, "coopmat") && kc->tile && !dcr_gemm_coop_tile_usable (dev, kc->tile))
+    {
+      g_autofree char *why = g_strdup_printf ("tile %s does not fit %s (shared memory or workgroup size)",
+                                              kc->tile, dev->name);
+      g_test_skip (why);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -641,6 +648,9 @@ main (int argc, char **argv)
   static const KernelChoice coop[] = {
     { "coopmat-emu", "coop-small", FALSE }, { "coopmat", "coop-small", FALSE },
     { "coopmat", "coop-medium", FALSE }, { "coopmat", "coop-large", FALSE },
+    { "coopmat-emu", "coop-large8", FALSE },
+    { "coopmat", "coop-large8", FALSE }, { "coopmat", "coop-k64", FALSE },
+    { "coopmat", "coop-wide", FALSE }, { "coopmat", "coop-tall", FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (coop); i++)
     {

@@ -61,8 +61,14 @@ say() { printf '\n=== [%3ds] %s\n' "$SECONDS" "$*" | tee -a "$LOG"; }
 left() { echo $((BUDGET - SECONDS)); }
 # step NAME TIMEOUT CMD… — runs CMD with its output in $RES/NAME.txt (and the log)
 STATUS=()
+# DCR_GPU_BENCH_SKIP="NAME …": steps left out (a second run that measures
+# only what changed keeps the device time for that)
+SKIP=" ${DCR_GPU_BENCH_SKIP:-} "
 step() {
   local name=$1 t=$2; shift 2
+  if [[ $SKIP == *" $name "* ]]; then
+    echo "skipped: DCR_GPU_BENCH_SKIP" >"$RES/$name.txt"; STATUS+=("$name: skipped (asked)"); return 0
+  fi
   local l; l=$(left)
   [ "$t" -gt "$l" ] && t=$l
   if [ "$t" -lt 5 ]; then
@@ -151,14 +157,29 @@ fi
 
 if [ "$VK_OK" = 1 ]; then
 # 2. kernels against their references
-step kernels 120 "${E[@]}" "$BUNDLE/bin/test-op-gemm" -p /op-gemm/coopmat-coop-small/f16 -p /op-gemm/coopmat-coop-medium/f16 \
-  -p /op-gemm/coopmat-coop-large/f16 -p /op-gemm/coopmat-emu-coop-small/f16 -p /op-gemm/tiled-large/multi-tile \
-  -p /op-gemm/coopmat-coop-small/conv-f16 -p /op-gemm/coopmat-coop-large/conv-f16 -p /op-gemm/coopmat-emu-coop-small/conv-f16
+KT=()
+for t in coop-small coop-medium coop-large; do
+  KT+=(-p /op-gemm/coopmat-$t/f16 -p /op-gemm/coopmat-$t/conv-f16)
+done
+step kernels 120 "${E[@]}" "$BUNDLE/bin/test-op-gemm" "${KT[@]}" -p /op-gemm/coopmat-emu-coop-small/f16 \
+  -p /op-gemm/tiled-large/multi-tile -p /op-gemm/coopmat-emu-coop-small/conv-f16
 if [ $? -ne 0 ] && grep -q '"coopmat_gemm_f16" : true' "$RES/devices.json"; then
-  # wrong cooperative-matrix results would void every f16 figure: time the fallback kernels instead
-  export DCR_NO_COOPMAT=1
-  echo "bench.sh: the coopmat kernels failed their tests: DCR_NO_COOPMAT=1 from here on" | tee -a "$LOG" "$RES/coopmat-disabled.txt"
+  # wrong cooperative-matrix results would void every f16 figure: try the
+  # first kernels (measured correct before), else time the fallback ones
+  if step kernels-v1 60 "${E[@]}" DCR_COOPMAT_V1=1 "$BUNDLE/bin/test-op-gemm" "${KT[@]}"; then
+    export DCR_COOPMAT_V1=1
+    echo "bench.sh: the coopmat kernels failed their tests, the first ones passed: DCR_COOPMAT_V1=1 from here on" | tee -a "$LOG" "$RES/coopmat-v1.txt"
+  else
+    export DCR_NO_COOPMAT=1
+    echo "bench.sh: the coopmat kernels failed their tests: DCR_NO_COOPMAT=1 from here on" | tee -a "$LOG" "$RES/coopmat-disabled.txt"
+  fi
 fi
+# the tiles only $DCR_GEMM_TILE picks, each on its own (a failure aborts a GLib test binary)
+TILES_OK=()
+for t in coop-large8 coop-k64 coop-wide coop-tall; do
+  step kernels-$t 40 "${E[@]}" "$BUNDLE/bin/test-op-gemm" -p /op-gemm/coopmat-$t/f16 -p /op-gemm/coopmat-$t/conv-f16 &&
+    ! grep -q SKIP "$RES/kernels-$t.txt" && TILES_OK+=($t)
+done
 step retrieval-test 90 "${E[@]}" "$BUNDLE/bin/test-retrieval" -p /retrieval/gemv -p /retrieval/odd-sizes
 
 # 3. weights and the correctness check
@@ -180,6 +201,20 @@ fi
 step dcr-resnet-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $RB --repeats $REP --json
 step dcr-resnet-f32 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f32 --batch $RB --repeats $REP --json
 step dcr-clip-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $CB --repeats 5 --json
+# The cooperative-matrix tiles one by one ($DCR_GEMM_TILE) and the first
+# kernels ($DCR_COOPMAT_V1), on the two big cases
+if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}${DCR_COOPMAT_V1:-}" ]; then
+  SB=256; SC=128; [ "$SMOKE" = 1 ] && SB=2 SC=2
+  for t in v1 "${TILES_OK[@]}"; do
+    if [ $t = v1 ]; then V=(DCR_COOPMAT_V1=1); else V=(DCR_GEMM_TILE=$t); fi
+    step sweep-resnet-$t 40 "${E[@]}" "${V[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $SB --repeats 5 --json
+  done
+  for t in v1 "${TILES_OK[@]}"; do
+    [ $t = coop-tall ] && continue  # ViT's M (tokens) is not the long side there
+    if [ $t = v1 ]; then V=(DCR_COOPMAT_V1=1); else V=(DCR_GEMM_TILE=$t); fi
+    step sweep-clip-$t 40 "${E[@]}" "${V[@]}" "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $SC --repeats 2 --json
+  done
+fi
 step dcr-retrieval 120 "${E[@]}" "$DCR" bench ops --filter retrieval --repeats 20 $RETF --json
 fi
 
@@ -251,6 +286,8 @@ except Exception:
     dev = []
 if smoke:
     print('SMOKE RUN: tiny weights and shapes, PyTorch on the CPU; the figures mean nothing')
+if os.path.exists(os.path.join(res, 'coopmat-v1.txt')):
+    print('COOPMAT V1: the current coopmat kernels failed their tests (kernels.txt); DCR ran the first ones')
 if os.path.exists(os.path.join(res, 'coopmat-disabled.txt')):
     print('COOPMAT DISABLED: its kernel tests failed (kernels.txt); DCR ran the fallback kernels')
 print('device (Vulkan):', ', '.join('%s [%s%s]' % (d['name'], d['driver_info'],
@@ -298,7 +335,7 @@ for r in ops.get('results', []):
           % (r['shape'].split(' (')[0], r['min_ms'], r['median_ms'], ts, ratio, tgt))
 print()
 print('Correctness (engine vs PyTorch float64 features of the same weights):')
-for name in ('kernels', 'retrieval-test', 'correct-resnet', 'correct-clip'):
+for name in ['kernels', 'kernels-v1'] + ['kernels-' + t for t in ('coop-large8', 'coop-k64', 'coop-wide', 'coop-tall')] + ['retrieval-test', 'correct-resnet', 'correct-clip']:
     try:
         txt = open(os.path.join(res, name + '.txt')).read()
     except Exception:
@@ -312,6 +349,14 @@ for name in ('nocoopmat-resnet-f16', 'dcr-default', 'profile-resnet-f16', 'profi
     j = load(name)
     rs = (j or {}).get('results', [])
     print('  %s: %s' % (name, ', '.join('b%d %.1f (%.2f ms)' % (r['batch'], r['img_per_s'], r['median_ms']) for r in rs) or 'n/a'))
+sweep = [n[:-4] for n in sorted(os.listdir(res)) if n.startswith('sweep-') and n.endswith('.txt')]
+if sweep:
+    print()
+    print('Cooperative-matrix tiles ($DCR_GEMM_TILE; v1 = the first kernels), img/s median:')
+    for name in sweep:
+        j = load(name)
+        rs = (j or {}).get('results', [])
+        print('  %s: %s' % (name, ', '.join('b%d %.1f (%.2f ms)' % (r['batch'], r['img_per_s'], r['median_ms']) for r in rs) or 'n/a'))
 for name in ('scan-b16', 'scan-b64-profile'):
     try:
         print('  ' + open(os.path.join(res, name + '.txt')).read().strip())

@@ -1,0 +1,273 @@
+#version 450
+// The first coopmat kernel (5563e87), kept for one GPU run beside its successor
+// (gemm_coopmat.comp: register prefetch, uvec2 tiles) to measure the two in
+// one run ($DCR_COOPMAT_V1=1); to be removed once measured.
+// fp16 GEMM on cooperative matrices (GL_NV_cooperative_matrix: Debian 12's
+// glslang compiles the NV extension, not the KHR one), same bindings, push
+// constants, layout switches and epilogue as gemm.comp, so dcr-op-gemm.c
+// records either for one problem:
+//   C = act(alpha·op(A)·op(B) + bias + residual) (+ beta·C), batched over z.
+// A workgroup computes a BM × BN block of C with NW subgroups, each a WM × WN
+// part of it in 16×16 f32 accumulator fragments. Per BK step the whole
+// workgroup stages op(A) [BM, BK] and op(B) [BK, BN] in shared memory as
+// f16 (zero-padded at the edges, so any M, N, K works), in whichever layout
+// keeps the global reads contiguous: the fragment loads take a row- or
+// column-major stride. The epilogue goes fragment by fragment through a
+// 16×16 f32 scratch per subgroup and writes C with bounds checks.
+// DCR_COOPMAT_EMU replaces the three fragment operations (load, multiply-add,
+// store) with plain shared-memory loops over the same tiles, so that the
+// loaders, the epilogue and the host's dispatch run on devices without
+// cooperative matrices (lavapipe) in tests.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#ifndef DCR_COOPMAT_EMU
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#endif
+
+layout(local_size_x_id = 0) in;
+
+layout(constant_id = 3) const uint BM = 128;  // block rows
+layout(constant_id = 4) const uint BN = 128;  // block columns
+layout(constant_id = 5) const uint BK = 32;   // K step (multiple of 16)
+layout(constant_id = 6) const uint WM = 64;   // rows per subgroup (multiple of 16)
+layout(constant_id = 7) const uint WN = 64;   // columns per subgroup (multiple of 16)
+layout(constant_id = 8) const uint SG_SIZE = 32;  // the device's subgroup size (sizes the scratch)
+layout(constant_id = 10) const bool TRANS_A = false;  // A stored [K, M]
+layout(constant_id = 11) const bool TRANS_B = false;  // B stored [N, K]
+layout(constant_id = 12) const bool VEC_A = false;    // A's contiguous dim allows aligned loads of 4
+layout(constant_id = 13) const bool VEC_B = false;    // same for B
+layout(constant_id = 14) const bool VEC_C = false;    // unused here (kept for gemm.comp's id layout)
+layout(constant_id = 15) const uint ACT = 0;          // DcrAct
+layout(constant_id = 16) const bool HAS_BIAS = false;
+layout(constant_id = 17) const bool HAS_RES = false;
+layout(constant_id = 18) const bool HAS_BETA = false;
+
+layout(std430, binding = 0) readonly buffer A1 { float16_t a1[]; };
+layout(std430, binding = 0) readonly buffer A4 { f16vec4 a4[]; };
+layout(std430, binding = 1) readonly buffer B1 { float16_t b1[]; };
+layout(std430, binding = 1) readonly buffer B4 { f16vec4 b4[]; };
+layout(std430, binding = 2) readonly buffer Bias1 { float16_t bias1[]; };
+layout(std430, binding = 3) readonly buffer R1 { float16_t r1[]; };
+layout(std430, binding = 4) buffer C1 { float16_t c1[]; };
+
+layout(push_constant) uniform P {
+  uint m, n, k;
+  uint lda, ldb;        // row pitch of A and B as stored (elements)
+  uint sa, sb, sc;      // batch strides (elements); 0 broadcasts A or B
+  uint m_base, z_base;  // first row tile / batch entry of this dispatch
+  float alpha, beta;
+} p;
+
+float erfc_approx(float x)
+{
+  float z = abs(x);
+  float t = 1.0 / (1.0 + 0.5 * z);
+  float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+            t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0.0 ? r : 2.0 - r;
+}
+
+float act(float x)
+{
+  if (ACT == 1) return max(x, 0.0);
+  if (ACT == 2) return clamp(x, 0.0, 6.0);
+  if (ACT == 3) return 0.5 * x * erfc_approx(-x * 0.70710678118654752);
+  if (ACT == 4) return x / (1.0 + exp(-1.702 * x));
+  return x;
+}
+
+void store1(float acc, uint col, uint ci)
+{
+  float v = p.alpha * acc;
+  if (HAS_BIAS) v += float(bias1[col]);
+  if (HAS_RES) v += float(r1[ci]);
+  v = act(v);
+  if (HAS_BETA) v += p.beta * float(c1[ci]);
+  c1[ci] = float16_t(v);
+}
+
+const uint THREADS = gl_WorkGroupSize.x;
+const uint NWN = BN / WN;           // subgroups along N
+const uint FM = WM / 16, FN = WN / 16;
+const uint PAD = 8;                 // keeps fragment rows 16-byte aligned and spreads banks
+// Staged tiles: op(A) as [BM][BK + PAD] (row-major) or, for TRANS_A, as
+// [BK][BM + PAD] (column-major); op(B) as [BK][BN + PAD] or, for TRANS_B, as
+// [BN][BK + PAD]. Sized for the larger of the two layouts.
+const uint A_LD = TRANS_A ? BM + PAD : BK + PAD;
+const uint B_LD = TRANS_B ? BK + PAD : BN + PAD;
+shared float16_t sa[(BM + PAD) * (BK + PAD)];
+shared float16_t sb[(BN + PAD) * (BK + PAD)];
+shared float scratch[(THREADS / SG_SIZE) * 256];  // 16×16 f32 per subgroup
+
+// op(A)[row, kk] and op(B)[kk, col] positions in the staged tiles.
+uint sa_at(uint r, uint kk) { return TRANS_A ? kk * A_LD + r : r * A_LD + kk; }
+uint sb_at(uint kk, uint c) { return TRANS_B ? c * B_LD + kk : kk * B_LD + c; }
+
+// Four consecutive elements along a contiguous dimension, zero past `lim`
+// (the elements' positions along it are i0 .. i0+3).
+f16vec4 load_a4(uint base, uint i0, uint lim, bool vec)
+{
+  if (vec && i0 + 3 < lim)
+    return a4[base / 4];
+  f16vec4 v = f16vec4(0.0hf);
+  [[unroll]] for (uint u = 0; u < 4; u++)
+    if (i0 + u < lim)
+      v[u] = a1[base + u];
+  return v;
+}
+f16vec4 load_b4(uint base, uint i0, uint lim, bool vec)
+{
+  if (vec && i0 + 3 < lim)
+    return b4[base / 4];
+  f16vec4 v = f16vec4(0.0hf);
+  [[unroll]] for (uint u = 0; u < 4; u++)
+    if (i0 + u < lim)
+      v[u] = b1[base + u];
+  return v;
+}
+
+void main()
+{
+  const uint tid = gl_LocalInvocationID.x;
+  const uint sg = gl_SubgroupID;
+  const uint lane = gl_SubgroupInvocationID;
+  const uint sgs = gl_SubgroupSize;
+  const uint m0 = (gl_WorkGroupID.x + p.m_base) * BM;
+  const uint n0 = gl_WorkGroupID.y * BN;
+  const uint z = gl_WorkGroupID.z + p.z_base;
+  const uint aoff = z * p.sa, boff = z * p.sb, coff = z * p.sc;
+  const uint wm0 = (sg / NWN) * WM, wn0 = (sg % NWN) * WN;  // this subgroup's part of the block
+
+#ifdef DCR_COOPMAT_EMU
+  // Lane l owns elements l, l + sgs, … of each 16×16 fragment.
+  const uint EPL = 256 / SG_SIZE;
+  float acc[FM][FN][EPL];
+  [[unroll]] for (uint i = 0; i < FM; i++)
+    [[unroll]] for (uint j = 0; j < FN; j++)
+      [[unroll]] for (uint e = 0; e < EPL; e++)
+        acc[i][j][e] = 0.0;
+#else
+  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[FM][FN];
+  [[unroll]] for (uint i = 0; i < FM; i++)
+    [[unroll]] for (uint j = 0; j < FN; j++)
+      acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+#endif
+
+  for (uint k0 = 0; k0 < p.k; k0 += BK)
+    {
+      // Stage op(A): groups of 4 along A's contiguous dimension.
+      if (!TRANS_A)
+        {
+          for (uint g = tid; g < BM * BK / 4; g += THREADS)
+            {
+              uint r = g / (BK / 4), kk = 4 * (g % (BK / 4));
+              uint row = m0 + r;
+              f16vec4 v = row < p.m ? load_a4(aoff + row * p.lda + k0 + kk, k0 + kk, p.k, VEC_A)
+                                    : f16vec4(0.0hf);
+              [[unroll]] for (uint u = 0; u < 4; u++)
+                sa[sa_at(r, kk + u)] = v[u];
+            }
+        }
+      else
+        {
+          for (uint g = tid; g < BK * BM / 4; g += THREADS)
+            {
+              uint kk = g / (BM / 4), r = 4 * (g % (BM / 4));
+              f16vec4 v = k0 + kk < p.k ? load_a4(aoff + (k0 + kk) * p.lda + m0 + r, m0 + r, p.m, VEC_A)
+                                        : f16vec4(0.0hf);
+              [[unroll]] for (uint u = 0; u < 4; u++)
+                sa[sa_at(r + u, kk)] = v[u];
+            }
+        }
+      // Stage op(B).
+      if (TRANS_B)
+        {
+          for (uint g = tid; g < BN * BK / 4; g += THREADS)
+            {
+              uint c = g / (BK / 4), kk = 4 * (g % (BK / 4));
+              uint col = n0 + c;
+              f16vec4 v = col < p.n ? load_b4(boff + col * p.ldb + k0 + kk, k0 + kk, p.k, VEC_B)
+                                    : f16vec4(0.0hf);
+              [[unroll]] for (uint u = 0; u < 4; u++)
+                sb[sb_at(kk + u, c)] = v[u];
+            }
+        }
+      else
+        {
+          for (uint g = tid; g < BK * BN / 4; g += THREADS)
+            {
+              uint kk = g / (BN / 4), c = 4 * (g % (BN / 4));
+              f16vec4 v = k0 + kk < p.k ? load_b4(boff + (k0 + kk) * p.ldb + n0 + c, n0 + c, p.n, VEC_B)
+                                        : f16vec4(0.0hf);
+              [[unroll]] for (uint u = 0; u < 4; u++)
+                sb[sb_at(kk, c + u)] = v[u];
+            }
+        }
+      barrier();
+
+#ifdef DCR_COOPMAT_EMU
+      [[dont_unroll]]
+#else
+      [[unroll]]
+#endif
+      for (uint ks = 0; ks < BK; ks += 16)
+        {
+#ifdef DCR_COOPMAT_EMU
+          [[dont_unroll]] for (uint i = 0; i < FM; i++)
+            [[dont_unroll]] for (uint j = 0; j < FN; j++)
+              [[dont_unroll]] for (uint e = 0; e < EPL; e++)
+                {
+                  uint el = lane + e * sgs;
+                  if (el < 256)
+                    {
+                      uint r = wm0 + i * 16 + el / 16, c = wn0 + j * 16 + el % 16;
+                      float s = 0.0;
+                      [[dont_unroll]] for (uint kk = 0; kk < 16; kk++)
+                        s += float(sa[sa_at(r, ks + kk)]) * float(sb[sb_at(ks + kk, c)]);
+                      acc[i][j][e] += s;
+                    }
+                }
+#else
+          fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM];
+          [[unroll]] for (uint i = 0; i < FM; i++)
+            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks), A_LD, TRANS_A);
+          [[unroll]] for (uint j = 0; j < FN; j++)
+            {
+              fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fb;
+              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16), B_LD, TRANS_B);
+              [[unroll]] for (uint i = 0; i < FM; i++)
+                acc[i][j] = coopMatMulAddNV(fa[i], fb, acc[i][j]);
+            }
+#endif
+        }
+      barrier();
+    }
+
+  // Epilogue, one fragment at a time through this subgroup's scratch.
+  const uint so = sg * 256;
+  [[unroll]] for (uint i = 0; i < FM; i++)
+    [[unroll]] for (uint j = 0; j < FN; j++)
+      {
+#ifdef DCR_COOPMAT_EMU
+        [[unroll]] for (uint e = 0; e < EPL; e++)
+          if (lane + e * sgs < 256)
+            scratch[so + lane + e * sgs] = acc[i][j][e];
+#else
+        coopMatStoreNV(acc[i][j], scratch, so, 16, false);
+#endif
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        for (uint el = lane; el < 256; el += sgs)
+          {
+            uint row = m0 + wm0 + i * 16 + el / 16, col = n0 + wn0 + j * 16 + el % 16;
+            if (row < p.m && col < p.n)
+              store1(scratch[so + el], col, coff + row * p.n + col);
+          }
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+      }
+}

@@ -80,7 +80,7 @@ dcr_cmd_bench (int argc, char **argv)
   GOptionEntry entries[] = {
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
-    { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, "Only ops whose name contains TEXT", "TEXT" },
+    { "filter", 'f', 0, G_OPTION_ARG_STRING, &filter, "Only ops whose name (or, for retrieval, case) contains TEXT", "TEXT" },
     { "repeats", 'r', 0, G_OPTION_ARG_INT, &repeats, "Timed runs per case (default 10)", "N" },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Small shapes only (checks the harness)", NULL },
     { NULL }

@@ -194,7 +194,9 @@ dcr_bench_dcr (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GE
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       const DcrCase *cs = &cases[i];
-      if (cs->quick != opts->quick || !dcr_bench_wanted (opts, op_names[cs->op]))
+      /* --filter matches the op's name or the case's description ("vit-l bank 1M") */
+      if (cs->quick != opts->quick ||
+          !(dcr_bench_wanted (opts, op_names[cs->op]) || (opts->filter && strstr (cs->what, opts->filter))))
         continue;
       /* training is f32 only */
       for (int f16 = 0; f16 <= (dev->storage_16bit && cs->op != OP_TRAIN_STEP ? 1 : 0); f16++)

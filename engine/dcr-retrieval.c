@@ -415,8 +415,8 @@ use_gemv (DcrRetrievalRun *run)
 }
 
 /* scores [batch, rows] = q̂ [batch, dim] · chunk [rows, dim]ᵀ, the chunk read
- * once: a subgroup per row, eight subgroups (fewer where the device allows
- * less) per workgroup. */
+ * once: a subgroup per row (RPS rows at a time), eight subgroups (fewer
+ * where the device allows less) per workgroup. */
 static gboolean
 record_gemv (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *chunk, DcrTensor *scores, GError **error)
 {
@@ -425,9 +425,15 @@ record_gemv (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *chunk, DcrTenso
   guint32 sg = dev->subgroup_size;
   gint64 rows = chunk->shape[0];
   guint32 local = MAX (sg, MIN (8 * sg, dev->max_workgroup_invocations) / sg * sg);
-  guint32 groups = dcr_ops_groups (rows, local / sg);
+  /* rows per subgroup and round: more loads in flight per lane where a row
+   * is only a few loads long; $DCR_GEMV_RPS (1–8) overrides, for measuring */
+  guint32 rps = r->dim <= 2048 ? 4 : 1;
+  const char *env = g_getenv ("DCR_GEMV_RPS");
+  if (env && atoi (env) >= 1 && atoi (env) <= 8)
+    rps = (guint32) atoi (env);
+  guint32 groups = dcr_ops_groups ((rows + rps - 1) / rps, local / sg);
   gboolean vec = r->dim % (r->dtype == DCR_F16 ? 8 : 4) == 0;
-  guint32 spec[] = { local, 1, 1, run->batch, vec, sg };
+  guint32 spec[] = { local, 1, 1, run->batch, vec, sg, rps };
   struct {
     guint32 rows, dim, ld_s;
   } push = { (guint32) rows, r->dim, (guint32) rows };

@@ -6,8 +6,10 @@
 // a GEMM tile would compute a block of query rows where there is one. A
 // subgroup per row, its lanes reading consecutive groups of four (f16: eight)
 // elements so that each load instruction is one contiguous stretch of the
-// row, then subgroupAdd. Rows are walked grid-stride, so any number fits the
-// device's grid limit. (On lavapipe, where every per-lane load is a loop over
+// row, then subgroupAdd. A subgroup takes RPS rows at a time and issues all
+// their loads before the arithmetic, so that several of a lane's loads are in
+// flight at once (one row of 1024 f16 is only four per lane). Rows are walked
+// grid-stride, so any number fits the device's grid limit. (On lavapipe, where every per-lane load is a loop over
 // the lanes, this and a row-per-lane variant were no faster than the GEMM:
 // retrieval keeps the GEMM there.)
 #extension GL_KHR_shader_subgroup_basic : require
@@ -30,6 +32,7 @@ layout(local_size_x_id = 0) in;  // ids 0–2 are the local size (README)
 layout(constant_id = 3) const uint QB = 1;           // queries (1–8)
 layout(constant_id = 4) const bool VEC = false;       // dim % WPER == 0: loads of four (f16: eight)
 layout(constant_id = 5) const uint SG = 32;           // the subgroup size
+layout(constant_id = 6) const uint RPS = 1;           // rows per subgroup and round
 
 layout(std430, binding = 0) readonly buffer X1 { STYPE x1[]; };
 layout(std430, binding = 0) readonly buffer XW { WTYPE xw[]; };
@@ -54,37 +57,46 @@ void main()
 {
   const uint lane = gl_SubgroupInvocationID;
   const uint n_sg = gl_WorkGroupSize.x / SG;
-  const uint stride = gl_NumWorkGroups.x * n_sg;
-  for (uint row = gl_WorkGroupID.x * n_sg + gl_SubgroupID; row < p.rows; row += stride)
+  const uint stride = gl_NumWorkGroups.x * n_sg * RPS;
+  for (uint row0 = (gl_WorkGroupID.x * n_sg + gl_SubgroupID) * RPS; row0 < p.rows; row0 += stride)
     {
-      const uint wo = row * p.dim;
-      float acc[QB];
-      [[unroll]] for (uint q = 0; q < QB; q++)
-        acc[q] = 0.0;
+      float acc[RPS][QB];
+      [[unroll]] for (uint r = 0; r < RPS; r++)
+        [[unroll]] for (uint q = 0; q < QB; q++)
+          acc[r][q] = 0.0;
       if (VEC)
         {
           const uint nw = p.dim / WPER;
           for (uint g = lane; g < nw; g += SG)
             {
-              WTYPE w = ww[wo / WPER + g];
+              WTYPE w[RPS];
+              [[unroll]] for (uint r = 0; r < RPS; r++)
+                w[r] = row0 + r < p.rows ? ww[(row0 + r) * nw + g] : WTYPE(0);
               [[unroll]] for (uint q = 0; q < QB; q++)
-                acc[q] += dotw(w, xw[q * nw + g]);
+                {
+                  WTYPE x = xw[q * nw + g];
+                  [[unroll]] for (uint r = 0; r < RPS; r++)
+                    acc[r][q] += dotw(w[r], x);
+                }
             }
         }
       else
         {
           for (uint c = lane; c < p.dim; c += SG)
-            {
-              float w = float(w1[wo + c]);
-              [[unroll]] for (uint q = 0; q < QB; q++)
-                acc[q] += w * float(x1[q * p.dim + c]);
-            }
+            [[unroll]] for (uint r = 0; r < RPS; r++)
+              if (row0 + r < p.rows)
+                {
+                  float w = float(w1[(row0 + r) * p.dim + c]);
+                  [[unroll]] for (uint q = 0; q < QB; q++)
+                    acc[r][q] += w * float(x1[q * p.dim + c]);
+                }
         }
-      [[unroll]] for (uint q = 0; q < QB; q++)
-        {
-          float s = subgroupAdd(acc[q]);
-          if (lane == 0)
-            s1[q * p.ld_s + row] = STYPE(s);
-        }
+      [[unroll]] for (uint r = 0; r < RPS; r++)
+        [[unroll]] for (uint q = 0; q < QB; q++)
+          {
+            float s = subgroupAdd(acc[r][q]);
+            if (lane == 0 && row0 + r < p.rows)
+              s1[q * p.ld_s + row0 + r] = STYPE(s);
+          }
     }
 }

@@ -80,6 +80,7 @@ step() {
   cat "$RES/$name.txt" >>"$LOG"; tail -n 30 "$RES/$name.err" >>"$LOG"
   STATUS+=("$name: rc=$rc")
   echo "--- $name: rc=$rc" | tee -a "$LOG"
+  finish  # $OUT keeps what is done, should the run be cut short
   [ $rc -ne 0 ] && { tail -n 5 "$RES/$name.txt"; tail -n 10 "$RES/$name.err"; }
   return $rc
 }
@@ -216,6 +217,11 @@ if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}${DCR_COOPMAT
   done
 fi
 step dcr-retrieval 120 "${E[@]}" "$DCR" bench ops --filter retrieval --repeats 20 $RETF --json
+# the 1M-row cases with where their GPU time goes (GEMV against top-k), and
+# the GEMV at one row per subgroup and round (its first form)
+RF="bank 1M"; [ "$SMOKE" = 1 ] && RF=small
+step profile-retrieval 90 "${E[@]}" DCR_PROFILE=1 "$DCR" bench ops --filter "$RF" --repeats 20 $RETF --json
+step retrieval-rps1 60 "${E[@]}" DCR_GEMV_RPS=1 "$DCR" bench ops --filter "${RF/bank 1M/vit-l bank 1M}" --repeats 20 $RETF --json
 fi
 
 # 5. the PyTorch peer
@@ -357,12 +363,18 @@ if sweep:
         j = load(name)
         rs = (j or {}).get('results', [])
         print('  %s: %s' % (name, ', '.join('b%d %.1f (%.2f ms)' % (r['batch'], r['img_per_s'], r['median_ms']) for r in rs) or 'n/a'))
+for name in ('profile-retrieval', 'retrieval-rps1'):
+    j = load(name)
+    if j:
+        print('  %s:' % name)
+        for r in j.get('results', []):
+            print('    %s %s %s: median %.3f ms, min %.3f ms' % (r['op'], r['dtype'], r['shape'], r['median_ms'], r['min_ms']))
 for name in ('scan-b16', 'scan-b64-profile'):
     try:
         print('  ' + open(os.path.join(res, name + '.txt')).read().strip())
     except Exception:
         pass
-for name in ('profile-resnet-f16', 'profile-clip-f16', 'scan-b64-profile'):
+for name in ('profile-resnet-f16', 'profile-clip-f16', 'profile-retrieval', 'scan-b64-profile'):
     try:
         lines = [l.rstrip() for l in open(os.path.join(res, name + '.err')) if l.strip()]
         i = max(k for k, l in enumerate(lines) if l.startswith('DCR_PROFILE:'))

@@ -239,6 +239,7 @@ step torch-retrieval 60 "$PY" "${PEER[@]}" retrieval --rows 1000000 --dim 1024 -
 if [ "$VK_OK" = 1 ]; then
   PB=256; PC=128; [ "$SMOKE" = 1 ] && PB=2 PC=2
   step profile-resnet-f16 60 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $PB --repeats 3 --json
+  step profile-resnet-b1 40 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1 --repeats 20 --json
   step profile-clip-f16 60 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $PC --repeats 2 --json
   step nocoopmat-resnet-f16 60 "${E[@]}" DCR_NO_COOPMAT=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$PB --repeats 5 --json
   step dcr-default 60 "${E[@]}" "$DCR" bench backbone --dtype f16 --batch 1,32,$PB --repeats 10 --json
@@ -351,7 +352,7 @@ for name in ['kernels', 'kernels-v1'] + ['kernels-' + t for t in ('coop-large8',
     print('  %s: %s' % (name, '; '.join(oks) if oks else 'no result (see %s.err)' % name))
 print()
 print('Diagnostics (img/s median, ms median):')
-for name in ('nocoopmat-resnet-f16', 'dcr-default', 'profile-resnet-f16', 'profile-clip-f16'):
+for name in ('nocoopmat-resnet-f16', 'dcr-default', 'profile-resnet-f16', 'profile-resnet-b1', 'profile-clip-f16'):
     j = load(name)
     rs = (j or {}).get('results', [])
     print('  %s: %s' % (name, ', '.join('b%d %.1f (%.2f ms)' % (r['batch'], r['img_per_s'], r['median_ms']) for r in rs) or 'n/a'))
@@ -374,7 +375,7 @@ for name in ('scan-b16', 'scan-b64-profile'):
         print('  ' + open(os.path.join(res, name + '.txt')).read().strip())
     except Exception:
         pass
-for name in ('profile-resnet-f16', 'profile-clip-f16', 'profile-retrieval', 'scan-b64-profile'):
+for name in ('profile-resnet-f16', 'profile-resnet-b1', 'profile-clip-f16', 'profile-retrieval', 'scan-b64-profile'):
     try:
         lines = [l.rstrip() for l in open(os.path.join(res, name + '.err')) if l.strip()]
         i = max(k for k, l in enumerate(lines) if l.startswith('DCR_PROFILE:'))

@@ -322,17 +322,22 @@ pick_subgroup (const DcrDeviceInfo *dev, const GemmShape *s, guint32 *tm, guint3
  * the big ones would leave a large GPU idle: the first N_COOP_AUTO are
  * chosen from by size; the others only by name ($DCR_GEMM_TILE), for
  * measuring them. The emulation (no cooperative matrices: plain loops, for
- * tests on lavapipe) uses the smallest unless named. */
+ * tests on lavapipe) uses the smallest unless named.
+ * The big block has eight subgroups of 64 × 32: on an H200 (2026-11-30,
+ * BENCHMARKS.md) it ran ViT-L/14 f16 at batch 128 at 175.5 img/s against
+ * 118.0 for four subgroups of 64 × 64 ("coop-large"), and ResNet-50 f16 at
+ * batch 256 at 2642 against 2631; "coop-wide" gave ViT 185.8 but ResNet
+ * 1882, "coop-k64" 99.3 and 1916, "coop-tall" ResNet 2365. */
 typedef struct {
   const char *name;
   guint32 bm, bn, bk, wm, wn;
 } CoopVariant;
 
 static const CoopVariant coop_variants[] = {
-  { "coop-large", 128, 128, 32, 64, 64 },
+  { "coop-large8", 128, 128, 32, 64, 32 },  /* eight subgroups */
   { "coop-medium", 64, 64, 32, 32, 32 },
   { "coop-small", 32, 32, 32, 16, 16 },
-  { "coop-large8", 128, 128, 32, 64, 32 },  /* eight subgroups */
+  { "coop-large", 128, 128, 32, 64, 64 },
   { "coop-k64", 128, 128, 64, 64, 64 },
   { "coop-wide", 128, 256, 32, 64, 64 },
   { "coop-tall", 256, 128, 32, 64, 64 },
@@ -357,14 +362,6 @@ coop_fits (const CoopVariant *v, const DcrDeviceInfo *dev)
   guint32 shared = tile_a + tile_b + (v->bm / v->wm) * (v->bn / v->wn) * 256 * 4;
   return threads <= dev->max_workgroup_invocations && shared <= dev->max_shared_memory && threads % kq == 0 &&
          v->bm % (threads / kq) == 0 && v->bn % (threads / kq) == 0;
-}
-
-/* $DCR_COOPMAT_V1=1: the first coopmat kernels (gemm_coopmat_v1.comp and conv_coopmat_v1.comp),
- * kept for one GPU run that measures them beside their successors. */
-static gboolean
-coop_v1 (void)
-{
-  return g_strcmp0 (g_getenv ("DCR_COOPMAT_V1"), "1") == 0;
 }
 
 gboolean
@@ -537,8 +534,7 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[SPEC_HAS_BETA] = p->beta != 0;
 
   char name[32];
-  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? (coop_v1 () ? "gemm_coopmat_v1" : "gemm_coopmat")
-                                                                   : "gemm_coopmat_emu")
+  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? "gemm_coopmat" : "gemm_coopmat_emu")
                        : tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, N_SPEC, 5, sizeof (GemmPush), error);
   if (!pipe)
@@ -659,8 +655,7 @@ dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const 
   guint32 spec[] = { coop_threads (v, dev), 1, 1, v->bm, v->bn, v->bk, v->wm, v->wn, dev->subgroup_size,
                      cs->cin % 4 == 0 };
   char name[32];
-  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : coop_v1 () ? "conv_coopmat_v1" : "conv_coopmat", DCR_F16, name,
-                       sizeof name);
+  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : "conv_coopmat", DCR_F16, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, G_N_ELEMENTS (spec), 5, sizeof (ConvCoopPush), error);
   if (!pipe)
     return FALSE;

@@ -425,9 +425,10 @@ record_gemv (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *chunk, DcrTenso
   guint32 sg = dev->subgroup_size;
   gint64 rows = chunk->shape[0];
   guint32 local = MAX (sg, MIN (8 * sg, dev->max_workgroup_invocations) / sg * sg);
-  /* rows per subgroup and round: more loads in flight per lane where a row
-   * is only a few loads long; $DCR_GEMV_RPS (1–8) overrides, for measuring */
-  guint32 rps = r->dim <= 2048 ? 4 : 1;
+  /* Rows per subgroup and round (more loads in flight per lane): one, as
+   * measured on an H200; $DCR_GEMV_RPS (1–8) sets more, for measuring
+   * (tests/gpu/bench.sh's retrieval-rps4; unmeasured on a GPU so far). */
+  guint32 rps = 1;
   const char *env = g_getenv ("DCR_GEMV_RPS");
   if (env && atoi (env) >= 1 && atoi (env) <= 8)
     rps = (guint32) atoi (env);

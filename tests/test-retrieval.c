@@ -147,10 +147,15 @@ static void
 test_gemv (void)
 {
   const DcrDtype dts[] = { DCR_F32, DCR_F16 };
-  const char *modes[] = { "1", "0" };
+  /* the GEMM, the GEMV, and the GEMV at four rows per subgroup and round
+   * ($DCR_GEMV_RPS; the row counts below are not multiples of 4) */
+  const char *modes[] = { "1", "0", "rps4" };
   for (guint m = 0; m < G_N_ELEMENTS (modes); m++)
     {
-      g_setenv ("DCR_RETRIEVAL_GEMV", modes[m], TRUE);
+      gboolean rps4 = g_str_equal (modes[m], "rps4");
+      g_setenv ("DCR_RETRIEVAL_GEMV", rps4 ? "1" : modes[m], TRUE);
+      if (rps4)
+        g_setenv ("DCR_GEMV_RPS", "4", TRUE);
       for (guint t = 0; t < G_N_ELEMENTS (dts); t++)
         {
           if (skip_dtype (dts[t]))
@@ -160,6 +165,7 @@ test_gemv (void)
           run_case (dts[t], 301, 65, 3, 4, 0, 43);    /* scalar loads */
           run_case (dts[t], 250, 36, 2, 32, 100, 44); /* chunks; 36 takes f32's loads of 4, not f16's of 8 */
         }
+      g_unsetenv ("DCR_GEMV_RPS");
     }
   g_unsetenv ("DCR_RETRIEVAL_GEMV");
   dcr_test_assert_no_validation_errors ();

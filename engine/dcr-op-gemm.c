@@ -364,6 +364,15 @@ coop_fits (const CoopVariant *v, const DcrDeviceInfo *dev)
          v->bm % (threads / kq) == 0 && v->bn % (threads / kq) == 0;
 }
 
+/* $DCR_COOPMAT_SHARED=f16: the coopmat kernels stage their tiles in f16
+ * arrays (four scalar stores per group) rather than uvec2 ones, as before
+ * 52a323b; kept to measure the two on a GPU (tests/gpu/bench.sh). */
+static gboolean
+coop_sh16 (void)
+{
+  return g_strcmp0 (g_getenv ("DCR_COOPMAT_SHARED"), "f16") == 0;
+}
+
 gboolean
 dcr_gemm_coop_tile_usable (const DcrDeviceInfo *dev, const char *name)
 {
@@ -534,7 +543,9 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[SPEC_HAS_BETA] = p->beta != 0;
 
   char name[32];
-  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? "gemm_coopmat" : "gemm_coopmat_emu")
+  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? (coop_sh16 () ? "gemm_coopmat_sh16" : "gemm_coopmat")
+                                                                   : (coop_sh16 () ? "gemm_coopmat_emu_sh16"
+                                                                                   : "gemm_coopmat_emu"))
                        : tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, N_SPEC, 5, sizeof (GemmPush), error);
   if (!pipe)
@@ -655,7 +666,9 @@ dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const 
   guint32 spec[] = { coop_threads (v, dev), 1, 1, v->bm, v->bn, v->bk, v->wm, v->wn, dev->subgroup_size,
                      cs->cin % 4 == 0 };
   char name[32];
-  dcr_ops_shader_name (emu ? "conv_coopmat_emu" : "conv_coopmat", DCR_F16, name, sizeof name);
+  dcr_ops_shader_name (emu ? (coop_sh16 () ? "conv_coopmat_emu_sh16" : "conv_coopmat_emu")
+                           : (coop_sh16 () ? "conv_coopmat_sh16" : "conv_coopmat"),
+                       DCR_F16, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, G_N_ELEMENTS (spec), 5, sizeof (ConvCoopPush), error);
   if (!pipe)
     return FALSE;

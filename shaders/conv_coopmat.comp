@@ -69,18 +69,29 @@ const uint FM = WM / 16, FN = WN / 16;
 const uint PAD = 8;
 const uint A_LD = BK + PAD;   // op(A) staged [BM][BK + PAD], row-major
 const uint B_LD = BK + PAD;   // op(B) staged [BN][BK + PAD], column-major (K contiguous)
+#ifdef DCR_SHARED_F16
+// Variant (DCR_COOPMAT_SHARED=f16), as in gemm_coopmat.comp.
+const uint SU = 1;
+shared float16_t sa[BM * (BK + PAD)];
+shared float16_t sb[BN * (BK + PAD)];
+void put_a(uint at, f16vec4 v) { sa[at] = v.x; sa[at + 1] = v.y; sa[at + 2] = v.z; sa[at + 3] = v.w; }
+void put_b(uint at, f16vec4 v) { sb[at] = v.x; sb[at + 1] = v.y; sb[at + 2] = v.z; sb[at + 3] = v.w; }
+float sa_get(uint i) { return float(sa[i]); }
+float sb_get(uint i) { return float(sb[i]); }
+#else
+const uint SU = 4;  // f16 elements per array element
 shared uvec2 sa[BM * (BK + PAD) / 4];
 shared uvec2 sb[BN * (BK + PAD) / 4];
+uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
+void put_a(uint at, f16vec4 v) { sa[at / 4] = pack4(v); }
+void put_b(uint at, f16vec4 v) { sb[at / 4] = pack4(v); }
+float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+#endif
 shared float scratch[(THREADS / SG_SIZE) * 256];
 
 uint sa_at(uint r, uint kk) { return r * A_LD + kk; }
 uint sb_at(uint kk, uint c) { return c * B_LD + kk; }
-
-uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
-#ifdef DCR_COOPMAT_EMU
-float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
-float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
-#endif
 
 const uint KQ = BK / 4;              // groups of four along a staged row
 const uint RPR = THREADS / KQ;       // rows staged per round
@@ -174,9 +185,9 @@ void fetch(uint k0)
 void stash()
 {
   [[unroll]] for (uint i = 0; i < A_PER; i++)
-    sa[sa_at(row0 + i * RPR, 4 * kq) / 4] = pack4(ra[i]);
+    put_a(sa_at(row0 + i * RPR, 4 * kq), ra[i]);
   [[unroll]] for (uint i = 0; i < B_PER; i++)
-    sb[sb_at(4 * kq, row0 + i * RPR) / 4] = pack4(rb[i]);
+    put_b(sb_at(4 * kq, row0 + i * RPR), rb[i]);
 }
 
 void main()
@@ -242,11 +253,11 @@ void main()
 #else
           fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM];
           [[unroll]] for (uint i = 0; i < FM; i++)
-            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / 4, A_LD / 4, false);
+            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / SU, A_LD / SU, false);
           [[unroll]] for (uint j = 0; j < FN; j++)
             {
               fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fb;
-              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / 4, B_LD / 4, true);
+              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / SU, B_LD / SU, true);
               [[unroll]] for (uint i = 0; i < FM; i++)
                 acc[i][j] = coopMatMulAddNV(fa[i], fb, acc[i][j]);
             }

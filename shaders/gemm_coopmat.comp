@@ -103,19 +103,32 @@ const uint PAD = 8;                 // keeps fragment rows 16-byte aligned and s
 // 4 where a group of four starts; the arrays hold four per uvec2.
 const uint A_LD = TRANS_A ? BM + PAD : BK + PAD;
 const uint B_LD = TRANS_B ? BK + PAD : BN + PAD;
+#ifdef DCR_SHARED_F16
+// Variant (DCR_COOPMAT_SHARED=f16): f16 arrays, four scalar stores per
+// group, fragment offsets in elements; kept to measure against the uvec2
+// tiles on a GPU (ViT-L/14 at batch 1 ran slower after the change to them).
+const uint SU = 1;
+shared float16_t sa[TRANS_A ? BK * (BM + PAD) : BM * (BK + PAD)];
+shared float16_t sb[TRANS_B ? BN * (BK + PAD) : BK * (BN + PAD)];
+void put_a(uint at, f16vec4 v) { sa[at] = v.x; sa[at + 1] = v.y; sa[at + 2] = v.z; sa[at + 3] = v.w; }
+void put_b(uint at, f16vec4 v) { sb[at] = v.x; sb[at + 1] = v.y; sb[at + 2] = v.z; sb[at + 3] = v.w; }
+float sa_get(uint i) { return float(sa[i]); }
+float sb_get(uint i) { return float(sb[i]); }
+#else
+const uint SU = 4;  // f16 elements per array element
 shared uvec2 sa[(TRANS_A ? BK * (BM + PAD) : BM * (BK + PAD)) / 4];
 shared uvec2 sb[(TRANS_B ? BN * (BK + PAD) : BK * (BN + PAD)) / 4];
+uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
+void put_a(uint at, f16vec4 v) { sa[at / 4] = pack4(v); }
+void put_b(uint at, f16vec4 v) { sb[at / 4] = pack4(v); }
+float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
+#endif
 shared float scratch[(THREADS / SG_SIZE) * 256];  // 16×16 f32 per subgroup
 
 // op(A)[row, kk] and op(B)[kk, col] positions in the staged tiles.
 uint sa_at(uint r, uint kk) { return TRANS_A ? kk * A_LD + r : r * A_LD + kk; }
 uint sb_at(uint kk, uint c) { return TRANS_B ? c * B_LD + kk : kk * B_LD + c; }
-
-uvec2 pack4(f16vec4 v) { return uvec2(packFloat2x16(v.xy), packFloat2x16(v.zw)); }
-#ifdef DCR_COOPMAT_EMU
-float sa_get(uint i) { return float(unpackFloat2x16(sa[i >> 2][(i >> 1) & 1u])[i & 1u]); }
-float sb_get(uint i) { return float(unpackFloat2x16(sb[i >> 2][(i >> 1) & 1u])[i & 1u]); }
-#endif
 
 // Four consecutive elements along a contiguous dimension, zero past `lim`
 // (the elements' positions along it are i0 .. i0+3).
@@ -196,7 +209,7 @@ void stash()
       if (A_GROUPS % THREADS != 0 && g >= A_GROUPS)
         break;
       uint at = !TRANS_A ? sa_at(g / (BK / 4), 4 * (g % (BK / 4))) : sa_at(4 * (g % (BM / 4)), g / (BM / 4));
-      sa[at / 4] = pack4(ra[i]);
+      put_a(at, ra[i]);
     }
   [[unroll]] for (uint i = 0; i < B_PER; i++)
     {
@@ -204,7 +217,7 @@ void stash()
       if (B_GROUPS % THREADS != 0 && g >= B_GROUPS)
         break;
       uint at = TRANS_B ? sb_at(4 * (g % (BK / 4)), g / (BK / 4)) : sb_at(g / (BN / 4), 4 * (g % (BN / 4)));
-      sb[at / 4] = pack4(rb[i]);
+      put_b(at, rb[i]);
     }
 }
 
@@ -270,11 +283,11 @@ void main()
 #else
           fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM];
           [[unroll]] for (uint i = 0; i < FM; i++)
-            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / 4, A_LD / 4, TRANS_A);
+            coopMatLoadNV(fa[i], sa, sa_at(wm0 + i * 16, ks) / SU, A_LD / SU, TRANS_A);
           [[unroll]] for (uint j = 0; j < FN; j++)
             {
               fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fb;
-              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / 4, B_LD / 4, TRANS_B);
+              coopMatLoadNV(fb, sb, sb_at(ks, wn0 + j * 16) / SU, B_LD / SU, TRANS_B);
               [[unroll]] for (uint i = 0; i < FM; i++)
                 acc[i][j] = coopMatMulAddNV(fa[i], fb, acc[i][j]);
             }

@@ -181,6 +181,11 @@ for t in coop-large coop-k64 coop-wide coop-tall; do
   step kernels-$t 40 "${E[@]}" "$BUNDLE/bin/test-op-gemm" -p /op-gemm/coopmat-$t/f16 -p /op-gemm/coopmat-$t/conv-f16 &&
     ! grep -q SKIP "$RES/kernels-$t.txt" && TILES_OK+=($t)
 done
+# f16 staged tiles ($DCR_COOPMAT_SHARED=f16) against the uvec2 ones
+SH16_OK=0
+step kernels-sh16 40 "${E[@]}" "$BUNDLE/bin/test-op-gemm" -p /op-gemm/coopmat-sh16-coop-small/f16 \
+  -p /op-gemm/coopmat-sh16-coop-small/conv-f16 -p /op-gemm/coopmat-sh16-coop-large8/f16 \
+  -p /op-gemm/coopmat-sh16-coop-large8/conv-f16 && ! grep -q SKIP "$RES/kernels-sh16.txt" && SH16_OK=1
 step retrieval-test 90 "${E[@]}" "$BUNDLE/bin/test-retrieval" -p /retrieval/gemv -p /retrieval/odd-sizes
 
 # 3. weights and the correctness check
@@ -204,8 +209,8 @@ step dcr-resnet-f32 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RES
 step dcr-clip-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $CB --repeats 5 --json
 # The other cooperative-matrix tiles one by one ($DCR_GEMM_TILE) on the two
 # big cases (DCR_GPU_BENCH_SWEEP=0 leaves them out)
+SB=256; SC=128; [ "$SMOKE" = 1 ] && SB=2 SC=2
 if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
-  SB=256; SC=128; [ "$SMOKE" = 1 ] && SB=2 SC=2
   for t in "${TILES_OK[@]}"; do
     step sweep-resnet-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $SB --repeats 5 --json
   done
@@ -213,6 +218,10 @@ if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
     [ $t = coop-tall ] && continue  # ViT's M (tokens) is not the long side there
     step sweep-clip-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $SC --repeats 2 --json
   done
+fi
+if [ "$SH16_OK" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
+  step sweep-resnet-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$SB --repeats 5 --json
+  step sweep-clip-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch 1,$SC --repeats 2 --json
 fi
 step dcr-retrieval 120 "${E[@]}" "$DCR" bench ops --filter retrieval --repeats 20 $RETF --json
 # the 1M × 1024 cases with where their GPU time goes (GEMV against top-k;
@@ -340,7 +349,7 @@ for r in ops.get('results', []):
           % (r['shape'].split(' (')[0], r['min_ms'], r['median_ms'], ts, ratio, tgt))
 print()
 print('Correctness (engine vs PyTorch float64 features of the same weights):')
-for name in ['kernels'] + ['kernels-' + t for t in ('coop-large', 'coop-k64', 'coop-wide', 'coop-tall')] + ['retrieval-test', 'correct-resnet', 'correct-clip']:
+for name in ['kernels'] + ['kernels-' + t for t in ('coop-large', 'coop-k64', 'coop-wide', 'coop-tall', 'sh16')] + ['retrieval-test', 'correct-resnet', 'correct-clip']:
     try:
         txt = open(os.path.join(res, name + '.txt')).read()
     except Exception:
@@ -357,7 +366,7 @@ for name in ('nocoopmat-resnet-f16', 'dcr-default', 'profile-resnet-f16', 'profi
 sweep = [n[:-4] for n in sorted(os.listdir(res)) if n.startswith('sweep-') and n.endswith('.txt')]
 if sweep:
     print()
-    print('Cooperative-matrix tiles other than the default ($DCR_GEMM_TILE), img/s median:')
+    print('Cooperative-matrix tiles other than the default ($DCR_GEMM_TILE; sh16: f16 staged tiles), img/s median:')
     for name in sweep:
         j = load(name)
         rs = (j or {}).get('results', [])

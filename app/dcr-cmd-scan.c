@@ -74,24 +74,51 @@ item_load (Item *it)
     dcr_jpeg_trace_find (it->img, &it->trace);
 }
 
-/* One batch's files, decoded on a thread of their own while the GPU
+/* One batch's files, decoded on threads of their own while the GPU
  * analyses the batch before it: the decoding's time hides behind the GPU's
- * waits instead of adding to them. */
+ * waits instead of adding to them. Up to one thread per processor (8 at
+ * most, as `dcr report` decodes), each taking every n-th file: on a GPU
+ * machine the decoding and the JPEG-grid search, not the GPU, set a scan's
+ * speed (BENCHMARKS.md, fifteenth session). */
+#define MAX_DECODERS 8
+
 typedef struct {
   Item *items;
   char **paths;
   guint n;
 } LoadJob;
 
+typedef struct {
+  LoadJob *job;
+  guint first, step;
+} LoadPart;
+
+static gpointer
+load_part (gpointer data)
+{
+  LoadPart *lp = data;
+  for (guint i = lp->first; i < lp->job->n; i += lp->step)
+    {
+      lp->job->items[i] = (Item) { lp->job->paths[i] };
+      item_load (&lp->job->items[i]);
+    }
+  return NULL;
+}
+
 static gpointer
 load_batch (gpointer data)
 {
   LoadJob *job = data;
-  for (guint i = 0; i < job->n; i++)
-    {
-      job->items[i] = (Item) { job->paths[i] };
-      item_load (&job->items[i]);
-    }
+  guint nt = MIN (MAX (job->n, 1), CLAMP (g_get_num_processors (), 1, MAX_DECODERS));
+  LoadPart parts[MAX_DECODERS];
+  GThread *threads[MAX_DECODERS] = { NULL };
+  for (guint t = 0; t < nt; t++)
+    parts[t] = (LoadPart) { job, t, nt };
+  for (guint t = 1; t < nt; t++)
+    threads[t] = g_thread_new ("dcr-decode", load_part, &parts[t]);
+  load_part (&parts[0]);
+  for (guint t = 1; t < nt; t++)
+    g_thread_join (threads[t]);
   return NULL;
 }
 

@@ -364,13 +364,16 @@ coop_fits (const CoopVariant *v, const DcrDeviceInfo *dev)
          v->bm % (threads / kq) == 0 && v->bn % (threads / kq) == 0;
 }
 
-/* $DCR_COOPMAT_SHARED=f16: the coopmat kernels stage their tiles in f16
- * arrays (four scalar stores per group) rather than uvec2 ones, as before
- * 52a323b; kept to measure the two on a GPU (tests/gpu/bench.sh). */
-static gboolean
-coop_sh16 (void)
+/* A coopmat kernel's shader: BASE, "_emu" for the emulation, and "_sh16"
+ * with $DCR_COOPMAT_SHARED=f16, which stages the tiles in f16 arrays (four
+ * scalar stores per group) rather than uvec2 ones, as before 52a323b; kept
+ * to measure the two on a GPU (tests/gpu/bench.sh). */
+static void
+coop_shader_name (const char *base, gboolean emu, char *name, gsize size)
 {
-  return g_strcmp0 (g_getenv ("DCR_COOPMAT_SHARED"), "f16") == 0;
+  gboolean sh16 = g_strcmp0 (g_getenv ("DCR_COOPMAT_SHARED"), "f16") == 0;
+  g_autofree char *full = g_strconcat (base, emu ? "_emu" : "", sh16 ? "_sh16" : "", NULL);
+  dcr_ops_shader_name (full, DCR_F16, name, size);
 }
 
 gboolean
@@ -543,10 +546,10 @@ record_gemm (const char *op, DcrSeq *seq, const DcrTensor *a, const DcrTensor *b
   spec[SPEC_HAS_BETA] = p->beta != 0;
 
   char name[32];
-  dcr_ops_shader_name (coop ? (kernel == DCR_GEMM_KERNEL_COOPMAT ? (coop_sh16 () ? "gemm_coopmat_sh16" : "gemm_coopmat")
-                                                                   : (coop_sh16 () ? "gemm_coopmat_emu_sh16"
-                                                                                   : "gemm_coopmat_emu"))
-                       : tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
+  if (coop)
+    coop_shader_name ("gemm_coopmat", kernel == DCR_GEMM_KERNEL_COOPMAT_EMU, name, sizeof name);
+  else
+    dcr_ops_shader_name (tiled ? "gemm_tiled" : "gemm", c->dtype, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, N_SPEC, 5, sizeof (GemmPush), error);
   if (!pipe)
     return FALSE;
@@ -666,9 +669,7 @@ dcr_op_conv_coopmat (DcrSeq *seq, const DcrTensor *x, const DcrTensor *w, const 
   guint32 spec[] = { coop_threads (v, dev), 1, 1, v->bm, v->bn, v->bk, v->wm, v->wn, dev->subgroup_size,
                      cs->cin % 4 == 0 };
   char name[32];
-  dcr_ops_shader_name (emu ? (coop_sh16 () ? "conv_coopmat_emu_sh16" : "conv_coopmat_emu")
-                           : (coop_sh16 () ? "conv_coopmat_sh16" : "conv_coopmat"),
-                       DCR_F16, name, sizeof name);
+  coop_shader_name ("conv_coopmat", emu, name, sizeof name);
   DcrPipeline *pipe = dcr_pipeline_get (ctx, name, spec, G_N_ELEMENTS (spec), 5, sizeof (ConvCoopPush), error);
   if (!pipe)
     return FALSE;

@@ -425,13 +425,12 @@ record_gemv (DcrRetrievalRun *run, DcrSeq *seq, const DcrTensor *chunk, DcrTenso
   guint32 sg = dev->subgroup_size;
   gint64 rows = chunk->shape[0];
   guint32 local = MAX (sg, MIN (8 * sg, dev->max_workgroup_invocations) / sg * sg);
-  /* Rows per subgroup and round (more loads in flight per lane): one, as
-   * measured on an H200; $DCR_GEMV_RPS (1–8) sets more, for measuring
-   * (tests/gpu/bench.sh's retrieval-rps4; unmeasured on a GPU so far). */
-  guint32 rps = 1;
+  /* Rows per subgroup and round (more loads in flight per lane): one, the
+   * form measured on an H200; $DCR_GEMV_RPS (1–8) sets more, for measuring
+   * (tests/gpu/bench.sh's retrieval-rps4; not yet measured on a GPU). */
   const char *env = g_getenv ("DCR_GEMV_RPS");
-  if (env && atoi (env) >= 1 && atoi (env) <= 8)
-    rps = (guint32) atoi (env);
+  int want = env ? atoi (env) : 1;
+  guint32 rps = want >= 1 && want <= 8 ? (guint32) want : 1;
   guint32 groups = dcr_ops_groups ((rows + rps - 1) / rps, local / sg);
   gboolean vec = r->dim % (r->dtype == DCR_F16 ? 8 : 4) == 0;
   guint32 spec[] = { local, 1, 1, run->batch, vec, sg, rps };

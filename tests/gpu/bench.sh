@@ -25,13 +25,15 @@
 #     PyTorch features of the same weights; test-backbone-resnet/-clip
 #     full-size compare the engine with them (f32 and f16).
 #  4. `dcr bench backbone`: ResNet-50 b1/b32/b256 f16 and f32, ViT-L/14
-#     b1/b128 f16, then the other cooperative-matrix tiles on the two big
-#     cases ($DCR_GEMM_TILE); `dcr bench ops --filter retrieval` (1M × 1024
-#     f16 among them), the 1M × 1024 cases profiled and with $DCR_GEMV_RPS=4.
-#  5. tests/gpu/torch-peer.py on the same shapes, eager; diagnostics
-#     (DCR_PROFILE of the big cases and of batch 1, the fallback kernels,
-#     the default backbone, `dcr scan` over images prepare.sh carried);
-#     torch.compile for ResNet-50 f16 b256; `dcr bench ops`, all of it.
+#     b1/b128 f16; `dcr bench ops --filter retrieval` (1M × 1024 f16 among
+#     them).
+#  5. tests/gpu/torch-peer.py on the same shapes, eager, then torch.compile
+#     for ResNet-50 f16 b256. Then, with the time left, diagnostics: the
+#     other cooperative-matrix tiles and the f16 staged tiles on the big
+#     cases, the 1M × 1024 retrieval profiled and with $DCR_GEMV_RPS=4,
+#     DCR_PROFILE of the big cases and of batch 1, the fallback kernels, the
+#     default backbone, `dcr scan` over images prepare.sh carried, and
+#     `dcr bench ops`, all of it.
 #  6. The ratio table against issue 12's targets (also summary.md).
 # Budget: DCR_GPU_BENCH_BUDGET seconds (480); steps that would start past it
 # are skipped, and DCR_GPU_BENCH_SKIP="NAME …" leaves steps out.
@@ -207,29 +209,7 @@ fi
 step dcr-resnet-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $RB --repeats $REP --json
 step dcr-resnet-f32 90 "${E[@]}" "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f32 --batch $RB --repeats $REP --json
 step dcr-clip-f16 90 "${E[@]}" "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $CB --repeats 5 --json
-# The other cooperative-matrix tiles one by one ($DCR_GEMM_TILE) on the two
-# big cases (DCR_GPU_BENCH_SWEEP=0 leaves them out)
-SB=256; SC=128; [ "$SMOKE" = 1 ] && SB=2 SC=2
-if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
-  for t in "${TILES_OK[@]}"; do
-    step sweep-resnet-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $SB --repeats 5 --json
-  done
-  for t in "${TILES_OK[@]}"; do
-    [ $t = coop-tall ] && continue  # ViT's M (tokens) is not the long side there
-    step sweep-clip-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $SC --repeats 2 --json
-  done
-fi
-if [ "$SH16_OK" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
-  step sweep-resnet-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$SB --repeats 5 --json
-  step sweep-clip-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch 1,$SC --repeats 2 --json
-fi
 step dcr-retrieval 120 "${E[@]}" "$DCR" bench ops --filter retrieval --repeats 20 $RETF --json
-# the 1M × 1024 cases with where their GPU time goes (GEMV against top-k;
-# 8 cases did not finish in 72 s on 2026-11-30), and the GEMV at four rows
-# per subgroup and round
-RF="vit-l bank 1M"; [ "$SMOKE" = 1 ] && RF=small
-step profile-retrieval 90 "${E[@]}" DCR_PROFILE=1 "$DCR" bench ops --filter "$RF" --repeats 20 $RETF --json
-step retrieval-rps4 60 "${E[@]}" DCR_GEMV_RPS=4 "$DCR" bench ops --filter "$RF" --repeats 20 $RETF --json
 fi
 
 # 5. the PyTorch peer
@@ -239,12 +219,36 @@ PEER=(tests/gpu/torch-peer.py)
 step torch-resnet 90 "$PY" "${PEER[@]}" resnet --batches $RB --out "$RES/torch.jsonl"
 step torch-clip 90 "$PY" "${PEER[@]}" clip --batches $CB --out "$RES/torch.jsonl"
 step torch-retrieval 60 "$PY" "${PEER[@]}" retrieval --rows 1000000 --dim 1024 --queries 1,64 --out "$RES/torch.jsonl"
+CB256=256; [ "$SMOKE" = 1 ] && CB256=2
+step torch-compile 240 "$PY" "${PEER[@]}" resnet-compile --dtypes f16 --batches $CB256 --out "$RES/torch.jsonl"
 
 # 5b. Diagnostics for the next round of tuning, with what time is left:
 # where the GPU time goes (DCR_PROFILE, in the .err files), the
 # cooperative-matrix kernels against the fallback, the shipped default
 # backbone, and `dcr scan` end to end over carried images, if any.
 if [ "$VK_OK" = 1 ]; then
+  # The other cooperative-matrix tiles one by one ($DCR_GEMM_TILE) on the two
+  # big cases (DCR_GPU_BENCH_SWEEP=0 leaves them out)
+  SB=256; SC=128; [ "$SMOKE" = 1 ] && SB=2 SC=2
+  if [ "${DCR_GPU_BENCH_SWEEP:-1}" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
+    for t in "${TILES_OK[@]}"; do
+      step sweep-resnet-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $SB --repeats 5 --json
+    done
+    for t in "${TILES_OK[@]}"; do
+      [ $t = coop-tall ] && continue  # ViT's M (tokens) is not the long side there
+      step sweep-clip-$t 40 "${E[@]}" DCR_GEMM_TILE=$t "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch $SC --repeats 2 --json
+    done
+  fi
+  if [ "$SH16_OK" = 1 ] && [ -z "${DCR_NO_COOPMAT:-}" ]; then
+    step sweep-resnet-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$SB --repeats 5 --json
+    step sweep-clip-sh16 40 "${E[@]}" DCR_COOPMAT_SHARED=f16 "$DCR" bench backbone --backbone "clip-vit-l14:$CLIPW" --dtype f16 --batch 1,$SC --repeats 2 --json
+  fi
+  # the 1M × 1024 cases with where their GPU time goes (GEMV against top-k;
+  # 8 cases did not finish in 72 s on 2026-11-30), and the GEMV at four rows
+  # per subgroup and round
+  RF="vit-l bank 1M"; [ "$SMOKE" = 1 ] && RF=small
+  step profile-retrieval 90 "${E[@]}" DCR_PROFILE=1 "$DCR" bench ops --filter "$RF" --repeats 20 $RETF --json
+  step retrieval-rps4 60 "${E[@]}" DCR_GEMV_RPS=4 "$DCR" bench ops --filter "$RF" --repeats 20 $RETF --json
   PB=256; PC=128; [ "$SMOKE" = 1 ] && PB=2 PC=2
   step profile-resnet-f16 60 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch $PB --repeats 3 --json
   step profile-resnet-b1 40 "${E[@]}" DCR_PROFILE=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1 --repeats 20 --json
@@ -260,8 +264,6 @@ if [ "$VK_OK" = 1 ]; then
       echo "scan --batch 64: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"; exit $rc' _ "$DCR" "$SCAN" "$RES/scan-b64.json"
   fi
 fi
-CB256=256; [ "$SMOKE" = 1 ] && CB256=2
-step torch-compile 240 "$PY" "${PEER[@]}" resnet-compile --dtypes f16 --batches $CB256 --out "$RES/torch.jsonl"
 [ "$VK_OK" = 1 ] && step ops-all 60 "${E[@]}" "$DCR" bench ops --repeats 5 --json
 
 # 6. the table

@@ -105,6 +105,12 @@ dcr_cli_json_add_double (JsonBuilder *b, const char *name, double v)
     json_builder_add_null_value (b);
 }
 
+guint
+dcr_cli_default_decoders (void)
+{
+  return CLAMP (g_get_num_processors (), 1, DCR_CLI_MAX_DECODERS);
+}
+
 const char *
 dcr_cli_decision_name (DcrModel *m, gboolean jpeg)
 {

@@ -80,6 +80,11 @@ void dcr_cli_json_add_thresholds (JsonBuilder *b, const DcrDecision *d);
 void dcr_cli_json_add_decision (JsonBuilder *b, DcrModel *m, gboolean jpeg);
 /* That "decision" word. */
 const char *dcr_cli_decision_name (DcrModel *m, gboolean jpeg);
+
+/* Threads that decode images beside the GPU (`dcr scan`, `dcr report`):
+ * one per processor, at most DCR_CLI_MAX_DECODERS. */
+#define DCR_CLI_MAX_DECODERS 8
+guint dcr_cli_default_decoders (void);
 /* "jpeg_trace": null for a JPEG file; else the search for an earlier JPEG's
  * grid in the pixels: {"found", "contrast", "score", "origin": [x, y],
  * "blocks"} (dcr-jpeg-trace.h). */

@@ -76,11 +76,10 @@ item_load (Item *it)
 
 /* One batch's files, decoded on threads of their own while the GPU
  * analyses the batch before it: the decoding's time hides behind the GPU's
- * waits instead of adding to them. Up to one thread per processor (8 at
- * most, as `dcr report` decodes), each taking every n-th file: on a GPU
+ * waits instead of adding to them. As many threads as `dcr report` decodes
+ * on (dcr_cli_default_decoders), each taking every n-th file: on a GPU
  * machine the decoding and the JPEG-grid search, not the GPU, set a scan's
  * speed (BENCHMARKS.md, fifteenth session). */
-#define MAX_DECODERS 8
 
 typedef struct {
   Item *items;
@@ -109,9 +108,9 @@ static gpointer
 load_batch (gpointer data)
 {
   LoadJob *job = data;
-  guint nt = MIN (MAX (job->n, 1), CLAMP (g_get_num_processors (), 1, MAX_DECODERS));
-  LoadPart parts[MAX_DECODERS];
-  GThread *threads[MAX_DECODERS] = { NULL };
+  guint nt = MIN (MAX (job->n, 1), dcr_cli_default_decoders ());
+  LoadPart parts[DCR_CLI_MAX_DECODERS];
+  GThread *threads[DCR_CLI_MAX_DECODERS] = { NULL };
   for (guint t = 0; t < nt; t++)
     parts[t] = (LoadPart) { job, t, nt };
   for (guint t = 1; t < nt; t++)

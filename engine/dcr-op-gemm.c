@@ -376,22 +376,28 @@ coop_shader_name (const char *base, gboolean emu, char *name, gsize size)
   dcr_ops_shader_name (full, DCR_F16, name, size);
 }
 
+static const CoopVariant *
+coop_variant_named (const char *name)
+{
+  for (guint i = 0; name && i < G_N_ELEMENTS (coop_variants); i++)
+    if (g_str_equal (name, coop_variants[i].name))
+      return &coop_variants[i];
+  return NULL;
+}
+
 gboolean
 dcr_gemm_coop_tile_usable (const DcrDeviceInfo *dev, const char *name)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (coop_variants); i++)
-    if (g_str_equal (name, coop_variants[i].name))
-      return coop_fits (&coop_variants[i], dev);
-  return FALSE;
+  const CoopVariant *v = coop_variant_named (name);
+  return v && coop_fits (v, dev);
 }
 
 static const CoopVariant *
 pick_coop (const DcrDeviceInfo *dev, const GemmShape *s, gboolean emu)
 {
-  const char *env = g_getenv ("DCR_GEMM_TILE");
-  for (guint i = 0; env && i < G_N_ELEMENTS (coop_variants); i++)
-    if (g_str_equal (env, coop_variants[i].name) && coop_fits (&coop_variants[i], dev))
-      return &coop_variants[i];
+  const CoopVariant *named = coop_variant_named (g_getenv ("DCR_GEMM_TILE"));
+  if (named && coop_fits (named, dev))
+    return named;
   if (emu)
     return coop_fits (&coop_variants[N_COOP_AUTO - 1], dev) ? &coop_variants[N_COOP_AUTO - 1] : NULL;
   const gint64 want_blocks = 256;

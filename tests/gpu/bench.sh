@@ -257,11 +257,16 @@ if [ "$VK_OK" = 1 ]; then
   step nocoopmat-resnet-f16 60 "${E[@]}" DCR_NO_COOPMAT=1 "$DCR" bench backbone --backbone "resnet50:$RESNET" --dtype f16 --batch 1,$PB --repeats 5 --json
   step dcr-default 60 "${E[@]}" "$DCR" bench backbone --dtype f16 --batch 1,32,$PB --repeats 10 --json
   SCAN=$BUNDLE/scan
+  # scan_step NAME BATCH [VAR=VALUE…]: `dcr scan` of the carried images, timed with its start-up
+  scan_step() {
+    local name=$1 b=$2; shift 2
+    step "$name" 90 "${E[@]}" "$@" bash -c 't0=$EPOCHREALTIME; "$1" scan --json --batch "$4" "$2"/* >"$3"; rc=$?;
+      t1=$EPOCHREALTIME; echo "scan --batch $4: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"
+      exit $rc' _ "$DCR" "$SCAN" "$RES/$name.json" "$b"
+  }
   if [ -d "$SCAN" ]; then
-    step scan-b16 90 "${E[@]}" bash -c 't0=$EPOCHREALTIME; "$1" scan --json --batch 16 "$2"/* >"$3"; rc=$?; t1=$EPOCHREALTIME;
-      echo "scan --batch 16: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"; exit $rc' _ "$DCR" "$SCAN" "$RES/scan-b16.json"
-    step scan-b64-profile 90 "${E[@]}" DCR_PROFILE=1 bash -c 't0=$EPOCHREALTIME; "$1" scan --json --batch 64 "$2"/* >"$3"; rc=$?; t1=$EPOCHREALTIME;
-      echo "scan --batch 64: $(ls "$2" | wc -l) images in $(awk "BEGIN{print $t1 - $t0}") s, rc=$rc"; exit $rc' _ "$DCR" "$SCAN" "$RES/scan-b64.json"
+    scan_step scan-b16 16
+    scan_step scan-b64-profile 64 DCR_PROFILE=1
   fi
 fi
 [ "$VK_OK" = 1 ] && step ops-all 60 "${E[@]}" "$DCR" bench ops --repeats 5 --json

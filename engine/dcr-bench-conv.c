@@ -267,6 +267,33 @@ bench_eltwise (DcrContext *ctx, const DcrBenchOptions *opts, DcrDtype dt, GArray
   return TRUE;
 }
 
+/* What a dispatch costs whatever it does: 64 dispatches of a 16-element add
+ * in one submission (each waits for the one before, as the layers of a
+ * network do). On lavapipe this is thread wake-up and hand-over, and it is
+ * what the detector's small per-image dispatches mostly spend. */
+static gboolean
+bench_dispatch (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error)
+{
+  const int n = 64;
+  gint64 shape[] = { 16 };
+  g_autoptr (DcrTensor) a = zeros (ctx, DCR_F32, 1, shape, error);
+  g_autoptr (DcrTensor) y = a ? zeros (ctx, DCR_F32, 1, shape, error) : NULL;
+  g_autoptr (DcrSeq) seq = y ? dcr_seq_new (ctx, error) : NULL;
+  if (!seq)
+    return FALSE;
+  dcr_seq_enable_timing (seq);
+  for (int i = 0; i < n; i++)
+    if (!dcr_op_binary (seq, DCR_BINARY_ADD, i % 2 ? y : a, a, i % 2 ? a : y, DCR_ACT_NONE, error))
+      return FALSE;
+  double min_ms, median_ms;
+  if (!dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
+    return FALSE;
+  g_autofree char *s = g_strdup_printf ("%d dependent dispatches of a 16-element add, %.3f ms each", n,
+                                        median_ms / n);
+  dcr_bench_add (results, "dispatch", s, DCR_F32, 0, 0, min_ms, median_ms, opts->repeats);
+  return TRUE;
+}
+
 static gboolean
 bench_preprocess (DcrContext *ctx, const DcrBenchOptions *opts, DcrDtype dt, GArray *results, GError **error)
 {
@@ -354,5 +381,7 @@ dcr_bench_conv (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, G
       if (dcr_bench_wanted (opts, "preprocess") && !bench_preprocess (ctx, opts, dt, results, error))
         return FALSE;
     }
+  if (dcr_bench_wanted (opts, "dispatch") && !bench_dispatch (ctx, opts, results, error))
+    return FALSE;
   return TRUE;
 }

@@ -43,5 +43,11 @@ DCR_INJECT_FAULT=out-of-memory "$dcr" smoke -n 1000 >"$tmp/out" 2>"$tmp/err"; rc
 check "out of GPU memory exits 1" [ $rc -eq 1 ]
 check "out of GPU memory is explained" grep -q 'out of device memory' "$tmp/err"
 
+# The benchmark harness runs (its figures are BENCHMARKS.md's, not a test's):
+# the dispatch-cost case, which every device can run in well under a second.
+"$dcr" bench ops --filter dispatch --repeats 2 >"$tmp/out" 2>&1; rc=$?
+check "bench ops exits 0" [ $rc -eq 0 ]
+check "bench ops prints the dispatch case" grep -q '^dispatch .*64 dependent dispatches.* ms each' "$tmp/out"
+
 echo "1..$n"
 [ $fail -eq 0 ]

@@ -25,6 +25,11 @@ build=${1:-$root/build}
 dcr=$build/app/dcr
 data=${DCR_BENCHMARK_DIR:-$root/data/benchmark/generated}
 [ -x "$dcr" ] || { echo "train-default: $dcr not found; build first (packaging/quickstart.sh test)" >&2; exit 1; }
+# The default backbone finds its weights, tile head, CNN and standardisation
+# through $DCR_DATA_DIR first: point it at this tree, so that every step below
+# reads the files this script has just written (a copy of the script run from
+# elsewhere would otherwise train on the build's source tree's files, silently).
+export DCR_DATA_DIR="$root/data"
 
 "$root/data/benchmark/make-benchmark.sh" "$data"
 

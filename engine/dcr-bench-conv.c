@@ -269,8 +269,8 @@ bench_eltwise (DcrContext *ctx, const DcrBenchOptions *opts, DcrDtype dt, GArray
 
 /* What a dispatch costs whatever it does: 64 dispatches of a 16-element add
  * in one submission (each waits for the one before, as the layers of a
- * network do). On lavapipe this is thread wake-up and hand-over, and it is
- * what the detector's small per-image dispatches mostly spend. */
+ * network do). On lavapipe this is thread wake-up and hand-over: the floor
+ * under each of the detector's small per-image dispatches. */
 static gboolean
 bench_dispatch (DcrContext *ctx, const DcrBenchOptions *opts, GArray *results, GError **error)
 {

@@ -85,6 +85,9 @@ const char *dcr_cli_decision_name (DcrModel *m, gboolean jpeg);
  * one per processor, at most DCR_CLI_MAX_DECODERS. */
 #define DCR_CLI_MAX_DECODERS 8
 guint dcr_cli_default_decoders (void);
+/* Images per GPU batch unless told (`dcr scan`, `dcr report`, the app's
+ * batch reports): on lavapipe 8 was 2–10 % slower (BENCHMARKS.md). */
+#define DCR_CLI_DEFAULT_BATCH 16
 /* "jpeg_trace": null for a JPEG file; else the search for an earlier JPEG's
  * grid in the pixels: {"found", "contrast", "score", "origin": [x, y],
  * "blocks"} (dcr-jpeg-trace.h). */

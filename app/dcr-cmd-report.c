@@ -84,7 +84,7 @@ dcr_cmd_report (int argc, char **argv)
 {
   const char *out = NULL, *case_id = NULL, *exhibit = NULL, *examiner = NULL, *model = NULL, *bank = NULL;
   const char *device = NULL, *backbone = NULL;
-  int batch = 16, decoders = 0;
+  int batch = DCR_CLI_DEFAULT_BATCH, decoders = 0;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The report folder to create (must not exist)", "DIR" },
@@ -93,7 +93,7 @@ dcr_cmd_report (int argc, char **argv)
     { "examiner", 0, 0, G_OPTION_ARG_STRING, &examiner, "Examiner's name", "NAME" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
     { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank, "Bank of real prototypes (the shipped one by default)", "BANK" },
-    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (16)", "N" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (" G_STRINGIFY (DCR_CLI_DEFAULT_BATCH) ")", "N" },
     { "decoders", 0, 0, G_OPTION_ARG_INT, &decoders, "Decoding threads (one per CPU, at most 8)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default; the model's)", "SPEC" },

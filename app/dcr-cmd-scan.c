@@ -231,7 +231,7 @@ dcr_cmd_scan (int argc, char **argv)
 {
   const char *device = NULL, *backbone = "default", *dtype = "f32", *model = NULL, *bank = NULL;
   gboolean json = FALSE, count = FALSE, tile_map = FALSE;
-  int batch = 16;
+  int batch = DCR_CLI_DEFAULT_BATCH;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "Detector model (the shipped one by default)", "MODEL" },
     { "bank", 0, 0, G_OPTION_ARG_FILENAME, &bank, "Bank of real prototypes (the shipped one by default)", "BANK" },
@@ -241,7 +241,7 @@ dcr_cmd_scan (int argc, char **argv)
     { "tile-map", 0, 0, G_OPTION_ARG_NONE, &tile_map,
       "With --json: where a partial fake would be — with a tile head every tile's score and place, with the "
       "forensic CNN every block's (\"cnn_map\")", NULL },
-    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (16)", "N" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Images per GPU batch (" G_STRINGIFY (DCR_CLI_DEFAULT_BATCH) ")", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype, "f32 or f16 (storage)", "TYPE" },

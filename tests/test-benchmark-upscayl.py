@@ -8,25 +8,13 @@ tags) refused with a message; upscale_x4's reflected border and crop. TAP
 output. Needs Debian's python3-torch, python3-numpy and python3-pil."""
 import os
 import struct
-import sys
 import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'benchmark'))
+from benchmark_tap import check, finish  # noqa: E402  (puts data/benchmark on the path)
 import ncnn_torch  # noqa: E402
 import upscayl  # noqa: E402
-
-n = 0
-failed = 0
-
-
-def check(desc, ok):
-    global n, failed
-    n += 1
-    if not ok:
-        failed += 1
-    print(('ok' if ok else 'not ok') + f' {n} - {desc}', flush=True)
 
 
 rng = np.random.default_rng(3)
@@ -171,5 +159,4 @@ except ValueError as e:
 for f in os.listdir(tmp):
     os.unlink(os.path.join(tmp, f))
 os.rmdir(tmp)
-print(f'1..{n}')
-sys.exit(1 if failed else 0)
+finish()

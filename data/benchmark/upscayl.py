@@ -109,8 +109,7 @@ def upscale_x4(net, lr):
     import torch.nn.functional as F
     x = torch.from_numpy(np.array(lr, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     x = F.pad(x, (PREPAD,) * 4, mode='reflect')
-    with torch.no_grad():
-        y = net(x)
+    y = net(x)  # ncnn_torch.Net runs without autograd
     p = 4 * PREPAD
     if tuple(y.shape[2:]) != (4 * x.shape[2], 4 * x.shape[3]):
         raise ValueError(f'the model gave {tuple(y.shape[2:])} for {tuple(x.shape[2:])}: not x4')

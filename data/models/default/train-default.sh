@@ -35,17 +35,31 @@ export DCR_DATA_DIR="$root/data"
 "$root/data/benchmark/make-benchmark.sh" "$data"
 
 work=$(mktemp -d "$here/.train.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+# An interrupted run stops here, removing its work folder (a trap on INT or
+# TERM that does not exit would let the script go on with the next step).
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# logged FILE COMMAND…: runs COMMAND with its output in FILE and then on the
+# terminal (its progress goes to stderr as it runs), and stops the script
+# when COMMAND fails: a pipe into tee would hide its exit status from set -e,
+# and the next step would go on with the files of an earlier run.
+logged() {
+  log=$1; shift
+  "$@" >"$log" || { rc=$?; cat "$log"; echo "train-default: ${2:-$1} failed (exit $rc)" >&2; exit 1; }
+  cat "$log"
+}
 
 # The tile head (tiles-v1, engine/dcr-tile-head.h): a small MLP that scores
 # every 48 × 48 local-v1 tile by its statistics relative to the image's median
 # tile, trained on the partial fakes' rectangles (the manifest's `partial`
 # column) against the tiles of real images. Its score becomes two backbone
 # columns, and `dcr train` fuses it with the heads' logit.
-"$dcr" train-tiles --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
+logged "$work/train-tiles.txt" "$dcr" train-tiles --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" \
   --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" --val-fake "$data/val/fake-anime4k" \
-  --manifest "$data/manifest.csv" --seed 1 --out "$here/tile-head.safetensors" | tee "$work/train-tiles.txt"
+  --manifest "$data/manifest.csv" --seed 1 --out "$here/tile-head.safetensors"
 
 # The learned forensic CNN (cnn-v1, engine/dcr-cnn.h): a small fully
 # convolutional network over the pixels (3×3 convolutions 8, 16, 32 and 32
@@ -54,10 +68,10 @@ trap 'rm -rf "$work"' EXIT INT TERM
 # in the regenerated rectangle. Its map gives three backbone columns (mean,
 # mean of the 4 highest ~48 px blocks, highest block), and `dcr train` fuses
 # the top-block score with the heads' logit.
-"$dcr" train-cnn --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
+logged "$work/train-cnn.txt" "$dcr" train-cnn --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" --manifest "$data/manifest.csv" \
   --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" --val-fake "$data/val/fake-anime4k" \
-  --arch 8:3:2,16:3:2,32:3:2,32:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors" | tee "$work/train-cnn.txt"
+  --arch 8:3:2,16:3:2,32:3:2,32:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors"
 
 # The default backbone's per-column standardisation, from the training images
 /usr/bin/python3 "$here/make-feature-norm.py" --tiles "$here/tile-head.safetensors" --cnn "$here/cnn.safetensors" \
@@ -88,7 +102,7 @@ PY
 # generator family the networks never saw, not for the trained ones alone.
 # The validation photos exist as PNG and as JPEG: the threshold and band are
 # chosen on each kind alone, and JPEG files get theirs (see the model card).
-"$dcr" train \
+logged "$work/train.txt" "$dcr" train \
   --real "$data/train/real" --negatives "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" \
   --val-real "$data/val/real" --val-real "$data/val/resampled" \
@@ -97,7 +111,7 @@ PY
   --epochs 40 --batch 64 --lr 1e-3 --warmup 20 --weight-decay 1e-1 \
   --k 32 --hidden 256 --head-hidden 256 --lambda-supcon 0.05 --seed 1 \
   --augment default --groups "$data/groups.csv" \
-  --out "$work/model.safetensors" | tee "$work/train.txt"
+  --out "$work/model.safetensors"
 
 # The heads are shipped as F16 (dcr reads them into F32): half the size, so
 # that they and the bank's thumbnails fit the 20 MB budget. Everything below,

@@ -113,6 +113,25 @@ validate (const DcrCnn *c, const Img *imgs, guint n, double auc[DCR_CNN_DIM], gu
     }
 }
 
+/* "P:QMIN-QMAX", e.g. "0.5:60-95". */
+static gboolean
+parse_jpeg (const char *spec, double *p, int *qmin, int *qmax)
+{
+  char *end = NULL;
+  double v = g_ascii_strtod (spec, &end);
+  if (end == spec || *end != ':' || !(v >= 0 && v <= 1))
+    return FALSE;
+  g_auto (GStrv) q = g_strsplit (end + 1, "-", -1);
+  guint64 lo, hi;
+  if (g_strv_length (q) != 2 || !g_ascii_string_to_unsigned (q[0], 10, 1, 100, &lo, NULL) ||
+      !g_ascii_string_to_unsigned (q[1], 10, 1, 100, &hi, NULL) || lo > hi)
+    return FALSE;
+  *p = v;
+  *qmin = (int) lo;
+  *qmax = (int) hi;
+  return TRUE;
+}
+
 int
 dcr_cmd_train_cnn (int argc, char **argv)
 {
@@ -123,6 +142,7 @@ dcr_cmd_train_cnn (int argc, char **argv)
   int epochs = (int) o.epochs, batch = (int) o.batch, crop = (int) o.crop, per_image = (int) o.crops_per_image;
   double lr = o.lr, wd = o.weight_decay;
   gint64 seed = (gint64) o.seed;
+  const char *jpeg_spec = NULL;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
@@ -144,6 +164,9 @@ dcr_cmd_train_cnn (int argc, char **argv)
     { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "AdamW learning rate (2e-3)", "X" },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &wd, "AdamW weight decay (1e-2)", "X" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (1)", "S" },
+    { "jpeg", 0, 0, G_OPTION_ARG_STRING, &jpeg_spec,
+      "JPEG round trip of a crop with probability P at a quality uniform in QMIN–QMAX, whatever its label (off)",
+      "P:QMIN-QMAX" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL },
     { NULL }
@@ -169,8 +192,16 @@ dcr_cmd_train_cnn (int argc, char **argv)
                        "weight decay ≥ 0, seed ≥ 0\n");
       return 2;
     }
+  double jpeg_p = 0;
+  int jpeg_qmin = o.jpeg_qmin, jpeg_qmax = o.jpeg_qmax;
+  if (jpeg_spec && !parse_jpeg (jpeg_spec, &jpeg_p, &jpeg_qmin, &jpeg_qmax))
+    {
+      fprintf (stderr, "dcr: train-cnn: --jpeg \"%s\": give P:QMIN-QMAX, a probability in [0, 1] and qualities "
+                       "QMIN ≤ QMAX within 1…100 (e.g. 0.5:60-95)\n", jpeg_spec);
+      return 2;
+    }
   o = (DcrCnnTrainOptions) { (guint) epochs, (guint) batch, (guint) crop, (guint) per_image, lr, wd,
-                             (guint64) seed };
+                             (guint64) seed, jpeg_p, jpeg_qmin, jpeg_qmax };
 
   g_autoptr (GError) err = NULL;
   g_autoptr (DcrCnn) arch = parse_arch (arch_spec, &err);
@@ -303,6 +334,12 @@ dcr_cmd_train_cnn (int argc, char **argv)
   dcr_cli_json_add_double (jb, "lr", o.lr);
   dcr_cli_json_add_double (jb, "weight_decay", o.weight_decay);
   dcr_cli_json_add_int (jb, "seed", (gint64) o.seed);
+  if (o.jpeg_p > 0)
+    {
+      /* only when on: a run without the option records what it did before the option existed */
+      json_builder_set_member_name (jb, "jpeg");
+      json_builder_add_string_value (jb, jpeg_spec);
+    }
   json_builder_end_object (jb);
   json_builder_set_member_name (jb, "counts");
   json_builder_begin_object (jb);

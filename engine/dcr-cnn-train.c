@@ -3,6 +3,7 @@
  * logits, the backward pass, AdamW), recorded once and replayed per batch,
  * and the epoch loop that cuts the crops. */
 #include "dcr-cnn-train.h"
+#include "dcr-image.h"
 #include "dcr-op-conv.h"
 #include "dcr-op-gemm.h"
 #include "dcr-op-grad.h"
@@ -34,7 +35,7 @@ void
 dcr_cnn_train_options_init (DcrCnnTrainOptions *o)
 {
   *o = (DcrCnnTrainOptions) { .epochs = 30, .batch = 64, .crop = 64, .crops_per_image = 4, .lr = 2e-3,
-                              .weight_decay = 1e-2, .seed = 1 };
+                              .weight_decay = 1e-2, .seed = 1, .jpeg_p = 0, .jpeg_qmin = 60, .jpeg_qmax = 95 };
 }
 
 float
@@ -272,6 +273,13 @@ check (const DcrCnn *arch, const DcrCnnTrainImage *images, gsize n, const DcrCnn
                            "one crop per image, a learning rate > 0 and weight decay ≥ 0");
       return FALSE;
     }
+  if (!(o->jpeg_p >= 0 && o->jpeg_p <= 1) || o->jpeg_qmin < 1 || o->jpeg_qmax > 100 || o->jpeg_qmin > o->jpeg_qmax)
+    {
+      g_set_error (error, DCR_CNN_TRAIN_ERROR, DCR_CNN_TRAIN_ERROR_DATA,
+                   "a crop's JPEG round trip needs a probability in [0, 1] and qualities QMIN ≤ QMAX within 1…100 "
+                   "(got %g, %d–%d)", o->jpeg_p, o->jpeg_qmin, o->jpeg_qmax);
+      return FALSE;
+    }
   gint64 hm, wm;
   if (!dcr_cnn_map_size (arch, o->crop, o->crop, &hm, &wm))
     {
@@ -316,6 +324,32 @@ cut (const DcrCnnTrainImage *im, gint64 top, gint64 left, guint crop, guint8 *ds
     memcpy (dst + (gsize) y * crop * 3, im->pixels + ((gsize) (top + y) * im->width + left) * 3, (gsize) crop * 3);
 }
 
+gboolean
+dcr_cnn_cut_jpeg (const DcrCnnTrainImage *im, gint64 top, gint64 left, guint crop, int quality, guint8 *dst,
+                  GError **error)
+{
+  g_return_val_if_fail (top >= 0 && left >= 0 && top + crop <= im->height && left + crop <= im->width, FALSE);
+  /* the region: whole MCUs around the crop (up to the image's edges) */
+  gint64 r0 = top - top % 16, c0 = left - left % 16;
+  gint64 r1 = MIN ((top + crop + 15) / 16 * 16, (gint64) im->height);
+  gint64 c1 = MIN ((left + crop + 15) / 16 * 16, (gint64) im->width);
+  guint rh = (guint) (r1 - r0), rw = (guint) (c1 - c0);
+  g_autoptr (DcrImage) region = dcr_image_new (rw, rh);
+  for (guint y = 0; y < rh; y++)
+    memcpy (region->pixels + (gsize) y * rw * 3, im->pixels + ((gsize) (r0 + y) * im->width + c0) * 3, (gsize) rw * 3);
+  g_autoptr (GBytes) jpg = dcr_image_encode_jpeg (region, quality, error);
+  if (!jpg)
+    return FALSE;
+  g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpg, "training crop", NULL, error);
+  if (!back)
+    return FALSE;
+  g_return_val_if_fail (back->width == rw && back->height == rh, FALSE);
+  for (guint y = 0; y < crop; y++)
+    memcpy (dst + (gsize) y * crop * 3, back->pixels + ((gsize) (top - r0 + y) * rw + (left - c0)) * 3,
+            (gsize) crop * 3);
+  return TRUE;
+}
+
 DcrCnn *
 dcr_cnn_train (DcrContext *ctx, const DcrCnn *arch, const DcrCnnTrainImage *images, gsize n,
                const DcrCnnTrainOptions *o, DcrCnnTrainProgressFunc progress, gpointer user_data, double *final_loss,
@@ -344,6 +378,7 @@ dcr_cnn_train (DcrContext *ctx, const DcrCnn *arch, const DcrCnnTrainImage *imag
   gsize total = n * o->crops_per_image, per_epoch = total / o->batch, crop_bytes = (gsize) o->crop * o->crop * 3;
   g_autofree gsize *order = g_new (gsize, total);
   g_autofree gint64 *origin = g_new (gint64, 2 * total);
+  g_autofree int *quality = g_new0 (int, total);
   g_autofree guint8 *crops = g_new (guint8, crop_bytes * o->batch);
   g_autofree float *targets = g_new (float, o->batch);
   gint64 update = 0;
@@ -358,6 +393,17 @@ dcr_cnn_train (DcrContext *ctx, const DcrCnn *arch, const DcrCnnTrainImage *imag
           dcr_cnn_draw_crop (&images[i % n], o->crop, er, &origin[2 * i], &origin[2 * i + 1]);
         }
       dcr_shuffle_indices (order, total, er);
+      if (o->jpeg_p > 0)
+        {
+          /* a stream of its own, so that the crops and the shuffle do not depend on the option */
+          g_autoptr (GRand) jr = g_rand_new_with_seed_array ((const guint32[]) { s0, s1, e, 0x1e9c }, 4);
+          for (gsize i = 0; i < total; i++)
+            {
+              double u = g_rand_double (jr);
+              int q = o->jpeg_qmin + g_rand_int_range (jr, 0, o->jpeg_qmax - o->jpeg_qmin + 1);
+              quality[i] = u < o->jpeg_p ? q : 0;
+            }
+        }
       double sum = 0;
       for (gsize u = 0; u < per_epoch; u++)
         {
@@ -365,7 +411,14 @@ dcr_cnn_train (DcrContext *ctx, const DcrCnn *arch, const DcrCnnTrainImage *imag
             {
               gsize k = order[u * o->batch + i];
               const DcrCnnTrainImage *im = &images[k % n];
-              cut (im, origin[2 * k], origin[2 * k + 1], o->crop, crops + i * crop_bytes);
+              if (quality[k])
+                {
+                  if (!dcr_cnn_cut_jpeg (im, origin[2 * k], origin[2 * k + 1], o->crop, quality[k],
+                                         crops + i * crop_bytes, error))
+                    return NULL;
+                }
+              else
+                cut (im, origin[2 * k], origin[2 * k + 1], o->crop, crops + i * crop_bytes);
               targets[i] = dcr_cnn_crop_label (im, origin[2 * k], origin[2 * k + 1], o->crop);
             }
           double l;

@@ -15,7 +15,15 @@
  * Crops: origins drawn uniformly over the image and rounded down to
  * multiples of DCR_CNN_ALIGN, so a JPEG's 8 × 8 grid keeps its phase, as in
  * the tap's window (dcr_cnn_window). An epoch draws crops_per_image crops
- * from every image, shuffled, and runs floor(total / batch) updates. */
+ * from every image, shuffled, and runs floor(total / batch) updates.
+ *
+ * JPEG (jpeg_p > 0): each crop, with probability jpeg_p, goes through a
+ * JPEG round trip at a quality uniform in [jpeg_qmin, jpeg_qmax] before the
+ * network sees it (dcr_cnn_cut_jpeg), whatever its label, so that the
+ * network meets re-encoded fakes and re-encoded resampled images, not only
+ * re-encoded reals. The draws come from a stream of their own: with
+ * jpeg_p = 0 the crops, the shuffle and so the weights are those of a run
+ * without the option. */
 #pragma once
 
 #include "dcr-cnn.h"
@@ -40,6 +48,8 @@ typedef struct {
   double lr;             /* 2e-3, constant */
   double weight_decay;   /* 1e-2 */
   guint64 seed;          /* 1: initialisation, crops and shuffles */
+  double jpeg_p;         /* 0: probability of a crop's JPEG round trip … */
+  int jpeg_qmin, jpeg_qmax; /* … at a quality uniform in [60, 95] */
 } DcrCnnTrainOptions;
 
 void dcr_cnn_train_options_init (DcrCnnTrainOptions *o);
@@ -58,6 +68,17 @@ typedef struct {
 float dcr_cnn_crop_label (const DcrCnnTrainImage *im, gint64 top, gint64 left, guint crop);
 /* A crop origin for im: uniform, rounded down to multiples of 8. */
 void dcr_cnn_draw_crop (const DcrCnnTrainImage *im, guint crop, GRand *rng, gint64 *top, gint64 *left);
+
+/* The crop × crop crop at (top, left) of im after a JPEG round trip at
+ * `quality` (1–100), into dst ([crop][crop][3]). The whole 16 × 16 blocks
+ * that hold the crop (counted from the image's corner, cut at its edges)
+ * are encoded (libjpeg's defaults: 4:2:0, so the region's MCUs are those a
+ * JPEG of the whole image would have), decoded, and the crop cut from
+ * them: but for a pixel at the region's edges, where chroma upsampling
+ * meets the edge, the crop is that of the whole image's JPEG. Fails only
+ * when libjpeg does. */
+gboolean dcr_cnn_cut_jpeg (const DcrCnnTrainImage *im, gint64 top, gint64 left, guint crop, int quality,
+                           guint8 *dst, GError **error);
 
 /* nn.Conv2d's default initialisation of every layer: weights and biases
  * U(−1/√fan_in, 1/√fan_in), fan_in = cin · k², drawn from rng layer after

@@ -3,7 +3,8 @@
 # synthetic image set of tests/make-dcr-images.py (fakes carry a periodic
 # high-frequency pattern): it trains a small CNN that tells the held-out
 # fakes from the reals, writes a file the backbone loads with the run
-# recorded in it; bad manifests, unknown folders, a missing output folder,
+# recorded in it (with --jpeg, its crops' JPEG round trips); bad manifests,
+# unknown folders, a missing output folder,
 # crops larger than every image and a malformed --arch exit 1 and write
 # nothing; usage errors exit 2. TAP output.
 #   test-cli-train-cnn.sh DCR PYTHON MAKE-IMAGES
@@ -45,6 +46,23 @@ check "the file records the run (format, shapes, options, counts, AUC)" [ $prc -
   >"$tmp/feat" 2>&1
 check "the backbone loads it (+cnn=)" grep -q '"backbone" : "mobilenet_v2_b10+cnn-v1@' "$tmp/feat"
 
+# --jpeg: crops through a JPEG round trip; the run is recorded with it
+"$dcr" train-cnn --real "$d/real" --fake "$d/fake" $small --epochs 2 --jpeg 0.5:50-90 -q \
+  --out "$tmp/j.safetensors" >"$tmp/out" 2>&1
+rc=$?
+sed 's/^/# /' "$tmp/out"
+"$py" - "$tmp/j.safetensors" "$tmp/c.safetensors" >"$tmp/check" 2>&1 <<'EOF'
+import json, struct, sys
+def opts(p):
+    b = open(p, 'rb').read()
+    return json.loads(json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']['training'])['options']
+assert opts(sys.argv[1])['jpeg'] == '0.5:50-90', opts(sys.argv[1])
+assert 'jpeg' not in opts(sys.argv[2]), opts(sys.argv[2])
+EOF
+prc=$?
+sed 's/^/# /' "$tmp/check"
+check "--jpeg trains and is recorded in the file (and only when given)" eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
+
 # a manifest: one fake partial, the rest whole (empty `partial`)
 f0=$(ls "$d/fake" | head -1)
 { echo "file,generator,partial"; for f in "$d"/fake/*.png; do
@@ -75,6 +93,9 @@ bad "a malformed --arch" 1 --real "$d/real" --fake "$d/fake" --arch 8:3 --out "$
 bad "a missing output folder" 1 --real "$d/real" --fake "$d/fake" $small --out "$tmp/none/x.safetensors"
 bad "no --out" 2 --real "$d/real" --fake "$d/fake"
 bad "an odd crop" 2 --real "$d/real" --fake "$d/fake" --crop 33 --out "$tmp/x.safetensors"
+for spec in 1.5:60-95 0.5:90-60 0.5:0-95 0.5:60 x:60-95 0.5:60-101; do
+  bad "--jpeg $spec" 2 --real "$d/real" --fake "$d/fake" $small --jpeg "$spec" --out "$tmp/x.safetensors"
+done
 bad "--val-real without --val-fake" 2 --real "$d/real" --fake "$d/fake" --val-real "$d/test-real" --out "$tmp/x.safetensors"
 
 echo "1..$n"

@@ -3,15 +3,18 @@
  * the backward pass through dcr_ref_conv2d_backward, AdamW), two updates so
  * the optimiser state counts; the crop labels and origins; learning a
  * synthetic task (fakes are ×2 nearest-neighbour upscales of noise); seeded
- * runs that repeat exactly; bad data. */
+ * runs that repeat exactly; the JPEG round trip of a crop against a JPEG of
+ * the whole image, and runs with it; bad data. */
 #include "dcr-test-util.h"
 #include "dcr-cnn-train.h"
+#include "dcr-image.h"
 #include "dcr-metrics.h"
 #include "dcr-op-conv.h"
 #include "dcr-op-grad.h"
 #include "dcr-op-loss.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static DcrCnn *
@@ -219,7 +222,7 @@ synth (guint32 seed, gboolean fake)
 }
 
 static DcrCnn *
-train_synth (guint64 seed, double *final_loss, guint8 ***pixels_out, guint *n_out)
+train_synth_jpeg (guint64 seed, double jpeg_p, double *final_loss, guint8 ***pixels_out, guint *n_out)
 {
   enum { N = 24 };
   guint8 **px = g_new (guint8 *, N);
@@ -239,12 +242,21 @@ train_synth (guint64 seed, double *final_loss, guint8 ***pixels_out, guint *n_ou
   o.crops_per_image = 4;
   o.lr = 1e-2;
   o.seed = seed;
+  o.jpeg_p = jpeg_p;
+  o.jpeg_qmin = 50;
+  o.jpeg_qmax = 90;
   g_autoptr (GError) err = NULL;
   DcrCnn *c = dcr_cnn_train (dcr_test_context (), arch, im, N, &o, NULL, NULL, final_loss, &err);
   g_assert_no_error (err);
   *pixels_out = px;
   *n_out = N;
   return c;
+}
+
+static DcrCnn *
+train_synth (guint64 seed, double *final_loss, guint8 ***pixels_out, guint *n_out)
+{
+  return train_synth_jpeg (seed, 0, final_loss, pixels_out, n_out);
 }
 
 static void
@@ -298,6 +310,140 @@ test_seeded (void)
   gsize nw = (gsize) a->layers[0].cout * 9 * 3;
   g_assert_cmpmem (a->layers[0].weight, nw * sizeof (float), b->layers[0].weight, nw * sizeof (float));
   g_assert_true (memcmp (a->layers[0].weight, d->layers[0].weight, nw * sizeof (float)) != 0);
+}
+
+/* A smooth picture with texture, in colour or grey: JPEG changes it
+ * visibly at quality 60. */
+static DcrImage *
+textured (guint w, guint h, gboolean grey)
+{
+  DcrImage *img = dcr_image_new (w, h);
+  g_autoptr (GRand) r = g_rand_new_with_seed (11);
+  for (guint y = 0; y < h; y++)
+    for (guint x = 0; x < w; x++)
+      for (guint c = 0; c < 3; c++)
+        img->pixels[((gsize) y * w + x) * 3 + c] =
+          grey && c ? img->pixels[((gsize) y * w + x) * 3]
+                    : (guint8) CLAMP (128 + 60 * sin (x * 0.21 + c) * cos (y * 0.13 - c) + g_rand_int_range (r, -20, 21),
+                                      0, 255);
+  return img;
+}
+
+/* max |a − b| over the crop × crop pixels, leaving out `margin` pixels at each side */
+static int
+max_diff (const guint8 *a, gsize a_stride, const guint8 *b, gsize b_stride, guint crop, guint margin)
+{
+  int m = 0;
+  for (guint y = margin; y < crop - margin; y++)
+    for (guint x = margin * 3; x < (crop - margin) * 3; x++)
+      m = MAX (m, abs ((int) a[y * a_stride + x] - (int) b[y * b_stride + x]));
+  return m;
+}
+
+static void
+test_jpeg_crop (void)
+{
+  enum { W = 112, H = 96, CROP = 48, Q = 60 };
+  g_autoptr (DcrImage) img = textured (W, H, FALSE);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GBytes) jpg = dcr_image_encode_jpeg (img, Q, &err);
+  g_assert_no_error (err);
+  g_autoptr (DcrImage) whole = dcr_image_load_from_bytes (jpg, "whole", NULL, &err);
+  g_assert_no_error (err);
+  DcrCnnTrainImage im = { img->pixels, W, H, FALSE, { 0 } };
+  guint8 crop[CROP * CROP * 3];
+  /* origins on the 16-pixel MCU grid and between (8 mod 16): the region
+   * starts at the MCU corner before the crop, so the crop's pixels are the
+   * whole image's JPEG's pixels, but for the region's far edges (chroma
+   * upsampling meets the edge there) */
+  const gint64 origins[][2] = { { 16, 32 }, { 8, 24 }, { 40, 56 }, { 0, 0 } };
+  for (gsize i = 0; i < G_N_ELEMENTS (origins); i++)
+    {
+      gint64 top = origins[i][0], left = origins[i][1];
+      g_assert_true (dcr_cnn_cut_jpeg (&im, top, left, CROP, Q, crop, &err));
+      g_assert_no_error (err);
+      const guint8 *w0 = whole->pixels + ((gsize) top * W + left) * 3, *o0 = img->pixels + ((gsize) top * W + left) * 3;
+      int d_whole = max_diff (crop, CROP * 3, w0, (gsize) W * 3, CROP, 2);
+      int d_orig = max_diff (crop, CROP * 3, o0, (gsize) W * 3, CROP, 2);
+      g_test_message ("origin (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "): max |crop − whole JPEG| %d inside, "
+                      "|crop − original| %d", top, left, d_whole, d_orig);
+      g_assert_cmpint (d_whole, ==, 0);
+      g_assert_cmpint (d_orig, >, 8);
+    }
+  /* the check has teeth: a round trip whose grid is 4 pixels off the
+   * image's differs from the whole image's JPEG everywhere */
+  g_autoptr (DcrImage) off = dcr_image_new (CROP, CROP);
+  for (guint y = 0; y < CROP; y++)
+    memcpy (off->pixels + (gsize) y * CROP * 3, img->pixels + ((gsize) (20 + y) * W + 36) * 3, CROP * 3);
+  g_autoptr (GBytes) offj = dcr_image_encode_jpeg (off, Q, &err);
+  g_autoptr (DcrImage) offd = dcr_image_load_from_bytes (offj, "off", NULL, &err);
+  g_assert_no_error (err);
+  int d_off = max_diff (offd->pixels, CROP * 3, whole->pixels + ((gsize) 20 * W + 36) * 3, (gsize) W * 3, CROP, 2);
+  g_test_message ("a grid 4 pixels off: max |crop − whole JPEG| %d", d_off);
+  g_assert_cmpint (d_off, >, 8);
+  /* the quality is the one asked for: a higher one comes closer to the
+   * original (grey, so that chroma subsampling's loss does not hide it) */
+  g_autoptr (DcrImage) grey = textured (W, H, TRUE);
+  DcrCnnTrainImage gim = { grey->pixels, W, H, FALSE, { 0 } };
+  guint8 hi[CROP * CROP * 3];
+  g_assert_true (dcr_cnn_cut_jpeg (&gim, 16, 32, CROP, 95, hi, &err));
+  const guint8 *o0 = grey->pixels + ((gsize) 16 * W + 32) * 3;
+  g_assert_true (dcr_cnn_cut_jpeg (&gim, 16, 32, CROP, Q, crop, &err));
+  double e_hi = 0, e_lo = 0;
+  for (guint y = 0; y < CROP; y++)
+    for (guint x = 0; x < CROP * 3; x++)
+      {
+        e_hi += fabs ((double) hi[y * CROP * 3 + x] - o0[(gsize) y * W * 3 + x]);
+        e_lo += fabs ((double) crop[y * CROP * 3 + x] - o0[(gsize) y * W * 3 + x]);
+      }
+  g_test_message ("mean |error| at q95 %.2f, at q%d %.2f", e_hi / (CROP * CROP * 3), Q, e_lo / (CROP * CROP * 3));
+  g_assert_cmpfloat (e_hi, <, 0.7 * e_lo);
+}
+
+static void
+test_jpeg_runs (void)
+{
+  double l1, l2, l0;
+  guint8 **p1, **p2, **p0;
+  guint n;
+  g_autoptr (DcrCnn) a = train_synth_jpeg (5, 0.5, &l1, &p1, &n);
+  g_autoptr (DcrCnn) b = train_synth_jpeg (5, 0.5, &l2, &p2, &n);
+  g_autoptr (DcrCnn) z = train_synth_jpeg (5, 0, &l0, &p0, &n);
+  free_pixels (p1, n);
+  free_pixels (p2, n);
+  free_pixels (p0, n);
+  g_test_message ("final loss with JPEG crops %.4f, without %.4f", l1, l0);
+  /* a run repeats exactly; the round trips change what the network saw */
+  g_assert_cmpfloat (l1, ==, l2);
+  gsize nw = (gsize) a->layers[0].cout * 9 * 3;
+  g_assert_cmpmem (a->layers[0].weight, nw * sizeof (float), b->layers[0].weight, nw * sizeof (float));
+  g_assert_true (memcmp (a->layers[0].weight, z->layers[0].weight, nw * sizeof (float)) != 0);
+  g_assert_true (isfinite (l1));
+  /* settings out of range are refused */
+  g_autofree guint8 *px = synth (1, FALSE);
+  g_autofree guint8 *pf = synth (2, TRUE);
+  DcrCnnTrainImage im[4];
+  for (int i = 0; i < 4; i++)
+    im[i] = (DcrCnnTrainImage) { i % 2 ? pf : px, SIDE, SIDE, i % 2, { 0 } };
+  g_autoptr (DcrCnn) arch = make_cnn (2, (const guint[]) { 3, 4, 1 }, (const guint[]) { 3, 1 },
+                                      (const guint[]) { 1, 1 }, 1);
+  const struct { double p; int lo, hi; } bad[] = { { 1.5, 60, 95 }, { -0.1, 60, 95 }, { 0.5, 90, 60 },
+                                                   { 0.5, 0, 95 }, { 0.5, 60, 101 }, { NAN, 60, 95 } };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      DcrCnnTrainOptions o;
+      dcr_cnn_train_options_init (&o);
+      o.epochs = 1;
+      o.batch = 4;
+      o.crop = 16;
+      o.jpeg_p = bad[i].p;
+      o.jpeg_qmin = bad[i].lo;
+      o.jpeg_qmax = bad[i].hi;
+      g_autoptr (GError) err = NULL;
+      g_assert_null (dcr_cnn_train (dcr_test_context (), arch, im, 4, &o, NULL, NULL, NULL, &err));
+      g_assert_error (err, DCR_CNN_TRAIN_ERROR, DCR_CNN_TRAIN_ERROR_DATA);
+      g_test_message ("%s", err->message);
+    }
 }
 
 static void
@@ -355,6 +501,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cnn-train/crops", test_crops);
   g_test_add_func ("/cnn-train/learn", test_learn);
   g_test_add_func ("/cnn-train/seeded", test_seeded);
+  g_test_add_func ("/cnn-train/jpeg-crop", test_jpeg_crop);
+  g_test_add_func ("/cnn-train/jpeg-runs", test_jpeg_runs);
   g_test_add_func ("/cnn-train/bad-data", test_bad_data);
   int rc = g_test_run ();
   dcr_test_context_teardown ();

@@ -505,6 +505,7 @@ run_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
       r->threshold = dec.threshold;
       r->jpeg_decision = cfg->jpeg_decision && r->detection.jpeg;
       r->score_fusion = cfg->fusion;
+      r->fusion_jpeg = cfg->fusion && cfg->fusion_jpeg && r->jpeg_decision;
       r->fusion_what = dcr_analysis_fusion_name (cfg, self->bb);
       dcr_cnn_map_from_detection (&r->detection, dcr_backbone_cnn (self->bb), img->width, img->height, &r->cnn_map);
       r->band_lo = dec.band_lo;

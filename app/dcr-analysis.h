@@ -100,6 +100,7 @@ typedef struct {
   DcrDetection detection;
   gboolean score_fusion; /* detection.p_fake fuses a forensic score (p_heads: the heads alone) */
   char *fusion_what;     /* which, as the score line names it (dcr_analysis_fusion_name); NULL without */
+  gboolean fusion_jpeg;  /* weighed by the model's fusion weights for JPEG files (a file judged as JPEG) */
   guint dim;           /* floats in detection.residual */
   float threshold, band_lo, band_hi;   /* the decision that gave the verdict */
   gboolean jpeg_decision;              /* it is the model's decision for JPEG files */

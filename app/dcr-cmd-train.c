@@ -201,7 +201,7 @@ dcr_cmd_train (int argc, char **argv)
   gboolean moco = FALSE;
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE, no_fusion = FALSE;
-  gboolean single_decision = FALSE;
+  gboolean single_decision = FALSE, jpeg_fusion = FALSE;
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
     { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },
@@ -248,6 +248,9 @@ dcr_cmd_train (int argc, char **argv)
     { "no-fusion", 0, 0, G_OPTION_ARG_NONE, &no_fusion,
       "With a CNN or a tile head in the backbone: do not fuse its score with the heads' (fused by default, fitted "
       "on the validation split; the CNN's top-block score when there is a CNN)", NULL },
+    { "jpeg-fusion", 0, 0, G_OPTION_ARG_NONE, &jpeg_fusion,
+      "Files judged as JPEG get fusion weights of their own, fitted on the validation JPEGs alone (the shared "
+      "weights, fitted on every validation file, serve the others)", NULL },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -266,6 +269,12 @@ dcr_cmd_train (int argc, char **argv)
   if (!val_real_dirs != !val_fake_dirs)
     {
       fprintf (stderr, "dcr: a validation set needs both --val-real and --val-fake\n");
+      return 2;
+    }
+  if (jpeg_fusion && (single_decision || no_fusion))
+    {
+      fprintf (stderr, "dcr: --jpeg-fusion goes with the JPEG decision and the score fusion: leave out %s\n",
+               single_decision ? "--single-decision" : "--no-fusion");
       return 2;
     }
   if (from_reals && !bank_path)
@@ -526,7 +535,7 @@ dcr_cmd_train (int argc, char **argv)
     DcrTrainOptions o = { .epochs = (guint) epochs, .batch = (guint) batch, .seed = (guint64) seed, .lr = lr,
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume, .fusion = (cnn || tiles) && !no_fusion, .fusion_column = fusion_column,
-                          .jpeg_decision = !single_decision,
+                          .jpeg_decision = !single_decision, .jpeg_fusion = jpeg_fusion,
                           .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };
@@ -555,7 +564,13 @@ dcr_cmd_train (int argc, char **argv)
                 "on %u)\n", sum.threshold, sum.band_lo, sum.band_hi, sum.val_auc_other, sum.n_val - sum.n_val_jpeg);
         printf ("JPEG files: threshold %.4f, inconclusive band [%.4f, %.4f) (validation AUC %.4f on %u)\n",
                 sum.jpeg.threshold, sum.jpeg.band_lo, sum.jpeg.band_hi, sum.val_auc_jpeg, sum.n_val_jpeg);
+        if (sum.fusion_jpeg)
+          printf ("JPEG files: fusion: p_fake = sigmoid(%.4f * heads' logit + %.4f * %s + %.4f); validation AUC "
+                  "on them %.4f with the shared fusion\n", sum.fusion_jpeg_w[0], sum.fusion_jpeg_w[1], fusion_what,
+                  sum.fusion_jpeg_w[2], sum.val_auc_jpeg_shared);
       }
+    if (jpeg_fusion && !sum.fusion_jpeg)
+      printf ("JPEG files: no fusion of their own (no JPEG decision or no fusion to go with)\n");
     else
       printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);
   }

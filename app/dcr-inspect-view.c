@@ -434,9 +434,9 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
    * own probability is shown beside it */
   g_autofree char *score =
       r->score_fusion
-          ? g_strdup_printf ("P(fake) %.3f (heads %.3f, fused with %s) · anomaly %.3f · threshold %.2f", d->p_fake,
-                             d->p_heads, r->fusion_what ? r->fusion_what : "a forensic score", d->anomaly,
-                             r->threshold)
+          ? g_strdup_printf ("P(fake) %.3f (heads %.3f, fused with %s%s) · anomaly %.3f · threshold %.2f",
+                             d->p_fake, d->p_heads, r->fusion_what ? r->fusion_what : "a forensic score",
+                             r->fusion_jpeg ? " by the weights for JPEG files" : "", d->anomaly, r->threshold)
           : g_strdup_printf ("P(fake) %.3f · anomaly %.3f · threshold %.2f", d->p_fake, d->anomaly, r->threshold);
   gtk_label_set_label (self->score_label, score);
   g_autoptr (GString) stab = g_string_new (NULL);

@@ -177,7 +177,7 @@ finish (DcrDetector *det, guint n, const gboolean *jpeg, DcrDetection *out, GErr
       (feat && !dcr_tensor_download_floats (det->features, feat, (gsize) n * dim, error)))
     return FALSE;
   for (guint i = 0; i < n; i++)
-    p[i] = dcr_model_p_fake (det->m, logits + 2 * i, feat ? feat + (gsize) i * dim : NULL);
+    p[i] = dcr_model_p_fake (det->m, logits + 2 * i, feat ? feat + (gsize) i * dim : NULL, jpeg && jpeg[i]);
   for (guint i = 0; i < n; i++)
     {
       DcrDetection *d = &out[i];

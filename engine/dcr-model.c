@@ -171,6 +171,10 @@ config_valid (const DcrModelConfig *c, const char *where, GError **error)
   else if (c->fusion && (c->fusion_column >= c->dim || !isfinite (c->fusion_w[0]) || !isfinite (c->fusion_w[1]) ||
                          !isfinite (c->fusion_w[2])))
     why = "a score fusion with a column outside the feature or weights that are not finite";
+  else if (c->fusion_jpeg && (!c->fusion || !c->jpeg_decision || !isfinite (c->fusion_jpeg_w[0]) ||
+                              !isfinite (c->fusion_jpeg_w[1]) || !isfinite (c->fusion_jpeg_w[2])))
+    why = "a score fusion for JPEG files without a score fusion and a JPEG decision, or with weights that are not "
+          "finite";
   if (!why)
     return TRUE;
   g_set_error (error, DCR_MODEL_ERROR, where ? DCR_MODEL_ERROR_FORMAT : DCR_MODEL_ERROR_INVALID,
@@ -267,7 +271,10 @@ dcr_model_set_jpeg_decision (DcrModel *m, const DcrDecision *d)
 {
   m->cfg.jpeg_decision = d != NULL;
   if (!d)
-    return;
+    {
+      m->cfg.fusion_jpeg = FALSE; /* it belongs to the JPEG decision */
+      return;
+    }
   m->cfg.jpeg.threshold = d->threshold;
   m->cfg.jpeg.band_lo = MIN (d->band_lo, d->threshold);
   m->cfg.jpeg.band_hi = MAX (d->band_hi, d->threshold);
@@ -293,10 +300,23 @@ dcr_model_set_fusion (DcrModel *m, guint column, const float *w)
 {
   m->cfg.fusion = w != NULL;
   if (!w)
-    return;
+    {
+      m->cfg.fusion_jpeg = FALSE;
+      return;
+    }
   g_return_if_fail (column < m->cfg.dim);
   m->cfg.fusion_column = column;
   memcpy (m->cfg.fusion_w, w, sizeof m->cfg.fusion_w);
+}
+
+void
+dcr_model_set_fusion_jpeg (DcrModel *m, const float *w)
+{
+  m->cfg.fusion_jpeg = w != NULL;
+  if (!w)
+    return;
+  g_return_if_fail (m->cfg.fusion);
+  memcpy (m->cfg.fusion_jpeg_w, w, sizeof m->cfg.fusion_jpeg_w);
 }
 
 static double
@@ -308,17 +328,18 @@ sigmoid (double x)
 /* The logit of p_fake from the heads' l1 − l0 (softmax(logits)_1 = σ(l1 − l0))
  * and the raw feature row f, fused when the model has fusion. */
 static double
-p_fake_logit (const DcrModelConfig *c, double heads, const float *f)
+p_fake_logit (const DcrModelConfig *c, double heads, const float *f, gboolean jpeg)
 {
   if (!c->fusion)
     return heads;
-  return c->fusion_w[0] * heads + (double) c->fusion_w[1] * f[c->fusion_column] + c->fusion_w[2];
+  const float *w = jpeg && c->fusion_jpeg ? c->fusion_jpeg_w : c->fusion_w;
+  return w[0] * heads + (double) w[1] * f[c->fusion_column] + w[2];
 }
 
 float
-dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f)
+dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f, gboolean jpeg)
 {
-  return (float) sigmoid (p_fake_logit (&m->cfg, (double) logits[1] - logits[0], f));
+  return (float) sigmoid (p_fake_logit (&m->cfg, (double) logits[1] - logits[0], f, jpeg));
 }
 
 DcrVerdict
@@ -470,14 +491,17 @@ dcr_model_save (DcrModel *m, const char *path, GError **error)
   g_autofree char *jt = fmt_float (m->cfg.jpeg.threshold), *jl = fmt_float (m->cfg.jpeg.band_lo),
                   *jh = fmt_float (m->cfg.jpeg.band_hi);
   g_autofree char *jpeg = g_strdup_printf ("%s,%s,%s", jt, jl, jh);
+  g_autofree char *fja = fmt_float (m->cfg.fusion_jpeg_w[0]), *fjb = fmt_float (m->cfg.fusion_jpeg_w[1]),
+                  *fjc = fmt_float (m->cfg.fusion_jpeg_w[2]);
+  g_autofree char *fusion_jpeg = g_strdup_printf ("%s,%s,%s", fja, fjb, fjc);
   const char *meta[] = {
     "format", DCR_MODEL_FORMAT, "version", version, "backbone", m->cfg.backbone_id, "dim", dim, "k", k,
     "hidden", hidden, "head_hidden", head_hidden, "gate", m->cfg.gate ? "true" : "false", "dropout", dropout,
     "threshold", thr, "band_lo", lo, "band_hi", hi, "training", m->cfg.training ? m->cfg.training : "{}",
     /* optional: left out without them (readers before the JPEG decision ignore it) */
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   };
-  guint o = G_N_ELEMENTS (meta) - 7;
+  guint o = G_N_ELEMENTS (meta) - 9;
   if (m->cfg.jpeg_decision)
     {
       meta[o++] = "jpeg_decision";
@@ -489,6 +513,11 @@ dcr_model_save (DcrModel *m, const char *path, GError **error)
       meta[o++] = fusion;
       meta[o++] = "fusion_column";
       meta[o++] = fusion_column;
+    }
+  if (m->cfg.fusion_jpeg)
+    {
+      meta[o++] = "fusion_jpeg";
+      meta[o++] = fusion_jpeg;
     }
   if (!dcr_safetensors_write (path, tensors, n, meta, error))
     return FALSE;
@@ -614,6 +643,25 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
         }
       c.jpeg_decision = TRUE;
       c.jpeg = (DcrDecision) { v[0], v[1], v[2] };
+    }
+  const char *fusion_jpeg = dcr_safetensors_metadata (st, "fusion_jpeg");
+  if (fusion_jpeg)
+    {
+      g_auto (GStrv) parts = g_strsplit (fusion_jpeg, ",", -1);
+      char *end = NULL;
+      gboolean ok = g_strv_length (parts) == 3;
+      for (int i = 0; ok && i < 3; i++)
+        {
+          c.fusion_jpeg_w[i] = (float) g_ascii_strtod (parts[i], &end);
+          ok = end != parts[i] && *end == '\0';
+        }
+      if (!ok)
+        {
+          g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
+                       "%s: the model's score fusion for JPEG files \"%s\" is not three numbers", name, fusion_jpeg);
+          return NULL;
+        }
+      c.fusion_jpeg = TRUE;
     }
   if (!config_valid (&c, name, error))
     return NULL;
@@ -930,7 +978,7 @@ dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, 
       if (logits)
         memcpy (logits + 2 * i, lg + 2 * i, 2 * sizeof (float));
       if (p_fake)
-        p_fake[i] = dcr_model_p_fake (run->m, lg + 2 * i, f ? f + i * d : NULL);
+        p_fake[i] = dcr_model_p_fake (run->m, lg + 2 * i, f ? f + i * d : NULL, FALSE);
       if (anomaly)
         anomaly[i] = (float) sigmoid (za[i]);
     }
@@ -1038,7 +1086,7 @@ dcr_model_ref_forward (DcrModel *m, const float *f, const float *r, guint n, gui
           logits[2 * i + 1] = (float) lg[1];
         }
       if (p_fake)
-        p_fake[i] = (float) sigmoid (p_fake_logit (&m->cfg, lg[1] - lg[0], f + i * d));
+        p_fake[i] = (float) sigmoid (p_fake_logit (&m->cfg, lg[1] - lg[0], f + i * d, FALSE));
       if (anomaly)
         anomaly[i] = (float) sigmoid (za);
       for (gsize j = 0; attention && j < l; j++)

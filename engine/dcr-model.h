@@ -66,6 +66,12 @@ typedef struct {
   gboolean fusion;
   guint fusion_column;
   float fusion_w[3];     /* a, b, c */
+  /* Optional, with fusion and a JPEG decision: the weights for files judged
+   * as JPEG, fitted on the validation split's JPEG files alone (same column);
+   * the weights above then serve the other files. JPEG changes how far each
+   * input can be trusted, so the two kinds may weigh them differently. */
+  gboolean fusion_jpeg;
+  float fusion_jpeg_w[3];
 } DcrModelConfig;
 
 typedef enum {
@@ -101,17 +107,23 @@ const char *dcr_model_path (DcrModel *m);
 const char *dcr_model_sha256 (DcrModel *m);
 void dcr_model_set_decision (DcrModel *m, float threshold, float band_lo, float band_hi);
 /* Sets the decision for JPEG files (lo and hi clamped around the threshold
- * as above), or removes it (d NULL). */
+ * as above), or removes it (d NULL, and the JPEG files' fusion weights with it). */
 void dcr_model_set_jpeg_decision (DcrModel *m, const DcrDecision *d);
 /* The decision for a file, JPEG or not: the model's JPEG decision for a
  * JPEG when it has one, else its decision. */
 DcrDecision dcr_model_decision (DcrModel *m, gboolean jpeg);
 void dcr_model_set_training (DcrModel *m, const char *json);
-/* Turns score fusion on (column < dim; weights finite) or off (w NULL). */
+/* Turns score fusion on (column < dim; weights finite) or off (w NULL, and
+ * the JPEG files' weights with it). */
 void dcr_model_set_fusion (DcrModel *m, guint column, const float *w);
-/* p_fake from the heads' logits and the raw feature row f (dim values),
- * fused when the model has fusion. */
-float dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f);
+/* Sets the fusion weights for files judged as JPEG (the model must have a
+ * fusion; weights finite; a saved model needs a JPEG decision with them),
+ * or removes them (w NULL). */
+void dcr_model_set_fusion_jpeg (DcrModel *m, const float *w);
+/* p_fake of a file from the heads' logits and the raw feature row f (dim
+ * values), fused when the model has fusion; jpeg: the file is judged as a
+ * JPEG (its fusion weights, when the model has them). */
+float dcr_model_p_fake (DcrModel *m, const float logits[2], const float *f, gboolean jpeg);
 /* The verdict on p_fake of a file, under dcr_model_decision (m, jpeg). */
 DcrVerdict dcr_model_verdict (DcrModel *m, float p_fake, gboolean jpeg);
 /* Parameters, in the PyTorch state_dict order and names of the reference
@@ -153,7 +165,8 @@ gboolean dcr_model_run_record_single (DcrModelRun *run, DcrSeq *seq, DcrRetrieva
                                       const DcrTensor *features, GError **error);
 
 /* After the sequence ran, the first n images' outputs (any may be NULL):
- * logits [n, 2], p_fake [n], anomaly [n] (σ of the head), attention [n, L]
+ * logits [n, 2], p_fake [n] (as for files other than JPEG: for a file
+ * judged as JPEG, dcr_model_p_fake), anomaly [n] (σ of the head), attention [n, L]
  * (the weights over the prototypes), residual [n, D] = |f̂ − r̂_1|, fused
  * [n, D]. */
 gboolean dcr_model_run_outputs (DcrModelRun *run, guint n, float *logits, float *p_fake, float *anomaly,

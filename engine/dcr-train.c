@@ -1073,6 +1073,17 @@ summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, cons
       INT ("n_val_other", s->n_val - s->n_val_jpeg);
       DBL ("val_auc_jpeg", s->val_auc_jpeg);
       DBL ("val_auc_other", s->val_auc_other);
+      if (s->fusion_jpeg)
+        {
+          json_builder_set_member_name (b, "fusion");
+          json_builder_begin_array (b);
+          for (int i = 0; i < 3; i++)
+            json_builder_add_double_value (b, s->fusion_jpeg_w[i]);
+          json_builder_end_array (b);
+          DBL ("val_auc_jpeg_shared_fusion", s->val_auc_jpeg_shared);
+          STR ("fusion_rule", "the score fusion's logistic regression on the validation split's JPEG files alone, "
+                              "for files judged as JPEG (val_auc_jpeg is under it)");
+        }
       STR ("rule", "threshold and band chosen by the threshold_rule and band_rule on the validation split's JPEG "
                    "files alone; the model's own threshold and band on its other files");
       json_builder_end_object (b);
@@ -1254,10 +1265,19 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   float thr = 0.5f, lo = 0.5f - BAND_MIN_HALF_WIDTH, hi = 0.5f + BAND_MIN_HALF_WIDTH;
   sum.val_auc = sum.val_ap = sum.val_eer = NAN;
   sum.val_auc_heads = sum.val_auc_jpeg = sum.val_auc_other = NAN;
+  sum.val_auc_jpeg_shared = NAN;
   dcr_model_set_fusion (m, 0, NULL);
+  /* a decision per kind of file, when both kinds have enough of each class */
+  gsize per_class[2][2] = { { 0 } };
+  for (gsize i = 0; o.jpeg_decision && data->jpeg && i < p.n_val; i++)
+    per_class[data->jpeg[p.val[i]] ? 1 : 0][val_y[i]]++;
+  gboolean split = o.jpeg_decision && data->jpeg && p.n_val;
+  for (int j = 0; j < 2; j++)
+    for (int c = 0; c < 2; c++)
+      split = split && per_class[j][c] >= DCR_TRAIN_DECISION_MIN_PER_CLASS;
+  g_autofree float *lg = g_new (float, 2 * MAX (p.n_val, 1));
   if (p.n_val && o.fusion)
     {
-      g_autofree float *lg = g_new (float, 2 * p.n_val);
       g_autofree double *x = g_new (double, 2 * p.n_val);
       if (!evaluate_logits (&p, eval, eval_seq, p.val, p.n_val, val_p, lg, error))
         return FALSE;
@@ -1276,11 +1296,51 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
         }
       sum.fusion = TRUE;
       dcr_model_set_fusion (m, o.fusion_column, sum.fusion_w);
+      if (o.jpeg_fusion && split)
+        {
+          /* the JPEG files' own weights, on the validation split's JPEG files alone */
+          g_autofree gint32 *jy = g_new (gint32, p.n_val);
+          gsize nj = 0;
+          for (gsize i = 0; i < p.n_val; i++)
+            if (data->jpeg[p.val[i]])
+              {
+                x[2 * nj] = x[2 * i];
+                x[2 * nj + 1] = x[2 * i + 1];
+                jy[nj++] = val_y[i];
+              }
+          if (!dcr_train_fit_fusion (x, jy, nj, sum.fusion_jpeg_w))
+            {
+              g_set_error (error, DCR_TRAIN_ERROR, DCR_TRAIN_ERROR_DATA,
+                           "the score fusion for JPEG files did not converge on the validation split's %zu JPEG "
+                           "files: the heads' logit and feature column %u separate them perfectly or not at all",
+                           nj, o.fusion_column);
+              return FALSE;
+            }
+          sum.fusion_jpeg = TRUE;
+        }
     }
   if (p.n_val)
     {
-      if (!evaluate (&p, eval, eval_seq, p.val, p.n_val, val_p, error))
+      if (!evaluate_logits (&p, eval, eval_seq, p.val, p.n_val, val_p, lg, error))
         return FALSE;
+      if (sum.fusion_jpeg)
+        {
+          /* p_fake of the JPEG files under their own weights (the run's is under the shared ones) */
+          g_autofree float *sp = g_new (float, p.n_val);
+          g_autofree gint32 *sy = g_new (gint32, p.n_val);
+          gsize cnt = 0;
+          for (gsize i = 0; i < p.n_val; i++)
+            if (data->jpeg[p.val[i]])
+              {
+                sp[cnt] = val_p[i];
+                sy[cnt++] = val_y[i];
+              }
+          sum.val_auc_jpeg_shared = dcr_metrics_roc_auc (sp, sy, cnt);
+          dcr_model_set_fusion_jpeg (m, sum.fusion_jpeg_w);
+          for (gsize i = 0; i < p.n_val; i++)
+            if (data->jpeg[p.val[i]])
+              val_p[i] = dcr_model_p_fake (m, lg + 2 * i, data->features + p.val[i] * p.dim, TRUE);
+        }
       DcrMetrics mt;
       thr = dcr_metrics_best_threshold (val_p, val_y, p.n_val, NULL);
       dcr_metrics_band (val_p, val_y, p.n_val, thr, BAND_MIN_PRECISION, BAND_MIN_HALF_WIDTH, &lo, &hi);
@@ -1288,16 +1348,8 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
       sum.val_auc = mt.auc;
       sum.val_ap = mt.ap;
       sum.val_eer = mt.eer;
-      /* a decision per kind of file, when both kinds have enough of each class */
       g_autofree float *sp = g_new (float, p.n_val);
       g_autofree gint32 *sy = g_new (gint32, p.n_val);
-      gsize per_class[2][2] = { { 0 } };
-      for (gsize i = 0; o.jpeg_decision && data->jpeg && i < p.n_val; i++)
-        per_class[data->jpeg[p.val[i]] ? 1 : 0][val_y[i]]++;
-      gboolean split = o.jpeg_decision && data->jpeg;
-      for (int j = 0; j < 2; j++)
-        for (int c = 0; c < 2; c++)
-          split = split && per_class[j][c] >= DCR_TRAIN_DECISION_MIN_PER_CLASS;
       for (int j = 1; split && j >= 0; j--)
         {
           gsize cnt = 0;
@@ -1333,6 +1385,8 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
   sum.band_hi = hi;
   dcr_model_set_decision (m, thr, lo, hi);
   dcr_model_set_jpeg_decision (m, sum.jpeg_decision ? &sum.jpeg : NULL);
+  if (sum.fusion_jpeg)
+    dcr_model_set_fusion_jpeg (m, sum.fusion_jpeg_w);
   g_autofree char *json = summary_json (m, data, &o, &sum);
   dcr_model_set_training (m, json);
   if (summary)

@@ -147,6 +147,10 @@ typedef struct {
    * and band are chosen on the other files and the JPEG decision on the
    * JPEG ones; otherwise one decision on all of them. */
   gboolean jpeg_decision;
+  /* With fusion and a JPEG decision: the validation split's JPEG files get
+   * fusion weights of their own, fitted on them alone (the shared weights
+   * are still fitted on every validation file and serve the others). */
+  gboolean jpeg_fusion;
 } DcrTrainOptions;
 
 #define DCR_TRAIN_DECISION_MIN_PER_CLASS 20
@@ -180,6 +184,9 @@ typedef struct {
   gboolean fusion;        /* fitted (DcrTrainOptions.fusion and a validation split) */
   float fusion_w[3];
   double val_auc_heads;   /* the heads' own validation AUC, before fusion */
+  gboolean fusion_jpeg;   /* fitted (DcrTrainOptions.jpeg_fusion, with a JPEG decision) */
+  float fusion_jpeg_w[3];
+  double val_auc_jpeg_shared; /* the validation JPEG files' AUC under the shared weights */
 } DcrTrainSummary;
 
 /* The score fusion's logistic regression (Newton's method in double, an L2

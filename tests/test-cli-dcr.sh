@@ -236,6 +236,31 @@ check "scan text output names the JPEG decision" \
 check "eval text output names the JPEG threshold and band" \
   eval 'grep -q "JPEG files: at the model.s JPEG threshold 0.5000" "$tmp/out" && grep -q "JPEG files \[0.0000, 1.0000))" "$tmp/out"'
 
+# a score fusion of its own for JPEG files (dcr train --jpeg-fusion fits one on the validation JPEGs; here it
+# is written into the metadata of the model, whose shared fusion dcr train fitted): the JPEG one gives every
+# file judged as JPEG p_fake σ(5) = 0.9933; PNGs keep their score
+set_meta "$tmp/mj.safetensors" "$tmp/mf.safetensors" fusion_jpeg "0,0,5"
+"$dcr" scan --model "$tmp/mf.safetensors" --bank "$d/bank.dcrbank" --json "$d/test-fake/scene00.png" \
+  "$tmp/jpg-fake/scene00.jpg" "$tmp/jpg-real/scene00.jpg" >"$tmp/scanf.json" 2>"$tmp/err"; rc=$?
+"$py" - "$tmp/scanf.json" "$tmp/scan1.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, math, sys
+png, jf, jr = json.load(open(sys.argv[1]))
+one, = json.load(open(sys.argv[2]))
+assert png['decision'] == 'other' and abs(png['p_fake'] - one['p_fake']) < 1e-6, (png['p_fake'], one['p_fake'])
+for j in (jf, jr):
+    assert j['decision'] == 'jpeg' and abs(j['p_fake'] - 1 / (1 + math.exp(-5))) < 1e-6, j['p_fake']
+    assert j['verdict'] == 'inconclusive', j['verdict']
+EOF
+prc=$?
+[ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
+check "a model's score fusion for JPEG files: JPEG files get it, PNGs keep the shared one" \
+  eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
+set_meta "$tmp/mj.safetensors" "$tmp/mfbad.safetensors" fusion_jpeg "0,x,5"
+"$dcr" scan --model "$tmp/mfbad.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "a model with a malformed JPEG fusion is refused" \
+  eval '[ $rc -eq 1 ] && grep -q "score fusion for JPEG files" "$tmp/err"'
+
 # PNGs saved from JPEGs (quality 85): their pixels carry the JPEG's 8×8 grid, so the JPEG decision judges
 # them, in scan (from the pixels) and in eval (from the feature cache, written by the first run, read by the
 # second)
@@ -292,6 +317,10 @@ check "a missing bank exits 1" [ $? -eq 1 ]
 check "scan without files is a usage error" [ $? -eq 2 ]
 "$dcr" train --real "$d/real" --out "$tmp/x.safetensors" >/dev/null 2>&1
 check "train without --fake is a usage error" [ $? -eq 2 ]
+"$dcr" train --real "$d/real" --fake "$d/fake" --jpeg-fusion --single-decision --out "$tmp/x.safetensors" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "--jpeg-fusion with --single-decision is a usage error that says why" \
+  eval '[ $rc -eq 2 ] && grep -q "leave out --single-decision" "$tmp/err" && [ ! -e "$tmp/x.safetensors" ]'
 
 # the forensic CNN's evidence: a backbone with a small random CNN (tests/cnn-ref.py), a model trained
 # for it, and a 200 × 150 picture with a patch of high-frequency texture; its columns, block means and

@@ -475,6 +475,8 @@ write_variant (const char *src, const char *dst, const char *key, const char *va
   g_autoptr (GPtrArray) meta = g_ptr_array_new ();
   for (guint i = 0; keys[i]; i++)
     {
+      if (!value && g_strcmp0 (keys[i], key) == 0)
+        continue; /* value NULL: the key left out */
       g_ptr_array_add (meta, (gpointer) keys[i]);
       g_ptr_array_add (meta, (gpointer) (g_strcmp0 (keys[i], key) == 0 ? value : dcr_safetensors_metadata (st, keys[i])));
     }
@@ -598,6 +600,50 @@ test_model_file (void)
   g_assert_cmpfloat (jc->jpeg.band_hi, ==, 0.85f);
   g_assert_cmpfloat (jc->threshold, ==, 0.4f);
   g_assert_true (jc->fusion);
+  g_assert_false (jc->fusion_jpeg);
+  /* JPEG files' own fusion weights survive the file and apply to JPEG files
+   * only; bad ones, or ones without a JPEG decision, are refused */
+  const float fjw[3] = { 0.25f, 2.5f, -0.75f };
+  dcr_model_set_fusion_jpeg (m, fjw);
+  g_assert_true (dcr_model_save (m, path, &err));
+  g_autoptr (DcrModel) fjl = dcr_model_load (dcr_test_context (), path, &err);
+  g_assert_no_error (err);
+  const DcrModelConfig *fjc = dcr_model_config (fjl);
+  g_assert_true (fjc->fusion_jpeg);
+  g_assert_cmpmem (fjc->fusion_jpeg_w, sizeof fjw, fjw, sizeof fjw);
+  g_assert_cmpmem (fjc->fusion_w, sizeof fw, fw, sizeof fw);
+  {
+    float row[10] = { 0 }, lgt[2] = { 0.5f, 1.5f };
+    row[7] = 0.8f;
+    double zj = 0.25 * 1.0 + 2.5 * 0.8 - 0.75, zo = 1.25 * 1.0 - 0.5 * 0.8 + 0.125;
+    g_assert_cmpfloat (fabs (dcr_model_p_fake (fjl, lgt, row, TRUE) - 1 / (1 + exp (-zj))), <, 1e-6);
+    g_assert_cmpfloat (fabs (dcr_model_p_fake (fjl, lgt, row, FALSE) - 1 / (1 + exp (-zo))), <, 1e-6);
+  }
+  struct { const char *key, *value; } fjbads[] = {
+    { "fusion_jpeg", "1,2" }, { "fusion_jpeg", "1,x,2" }, { "fusion_jpeg", "1,inf,2" },
+    { "jpeg_decision", NULL }, { "fusion", NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (fjbads); i++)
+    {
+      write_variant (path, bad, fjbads[i].key, fjbads[i].value, FALSE);
+      g_autoptr (DcrModel) x = dcr_model_load (dcr_test_context (), bad, &err);
+      g_assert_null (x);
+      g_assert_error (err, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT);
+      g_test_message ("fusion_jpeg, %s=%s: %s", fjbads[i].key, fjbads[i].value ? fjbads[i].value : "(none)",
+                      err->message);
+      g_clear_error (&err);
+    }
+  /* removing the JPEG decision or the fusion removes the JPEG weights */
+  dcr_model_set_jpeg_decision (m, NULL);
+  g_assert_false (dcr_model_config (m)->fusion_jpeg);
+  dcr_model_set_jpeg_decision (m, &jd);
+  dcr_model_set_fusion_jpeg (m, fjw);
+  dcr_model_set_fusion (m, 7, fw);
+  g_assert_true (dcr_model_config (m)->fusion_jpeg);
+  dcr_model_set_fusion (m, 0, NULL);
+  g_assert_false (dcr_model_config (m)->fusion_jpeg);
+  dcr_model_set_fusion (m, 7, fw);
+  g_assert_true (dcr_model_save (m, path, &err));
   struct { const char *value; } jbads[] = { { "0.5,0.1" }, { "0.5,0.1,x" }, { "0.5,nan,0.9" }, { "0.5,0.6,0.9" },
                                             { "0.5,0.1,1.5" }, { "" } };
   for (guint i = 0; i < G_N_ELEMENTS (jbads); i++)

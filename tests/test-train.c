@@ -847,11 +847,94 @@ test_jpeg_decision (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* JPEG files' own fusion weights: in the validation split's "JPEG" files
+ * the heads' evidence is erased (fresh photos for the fakes) and column 5
+ * carries the label; in its other files column 5 says the opposite (noise
+ * in training). The JPEG weights, fitted on the JPEG files alone, must lean
+ * on column 5 where the shared ones cannot, score those files better, and
+ * be what the model applies to files judged as JPEG. */
+static void
+test_jpeg_fusion (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GRand) rng = g_rand_new_with_seed (14);
+  float scenes[SCENES * D];
+  Synth s;
+  synth_make (&s, scenes, rng);
+  g_autoptr (DcrRetrieval) bank = bank_of (&s);
+  gsize nr = s.n_bank;
+  g_autofree gboolean *held = g_new0 (gboolean, s.n), *jpeg = g_new0 (gboolean, s.n);
+  for (gsize i = 0; i < s.n; i++)
+    {
+      gsize j = i < nr ? i : i - nr;
+      held[i] = j >= 8;
+      jpeg[i] = held[i] && (j % 2);
+      if (jpeg[i] && s.labels[i])
+        photo (rng, scenes + (j / 2) * D, s.features + i * D);
+      double sign = !held[i] ? 0.0 : jpeg[i] ? 1.5 : -1.5;
+      s.features[i * D + 5] = (float) (sign * s.labels[i] + 0.5 * gauss (rng));
+    }
+  DcrTrainData data = { s.features, s.labels, s.pair, (const char *const *) s.keys, s.n, bank,
+                        (const char *const *) s.bank_keys, held };
+  data.jpeg = jpeg;
+  DcrTrainOptions o = { .epochs = 20, .batch = 16, .seed = 3, .lr = 1e-2, .weight_decay = 1e-4, .fusion = TRUE,
+                        .fusion_column = 5, .jpeg_decision = TRUE, .jpeg_fusion = TRUE };
+  g_autoptr (DcrModel) m = new_model (4);
+  DcrTrainSummary sum;
+  g_assert_true (dcr_train_run (m, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_test_message ("shared fusion %.3f %.3f %.3f; JPEG %.3f %.3f %.3f; JPEG validation AUC %.3f (shared weights "
+                  "%.3f), others %.3f", sum.fusion_w[0], sum.fusion_w[1], sum.fusion_w[2], sum.fusion_jpeg_w[0],
+                  sum.fusion_jpeg_w[1], sum.fusion_jpeg_w[2], sum.val_auc_jpeg, sum.val_auc_jpeg_shared,
+                  sum.val_auc_other);
+  g_assert_true (sum.fusion && sum.jpeg_decision && sum.fusion_jpeg);
+  g_assert_cmpfloat (sum.fusion_jpeg_w[1], >, 1.0);
+  g_assert_cmpfloat (sum.fusion_jpeg_w[1], >, sum.fusion_w[1] + 1.0);
+  g_assert_cmpfloat (sum.val_auc_jpeg, >, sum.val_auc_jpeg_shared + 0.05);
+  g_assert_cmpfloat (sum.val_auc_jpeg, >, 0.85);
+  g_assert_cmpfloat (sum.val_auc_other, >, 0.85);
+  const DcrModelConfig *c = dcr_model_config (m);
+  g_assert_true (c->fusion_jpeg);
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpfloat (c->fusion_jpeg_w[i], ==, sum.fusion_jpeg_w[i]);
+  g_assert_nonnull (strstr (c->training, "\"fusion_rule\""));
+  /* the model's p_fake: the JPEG weights for a file judged as JPEG, the shared ones otherwise */
+  const guint n = 8;
+  float lg[2 * 8], p[8];
+  score_single_logits (m, bank, s.features, n, p, lg);
+  for (guint i = 0; i < n; i++)
+    for (int k = 0; k < 2; k++)
+      {
+        const float *w = k ? c->fusion_jpeg_w : c->fusion_w;
+        double z = w[0] * ((double) lg[2 * i + 1] - lg[2 * i]) + w[1] * s.features[i * D + 5] + w[2];
+        float got = dcr_model_p_fake (m, lg + 2 * i, s.features + i * D, k);
+        g_assert_cmpfloat (fabs (got - 1.0 / (1.0 + exp (-z))), <, 1e-6);
+      }
+
+  /* too few JPEG files for a JPEG decision: no JPEG fusion either */
+  for (gsize i = 0; i < s.n; i++)
+    if (jpeg[i] && !s.labels[i])
+      {
+        jpeg[i] = FALSE;
+        break;
+      }
+  g_autoptr (DcrModel) few = new_model (4);
+  g_assert_true (dcr_train_run (few, &data, &o, NULL, NULL, &sum, &err));
+  g_assert_no_error (err);
+  g_assert_false (sum.jpeg_decision);
+  g_assert_false (sum.fusion_jpeg);
+  g_assert_true (sum.fusion);
+  g_assert_false (dcr_model_config (few)->fusion_jpeg);
+  synth_clear (&s);
+  dcr_test_assert_no_validation_errors ();
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/train/end-to-end", test_end_to_end);
+  g_test_add_func ("/train/jpeg-fusion", test_jpeg_fusion);
   g_test_add_func ("/train/resume", test_resume);
   g_test_add_func ("/train/pair-only", test_pair_only);
   g_test_add_func ("/train/views", test_views);

@@ -569,10 +569,10 @@ dcr_cmd_train (int argc, char **argv)
                   "on them %.4f with the shared fusion\n", sum.fusion_jpeg_w[0], sum.fusion_jpeg_w[1], fusion_what,
                   sum.fusion_jpeg_w[2], sum.val_auc_jpeg_shared);
       }
-    if (jpeg_fusion && !sum.fusion_jpeg)
-      printf ("JPEG files: no fusion of their own (no JPEG decision or no fusion to go with)\n");
     else
       printf ("threshold: %.4f, inconclusive band [%.4f, %.4f)\n", sum.threshold, sum.band_lo, sum.band_hi);
+    if (jpeg_fusion && !sum.fusion_jpeg)
+      printf ("JPEG files: no fusion of their own (no JPEG decision or no fusion to go with)\n");
   }
 
   return 0;

@@ -67,11 +67,14 @@ logged "$work/train-tiles.txt" "$dcr" train-tiles --real "$data/train/real" --re
 # the training images — a crop of a partial fake is fake when its centre lies
 # in the regenerated rectangle. Its map gives three backbone columns (mean,
 # mean of the 4 highest ~48 px blocks, highest block), and `dcr train` fuses
-# the top-block score with the heads' logit.
+# the top-block score with the heads' logit. --jpeg: half the crops go
+# through a JPEG round trip at quality 60–95 first, fakes and resampled
+# images as well as reals, so that the network learns what survives JPEG
+# (eighteenth session; the model card has the runs).
 logged "$work/train-cnn.txt" "$dcr" train-cnn --real "$data/train/real" --real "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" --manifest "$data/manifest.csv" \
   --val-real "$data/val/real" --val-real "$data/val/resampled" --val-fake "$data/val/fake" --val-fake "$data/val/fake-anime4k" \
-  --arch 8:3:2,16:3:2,32:3:2,32:3:1 --epochs 30 --seed 1 --out "$here/cnn.safetensors"
+  --arch 8:3:2,16:3:2,32:3:2,32:3:1 --epochs 30 --seed 1 --jpeg 0.5:60-95 --out "$here/cnn.safetensors"
 
 # The default backbone's per-column standardisation, from the training images
 /usr/bin/python3 "$here/make-feature-norm.py" --tiles "$here/tile-head.safetensors" --cnn "$here/cnn.safetensors" \
@@ -101,7 +104,10 @@ PY
 # (leave one family out): the fusion, threshold and band are chosen for a
 # generator family the networks never saw, not for the trained ones alone.
 # The validation photos exist as PNG and as JPEG: the threshold and band are
-# chosen on each kind alone, and JPEG files get theirs (see the model card).
+# chosen on each kind alone, and JPEG files get theirs (see the model card);
+# --jpeg-fusion: JPEG files get fusion weights of their own too, fitted on
+# the validation JPEGs (they lean more on the CNN, whose evidence survives
+# JPEG better than the heads').
 logged "$work/train.txt" "$dcr" train \
   --real "$data/train/real" --negatives "$data/train/real-jpeg" --negatives "$data/train/resampled" \
   --fake "$data/train/fake" --fake "$data/train/fake-anime4k" \
@@ -110,7 +116,7 @@ logged "$work/train.txt" "$dcr" train \
   --bank "$work/bank.dcrbank" --bank-from-reals \
   --epochs 40 --batch 64 --lr 1e-3 --warmup 20 --weight-decay 1e-1 \
   --k 32 --hidden 256 --head-hidden 256 --lambda-supcon 0.05 --seed 1 \
-  --augment default --groups "$data/groups.csv" \
+  --augment default --groups "$data/groups.csv" --jpeg-fusion \
   --out "$work/model.safetensors"
 
 # The heads are shipped as F16 (dcr reads them into F32): half the size, so

@@ -101,7 +101,7 @@ for r in res[:-1]:
     assert all(p[i]['similarity'] >= p[i + 1]['similarity'] for i in range(2))
     assert all(q['source'].startswith(sys.argv[2] + '/real/') for q in p)
     assert len(r['top_channels']) == 10
-    assert all(c['tap'].startswith('block') or c['tap'] in ('residual', 'local') for c in r['top_channels'])
+    assert all(c['tap'].startswith('block') or c['tap'] in ('residual', 'local', 'tiles', 'cnn') for c in r['top_channels'])
     mags = [c['magnitude'] for c in r['top_channels']]
     assert mags == sorted(mags, reverse=True)
     truth = 'fake' if '/test-fake/' in r['file'] else 'real'
@@ -224,10 +224,17 @@ prc=$?
 [ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
 check "a model's JPEG decision: JPEG files follow it in scan and eval, PNGs keep the model's own" \
   eval '[ $rc -eq 0 ] && [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $prc -eq 0 ]'
-set_meta "$d/m.safetensors" "$tmp/mjbad.safetensors" jpeg_decision "0.5,0.6,0.9"
-"$dcr" scan --model "$tmp/mjbad.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
-  >/dev/null 2>"$tmp/err"; rc=$?
-check "a model with a JPEG decision outside its band is refused" eval '[ $rc -eq 1 ] && grep -q "JPEG decision" "$tmp/err"'
+# refused DESC MODEL KEY VALUE PATTERN: MODEL with its metadata KEY set to VALUE is refused by scan (exit 1,
+# PATTERN in the message)
+refused() {
+  set_meta "$2" "$tmp/bad-meta.safetensors" "$3" "$4"
+  "$dcr" scan --model "$tmp/bad-meta.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
+    >/dev/null 2>"$tmp/err"
+  rc=$? pat=$5
+  check "$1" eval '[ $rc -eq 1 ] && grep -q "$pat" "$tmp/err"'
+}
+refused "a model with a JPEG decision outside its band is refused" "$d/m.safetensors" jpeg_decision "0.5,0.6,0.9" \
+  "JPEG decision"
 "$dcr" scan --model "$tmp/mj.safetensors" --bank "$d/bank.dcrbank" "$tmp/jpg-fake/scene00.jpg" >"$tmp/out" 2>&1
 check "scan text output names the JPEG decision" \
   grep -q "scene00.jpg: inconclusive (p_fake .*); the model's decision for JPEG files: threshold 0.50, band \[0.00, 1.00)" "$tmp/out"
@@ -255,11 +262,8 @@ prc=$?
 [ $prc -eq 0 ] || sed 's/^/# /' "$tmp/check" "$tmp/err"
 check "a model's score fusion for JPEG files: JPEG files get it, PNGs keep the shared one" \
   eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
-set_meta "$tmp/mj.safetensors" "$tmp/mfbad.safetensors" fusion_jpeg "0,x,5"
-"$dcr" scan --model "$tmp/mfbad.safetensors" --bank "$d/bank.dcrbank" "$d/test-real/scene00.png" \
-  >/dev/null 2>"$tmp/err"; rc=$?
-check "a model with a malformed JPEG fusion is refused" \
-  eval '[ $rc -eq 1 ] && grep -q "score fusion for JPEG files" "$tmp/err"'
+refused "a model with a malformed JPEG fusion is refused" "$tmp/mj.safetensors" fusion_jpeg "0,x,5" \
+  "score fusion for JPEG files"
 
 # PNGs saved from JPEGs (quality 85): their pixels carry the JPEG's 8×8 grid, so the JPEG decision judges
 # them, in scan (from the pixels) and in eval (from the feature cache, written by the first run, read by the

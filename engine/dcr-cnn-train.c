@@ -343,7 +343,13 @@ dcr_cnn_cut_jpeg (const DcrCnnTrainImage *im, gint64 top, gint64 left, guint cro
   g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpg, "training crop", NULL, error);
   if (!back)
     return FALSE;
-  g_return_val_if_fail (back->width == rw && back->height == rh, FALSE);
+  if (back->width != rw || back->height != rh)
+    {
+      g_set_error (error, DCR_CNN_TRAIN_ERROR, DCR_CNN_TRAIN_ERROR_DATA,
+                   "a training crop's JPEG round trip came back %u×%u instead of %u×%u", back->width, back->height,
+                   rw, rh);
+      return FALSE;
+    }
   for (guint y = 0; y < crop; y++)
     memcpy (dst + (gsize) y * crop * 3, back->pixels + ((gsize) (top - r0 + y) * rw + (left - c0)) * 3,
             (gsize) crop * 3);

@@ -564,6 +564,24 @@ meta_float (DcrSafetensors *st, const char *key, float *out, GError **error)
   return TRUE;
 }
 
+/* Metadata "a,b,c": three numbers into v (finite ones when `finite`; the
+ * fusions' weights are checked by config_valid). */
+static gboolean
+parse_three (const char *text, float v[3], gboolean finite)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  if (g_strv_length (parts) != 3)
+    return FALSE;
+  for (int i = 0; i < 3; i++)
+    {
+      char *end = NULL;
+      v[i] = (float) g_ascii_strtod (parts[i], &end);
+      if (end == parts[i] || *end != '\0' || (finite && !isfinite (v[i])))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 DcrModel *
 dcr_model_load (DcrContext *ctx, const char *path, GError **error)
 {
@@ -605,15 +623,7 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
   const char *fusion = dcr_safetensors_metadata (st, "fusion");
   if (fusion)
     {
-      g_auto (GStrv) parts = g_strsplit (fusion, ",", -1);
-      char *end = NULL;
-      gboolean ok = g_strv_length (parts) == 3 && meta_uint (st, "fusion_column", &c.fusion_column, NULL);
-      for (int i = 0; ok && i < 3; i++)
-        {
-          c.fusion_w[i] = (float) g_ascii_strtod (parts[i], &end);
-          ok = end != parts[i] && *end == '\0';
-        }
-      if (!ok)
+      if (!meta_uint (st, "fusion_column", &c.fusion_column, NULL) || !parse_three (fusion, c.fusion_w, FALSE))
         {
           g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
                        "%s: the model's score fusion \"%s\" is not three numbers with a \"fusion_column\"", name,
@@ -625,16 +635,8 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
   const char *jpeg = dcr_safetensors_metadata (st, "jpeg_decision");
   if (jpeg)
     {
-      g_auto (GStrv) parts = g_strsplit (jpeg, ",", -1);
       float v[3] = { 0 };
-      char *end = NULL;
-      gboolean ok = g_strv_length (parts) == 3;
-      for (int i = 0; ok && i < 3; i++)
-        {
-          v[i] = (float) g_ascii_strtod (parts[i], &end);
-          ok = end != parts[i] && *end == '\0' && isfinite (v[i]);
-        }
-      if (!ok)
+      if (!parse_three (jpeg, v, TRUE))
         {
           g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
                        "%s: the model's JPEG decision \"%s\" is not three numbers (threshold, band low, band high)",
@@ -647,15 +649,7 @@ dcr_model_load (DcrContext *ctx, const char *path, GError **error)
   const char *fusion_jpeg = dcr_safetensors_metadata (st, "fusion_jpeg");
   if (fusion_jpeg)
     {
-      g_auto (GStrv) parts = g_strsplit (fusion_jpeg, ",", -1);
-      char *end = NULL;
-      gboolean ok = g_strv_length (parts) == 3;
-      for (int i = 0; ok && i < 3; i++)
-        {
-          c.fusion_jpeg_w[i] = (float) g_ascii_strtod (parts[i], &end);
-          ok = end != parts[i] && *end == '\0';
-        }
-      if (!ok)
+      if (!parse_three (fusion_jpeg, c.fusion_jpeg_w, FALSE))
         {
           g_set_error (error, DCR_MODEL_ERROR, DCR_MODEL_ERROR_FORMAT,
                        "%s: the model's score fusion for JPEG files \"%s\" is not three numbers", name, fusion_jpeg);

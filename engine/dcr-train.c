@@ -1321,7 +1321,14 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
     }
   if (p.n_val)
     {
-      if (!evaluate_logits (&p, eval, eval_seq, p.val, p.n_val, val_p, lg, error))
+      if (sum.fusion)
+        {
+          /* the heads' logits are those the fusion was fitted on: P(fake) from them on the host, under the
+           * shared weights (as the run would give it), without a second pass over the validation split */
+          for (gsize i = 0; i < p.n_val; i++)
+            val_p[i] = dcr_model_p_fake (m, lg + 2 * i, data->features + p.val[i] * p.dim, FALSE);
+        }
+      else if (!evaluate (&p, eval, eval_seq, p.val, p.n_val, val_p, error))
         return FALSE;
       if (sum.fusion_jpeg)
         {

@@ -295,7 +295,7 @@ def generate_upscayl(records, out):
     for i, rec in enumerate(todo):
         lr = lowres_of(rec)
         sr = up.upscale(rec['generator'], np.asarray(lr))
-        ncnn.check_output(rec['generator'], rec['crop'], sr, lr, upscayl.MIN_PSNR_VS_BICUBIC)
+        ncnn.check_output(rec['generator'], rec['crop'], sr, lr)
         Image.fromarray(sr).save(rec['src'] + '.tmp.png')
         os.replace(rec['src'] + '.tmp.png', rec['src'])
         if (i + 1) % 100 == 0:

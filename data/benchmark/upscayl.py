@@ -59,10 +59,6 @@ WEIGHTS = {'realesrgan-x4plus-x4': 3.0, 'realesrgan-x4fast-x4': 1.0}
 PREPAD = 10            # upscayl-bin's border: the input reflected by 10 pixels
 AGREEMENT_PSNR = 36.0  # dB between ncnn_torch and upscayl-bin (lowest seen: 41.2)
 AGREEMENT_INPUTS = 2   # inputs per model that upscayl-bin is run on
-# An output this far from the bicubic upscale of its input is broken: as in
-# ncnn.py (x4plus gave 15.6 dB on a crop of plasma's Grey, by eye a
-# faithful upscale; noise is ~10 dB).
-MIN_PSNR_VS_BICUBIC = ncnn.MIN_PSNR_VS_BICUBIC
 
 
 def unpack(dest):

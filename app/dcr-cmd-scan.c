@@ -6,6 +6,7 @@
 #include "dcr-cli-detect.h"
 #include "dcr-detector.h"
 #include "dcr-metrics.h"
+#include "dcr-walk.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -81,9 +82,57 @@ item_load (Item *it)
  * machine the decoding and the JPEG-grid search, not the GPU, set a scan's
  * speed (BENCHMARKS.md, fifteenth session). */
 
+/* A file to scan, or something named or found that cannot be (its reason). */
+typedef struct {
+  char *path;
+  char *reason;
+} Entry;
+
+static void
+entry_clear (gpointer data)
+{
+  Entry *e = data;
+  g_free (e->path);
+  g_free (e->reason);
+}
+
+static void
+walk_file (const char *path, gpointer entries)
+{
+  Entry e = { g_strdup (path), NULL };
+  g_array_append_val ((GArray *) entries, e);
+}
+
+static void
+walk_reject (const char *path, char *reason, gpointer entries)
+{
+  Entry e = { g_strdup (path), reason };
+  g_array_append_val ((GArray *) entries, e);
+}
+
+/* The files named, with the files under the folders named (dcr-walk.h);
+ * a path that cannot be walked becomes an entry with its reason. */
+static GArray *
+collect_entries (char **paths, int n)
+{
+  GArray *entries = g_array_new (FALSE, FALSE, sizeof (Entry));
+  g_array_set_clear_func (entries, entry_clear);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr (GError) err = NULL;
+      if (!dcr_walk_paths ((const char *const *) paths + i, 1, seen, walk_file, walk_reject, entries, &err))
+        {
+          Entry e = { g_strdup (paths[i]), g_strdup (err->message) };
+          g_array_append_val (entries, e);
+        }
+    }
+  return entries;
+}
+
 typedef struct {
   Item *items;
-  char **paths;
+  const Entry *entries;
   guint n;
 } LoadJob;
 
@@ -98,8 +147,15 @@ load_part (gpointer data)
   LoadPart *lp = data;
   for (guint i = lp->first; i < lp->job->n; i += lp->step)
     {
-      lp->job->items[i] = (Item) { lp->job->paths[i] };
-      item_load (&lp->job->items[i]);
+      const Entry *e = &lp->job->entries[i];
+      lp->job->items[i] = (Item) { e->path };
+      if (e->reason)
+        /* the walk's reasons name the path already when they come from a named one */
+        lp->job->items[i].error = g_error_new (G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s%s%s",
+                                               g_str_has_prefix (e->reason, e->path) ? "" : e->path,
+                                               g_str_has_prefix (e->reason, e->path) ? "" : ": ", e->reason);
+      else
+        item_load (&lp->job->items[i]);
     }
   return NULL;
 }
@@ -247,20 +303,34 @@ dcr_cmd_scan (int argc, char **argv)
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype, "f32 or f16 (storage)", "TYPE" },
     { NULL }
   };
-  g_autoptr (GOptionContext) oc = g_option_context_new ("FILE… - real, fake or inconclusive, and why");
+  g_autoptr (GOptionContext) oc = g_option_context_new ("PATH… - real, fake or inconclusive, and why");
+  g_option_context_set_description (
+      oc, "PATH is an image file (PNG or JPEG, told by content) or a folder, walked recursively in name order\n"
+          "(links to folders are not followed). Every file found is scanned; one that cannot be (not an\n"
+          "image, damaged, too small) gets its reason, on stderr and in the JSON, and the others go on.\n"
+          "Evidence files are only opened read-only.\n"
+          "Exit status: 0 every file was scanned, 1 some could not be (or nothing was found), 2 usage error.");
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc < 2 || batch < 1 || (g_strcmp0 (dtype, "f32") != 0 && g_strcmp0 (dtype, "f16") != 0))
     {
-      fprintf (stderr, "dcr: scan needs at least one image (and --batch ≥ 1, --dtype f32|f16)\n");
+      fprintf (stderr, "dcr: scan needs at least one image or folder (and --batch ≥ 1, --dtype f32|f16)\n");
       return 2;
     }
   g_autoptr (GError) err = NULL;
+  g_autoptr (GArray) walked = collect_entries (argv + 1, argc - 1);
+  const Entry *ent = (const Entry *) walked->data;
+  int total = (int) walked->len;
+  if (!total)
+    {
+      fprintf (stderr, "dcr: no files in the folder%s given\n", argc > 2 ? "s" : "");
+      return 1;
+    }
   g_auto (DcrCliSetup) s = { 0 };
   DcrDtype dt;
   if (!dcr_cli_dtype_from_name (dtype, &dt, &err)
-      || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, count, (guint) MIN (batch, argc - 1), &err))
+      || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, count, (guint) MIN (batch, total), &err))
     return dcr_cli_fail (err);
   dcr_detector_set_tile_maps (s.det, tile_map);
   guint b = dcr_detector_batch (s.det);
@@ -273,16 +343,16 @@ dcr_cmd_scan (int argc, char **argv)
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree guint *slot = g_new0 (guint, b);
   int failed = 0;
-  LoadJob jobs[2] = { { items0, argv + 1, MIN (b, (guint) (argc - 1)) } };
+  LoadJob jobs[2] = { { items0, ent, MIN (b, (guint) total) } };
   load_batch (&jobs[0]);
-  for (int start = 1, k = 0; start < argc; start += (int) b, k++)
+  for (int start = 0, k = 0; start < total; start += (int) b, k++)
     {
       Item *items = bufs[k & 1];
       guint n = jobs[k & 1].n, m = 0;
       GThread *next = NULL;
-      if (start + (int) b < argc)
+      if (start + (int) b < total)
         {
-          jobs[(k + 1) & 1] = (LoadJob) { bufs[(k + 1) & 1], argv + start + b, MIN (b, (guint) (argc - start - (int) b)) };
+          jobs[(k + 1) & 1] = (LoadJob) { bufs[(k + 1) & 1], ent + start + b, MIN (b, (guint) (total - start - (int) b)) };
           next = g_thread_new ("dcr-decode", load_batch, &jobs[(k + 1) & 1]);
         }
       for (guint i = 0; i < n; i++)

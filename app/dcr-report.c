@@ -7,6 +7,7 @@
 #include "dcr-config.h"
 #include "dcr-report-private.h"
 #include "dcr-tile-head.h"
+#include "dcr-walk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,93 +168,16 @@ queue_rejected (DcrReport *r, const char *path, char *reason)
   it->reason = reason;
 }
 
-static int
-cmp_names (gconstpointer a, gconstpointer b)
+static void
+walk_file (const char *path, gpointer r)
 {
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
+  queue_item (r, path);
 }
 
-static gboolean
-add_path (DcrReport *r, const char *path, guint depth, GError **error)
+static void
+walk_reject (const char *path, char *reason, gpointer r)
 {
-  GStatBuf st;
-  gboolean top = depth == 0;
-  if ((top ? g_stat (path, &st) : g_lstat (path, &st)) != 0)
-    {
-      int e = errno;
-      if (top)
-        {
-          g_set_error (error, DCR_REPORT_ERROR, DCR_REPORT_ERROR_INPUT, "%s: %s", path, g_strerror (e));
-          return FALSE;
-        }
-      queue_rejected (r, path, g_strdup_printf ("cannot be examined: %s", g_strerror (e)));
-      return TRUE;
-    }
-  if (S_ISLNK (st.st_mode))
-    {
-      /* a link to a file is followed; a link to a folder could loop */
-      if (g_stat (path, &st) != 0)
-        {
-          queue_rejected (r, path, g_strdup ("symbolic link to nothing"));
-          return TRUE;
-        }
-      if (S_ISDIR (st.st_mode))
-        {
-          queue_rejected (r, path, g_strdup ("symbolic link to a folder, not followed"));
-          return TRUE;
-        }
-    }
-  if (S_ISDIR (st.st_mode))
-    {
-      if (depth > 64)
-        {
-          queue_rejected (r, path, g_strdup ("folder nested too deep (over 64 levels), not walked"));
-          return TRUE;
-        }
-      g_autoptr (GError) err = NULL;
-      g_autoptr (GDir) d = g_dir_open (path, 0, &err);
-      if (!d)
-        {
-          if (top)
-            {
-              g_set_error (error, DCR_REPORT_ERROR, DCR_REPORT_ERROR_INPUT, "%s: cannot read the folder: %s", path,
-                           err->message);
-              return FALSE;
-            }
-          queue_rejected (r, path, g_strdup_printf ("folder cannot be read: %s", err->message));
-          return TRUE;
-        }
-      g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-      const char *name;
-      while ((name = g_dir_read_name (d)))
-        g_ptr_array_add (names, g_strdup (name));
-      g_ptr_array_sort (names, cmp_names);
-      for (guint i = 0; i < names->len; i++)
-        {
-          g_autofree char *child = g_build_filename (path, names->pdata[i], NULL);
-          if (!add_path (r, child, depth + 1, error))
-            return FALSE;
-        }
-      return TRUE;
-    }
-  if (!S_ISREG (st.st_mode))
-    {
-      queue_rejected (r, path, g_strdup ("not a regular file (a device, pipe or socket)"));
-      return TRUE;
-    }
-  char *real = realpath (path, NULL);
-  if (real && g_hash_table_contains (r->seen, real))
-    {
-      free (real);
-      return TRUE;
-    }
-  if (real)
-    {
-      g_hash_table_add (r->seen, g_strdup (real));
-      free (real);
-    }
-  queue_item (r, path);
-  return TRUE;
+  queue_rejected (r, path, reason);
 }
 
 gboolean
@@ -261,10 +185,11 @@ dcr_report_add_inputs (DcrReport *r, const char *const *paths, guint n, GError *
 {
   if (!r->intake)
     r->intake = g_date_time_new_now_utc ();
-  for (guint i = 0; i < n; i++)
-    if (!add_path (r, paths[i], 0, error))
-      return FALSE;
-  return TRUE;
+  g_autoptr (GError) err = NULL;
+  if (dcr_walk_paths (paths, n, r->seen, walk_file, walk_reject, r, &err))
+    return TRUE;
+  g_set_error_literal (error, DCR_REPORT_ERROR, DCR_REPORT_ERROR_INPUT, err->message);
+  return FALSE;
 }
 
 /* SHA-256 and size of a file read through an O_RDONLY descriptor. */

@@ -3,7 +3,7 @@
 # synthetic image set (tests/make-dcr-images.py): `dcr train` builds a bank
 # from the reals, a model with its threshold and band, resumes from its
 # checkpoint; `dcr scan` tells held-out reals from fakes with its evidence
-# in JSON, reports non-images as {file, error} with exit status 1, reads
+# in JSON, walks folders, reports non-images as {file, error} with exit status 1, reads
 # evidence without changing it and refuses a model of another backbone;
 # `dcr eval` gives the metrics. TAP output.
 #   test-cli-dcr.sh DCR PYTHON MAKE-IMAGES
@@ -122,6 +122,32 @@ check "scan names the unreadable file on stderr" grep -q 'notes.txt' "$tmp/err"
 
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$d/test-fake/scene00.png" >"$tmp/out" 2>&1; rc=$?
 check "scan text output" [ $rc -eq 0 ] && grep -q 'scene00.png: \(fake\|real\|inconclusive\) (p_fake' "$tmp/out"
+
+# scan walks folders: files in name order, nested folders too; a link to a folder is not followed, a file named
+# twice is scanned once, a missing path gets its reason and the rest go on; an empty folder says so
+mkdir -p "$tmp/walk/sub" "$tmp/walk-empty"
+cp "$d/test-real/scene00.png" "$tmp/walk/b.png"
+cp "$d/test-fake/scene00.png" "$tmp/walk/sub/a.png"
+ln -s "$d/test-real" "$tmp/walk/link"
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json "$tmp/walk" "$tmp/walk/b.png" \
+  "$tmp/missing.png" >"$tmp/walk.json" 2>"$tmp/err"; rc=$?
+"$py" - "$tmp/walk.json" "$tmp/scan.json" "$tmp" "$d" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+res, alone, tmp, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
+files = [r['file'] for r in res]
+assert files == [tmp + '/walk/b.png', tmp + '/walk/link', tmp + '/walk/sub/a.png', tmp + '/missing.png'], files
+assert 'symbolic link to a folder' in res[1]['error'], res[1]
+assert 'No such file' in res[3]['error'] and 'p_fake' not in res[3], res[3]
+by = {r['file']: r for r in alone}
+for got, src in [(res[0], d + '/test-real/scene00.png'), (res[2], d + '/test-fake/scene00.png')]:
+    assert got['sha256'] == by[src]['sha256'], got['file']
+    assert abs(got['p_fake'] - by[src]['p_fake']) < 1e-5, (got['p_fake'], by[src]['p_fake'])
+EOF
+prc=$?; sed 's/^/# /' "$tmp/check"
+check "scan walks folders in name order, once per file, links to folders not followed" \
+  eval '[ $rc -eq 1 ] && [ $prc -eq 0 ] && grep -q "missing.png: No such file" "$tmp/err"'
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$tmp/walk-empty" >/dev/null 2>"$tmp/err"; rc=$?
+check "scan of an empty folder exits 1 and says so" eval '[ $rc -eq 1 ] && grep -q "no files in the folder given" "$tmp/err"'
 
 "$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
   --json >"$tmp/eval.json" 2>"$tmp/err"; rc=$?

@@ -54,7 +54,9 @@ usage (FILE *out)
   for (gsize i = 0; i < G_N_ELEMENTS (subs); i++)
     {
       g_autofree char *head = g_strdup_printf ("%s BANK %s", subs[i].name, subs[i].args);
-      fprintf (out, "  %-22s %s\n", head, subs[i].summary);
+      /* padded by characters, not bytes: "…" is three bytes wide in UTF-8 */
+      glong pad = MAX (0, 22 - g_utf8_strlen (head, -1));
+      fprintf (out, "  %s%*s %s\n", head, (int) pad, "", subs[i].summary);
     }
   fprintf (out, "\nRun `dcr bank COMMAND --help` for a command's options.\n");
 }

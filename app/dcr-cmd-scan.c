@@ -486,6 +486,7 @@ dcr_cmd_eval (int argc, char **argv)
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree float *rows = g_new (float, (gsize) b * dim);
   g_autofree gboolean *jpeg = g_new (gboolean, b);
+  guint n_scored = 0, n_failed_before = 0;
   for (gint32 cls = 0; cls < 2; cls++)
     {
       float *features = NULL;
@@ -531,6 +532,15 @@ dcr_cmd_eval (int argc, char **argv)
         dcr_feature_item_clear (&items[i]);
       g_free (items);
       g_free (features);
+      if (scores->len == n_scored)
+        {
+          /* the metrics need both classes: say so rather than print NaNs */
+          fprintf (stderr, "dcr: eval: no %s images could be read under %s (%u could not be read); the AUC, AP and "
+                   "EER need real and fake images\n", cls ? "fake" : "real", dirs[cls], n_failed - n_failed_before);
+          return 1;
+        }
+      n_scored = scores->len;
+      n_failed_before = n_failed;
     }
   const DcrModelConfig *cfg = dcr_model_config (s.model);
   float thr = isfinite (threshold) ? (float) threshold : cfg->threshold;

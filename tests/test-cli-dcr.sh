@@ -345,6 +345,11 @@ check "no model: says how to train one" [ $rc -eq 1 ] && grep -q 'dcr train' "$t
 check "a missing bank exits 1" [ $? -eq 1 ]
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" >/dev/null 2>&1
 check "scan without files is a usage error" [ $? -eq 2 ]
+mkdir -p "$tmp/no-reals"
+"$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$tmp/no-reals" --fake "$d/test-fake" \
+  >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "eval with no real images exits 1 and says why, no NaN metrics" \
+  eval '[ $rc -eq 1 ] && grep -q "no real images could be read under .*no-reals" "$tmp/err" && ! grep -q nan "$tmp/out"'
 "$dcr" train --real "$d/real" --out "$tmp/x.safetensors" >/dev/null 2>&1
 check "train without --fake is a usage error" [ $? -eq 2 ]
 "$dcr" train --real "$d/real" --fake "$d/fake" --jpeg-fusion --single-decision --out "$tmp/x.safetensors" \

@@ -4,6 +4,7 @@
  * if any failed. */
 #include "dcr-cli.h"
 #include "dcr-backbone.h"
+#include "dcr-walk.h"
 
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -79,14 +80,23 @@ dcr_cmd_features (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) oc = g_option_context_new ("IMAGE… - print backbone features");
+  g_autoptr (GOptionContext) oc = g_option_context_new ("PATH… - print backbone features");
+  g_option_context_set_description (oc, "PATH is an image file or a folder, walked recursively in name order.");
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc < 2)
     {
-      fprintf (stderr, "dcr: features: give at least one image\n");
+      fprintf (stderr, "dcr: features: give at least one image or folder\n");
       return 2;
+    }
+  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1);
+  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
+  int total = (int) walked->len;
+  if (!total)
+    {
+      fprintf (stderr, "dcr: features: no files in the folder%s given\n", argc > 2 ? "s" : "");
+      return 1;
     }
   DcrDtype dtype;
   g_autoptr (GError) dtype_err = NULL;
@@ -105,7 +115,7 @@ dcr_cmd_features (int argc, char **argv)
   if (!bb)
     return dcr_cli_fail (err);
   guint b = (guint) CLAMP (batch, 1, (int) dcr_backbone_max_batch (bb));
-  b = MIN (b, (guint) (argc - 1));
+  b = MIN (b, (guint) total);
   g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, b, &err);
   if (!run)
     return dcr_cli_fail (err);
@@ -123,13 +133,16 @@ dcr_cmd_features (int argc, char **argv)
   if (!json)
     printf (")\n");
 
-  for (int start = 1; start < argc; start += (int) b)
+  for (int start = 0; start < total; start += (int) b)
     {
-      guint n = MIN (b, (guint) (argc - start));
+      guint n = MIN (b, (guint) (total - start));
       for (guint i = 0; i < n; i++)
         {
-          items[i] = (Item) { argv[start + i] };
-          load_item (&items[i]);
+          items[i] = (Item) { ent[start + i].path };
+          if (ent[start + i].reason)
+            items[i].error = g_error_new_literal (G_FILE_ERROR, G_FILE_ERROR_FAILED, ent[start + i].reason);
+          else
+            load_item (&items[i]);
           if (!items[i].error)
             dcr_backbone_run_set_image (run, i, items[i].img, &items[i].error);
         }

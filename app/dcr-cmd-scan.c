@@ -82,57 +82,9 @@ item_load (Item *it)
  * machine the decoding and the JPEG-grid search, not the GPU, set a scan's
  * speed (BENCHMARKS.md, fifteenth session). */
 
-/* A file to scan, or something named or found that cannot be (its reason). */
-typedef struct {
-  char *path;
-  char *reason;
-} Entry;
-
-static void
-entry_clear (gpointer data)
-{
-  Entry *e = data;
-  g_free (e->path);
-  g_free (e->reason);
-}
-
-static void
-walk_file (const char *path, gpointer entries)
-{
-  Entry e = { g_strdup (path), NULL };
-  g_array_append_val ((GArray *) entries, e);
-}
-
-static void
-walk_reject (const char *path, char *reason, gpointer entries)
-{
-  Entry e = { g_strdup (path), reason };
-  g_array_append_val ((GArray *) entries, e);
-}
-
-/* The files named, with the files under the folders named (dcr-walk.h);
- * a path that cannot be walked becomes an entry with its reason. */
-static GArray *
-collect_entries (char **paths, int n)
-{
-  GArray *entries = g_array_new (FALSE, FALSE, sizeof (Entry));
-  g_array_set_clear_func (entries, entry_clear);
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (int i = 0; i < n; i++)
-    {
-      g_autoptr (GError) err = NULL;
-      if (!dcr_walk_paths ((const char *const *) paths + i, 1, seen, walk_file, walk_reject, entries, &err))
-        {
-          Entry e = { g_strdup (paths[i]), g_strdup (err->message) };
-          g_array_append_val (entries, e);
-        }
-    }
-  return entries;
-}
-
 typedef struct {
   Item *items;
-  const Entry *entries;
+  const DcrWalkEntry *entries;
   guint n;
 } LoadJob;
 
@@ -147,13 +99,10 @@ load_part (gpointer data)
   LoadPart *lp = data;
   for (guint i = lp->first; i < lp->job->n; i += lp->step)
     {
-      const Entry *e = &lp->job->entries[i];
+      const DcrWalkEntry *e = &lp->job->entries[i];
       lp->job->items[i] = (Item) { e->path };
       if (e->reason)
-        /* the walk's reasons name the path already when they come from a named one */
-        lp->job->items[i].error = g_error_new (G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s%s%s",
-                                               g_str_has_prefix (e->reason, e->path) ? "" : e->path,
-                                               g_str_has_prefix (e->reason, e->path) ? "" : ": ", e->reason);
+        lp->job->items[i].error = g_error_new_literal (G_FILE_ERROR, G_FILE_ERROR_FAILED, e->reason);
       else
         item_load (&lp->job->items[i]);
     }
@@ -319,8 +268,8 @@ dcr_cmd_scan (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) err = NULL;
-  g_autoptr (GArray) walked = collect_entries (argv + 1, argc - 1);
-  const Entry *ent = (const Entry *) walked->data;
+  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1);
+  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
   int total = (int) walked->len;
   if (!total)
     {

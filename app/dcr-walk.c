@@ -115,3 +115,45 @@ dcr_walk_paths (const char *const *paths, guint n, GHashTable *seen, DcrWalkFile
       return FALSE;
   return TRUE;
 }
+
+static void
+entry_clear (gpointer data)
+{
+  DcrWalkEntry *e = data;
+  g_free (e->path);
+  g_free (e->reason);
+}
+
+static void
+collect_file (const char *path, gpointer entries)
+{
+  DcrWalkEntry e = { g_strdup (path), NULL };
+  g_array_append_val ((GArray *) entries, e);
+}
+
+static void
+collect_reject (const char *path, char *reason, gpointer entries)
+{
+  /* the walk's reasons for what it finds inside a folder do not name the path */
+  DcrWalkEntry e = { g_strdup (path), g_strdup_printf ("%s: %s", path, reason) };
+  g_free (reason);
+  g_array_append_val ((GArray *) entries, e);
+}
+
+GArray *
+dcr_walk_collect (const char *const *paths, guint n)
+{
+  GArray *entries = g_array_new (FALSE, FALSE, sizeof (DcrWalkEntry));
+  g_array_set_clear_func (entries, entry_clear);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) err = NULL;
+      if (!dcr_walk_paths (paths + i, 1, seen, collect_file, collect_reject, entries, &err))
+        {
+          DcrWalkEntry e = { g_strdup (paths[i]), g_strdup (err->message) };
+          g_array_append_val (entries, e);
+        }
+    }
+  return entries;
+}

@@ -24,4 +24,17 @@ typedef void (*DcrWalkRejectFunc) (const char *path, char *reason, gpointer user
 gboolean dcr_walk_paths (const char *const *paths, guint n, GHashTable *seen, DcrWalkFileFunc file,
                          DcrWalkRejectFunc reject, gpointer user_data, GError **error);
 
+/* A file to examine, or something named or found that cannot be (reason
+ * non-NULL; it names the path). */
+typedef struct {
+  char *path;
+  char *reason;
+} DcrWalkEntry;
+
+/* The entries of paths[0 … n−1] in order, each named path walked on its
+ * own: one that cannot be walked (missing, an unreadable folder) becomes an
+ * entry with its reason, and the others go on. An array of DcrWalkEntry that
+ * clears its elements. */
+GArray *dcr_walk_collect (const char *const *paths, guint n);
+
 G_END_DECLS

@@ -148,6 +148,13 @@ check "scan walks folders in name order, once per file, links to folders not fol
   eval '[ $rc -eq 1 ] && [ $prc -eq 0 ] && grep -q "missing.png: No such file" "$tmp/err"'
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$tmp/walk-empty" >/dev/null 2>"$tmp/err"; rc=$?
 check "scan of an empty folder exits 1 and says so" eval '[ $rc -eq 1 ] && grep -q "no files in the folder given" "$tmp/err"'
+"$dcr" features --json "$tmp/walk" >"$tmp/walkf.json" 2>"$tmp/err"; rc=$?
+"$py" -c 'import json, sys; r = json.load(open(sys.argv[1]))["images"]
+assert [(i["file"], "features" in i, "error" in i) for i in r] == [(sys.argv[2] + "/walk/b.png", True, False),
+    (sys.argv[2] + "/walk/link", False, True), (sys.argv[2] + "/walk/sub/a.png", True, False)], r' \
+  "$tmp/walkf.json" "$tmp" >"$tmp/check" 2>&1; prc=$?
+sed 's/^/# /' "$tmp/check"
+check "features walks folders as scan does" eval '[ $rc -eq 1 ] && [ $prc -eq 0 ]'
 
 "$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
   --json >"$tmp/eval.json" 2>"$tmp/err"; rc=$?

@@ -90,14 +90,15 @@ dcr_cmd_features (int argc, char **argv)
       fprintf (stderr, "dcr: features: give at least one image or folder\n");
       return 2;
     }
-  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1);
-  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
-  int total = (int) walked->len;
-  if (!total)
+  g_autoptr (GError) walk_err = NULL;
+  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1, &walk_err);
+  if (!walked)
     {
-      fprintf (stderr, "dcr: features: no files in the folder%s given\n", argc > 2 ? "s" : "");
+      fprintf (stderr, "dcr: features: %s\n", walk_err->message);
       return 1;
     }
+  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
+  int total = (int) walked->len;
   DcrDtype dtype;
   g_autoptr (GError) dtype_err = NULL;
   if (!dcr_cli_dtype_from_name (dtype_name, &dtype, &dtype_err))

@@ -268,14 +268,14 @@ dcr_cmd_scan (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) err = NULL;
-  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1);
-  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
-  int total = (int) walked->len;
-  if (!total)
+  g_autoptr (GArray) walked = dcr_walk_collect ((const char *const *) argv + 1, (guint) argc - 1, &err);
+  if (!walked)
     {
-      fprintf (stderr, "dcr: no files in the folder%s given\n", argc > 2 ? "s" : "");
+      fprintf (stderr, "dcr: %s\n", err->message);
       return 1;
     }
+  const DcrWalkEntry *ent = (const DcrWalkEntry *) walked->data;
+  int total = (int) walked->len;
   g_auto (DcrCliSetup) s = { 0 };
   DcrDtype dt;
   if (!dcr_cli_dtype_from_name (dtype, &dt, &err)

@@ -141,7 +141,7 @@ collect_reject (const char *path, char *reason, gpointer entries)
 }
 
 GArray *
-dcr_walk_collect (const char *const *paths, guint n)
+dcr_walk_collect (const char *const *paths, guint n, GError **error)
 {
   GArray *entries = g_array_new (FALSE, FALSE, sizeof (DcrWalkEntry));
   g_array_set_clear_func (entries, entry_clear);
@@ -154,6 +154,12 @@ dcr_walk_collect (const char *const *paths, guint n)
           DcrWalkEntry e = { g_strdup (paths[i]), g_strdup (err->message) };
           g_array_append_val (entries, e);
         }
+    }
+  if (!entries->len)
+    {
+      g_array_unref (entries);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no files in the folder%s given", n > 1 ? "s" : "");
+      return NULL;
     }
   return entries;
 }

@@ -34,7 +34,8 @@ typedef struct {
 /* The entries of paths[0 … n−1] in order, each named path walked on its
  * own: one that cannot be walked (missing, an unreadable folder) becomes an
  * entry with its reason, and the others go on. An array of DcrWalkEntry that
- * clears its elements. */
-GArray *dcr_walk_collect (const char *const *paths, guint n);
+ * clears its elements; NULL with G_FILE_ERROR_NOENT ("no files in the
+ * folder(s) given") when there is nothing at all, not even a reason. */
+GArray *dcr_walk_collect (const char *const *paths, guint n, GError **error);
 
 G_END_DECLS

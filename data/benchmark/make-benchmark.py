@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """make-benchmark.py — builds DCR Forensics' benchmark from packaged material.
 
-Reals: photographs from Debian's lomiri-wallpapers, plasma-workspace-wallpapers and
-mate-backgrounds, downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
+Reals: photographs from Debian's lomiri-wallpapers, plasma-workspace-wallpapers,
+mate-backgrounds and lxqt-themes, downscaled (never upscaled) and cut into 256x256 crops. Fakes: the same crops
 downscaled x2/x3/x4 and brought back by neural super-resolution generators
 (upscale.mjs, npm packages pinned in package.json), and a second fake of every
 crop downscaled x2 and brought back by one of the Anime4K CNNs of @websr/websr
@@ -38,6 +38,7 @@ CROP = 256
 LOMIRI = '/usr/share/backgrounds'
 PLASMA = '/usr/share/wallpapers'
 MATE = '/usr/share/backgrounds/mate/nature'
+LXQT = '/usr/share/lxqt/wallpapers'
 
 # The photographs (the packages' illustrations and renders are left out).
 # split: train / val / test, by source photo.
@@ -82,6 +83,20 @@ PHOTOS = [
     ('mate-backgrounds', 'TwoWings', f'{MATE}/TwoWings.jpg', 'train'),
     ('mate-backgrounds', 'Wood', f'{MATE}/Wood.jpg', 'train'),
     ('mate-backgrounds', 'YellowFlower', f'{MATE}/YellowFlower.jpg', 'train'),
+    # lxqt-themes' photographs (added in the twenty-second session, all to the
+    # test split: 16 test photos instead of 6, so that the model card's figures
+    # are less at the mercy of which photos the test has; training and
+    # validation are unchanged, so the shipped networks are too)
+    ('lxqt-themes', 'after-the-rain', f'{LXQT}/after-the-rain.jpg', 'test'),
+    ('lxqt-themes', 'appleflower', f'{LXQT}/appleflower.png', 'test'),
+    ('lxqt-themes', 'beam', f'{LXQT}/beam.png', 'test'),
+    ('lxqt-themes', 'butterfly', f'{LXQT}/butterfly.png', 'test'),
+    ('lxqt-themes', 'cloud', f'{LXQT}/cloud.png', 'test'),
+    ('lxqt-themes', 'drop', f'{LXQT}/drop.png', 'test'),
+    ('lxqt-themes', 'flowers', f'{LXQT}/flowers.png', 'test'),
+    ('lxqt-themes', 'fog', f'{LXQT}/fog.jpg', 'test'),
+    ('lxqt-themes', 'this-is-not-windows', f'{LXQT}/this-is-not-windows.jpg', 'test'),
+    ('lxqt-themes', 'Valendas', f'{LXQT}/Valendas.png', 'test'),
 ]
 
 # Generators seen in training (the @upscalerjs ESRGAN packages) with their

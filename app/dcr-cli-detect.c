@@ -173,6 +173,33 @@ dcr_cli_jpeg_trace_text (const DcrJpegTrace *t)
 }
 
 void
+dcr_cli_json_add_detail (JsonBuilder *b, float detail)
+{
+  json_builder_set_member_name (b, "detail");
+  if (isnan (detail))
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  dcr_cli_json_add_double (b, "value", detail);
+  json_builder_set_member_name (b, "low");
+  json_builder_add_boolean_value (b, dcr_detail_is_low (detail));
+  dcr_cli_json_add_double (b, "threshold", DCR_DETAIL_LOW);
+  json_builder_end_object (b);
+}
+
+char *
+dcr_cli_detail_text (float detail)
+{
+  if (!dcr_detail_is_low (detail))
+    return g_strdup ("");
+  return g_strdup_printf ("caution: little fine detail (%.2f, under %.2f) — the verdict is unreliable: the default "
+                          "model calls most real photos this smooth (out of focus, fog, sky) fake",
+                          detail, DCR_DETAIL_LOW);
+}
+
+void
 dcr_cli_setup_clear (DcrCliSetup *s)
 {
   g_clear_pointer (&s->det, dcr_detector_free);

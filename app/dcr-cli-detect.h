@@ -95,6 +95,12 @@ void dcr_cli_json_add_jpeg_trace (JsonBuilder *b, gboolean jpeg_file, const DcrJ
 /* One sentence on an earlier JPEG's grid for text output ("" when not found). */
 char *dcr_cli_jpeg_trace_text (const DcrJpegTrace *t);
 
+/* "detail": null for a detection without pixels; else {"value", "low",
+ * "threshold"} (dcr-detail.h): low says the verdict is not to be trusted. */
+void dcr_cli_json_add_detail (JsonBuilder *b, float detail);
+/* One sentence of caution for text output when the detail is low ("" else). */
+char *dcr_cli_detail_text (float detail);
+
 /* path relative to dir when it lies under it (both canonicalised), else NULL:
  * how a manifest's relative names are matched to the files given. */
 char *dcr_cli_path_under (const char *dir, const char *path);

@@ -155,6 +155,7 @@ item_json (DcrCliSetup *s, const Item *it)
   dcr_cli_json_add_cnn (b, d, dcr_backbone_cnn (s->bb), it->img->width, it->img->height);
   dcr_cli_json_add_decision (b, s->model, d->jpeg);
   dcr_cli_json_add_jpeg_trace (b, it->img->format == DCR_IMAGE_FORMAT_JPEG, &d->jpeg_trace);
+  dcr_cli_json_add_detail (b, d->detail);
   json_builder_set_member_name (b, "prototypes");
   json_builder_begin_array (b);
   for (guint j = 0; j < d->k; j++)
@@ -228,6 +229,9 @@ item_print (DcrCliSetup *s, const Item *it)
   if (d->k)
     printf ("; nearest real #%" G_GINT64_FORMAT " %s (similarity %.3f)", d->ids[0], p && p->source ? p->source : "",
             d->similarity[0]);
+  g_autofree char *caution = dcr_cli_detail_text (d->detail);
+  if (*caution)
+    printf ("; %s", caution);
   printf ("\n");
 }
 

@@ -429,6 +429,16 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
                               d->p_fake, d->verdict == DCR_VERDICT_FAKE ? "at or above" : "below",
                               r->jpeg_decision ? " for JPEG files" : "", r->threshold,
                               d->k ? d->similarity[0] : 0.0, past);
+  /* the model's blind spot for smooth images (dcr-detail.h): say so */
+  if (dcr_detail_is_low (d->detail))
+    {
+      char *with = g_strdup_printf ("%s Caution: this image has little fine detail (%.2f, under %.2f). The default "
+                                    "model calls most real photos this smooth — out of focus, fog, sky — fake, so "
+                                    "this verdict is unreliable.",
+                                    reason, d->detail, DCR_DETAIL_LOW);
+      g_free (reason);
+      reason = with;
+    }
   gtk_label_set_label (self->reason_label, reason);
   /* with score fusion the verdict's P(fake) is the fused one; the heads'
    * own probability is shown beside it */
@@ -485,6 +495,12 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
                                                    "afterwards, leaves none)")
                                        : g_strdup ("Too small to tell");
   add_fact (self, "Earlier JPEG compression", jpeg_past);
+  g_autofree char *detail = isnan (d->detail) ? NULL
+                            : dcr_detail_is_low (d->detail)
+                                ? g_strdup_printf ("%.2f — little (under %.2f): verdicts on such images are unreliable",
+                                                   d->detail, DCR_DETAIL_LOW)
+                                : g_strdup_printf ("%.2f", d->detail);
+  add_fact (self, "Fine detail", detail);
   add_fact (self, "Dimensions", dims);
   add_fact (self, "SHA-256", r->sha256);
   /* gexiv2's reading when it has one, else what the decoder saw */

@@ -352,10 +352,12 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
   double line2 = y + 19;
   text (p, MARGIN + COL_TEXT, line2 + 1.5, TEXT_W + 4, "Monospace 5.6", INK, it->sha256, FALSE, FALSE, PANGO_ALIGN_LEFT);
   g_autofree char *size = human_size (it->size);
-  g_autofree char *facts = g_strdup_printf ("%s · %u × %u · %s%s", it->format, it->width, it->height, size,
-                                            it->changed ? " · CHANGED SINCE INTAKE" : "");
-  text (p, MARGIN + COL_TEXT, y + 30, TEXT_W, "Sans 7", it->changed ? 0xc62828 : GREY, facts, FALSE, TRUE,
-        PANGO_ALIGN_LEFT);
+  gboolean low = dcr_detail_is_low (it->detail);
+  g_autofree char *facts = g_strdup_printf ("%s · %u × %u · %s%s%s", it->format, it->width, it->height, size,
+                                            it->changed ? " · CHANGED SINCE INTAKE" : "",
+                                            low ? " · little fine detail: verdict unreliable" : "");
+  text (p, MARGIN + COL_TEXT, y + 30, TEXT_W, "Sans 7", it->changed ? 0xc62828 : low ? 0xb35900 : GREY, facts, FALSE,
+        TRUE, PANGO_ALIGN_LEFT);
   if (it->k)
     {
       g_autofree char *near = g_strdup_printf ("nearest real #%" G_GINT64_FORMAT " (similarity %.3f)", it->ids[0],
@@ -611,9 +613,12 @@ limitations (Pdf *p)
       "screenshots or printed and re-photographed — can be misjudged in either direction. The anomaly score "
       "measures how far the image's features sit from the nearest known-real prototypes in the bank, so it "
       "depends on what that bank contains. <b>Inconclusive</b> marks scores where the model's validation "
-      "precision was too low to call. %sNo verdict here should be relied on alone: weigh it with the file's "
+      "precision was too low to call. Images with little fine detail (out of focus, fog, sky, heavy denoising; "
+      "under %.2f on the detail measure of the JSON report) are marked: the default model calls most real photos "
+      "that smooth fake, so its verdict on them is unreliable. %sNo verdict here should be relied on alone: weigh "
+      "it with the file's "
       "provenance, metadata and other forensic findings.",
-      trained,
+      trained, DCR_DETAIL_LOW,
       dcr_backbone_has_cnn (r->setup.bb)
         ? "The most suspicious region is the block of about 48 × 48 pixels of the central (at most 512 × 512) "
           "window that the detector's forensic CNN scores highest; it is outlined on the thumbnail when its score "

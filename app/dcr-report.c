@@ -413,6 +413,7 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
 {
   it->verdict = d->verdict;
   it->decision = dcr_cli_decision_name (r->setup.model, d->jpeg);
+  it->detail = d->detail;
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
   it->p_heads = d->p_heads;
@@ -640,7 +641,7 @@ item_csv (GString *s, guint index, const DcrReportItem *it)
                           it->format ? it->format : "");
   if (it->status != DCR_REPORT_ITEM_ANALYSED)
     {
-      g_string_append (s, ",,,,,,,\n");
+      g_string_append (s, ",,,,,,,,,\n");
       return;
     }
   g_string_append_printf (s, "%u,%u,%s,", it->width, it->height, dcr_verdict_name (it->verdict));
@@ -655,6 +656,12 @@ item_csv (GString *s, guint index, const DcrReportItem *it)
   for (guint t = 0; t < it->n_top; t++)
     g_string_append_printf (s, "%s%u:%s:%s", t ? ";" : "", it->top_index[t], it->top_tap[t],
                             g_ascii_formatd (num, sizeof num, "%.6f", it->top_magnitude[t]));
+  g_string_append_c (s, ',');
+  if (!isnan (it->detail))
+    g_string_append_printf (s, "%s,%s", g_ascii_formatd (num, sizeof num, "%.4f", it->detail),
+                            dcr_detail_is_low (it->detail) ? "yes" : "no");
+  else
+    g_string_append_c (s, ',');
   g_string_append_c (s, '\n');
 }
 
@@ -682,6 +689,7 @@ item_json (guint index, const DcrReportItem *it)
       STR ("verdict", dcr_verdict_name (it->verdict));
       STR ("decision", it->decision);
       dcr_cli_json_add_jpeg_trace (b, g_strcmp0 (it->format, "JPEG") == 0, &it->jpeg_trace);
+      dcr_cli_json_add_detail (b, it->detail);
       dcr_cli_json_add_double (b, "p_fake", it->p_fake);
       dcr_cli_json_add_double (b, "anomaly", it->anomaly);
       dcr_cli_json_add_double (b, "p_heads", it->p_heads);
@@ -873,7 +881,7 @@ write_csv (DcrReport *r, const char *path, GError **error)
   if (!f)
     return FALSE;
   fputs ("index,file,status,reason,size,sha256,sha256_at_report,integrity,format,width,height,verdict,p_fake,"
-         "anomaly,prototype_ids,prototype_similarities,top_channels\n",
+         "anomaly,prototype_ids,prototype_similarities,top_channels,detail,low_detail\n",
          f);
   g_autoptr (GString) line = g_string_new (NULL);
   for (guint i = 0; i < r->items->len; i++)

@@ -3,6 +3,7 @@
  * the GPU, one by uploaded features. */
 #include "dcr-config.h"
 #include "dcr-detector.h"
+#include "dcr-detail.h"
 #include "dcr-half.h"
 
 #include <math.h>
@@ -182,6 +183,7 @@ finish (DcrDetector *det, guint n, const gboolean *jpeg, DcrDetection *out, GErr
     {
       DcrDetection *d = &out[i];
       memset (d, 0, sizeof *d);
+      d->detail = NAN; /* no pixels here; dcr_detector_run_traced measures them */
       d->p_fake = p[i];
       d->anomaly = an[i];
       d->logits[0] = logits[2 * i];
@@ -236,7 +238,10 @@ dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpe
       !finish (det, n, jpeg, out, error))
     return FALSE;
   for (guint i = 0; i < n; i++)
-    out[i].jpeg_trace = trace[i];
+    {
+      out[i].jpeg_trace = trace[i];
+      out[i].detail = dcr_detail_measure (images[i]);
+    }
   for (guint i = 0; det->tile_maps && dcr_backbone_has_tiles (det->bb) && i < n; i++)
     {
       float lg[DCR_LOCAL_MAX_TILES];

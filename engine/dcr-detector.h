@@ -6,6 +6,7 @@
 
 #include "dcr-backbone.h"
 #include "dcr-bank.h"
+#include "dcr-detail.h"
 #include "dcr-jpeg-trace.h"
 #include "dcr-model.h"
 #include "dcr-op-reduce.h"
@@ -22,6 +23,10 @@ typedef struct {
    * an earlier JPEG's grid in its pixels (dcr-jpeg-trace.h). Zeros for a
    * JPEG file and for detections from features. */
   DcrJpegTrace jpeg_trace;
+  /* dcr_detector_run: how much fine detail the image has (dcr-detail.h; NaN
+   * for detections from features). dcr_detail_is_low: the model's verdicts
+   * on such images are not to be trusted (a caution; nothing else uses it). */
+  float detail;
   float p_fake;
   float anomaly;
   float logits[2];

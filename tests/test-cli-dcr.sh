@@ -82,11 +82,13 @@ printf 'not an image' >"$tmp/notes.txt"
 check "scan with a non-image exits 1" [ $rc -eq 1 ]
 sha256sum "$d"/test-real/*.png "$d"/test-fake/*.png >"$tmp/after"
 check "scan leaves the evidence untouched" cmp -s "$tmp/before" "$tmp/after"
-"$py" - "$tmp/scan.json" "$d" >"$tmp/check" 2>&1 <<'EOF'
-import hashlib, json, sys
+"$py" - "$tmp/scan.json" "$d" "$(dirname "$make_images")/../data/models/default/detail-threshold.py" >"$tmp/check" 2>&1 <<'EOF'
+import hashlib, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location('dt', sys.argv[3])
+dt_mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(dt_mod); detail = dt_mod.detail
 res = json.load(open(sys.argv[1]))
 need = ['file', 'sha256', 'width', 'height', 'verdict', 'p_fake', 'anomaly', 'threshold', 'prototypes',
-        'top_channels', 'attention', 'model', 'bank', 'device', 'ms']
+        'top_channels', 'attention', 'model', 'bank', 'device', 'ms', 'detail']
 right = 0
 for r in res[:-1]:
     missing = [k for k in need if k not in r]
@@ -106,6 +108,13 @@ for r in res[:-1]:
     assert mags == sorted(mags, reverse=True)
     truth = 'fake' if '/test-fake/' in r['file'] else 'real'
     right += r['verdict'] == truth
+    # the fine-detail caution: the engine's measure is the one the threshold
+    # was calibrated with (data/models/default/detail-threshold.py)
+    dt = r['detail']
+    assert set(dt) == {'value', 'low', 'threshold'}, dt
+    want = detail(r['file'])
+    assert abs(dt['value'] - want) <= 1e-3 * max(1, want), (r['file'], dt, want)
+    assert dt['low'] == (dt['value'] < dt['threshold'])
     # a real photo's nearest prototype is a photo of its own scene
     if truth == 'real':
         scene = r['file'].rsplit('/', 1)[1][:7]
@@ -122,6 +131,17 @@ check "scan names the unreadable file on stderr" grep -q 'notes.txt' "$tmp/err"
 
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$d/test-fake/scene00.png" >"$tmp/out" 2>&1; rc=$?
 check "scan text output" [ $rc -eq 0 ] && grep -q 'scene00.png: \(fake\|real\|inconclusive\) (p_fake' "$tmp/out"
+
+# an image with no fine detail (a smooth gradient) carries the caution, in text and in JSON
+"$py" -c "
+import sys; from PIL import Image
+im = Image.new('RGB', (64, 64)); im.putdata([(2 * x + y, 100, 150) for y in range(64) for x in range(64)]); im.save(sys.argv[1])
+" "$tmp/smooth.png"
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$tmp/smooth.png" >"$tmp/out" 2>&1; rc=$?
+check "scan cautions on an image with little fine detail" [ $rc -eq 0 ] && grep -q 'caution: little fine detail (0.00' "$tmp/out"
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json "$tmp/smooth.png" >"$tmp/smooth.json" 2>"$tmp/err"
+check "scan JSON marks it low" "$py" -c "
+import json, sys; r = json.load(open(sys.argv[1]))[0]['detail']; assert r['low'] and r['value'] < 1e-3, r" "$tmp/smooth.json"
 
 # scan walks folders: files in name order, nested folders too; a link to a folder is not followed, a file named
 # twice is scanned once, a missing path gets its reason and the rest go on; an empty folder says so

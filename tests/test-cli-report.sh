@@ -108,6 +108,10 @@ for row, it in zip(rows, items):
     assert abs(float(row['anomaly']) - it['anomaly']) < 1e-6
     assert len(it['prototypes']) == 3 and row['prototype_ids'] == ';'.join(str(p['id']) for p in it['prototypes'])
     assert len(it['top_channels']) == 10 and len(row['top_channels'].split(';')) == 10
+    # the fine-detail caution, in both
+    dt = it['detail']
+    assert dt['low'] == (dt['value'] < dt['threshold']) and abs(float(row['detail']) - dt['value']) < 1e-3, (dt, row)
+    assert row['low_detail'] == ('yes' if dt['low'] else 'no'), row
     # the default backbone has a tile head: its score and its highest tile, inside the image
     t = it['tiles']
     h = t['highest']

@@ -23,7 +23,7 @@
 
 static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_path, *exif_path, *odd_path;
 static char *exif_sha;
-static char *was_jpeg_path;
+static char *was_jpeg_path, *smooth_path;
 
 /* A PNG saved from a JPEG (quality 85) of a photo-like image: its pixels
  * keep the JPEG's 8 × 8 grid. */
@@ -42,6 +42,20 @@ write_was_jpeg_png (const char *path)
   g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpeg, "fixture.jpg", NULL, &err);
   g_assert_no_error (err);
   g_assert_true (dcr_image_save_png (back, path, &err));
+}
+
+/* A smooth gradient: no fine detail at all (dcr-detail.h). */
+static void
+write_smooth_png (const char *path)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (DcrImage) img = dcr_image_new (160, 120);
+  for (guint y = 0; y < 120; y++)
+    for (guint x = 0; x < 160; x++)
+      for (guint c = 0; c < 3; c++)
+        img->pixels[((gsize) y * 160 + x) * 3 + c] = (guint8) (x + y / 2 + 20 * c);
+  g_assert_true (dcr_image_save_png (img, path, &err));
+  g_assert_no_error (err);
 }
 
 /* A JPEG as a camera would write it, with the EXIF fields the view shows;
@@ -98,6 +112,8 @@ make_fixtures (void)
   odd_path = g_build_filename (tmpdir, "odd-orientation.jpg", NULL);
   was_jpeg_path = g_build_filename (tmpdir, "saved-from-jpeg.png", NULL);
   write_was_jpeg_png (was_jpeg_path);
+  smooth_path = g_build_filename (tmpdir, "smooth.png", NULL);
+  write_smooth_png (smooth_path);
   write_exif_jpeg (exif_path, FALSE);
   write_exif_jpeg (odd_path, TRUE);
   g_autofree char *exif_bytes = NULL;
@@ -296,6 +312,19 @@ on_open (GApplication *app, GFile **files, int n, const char *hint, gpointer dat
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.open-recent", "s", first_uri));
   dcr_test_gui_wait_while_busy (win, 240);
   g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "suspect.png");
+  /* a detailed image: its fine detail shown, no caution */
+  g_assert_null (strstr (dcr_inspect_view_get_fact (view, "Fine detail"), "little"));
+  g_assert_false (dcr_detail_is_low (dcr_inspect_view_get_result (view)->detection.detail));
+  g_assert_null (strstr (dcr_inspect_view_get_reason_text (view), "Caution"));
+
+  /* a smooth one: the view says its verdict is unreliable */
+  g_autoptr (GFile) smooth = g_file_new_for_path (smooth_path);
+  dcr_window_open_file (win, smooth);
+  dcr_test_gui_wait_while_busy (win, 240);
+  g_assert_cmpstr (dcr_inspect_view_get_result (view)->name, ==, "smooth.png");
+  g_assert_true (dcr_detail_is_low (dcr_inspect_view_get_result (view)->detection.detail));
+  g_assert_nonnull (strstr (dcr_inspect_view_get_fact (view, "Fine detail"), " — little (under 0.73)"));
+  g_assert_nonnull (strstr (dcr_inspect_view_get_reason_text (view), "Caution: this image has little fine detail"));
 
   /* a PNG whose pixels carry an earlier JPEG's grid: judged by the JPEG decision, and the view says why */
   g_assert_true (g_str_has_prefix (dcr_inspect_view_get_fact (view, "Earlier JPEG compression"), "None found"));

@@ -85,7 +85,9 @@ row_new (guint index, const DcrReportItem *it)
       row->status = g_strdup_printf ("Rejected: %s", it->reason);
       break;
     case DCR_REPORT_ITEM_ANALYSED:
-      row->status = g_strdup_printf ("%s · %u × %u", it->format, it->width, it->height);
+      /* the default model's blind spot for smooth images (dcr-detail.h) */
+      row->status = g_strdup_printf ("%s · %u × %u%s", it->format, it->width, it->height,
+                                     dcr_detail_is_low (it->detail) ? " · little fine detail: verdict unreliable" : "");
       row->verdict = g_ascii_strup (dcr_verdict_name (it->verdict), -1);
       row->verdict_class = it->verdict == DCR_VERDICT_REAL ? "success"
                            : it->verdict == DCR_VERDICT_FAKE ? "error" : "warning";

@@ -87,7 +87,7 @@ row_new (guint index, const DcrReportItem *it)
     case DCR_REPORT_ITEM_ANALYSED:
       /* the default model's blind spot for smooth images (dcr-detail.h) */
       row->status = g_strdup_printf ("%s · %u × %u%s", it->format, it->width, it->height,
-                                     dcr_detail_is_low (it->detail) ? " · little fine detail: verdict unreliable" : "");
+                                     dcr_detail_is_low (it->detail) ? " · little fine detail: weak evidence" : "");
       row->verdict = g_ascii_strup (dcr_verdict_name (it->verdict), -1);
       row->verdict_class = it->verdict == DCR_VERDICT_REAL ? "success"
                            : it->verdict == DCR_VERDICT_FAKE ? "error" : "warning";

@@ -194,8 +194,9 @@ dcr_cli_detail_text (float detail)
 {
   if (!dcr_detail_is_low (detail))
     return g_strdup ("");
-  return g_strdup_printf ("caution: little fine detail (%.2f, under %.2f) — the verdict is unreliable: the default "
-                          "model calls most real photos this smooth (out of focus, fog, sky) fake",
+  return g_strdup_printf ("caution: little fine detail (%.2f, under %.2f: less than in 95 %% of the real photos the "
+                          "default model learnt from, as out of focus, fog or sky) — the verdict rests on little "
+                          "evidence",
                           detail, DCR_DETAIL_LOW);
 }
 

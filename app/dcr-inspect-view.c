@@ -432,9 +432,10 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   /* the model's blind spot for smooth images (dcr-detail.h): say so */
   if (dcr_detail_is_low (d->detail))
     {
-      char *with = g_strdup_printf ("%s Caution: this image has little fine detail (%.2f, under %.2f). The default "
-                                    "model calls most real photos this smooth — out of focus, fog, sky — fake, so "
-                                    "this verdict is unreliable.",
+      char *with = g_strdup_printf ("%s Caution: this image has little fine detail (%.2f, under %.2f: less than 95 %% "
+                                    "of the real photos the default model learnt from — out of focus, fog, sky). "
+                                    "Generators leave their traces in fine detail, so this verdict rests on little "
+                                    "evidence.",
                                     reason, d->detail, DCR_DETAIL_LOW);
       g_free (reason);
       reason = with;
@@ -497,7 +498,7 @@ dcr_inspect_view_set_result (DcrInspectView *self, DcrAnalysisResult *result)
   add_fact (self, "Earlier JPEG compression", jpeg_past);
   g_autofree char *detail = isnan (d->detail) ? NULL
                             : dcr_detail_is_low (d->detail)
-                                ? g_strdup_printf ("%.2f — little (under %.2f): verdicts on such images are unreliable",
+                                ? g_strdup_printf ("%.2f — little (under %.2f): verdicts on such images rest on little evidence",
                                                    d->detail, DCR_DETAIL_LOW)
                                 : g_strdup_printf ("%.2f", d->detail);
   add_fact (self, "Fine detail", detail);

@@ -355,7 +355,7 @@ image_row (Pdf *p, guint index, guint row, const DcrReportItem *it)
   gboolean low = dcr_detail_is_low (it->detail);
   g_autofree char *facts = g_strdup_printf ("%s · %u × %u · %s%s%s", it->format, it->width, it->height, size,
                                             it->changed ? " · CHANGED SINCE INTAKE" : "",
-                                            low ? " · little fine detail: verdict unreliable" : "");
+                                            low ? " · little fine detail: weak evidence" : "");
   text (p, MARGIN + COL_TEXT, y + 30, TEXT_W, "Sans 7", it->changed ? 0xc62828 : low ? 0xb35900 : GREY, facts, FALSE,
         TRUE, PANGO_ALIGN_LEFT);
   if (it->k)
@@ -614,8 +614,8 @@ limitations (Pdf *p)
       "measures how far the image's features sit from the nearest known-real prototypes in the bank, so it "
       "depends on what that bank contains. <b>Inconclusive</b> marks scores where the model's validation "
       "precision was too low to call. Images with little fine detail (out of focus, fog, sky, heavy denoising; "
-      "under %.2f on the detail measure of the JSON report) are marked: the default model calls most real photos "
-      "that smooth fake, so its verdict on them is unreliable. %sNo verdict here should be relied on alone: weigh "
+      "under %.2f on the detail measure of the JSON report) are marked: generators leave their traces in fine "
+      "detail, so a verdict on such an image rests on little evidence. %sNo verdict here should be relied on alone: weigh "
       "it with the file's "
       "provenance, metadata and other forensic findings.",
       trained, DCR_DETAIL_LOW,

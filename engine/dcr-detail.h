@@ -1,11 +1,14 @@
 /* dcr-detail.h — how much fine detail an image has, and whether it has so
- * little that the shipped detector's verdicts on it are not to be trusted.
+ * little that the detector's verdicts on it are not to be trusted.
  *
- * Super-resolution removes fine detail, and the shipped model learnt from
- * sharp wallpapers: it reads "little fine detail" as "generated". On real
- * photographs that are mostly out of focus (a blurred background, a blurred
- * sky) it says *fake* for most crops (the model card, *Blind spots*). The
- * measure below lets the CLI, the reports and the app say so beside such a
+ * Super-resolution leaves its traces in fine detail, and removes some: an
+ * image with little of it gives the detector little to go on either way.
+ * The model shipped until the twenty-second session, trained on sharp
+ * wallpapers only, called most real photographs that are mostly out of
+ * focus *fake*; the one shipped since has such photos in its training and
+ * validation, and calls them *real* or *inconclusive*, but what it says on
+ * such images rests on little evidence (the model card, *Blind spots*). The
+ * measure below lets the CLI, the reports and the app say so beside the
  * verdict; it changes no score and no verdict.
  *
  * Detail: on the luma 0.299R + 0.587G + 0.114B (0–255) of the forensic
@@ -21,13 +24,12 @@
 G_BEGIN_DECLS
 
 /* Below this an image has less fine detail than 95 % of the real crops the
- * shipped model was trained and validated on: the 5th percentile of the 735
- * PNGs of the benchmark's train/real and val/real (median 1.83), by
- * data/models/default/detail-threshold.py. The test's five photographs that
- * are mostly out of focus have real crops of median 0.20–0.44, and 67 of the
- * 82 real test crops the model calls *fake* lie under it (twenty-second
- * session; the model card, *Blind spots*). */
-#define DCR_DETAIL_LOW 0.73f
+ * shipped model was trained and validated on: the 5th percentile of the 879
+ * PNGs of the benchmark's train/real and val/real (median 1.69), by
+ * data/models/default/detail-threshold.py. (With the model shipped until the
+ * twenty-second session, whose training photos were all sharp but one, it
+ * was 0.73.) */
+#define DCR_DETAIL_LOW 0.38f
 
 /* The detail of img's window; NaN when the window is smaller than 3 × 3. */
 float dcr_detail_measure (const DcrImage *img);

@@ -124,6 +124,16 @@ logged "$work/train.txt" "$dcr" train \
 # the card's figures included, runs on the F16 file.
 /usr/bin/python3 "$here/to-f16.py" "$work/model.safetensors" "$work/model.safetensors"
 
+# The budget: the model and the bank within 20 MB together. The bank holds
+# every training crop (687 since the twenty-second session, 15.5 MB with
+# their thumbnails): a greedy k-center pruning keeps the 640 most spread out
+# (`dcr bank prune`: the 47 that go are each within a cosine distance of
+# 0.08 of one that stays), and an export compacts the file.
+"$dcr" bank prune "$work/bank.dcrbank" --keep 640 --apply --remove -q
+"$dcr" bank export "$work/bank.dcrbank" "$work/bank-pruned.dcrbank" >/dev/null
+rm -f "$work/bank.dcrbank-wal" "$work/bank.dcrbank-shm"
+mv "$work/bank-pruned.dcrbank" "$work/bank.dcrbank"
+
 # Shipped read-only (an installed data dir): a rollback-journal database
 # opens read-only without the -shm/-wal files WAL mode would need; a user's
 # own bank goes back to WAL when opened for writing.

@@ -47,6 +47,7 @@ typedef struct {
   DcrImage *img;
   GError *error;
   DcrJpegTrace trace; /* searched on the decoding thread (not for a JPEG file) */
+  float detail;       /* measured there too (dcr-detail.h) */
   DcrDetection det;
   double ms;
 } Item;
@@ -73,6 +74,8 @@ item_load (Item *it)
   /* here, on the decoding thread, rather than in dcr_detector_run */
   if (it->img && it->img->format != DCR_IMAGE_FORMAT_JPEG)
     dcr_jpeg_trace_find (it->img, &it->trace);
+  if (it->img)
+    it->detail = dcr_detail_measure (it->img);
 }
 
 /* One batch's files, decoded on threads of their own while the GPU
@@ -293,6 +296,7 @@ dcr_cmd_scan (int argc, char **argv)
   Item *bufs[2] = { items0, items1 };
   g_autofree DcrImage **imgs = g_new0 (DcrImage *, b);
   g_autofree DcrJpegTrace *traces = g_new0 (DcrJpegTrace, b);
+  g_autofree float *details = g_new0 (float, b);
   g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
   g_autofree guint *slot = g_new0 (guint, b);
   int failed = 0;
@@ -317,11 +321,12 @@ dcr_cmd_scan (int argc, char **argv)
             {
               imgs[m] = items[i].img;
               traces[m] = items[i].trace;
+              details[m] = items[i].detail;
               slot[m++] = i;
             }
         }
       gint64 t0 = g_get_monotonic_time ();
-      if (m && !dcr_detector_run_traced (s.det, imgs, traces, m, dets, &err))
+      if (m && !dcr_detector_run_traced (s.det, imgs, traces, details, m, dets, &err))
         {
           if (next)
             g_thread_join (next);

@@ -386,6 +386,8 @@ decode_thread (gpointer data)
       /* the search for an earlier JPEG's grid, here on a decoding thread */
       if (img && img->format != DCR_IMAGE_FORMAT_JPEG)
         dcr_jpeg_trace_find (img, &it->jpeg_trace);
+      if (img)
+        it->detail = dcr_detail_measure (img);
       g_mutex_lock (&p->lock);
       while (!p->stop && p->queue.length >= p->cap)
         pipe_wait (p);
@@ -413,7 +415,6 @@ record_detection (DcrReport *r, DcrReportItem *it, const DcrDetection *d)
 {
   it->verdict = d->verdict;
   it->decision = dcr_cli_decision_name (r->setup.model, d->jpeg);
-  it->detail = d->detail;
   it->p_fake = d->p_fake;
   it->anomaly = d->anomaly;
   it->p_heads = d->p_heads;
@@ -473,9 +474,14 @@ detect_batch (DcrReport *r, DcrImage **imgs, const guint *slot, guint m, DcrDete
 {
   g_autoptr (GError) err = NULL;
   g_autofree DcrJpegTrace *traces = g_new (DcrJpegTrace, m);
+  g_autofree float *details = g_new (float, m);
   for (guint j = 0; j < m; j++)
-    traces[j] = ((DcrReportItem *) r->items->pdata[slot[j]])->jpeg_trace;
-  if (dcr_detector_run_traced (r->setup.det, imgs, traces, m, dets, &err))
+    {
+      const DcrReportItem *it = r->items->pdata[slot[j]];
+      traces[j] = it->jpeg_trace;
+      details[j] = it->detail;
+    }
+  if (dcr_detector_run_traced (r->setup.det, imgs, traces, details, m, dets, &err))
     {
       for (guint j = 0; j < m; j++)
         {

@@ -47,7 +47,7 @@ typedef struct {
   /* for a file other than JPEG, the search for an earlier JPEG's grid in
    * its pixels (dcr-jpeg-trace.h): when found, the JPEG decision judged it */
   DcrJpegTrace jpeg_trace;
-  float detail;             /* fine detail (dcr-detail.h); low: the verdict is not to be trusted */
+  float detail;             /* fine detail (dcr-detail.h), measured on the decoding thread; low: weak evidence */
   float p_fake, anomaly;
   float p_heads;            /* the heads' own p_fake, before score fusion */
   gboolean has_tiles;       /* the backbone has a tile head: */

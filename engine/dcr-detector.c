@@ -210,12 +210,12 @@ finish (DcrDetector *det, guint n, const gboolean *jpeg, DcrDetection *out, GErr
 gboolean
 dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error)
 {
-  return dcr_detector_run_traced (det, images, NULL, n, out, error);
+  return dcr_detector_run_traced (det, images, NULL, NULL, n, out, error);
 }
 
 gboolean
-dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces, guint n,
-                         DcrDetection *out, GError **error)
+dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
+                         const float *details, guint n, DcrDetection *out, GError **error)
 {
   g_return_val_if_fail (n <= det->batch, FALSE);
   g_autofree gboolean *jpeg = g_new (gboolean, MAX (n, 1));
@@ -240,7 +240,7 @@ dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpe
   for (guint i = 0; i < n; i++)
     {
       out[i].jpeg_trace = trace[i];
-      out[i].detail = dcr_detail_measure (images[i]);
+      out[i].detail = details ? details[i] : dcr_detail_measure (images[i]);
     }
   for (guint i = 0; det->tile_maps && dcr_backbone_has_tiles (det->bb) && i < n; i++)
     {

@@ -91,11 +91,12 @@ void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
  * image that is not a JPEG file is searched for an earlier JPEG's grid
  * (dcr_jpeg_trace_find, ~2 ms). */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
-/* The same with those searches done already (on the threads that decoded
- * the images, say): traces[i] is used for each image that is not a JPEG
- * file. traces NULL: dcr_detector_run. */
-gboolean dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces, guint n,
-                                  DcrDetection *out, GError **error);
+/* The same with those searches, and the measures of fine detail
+ * (dcr_detail_measure), done already (on the threads that decoded the
+ * images, say): traces[i] is used for each image that is not a JPEG file,
+ * details[i] for every image. traces or details NULL: done here. */
+gboolean dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
+                                  const float *details, guint n, DcrDetection *out, GError **error);
 /* The same from backbone features [n, dim] (e.g. from the feature cache);
  * jpeg [n] says which to judge as JPEGs (dcr_feature_item_judged_as_jpeg;
  * NULL: none). */

@@ -25,18 +25,39 @@ static char *tmpdir, *model_path, *bank_path, *image_path, *image2_path, *text_p
 static char *exif_sha;
 static char *was_jpeg_path, *smooth_path;
 
+/* A 160 × 120 fixture image whose samples f gives. */
+static DcrImage *
+fixture_image (double (*f) (guint x, guint y, guint c))
+{
+  DcrImage *img = dcr_image_new (160, 120);
+  for (guint y = 0; y < 120; y++)
+    for (guint x = 0; x < 160; x++)
+      for (guint c = 0; c < 3; c++)
+        img->pixels[((gsize) y * 160 + x) * 3 + c] = (guint8) f (x, y, c);
+  return img;
+}
+
+static double
+photo_like (guint x, guint y, guint c)
+{
+  return 90 + 40 * sin (0.11 * x + 0.7 * c) + 30 * sin (0.23 * y + 0.05 * x) + (x * 13 + y * 7) % 11;
+}
+
+/* a ramp: no second differences, so no fine detail at all (dcr-detail.h) */
+static double
+ramp (guint x, guint y, guint c)
+{
+  (void) y;
+  return x + 20 * c;
+}
+
 /* A PNG saved from a JPEG (quality 85) of a photo-like image: its pixels
  * keep the JPEG's 8 × 8 grid. */
 static void
 write_was_jpeg_png (const char *path)
 {
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrImage) img = dcr_image_new (160, 120);
-  for (guint y = 0; y < 120; y++)
-    for (guint x = 0; x < 160; x++)
-      for (guint c = 0; c < 3; c++)
-        img->pixels[((gsize) y * 160 + x) * 3 + c] =
-            (guint8) (90 + 40 * sin (0.11 * x + 0.7 * c) + 30 * sin (0.23 * y + 0.05 * x) + (x * 13 + y * 7) % 11);
+  g_autoptr (DcrImage) img = fixture_image (photo_like);
   g_autoptr (GBytes) jpeg = dcr_image_encode_jpeg (img, 85, &err);
   g_assert_no_error (err);
   g_autoptr (DcrImage) back = dcr_image_load_from_bytes (jpeg, "fixture.jpg", NULL, &err);
@@ -44,16 +65,12 @@ write_was_jpeg_png (const char *path)
   g_assert_true (dcr_image_save_png (back, path, &err));
 }
 
-/* A smooth gradient: no fine detail at all (dcr-detail.h). */
+/* A smooth gradient. */
 static void
 write_smooth_png (const char *path)
 {
   g_autoptr (GError) err = NULL;
-  g_autoptr (DcrImage) img = dcr_image_new (160, 120);
-  for (guint y = 0; y < 120; y++)
-    for (guint x = 0; x < 160; x++)
-      for (guint c = 0; c < 3; c++)
-        img->pixels[((gsize) y * 160 + x) * 3 + c] = (guint8) (x + 20 * c); /* a ramp: no second differences */
+  g_autoptr (DcrImage) img = fixture_image (ramp);
   g_assert_true (dcr_image_save_png (img, path, &err));
   g_assert_no_error (err);
 }

@@ -16,7 +16,7 @@ typedef struct {
 
 static const DcrCommand commands[] = {
   { "bank", "Look after a bank of real prototypes (`dcr bank --help`)", dcr_cmd_bank },
-  { "bench", "Time the engine (`dcr bench ops`)", dcr_cmd_bench },
+  { "bench", "Time the engine (`dcr bench ops`, `backbone`, `scan`)", dcr_cmd_bench },
   { "devices", "List Vulkan devices and what they support", dcr_cmd_devices },
   { "eval", "Measure the detector on folders of real and fake images", dcr_cmd_eval },
   { "features", "Print the backbone's feature vector of images", dcr_cmd_features },

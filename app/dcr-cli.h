@@ -16,6 +16,7 @@ gboolean dcr_cli_dtype_from_name (const char *name, DcrDtype *out, GError **erro
 int dcr_cmd_bank (int argc, char **argv);
 int dcr_cmd_bench (int argc, char **argv);
 int dcr_cmd_bench_backbone (int argc, char **argv);
+int dcr_cmd_bench_scan (int argc, char **argv);
 int dcr_cmd_devices (int argc, char **argv);
 int dcr_cmd_features (int argc, char **argv);
 int dcr_cmd_smoke (int argc, char **argv);

@@ -88,13 +88,18 @@ dcr_cmd_bench (int argc, char **argv)
   /* `dcr bench backbone` has options of its own */
   if (argc >= 2 && strcmp (argv[1], "backbone") == 0)
     return dcr_cmd_bench_backbone (argc, argv);
+  /* and so has `dcr bench scan` */
+  if (argc >= 2 && strcmp (argv[1], "scan") == 0)
+    return dcr_cmd_bench_scan (argc, argv);
   g_autoptr (GOptionContext) oc = g_option_context_new ("ops - time the tensor ops on the GPU");
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!dcr_cli_parse (oc, entries, &argc, &argv))
     return 2;
   if (argc != 2 || strcmp (argv[1], "ops") != 0)
     {
-      fprintf (stderr, "dcr: usage: dcr bench ops [--json] [--filter TEXT] [--repeats N] [--quick]\n");
+      fprintf (stderr, "dcr: usage: dcr bench ops [--json] [--filter TEXT] [--repeats N] [--quick]\n"
+                       "       dcr bench backbone [OPTION…] (dcr bench backbone --help)\n"
+                       "       dcr bench scan [OPTION…] PATH… (dcr bench scan --help)\n");
       return 2;
     }
   if (repeats < 1)

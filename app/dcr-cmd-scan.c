@@ -6,6 +6,7 @@
 #include "dcr-cli-detect.h"
 #include "dcr-detector.h"
 #include "dcr-metrics.h"
+#include "dcr-scan-run.h"
 #include "dcr-walk.h"
 
 #include <math.h>
@@ -41,96 +42,8 @@ add_model_bank (DcrCliSetup *s, JsonBuilder *b)
   json_builder_add_string_value (b, dcr_context_device (s->ctx)->name);
 }
 
-typedef struct {
-  const char *path;
-  char *sha256;
-  DcrImage *img;
-  GError *error;
-  DcrJpegTrace trace; /* searched on the decoding thread (not for a JPEG file) */
-  float detail;       /* measured there too (dcr-detail.h) */
-  DcrDetection det;
-  double ms;
-} Item;
-
-static void
-item_clear (Item *it)
-{
-  g_free (it->sha256);
-  dcr_image_free (it->img);
-  g_clear_error (&it->error);
-  dcr_detection_clear (&it->det);
-  *it = (Item) { 0 }; /* clearing twice is harmless */
-}
-
-static void
-item_load (Item *it)
-{
-  g_autoptr (GMappedFile) mf = g_mapped_file_new (it->path, FALSE, &it->error);
-  if (!mf)
-    return;
-  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
-  it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
-  it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
-  /* here, on the decoding thread, rather than in dcr_detector_run */
-  if (it->img && it->img->format != DCR_IMAGE_FORMAT_JPEG)
-    dcr_jpeg_trace_find (it->img, &it->trace);
-  if (it->img)
-    it->detail = dcr_detail_measure (it->img);
-}
-
-/* One batch's files, decoded on threads of their own while the GPU
- * analyses the batch before it: the decoding's time hides behind the GPU's
- * waits instead of adding to them. As many threads as `dcr report` decodes
- * on (dcr_cli_default_decoders), each taking every n-th file: on a GPU
- * machine the decoding and the JPEG-grid search, not the GPU, set a scan's
- * speed (BENCHMARKS.md, fifteenth session). */
-
-typedef struct {
-  Item *items;
-  const DcrWalkEntry *entries;
-  guint n;
-} LoadJob;
-
-typedef struct {
-  LoadJob *job;
-  guint first, step;
-} LoadPart;
-
-static gpointer
-load_part (gpointer data)
-{
-  LoadPart *lp = data;
-  for (guint i = lp->first; i < lp->job->n; i += lp->step)
-    {
-      const DcrWalkEntry *e = &lp->job->entries[i];
-      lp->job->items[i] = (Item) { e->path };
-      if (e->reason)
-        lp->job->items[i].error = g_error_new_literal (G_FILE_ERROR, G_FILE_ERROR_FAILED, e->reason);
-      else
-        item_load (&lp->job->items[i]);
-    }
-  return NULL;
-}
-
-static gpointer
-load_batch (gpointer data)
-{
-  LoadJob *job = data;
-  guint nt = MIN (MAX (job->n, 1), dcr_cli_default_decoders ());
-  LoadPart parts[DCR_CLI_MAX_DECODERS];
-  GThread *threads[DCR_CLI_MAX_DECODERS] = { NULL };
-  for (guint t = 0; t < nt; t++)
-    parts[t] = (LoadPart) { job, t, nt };
-  for (guint t = 1; t < nt; t++)
-    threads[t] = g_thread_new ("dcr-decode", load_part, &parts[t]);
-  load_part (&parts[0]);
-  for (guint t = 1; t < nt; t++)
-    g_thread_join (threads[t]);
-  return NULL;
-}
-
 static JsonNode *
-item_json (DcrCliSetup *s, const Item *it)
+item_json (DcrCliSetup *s, const DcrScanItem *it)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -205,7 +118,7 @@ item_json (DcrCliSetup *s, const Item *it)
 }
 
 static void
-item_print (DcrCliSetup *s, const Item *it)
+item_print (DcrCliSetup *s, const DcrScanItem *it)
 {
   if (it->error)
     {
@@ -236,6 +149,31 @@ item_print (DcrCliSetup *s, const Item *it)
   if (*caution)
     printf ("; %s", caution);
   printf ("\n");
+}
+
+typedef struct {
+  gboolean json;
+  JsonArray *json_out;
+  GArray *nearest; /* the nearest prototype's id of every file scanned */
+  int failed;
+} ScanOut;
+
+static void
+scan_each (DcrCliSetup *s, const DcrScanItem *it, gpointer user_data)
+{
+  ScanOut *o = user_data;
+  if (it->error)
+    {
+      o->failed++;
+      if (o->json) /* the JSON has it too; stderr tells a person at once */
+        fprintf (stderr, "dcr: %s\n", it->error->message);
+    }
+  else if (it->det.k)
+    g_array_append_val (o->nearest, it->det.ids[0]);
+  if (o->json)
+    json_array_add_element (o->json_out, item_json (s, it));
+  else
+    item_print (s, it);
 }
 
 int
@@ -289,77 +227,12 @@ dcr_cmd_scan (int argc, char **argv)
       || !dcr_cli_setup_open (&s, device, backbone, dt, model, bank, count, (guint) MIN (batch, total), &err))
     return dcr_cli_fail (err);
   dcr_detector_set_tile_maps (s.det, tile_map);
-  guint b = dcr_detector_batch (s.det);
-  g_autoptr (JsonArray) out = json_array_new ();
-  g_autoptr (GArray) nearest = g_array_new (FALSE, FALSE, sizeof (gint64));
-  g_autofree Item *items0 = g_new0 (Item, b), *items1 = g_new0 (Item, b);
-  Item *bufs[2] = { items0, items1 };
-  g_autofree DcrImage **imgs = g_new0 (DcrImage *, b);
-  g_autofree DcrJpegTrace *traces = g_new0 (DcrJpegTrace, b);
-  g_autofree float *details = g_new0 (float, b);
-  g_autofree DcrDetection *dets = g_new0 (DcrDetection, b);
-  g_autofree guint *slot = g_new0 (guint, b);
-  int failed = 0;
-  LoadJob jobs[2] = { { items0, ent, MIN (b, (guint) total) } };
-  load_batch (&jobs[0]);
-  for (int start = 0, k = 0; start < total; start += (int) b, k++)
-    {
-      Item *items = bufs[k & 1];
-      guint n = jobs[k & 1].n, m = 0;
-      GThread *next = NULL;
-      if (start + (int) b < total)
-        {
-          jobs[(k + 1) & 1] = (LoadJob) { bufs[(k + 1) & 1], ent + start + b, MIN (b, (guint) (total - start - (int) b)) };
-          next = g_thread_new ("dcr-decode", load_batch, &jobs[(k + 1) & 1]);
-        }
-      for (guint i = 0; i < n; i++)
-        {
-          if (!items[i].error && !dcr_backbone_check_image (s.bb, items[i].img->width, items[i].img->height,
-                                                            &items[i].error))
-            g_prefix_error (&items[i].error, "%s: ", items[i].path);
-          if (!items[i].error)
-            {
-              imgs[m] = items[i].img;
-              traces[m] = items[i].trace;
-              details[m] = items[i].detail;
-              slot[m++] = i;
-            }
-        }
-      gint64 t0 = g_get_monotonic_time ();
-      if (m && !dcr_detector_run_traced (s.det, imgs, traces, details, m, dets, &err))
-        {
-          if (next)
-            g_thread_join (next);
-          for (guint j = 0; j < 2; j++)
-            for (guint i = 0; i < jobs[j].n; i++)
-              item_clear (&bufs[j][i]);
-          return dcr_cli_fail (err);
-        }
-      double ms = m ? (g_get_monotonic_time () - t0) / 1e3 / m : 0;
-      for (guint j = 0; j < m; j++)
-        {
-          items[slot[j]].det = dets[j];
-          items[slot[j]].ms = ms;
-          if (dets[j].k)
-            g_array_append_val (nearest, dets[j].ids[0]);
-        }
-      for (guint i = 0; i < n; i++)
-        {
-          if (items[i].error)
-            {
-              failed++;
-              if (json) /* the JSON has it too; stderr tells a person at once */
-                fprintf (stderr, "dcr: %s\n", items[i].error->message);
-            }
-          if (json)
-            json_array_add_element (out, item_json (&s, &items[i]));
-          else
-            item_print (&s, &items[i]);
-          item_clear (&items[i]);
-        }
-      if (next)
-        g_thread_join (next);
-    }
+  ScanOut o = { json, json ? json_array_new () : NULL, g_array_new (FALSE, FALSE, sizeof (gint64)), 0 };
+  g_autoptr (JsonArray) out = o.json_out;
+  g_autoptr (GArray) nearest = o.nearest;
+  if (!dcr_scan_run (&s, ent, (guint) total, scan_each, &o, &err))
+    return dcr_cli_fail (err);
+  int failed = o.failed;
   if (count && nearest->len && !dcr_bank_add_retrievals (s.bank, (gint64 *) nearest->data, nearest->len, &err))
     return dcr_cli_fail (err);
   if (json)

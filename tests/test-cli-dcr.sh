@@ -176,6 +176,32 @@ assert [(i["file"], "features" in i, "error" in i) for i in r] == [(sys.argv[2] 
 sed 's/^/# /' "$tmp/check"
 check "features walks folders as scan does" eval '[ $rc -eq 1 ] && [ $prc -eq 0 ]'
 
+# `dcr bench scan` times scan's own pipeline over the files (its figures are BENCHMARKS.md's; here only that it
+# counts what scan scans, walks as scan walks, and refuses a file scan could not read rather than time fewer)
+"$dcr" bench scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --repeats 3 --batch 4 --json \
+  "$d/test-real" "$d/test-fake/scene00.png" >"$tmp/bench.json" 2>"$tmp/err"; rc=$?
+nreal=$(ls "$d"/test-real/*.png | wc -l)
+"$py" -c 'import json, math, sys; r = json.load(open(sys.argv[1])); n = int(sys.argv[2]) + 1
+assert r["files"] == n and r["images"] == n and r["batch"] == 4, r
+assert len(r["passes_s"]) == 3 and all(p > 0 for p in r["passes_s"]), r
+assert r["min_s"] == min(r["passes_s"]) and r["median_s"] == sorted(r["passes_s"])[1], r
+assert math.isclose(r["img_per_s"], n / r["median_s"]) and math.isclose(r["best_img_per_s"], n / r["min_s"]), r
+assert r["model"] == sys.argv[3] and r["processors"] >= 1 and r["first_pass_s"] > 0 and r["setup_s"] > 0, r
+assert r["device"] and r["backbone"] and r["date"], r' "$tmp/bench.json" "$nreal" "$d/m.safetensors" \
+  >"$tmp/check" 2>&1; prc=$?
+sed 's/^/# /' "$tmp/check"; [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/err"
+check "bench scan: every file counted, 3 timed passes, median and best from them" eval '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
+"$dcr" bench scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --repeats 1 "$d/test-fake/scene00.png" \
+  >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench scan prints a table" eval '[ $rc -eq 0 ] && grep -q "^1 images (1 files)" "$tmp/out" && grep -q "^median .* img/s; best" "$tmp/out"'
+"$dcr" bench scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --repeats 1 "$d/test-fake/scene00.png" \
+  "$tmp/notes.txt" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench scan refuses a file scan cannot read (exit 1, named)" \
+  eval '[ $rc -eq 1 ] && grep -q "1 of 2 files could not be scanned (the first: .*notes.txt" "$tmp/err" && [ ! -s "$tmp/out" ]'
+"$dcr" bench scan --repeats 0 "$d/test-fake/scene00.png" >/dev/null 2>&1; rc=$?
+"$dcr" bench scan >/dev/null 2>&1; rc2=$?
+check "bench scan usage errors exit 2" eval '[ $rc -eq 2 ] && [ $rc2 -eq 2 ]'
+
 "$dcr" eval --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --real "$d/test-real" --fake "$d/test-fake" \
   --json >"$tmp/eval.json" 2>"$tmp/err"; rc=$?
 check "eval exits 0" [ $rc -eq 0 ]

@@ -420,3 +420,14 @@ dcr_cli_out_folder_exists (const char *out)
   fprintf (stderr, "dcr: %s: the folder %s does not exist\n", out, parent);
   return FALSE;
 }
+
+DcrImage *
+dcr_cli_load_image (const char *path, char **sha256, GError **error)
+{
+  g_autoptr (GMappedFile) mf = g_mapped_file_new (path, FALSE, error);
+  if (!mf)
+    return NULL;
+  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
+  *sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
+  return dcr_image_load_from_bytes (bytes, path, NULL, error);
+}

@@ -65,6 +65,11 @@ gboolean dcr_cli_epoch_report (guint epoch, guint epochs, double loss, gpointer 
  * not after it. */
 gboolean dcr_cli_out_folder_exists (const char *out);
 
+/* An evidence file hashed and decoded, opened read-only (mapped once for
+ * both): the image and *sha256 (even when the decoding fails), or NULL with
+ * *error when the file cannot be read or is no image dcr can decode. */
+DcrImage *dcr_cli_load_image (const char *path, char **sha256, GError **error);
+
 /* Features of every image under dir; prints files that failed. items and
  * features are allocated; returns the count. */
 gboolean dcr_cli_folder_features (DcrBackbone *bb, const char *dir, gboolean use_cache, gboolean quiet,

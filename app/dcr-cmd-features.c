@@ -3,6 +3,7 @@
  * Files that cannot be read are reported one by one; the exit status is 1
  * if any failed. */
 #include "dcr-cli.h"
+#include "dcr-cli-detect.h"
 #include "dcr-backbone.h"
 #include "dcr-walk.h"
 
@@ -58,12 +59,7 @@ item_json (DcrBackbone *bb, const Item *it, const float *f)
 static void
 load_item (Item *it)
 {
-  g_autoptr (GMappedFile) mf = g_mapped_file_new (it->path, FALSE, &it->error);
-  if (!mf)
-    return;
-  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
-  it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
-  it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
+  it->img = dcr_cli_load_image (it->path, &it->sha256, &it->error);
 }
 
 int

@@ -15,12 +15,7 @@ item_clear (DcrScanItem *it)
 static void
 item_load (DcrScanItem *it)
 {
-  g_autoptr (GMappedFile) mf = g_mapped_file_new (it->path, FALSE, &it->error);
-  if (!mf)
-    return;
-  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (mf);
-  it->sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, bytes);
-  it->img = dcr_image_load_from_bytes (bytes, it->path, NULL, &it->error);
+  it->img = dcr_cli_load_image (it->path, &it->sha256, &it->error);
   /* here, on the decoding thread, rather than in dcr_detector_run */
   if (it->img && it->img->format != DCR_IMAGE_FORMAT_JPEG)
     dcr_jpeg_trace_find (it->img, &it->trace);

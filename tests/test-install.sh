@@ -22,7 +22,9 @@ check "the installed dcr runs" grep -q '^dcr [0-9]' "$tmp/out"
 for f in "share/applications/$id.desktop" "share/metainfo/$id.metainfo.xml" \
          "share/glib-2.0/schemas/$id.gschema.xml" "share/icons/hicolor/scalable/apps/$id.svg" \
          "share/icons/hicolor/symbolic/apps/$id-symbolic.svg" \
-         "share/dcr-forensics/models/mobilenet_v2_b10.safetensors"; do
+         "share/dcr-forensics/models/mobilenet_v2_b10.safetensors" \
+         "share/dcr-forensics/models/default/model.safetensors" \
+         "share/dcr-forensics/models/default/MODEL_CARD.md" "share/dcr-forensics/models/default/HISTORY.md"; do
   check "installed: $f" [ -s "$p/$f" ]
 done
 # What a package's post-install step (or flatpak-builder) does; meson skips

@@ -383,11 +383,9 @@ decode_thread (gpointer data)
         break;
       DcrReportItem *it = p->r->items->pdata[i];
       DcrImage *img = it->status == DCR_REPORT_ITEM_REJECTED ? NULL : intake_item (p->r, i);
-      /* the search for an earlier JPEG's grid, here on a decoding thread */
-      if (img && img->format != DCR_IMAGE_FORMAT_JPEG)
-        dcr_jpeg_trace_find (img, &it->jpeg_trace);
+      /* the search for an earlier JPEG's grid and the detail, here on a decoding thread */
       if (img)
-        it->detail = dcr_detail_measure (img);
+        dcr_detector_prepare (img, &it->jpeg_trace, &it->detail);
       g_mutex_lock (&p->lock);
       while (!p->stop && p->queue.length >= p->cap)
         pipe_wait (p);

@@ -17,10 +17,8 @@ item_load (DcrScanItem *it)
 {
   it->img = dcr_cli_load_image (it->path, &it->sha256, &it->error);
   /* here, on the decoding thread, rather than in dcr_detector_run */
-  if (it->img && it->img->format != DCR_IMAGE_FORMAT_JPEG)
-    dcr_jpeg_trace_find (it->img, &it->trace);
   if (it->img)
-    it->detail = dcr_detail_measure (it->img);
+    dcr_detector_prepare (it->img, &it->trace, &it->detail);
 }
 
 /* One batch's files, decoded on threads of their own while the GPU

@@ -213,6 +213,14 @@ dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetecti
   return dcr_detector_run_traced (det, images, NULL, NULL, n, out, error);
 }
 
+void
+dcr_detector_prepare (const DcrImage *img, DcrJpegTrace *trace, float *detail)
+{
+  if (img->format != DCR_IMAGE_FORMAT_JPEG)
+    dcr_jpeg_trace_find (img, trace);
+  *detail = dcr_detail_measure (img);
+}
+
 gboolean
 dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
                          const float *details, guint n, DcrDetection *out, GError **error)

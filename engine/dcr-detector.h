@@ -97,6 +97,10 @@ gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, D
  * details[i] for every image. traces or details NULL: done here. */
 gboolean dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
                                   const float *details, guint n, DcrDetection *out, GError **error);
+/* That work for one image, as a decoding thread does it for
+ * dcr_detector_run_traced: the search for an earlier JPEG's grid (not for a
+ * JPEG file, whose *trace is left as it is) and the fine-detail measure. */
+void dcr_detector_prepare (const DcrImage *img, DcrJpegTrace *trace, float *detail);
 /* The same from backbone features [n, dim] (e.g. from the feature cache);
  * jpeg [n] says which to judge as JPEGs (dcr_feature_item_judged_as_jpeg;
  * NULL: none). */

@@ -74,6 +74,14 @@ struct _DcrBackboneRun {
   DcrSeq *images;       /* the per-image work set since the last forward, run before it */
   GPtrArray *staging;   /* DcrTensor: those images' pixels, kept until that work ran */
   gsize staging_bytes;  /* their size */
+  /* Images set but not recorded yet: consecutive slots from group_slot0,
+   * all group_h × group_w (DcrTensor * of their pixels, owned by staging).
+   * Their per-image work is recorded together, one dispatch an op for the
+   * group, when an image of another size or slot comes, the group is full
+   * (group_max) or the work runs. */
+  GPtrArray *group;
+  guint group_slot0;
+  guint32 group_h, group_w;
   GPtrArray *scratch;   /* DcrTensor, freed with the run */
   guint scratch_next;   /* chunks after the first get the first's scratch, in order */
   DcrTensor *whole_input, *chunk_input;
@@ -81,9 +89,9 @@ struct _DcrBackboneRun {
   DcrTensor *local_acc;    /* f32 [B, DCR_LOCAL_ACC_SIZE] with the local tap */
   DcrTensor *tile_logits;  /* f32 [B, DCR_LOCAL_MAX_TILES] with the tile head */
   guint *tile_nth, *tile_ntw; /* per slot: its image's tile grid (0 × 0: no image yet) */
-  DcrCnnGpu *cnn_gpu;      /* the CNN's weights and scratch for one image */
+  DcrCnnGpu *cnn_gpu;      /* the CNN's weights and scratch for a group of images */
   DcrTensor *cnn_blocks;   /* f32 [B, DCR_CNN_MAX_BLOCKS] with the CNN */
-  DcrTensor *cnn_blocks1;  /* f32 [DCR_CNN_MAX_BLOCKS]: one image's, copied to its slot */
+  DcrTensor *cnn_blocks1;  /* f32 [B, DCR_CNN_MAX_BLOCKS]: a group's, copied to its slots */
   guint *cnn_nbh, *cnn_nbw; /* per slot: its image's block grid (0 × 0: no image yet) */
 };
 

@@ -462,6 +462,8 @@ dcr_backbone_run_free (DcrBackboneRun *run)
     return;
   dcr_seq_free (run->seq);
   dcr_seq_free (run->images);
+  if (run->group)
+    g_ptr_array_unref (run->group);
   if (run->staging)
     g_ptr_array_unref (run->staging);
   dcr_tensor_free (run->input);
@@ -593,6 +595,7 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
   run->batch = batch;
   run->scratch = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
   run->staging = g_ptr_array_new_with_free_func ((GDestroyNotify) dcr_tensor_free);
+  run->group = g_ptr_array_new (); /* the tensors are staging's */
   DcrContext *ctx = bb->ctx;
   gint64 in_shape[] = { batch, bb->input_size, bb->input_size, 3 };
   gint64 feat_shape[] = { batch, bb->dim };
@@ -626,10 +629,13 @@ dcr_backbone_run_new (DcrBackbone *bb, guint batch, GError **error)
     }
   if (bb->cnn)
     {
-      gint64 bl_shape[] = { batch, DCR_CNN_MAX_BLOCKS }, bl1_shape[] = { DCR_CNN_MAX_BLOCKS };
-      if (!(run->cnn_gpu = dcr_cnn_gpu_new (ctx, bb->cnn, 1, DCR_CNN_WINDOW, DCR_CNN_WINDOW, error)) ||
+      /* Scratch for a quarter of the batch at the largest window (at most
+       * 4): a whole batch of 16 images of 256 × 256 in one pass, about 8 MiB
+       * a buffer for the default network. */
+      gint64 bl_shape[] = { batch, DCR_CNN_MAX_BLOCKS }, cnn_n = MAX (1, (MIN (batch, 16) + 3) / 4);
+      if (!(run->cnn_gpu = dcr_cnn_gpu_new (ctx, bb->cnn, cnn_n, DCR_CNN_WINDOW, DCR_CNN_WINDOW, error)) ||
           !(run->cnn_blocks = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, bl_shape, error)) ||
-          !(run->cnn_blocks1 = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 1, bl1_shape, error)))
+          !(run->cnn_blocks1 = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, bl_shape, error)))
         return NULL;
       run->cnn_nbh = g_new0 (guint, batch);
       run->cnn_nbw = g_new0 (guint, batch);
@@ -684,33 +690,57 @@ dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, GError **e
   return FALSE;
 }
 
-gboolean
-dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error)
+/* The most images of h × w one group takes: the CNN's scratch bounds it. */
+static guint
+group_max (DcrBackboneRun *run, guint32 h, guint32 w)
 {
-  if (!check_slot (run, slot, error) || !dcr_backbone_check_image (run->bb, img->width, img->height, error))
-    return FALSE;
+  guint most = run->batch;
+  if (run->bb->cnn)
+    {
+      gint64 top, left, ch, cw;
+      dcr_cnn_window (h, w, &top, &left, &ch, &cw);
+      most = (guint) CLAMP (dcr_cnn_gpu_capacity (run->cnn_gpu, ch, cw), 1, (gint64) most);
+    }
+  return most;
+}
+
+/* Records the per-image work of the pending group (run->group) into
+ * run->images: a group of one image reads its staging tensor, a larger
+ * one a copy of the images back to back, so that every op is one dispatch
+ * for the group (on lavapipe each dispatch costs about 0.1–0.3 ms whatever
+ * its size, more than the work of one small image in most of these ops). */
+static gboolean
+record_group (DcrBackboneRun *run, GError **error)
+{
+  guint m = run->group->len;
+  if (m == 0)
+    return TRUE;
   DcrBackbone *bb = run->bb;
-  /* large photos: the pixels waiting in staging memory stay bounded */
-  gsize bytes = (gsize) img->width * img->height * 3;
-  if (run->staging_bytes + bytes > staging_limit () && !run_images (run, error))
-    return FALSE;
-  DcrTensor *t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
-  if (!t)
-    return FALSE;
-  g_ptr_array_add (run->staging, t); /* freed once the work below ran */
-  run->staging_bytes += bytes;
-  if (!dcr_buffer_upload (t->buf, 0, img->pixels, bytes, error))
-    return FALSE;
-  DcrPreprocessParams p = { 0 };
-  bb->klass->preprocess (bb, img->height, img->width, &p);
-  p.batch_index = slot;
-  /* Recorded into one sequence with the batch's other images and run by
-   * dcr_backbone_run_forward: one submission a batch rather than one an
-   * image (on lavapipe each submission and its wait cost more than most of
-   * these dispatches). */
+  guint slot = run->group_slot0;
+  gint64 H = run->group_h, W = run->group_w;
+  g_ptr_array_set_size (run->group, 0);
   if (!run->images && !(run->images = dcr_seq_new (bb->ctx, error)))
     return FALSE;
   DcrSeq *seq = run->images;
+  DcrTensor *t = g_ptr_array_index (run->staging, run->staging->len - 1);
+  if (m > 1)
+    {
+      /* the group's images are the last m staging tensors */
+      guint first = run->staging->len - m;
+      DcrTensor *all = dcr_images_tensor_new (bb->ctx, DCR_POOL_ACTIVATIONS, m, H, W, error);
+      if (!all)
+        return FALSE;
+      g_ptr_array_add (run->staging, all);
+      run->staging_bytes += (gsize) m * H * W * 3;
+      gsize bytes = (gsize) H * W * 3;
+      for (guint i = 0; i < m; i++)
+        dcr_seq_copy (seq, ((DcrTensor *) g_ptr_array_index (run->staging, first + i))->buf, 0, all->buf, i * bytes,
+                      bytes);
+      t = all;
+    }
+  DcrPreprocessParams p = { 0 };
+  bb->klass->preprocess (bb, H, W, &p);
+  p.batch_index = slot;
   if (!dcr_op_preprocess (seq, t, run->input, &p, error))
     return FALSE;
   /* the residual statistics read the pixels as they are, before any resize */
@@ -720,43 +750,79 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
     return FALSE;
   if (bb->local && !dcr_op_local (seq, t, run->local_acc, slot, run->raw, slot, bb->local_column, error))
     return FALSE;
-  DcrLocalTiles tiles = { 0 };
+  if (bb->tile_head
+      && !dcr_op_tile_head_batch (seq, run->local_acc, slot, m, run->tile_nth[slot] * run->tile_ntw[slot],
+                                  bb->tile_packed, bb->tile_head->hidden, run->tile_logits, run->raw, slot,
+                                  bb->tiles_column, error))
+    return FALSE;
+  if (bb->cnn)
+    {
+      gint64 top, left, h, w;
+      dcr_cnn_window (H, W, &top, &left, &h, &w);
+      if (!dcr_cnn_gpu_record (seq, run->cnn_gpu, t, m, H, W, top, left, h, w, run->raw, slot, bb->cnn_column,
+                               run->cnn_blocks1, error))
+        return FALSE;
+      dcr_seq_copy (seq, run->cnn_blocks1->buf, 0, run->cnn_blocks->buf, (gsize) slot * DCR_CNN_MAX_BLOCKS * 4,
+                    (gsize) m * DCR_CNN_MAX_BLOCKS * 4);
+    }
+  return TRUE;
+}
+
+gboolean
+dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error)
+{
+  if (!check_slot (run, slot, error) || !dcr_backbone_check_image (run->bb, img->width, img->height, error))
+    return FALSE;
+  DcrBackbone *bb = run->bb;
+  /* an image of another size or slot, or a full group: the group so far is recorded first */
+  if (run->group->len
+      && (img->height != run->group_h || img->width != run->group_w || slot != run->group_slot0 + run->group->len
+          || run->group->len >= group_max (run, img->height, img->width))
+      && !record_group (run, error))
+    return FALSE;
+  /* large photos: the pixels waiting in staging memory stay bounded (the
+   * group's copy counts twice) */
+  gsize bytes = (gsize) img->width * img->height * 3;
+  if (run->staging_bytes + 2 * bytes > staging_limit () && !run_images (run, error))
+    return FALSE;
+  DcrTensor *t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
+  if (!t)
+    return FALSE;
+  g_ptr_array_add (run->staging, t); /* freed once the work below ran */
+  run->staging_bytes += bytes;
+  if (!dcr_buffer_upload (t->buf, 0, img->pixels, bytes, error))
+    return FALSE;
+  if (!run->group->len)
+    {
+      run->group_slot0 = slot;
+      run->group_h = img->height;
+      run->group_w = img->width;
+    }
+  g_ptr_array_add (run->group, t);
+  /* Recorded into one sequence with the batch's other images and run by
+   * dcr_backbone_run_forward: one submission a batch rather than one an
+   * image (on lavapipe each submission and its wait cost more than most of
+   * these dispatches). The grids below depend on the size alone. */
   if (bb->tile_head)
     {
       DcrForensicWindow win;
-      dcr_forensic_window (img->height, img->width, &win); /* dcr_op_local checked the size */
+      DcrLocalTiles tiles;
+      dcr_forensic_window (img->height, img->width, &win); /* dcr_backbone_check_image checked the size */
       dcr_local_tiles (&win, &tiles);
-      if (!dcr_op_tile_head (seq, run->local_acc, slot, (guint) (tiles.nth * tiles.ntw), bb->tile_packed,
-                             bb->tile_head->hidden, run->tile_logits, run->raw, slot, bb->tiles_column, error))
-        return FALSE;
+      run->tile_nth[slot] = (guint) tiles.nth;
+      run->tile_ntw[slot] = (guint) tiles.ntw;
     }
-  guint cnn_nbh = 0, cnn_nbw = 0;
   if (bb->cnn)
     {
       gint64 top, left, h, w, hm, wm;
       dcr_cnn_window (img->height, img->width, &top, &left, &h, &w);
-      if (!dcr_cnn_gpu_record (seq, run->cnn_gpu, t, 1, img->height, img->width, top, left, h, w, run->raw, slot,
-                               bb->cnn_column, run->cnn_blocks1, error))
-        return FALSE;
-      dcr_seq_copy (seq, run->cnn_blocks1->buf, 0, run->cnn_blocks->buf, (gsize) slot * DCR_CNN_MAX_BLOCKS * 4,
-                    DCR_CNN_MAX_BLOCKS * 4);
       /* the block grid, as dcr_cnn_columns draws it */
       dcr_cnn_map_size (bb->cnn, h, w, &hm, &wm);
       gint64 bs = dcr_cnn_block (bb->cnn), bh = hm / bs, bw = wm / bs;
       if (bh < 1 || bw < 1)
         bh = bw = 1;
-      cnn_nbh = (guint) bh;
-      cnn_nbw = (guint) bw;
-    }
-  if (bb->cnn)
-    {
-      run->cnn_nbh[slot] = cnn_nbh;
-      run->cnn_nbw[slot] = cnn_nbw;
-    }
-  if (bb->tile_head)
-    {
-      run->tile_nth[slot] = (guint) tiles.nth;
-      run->tile_ntw[slot] = (guint) tiles.ntw;
+      run->cnn_nbh[slot] = (guint) bh;
+      run->cnn_nbw[slot] = (guint) bw;
     }
   return TRUE;
 }
@@ -841,9 +907,9 @@ dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GEr
 static gboolean
 run_images (DcrBackboneRun *run, GError **error)
 {
-  if (!run->images)
-    return TRUE;
-  gboolean ok = dcr_seq_submit (run->images, TRUE, error);
+  gboolean ok = record_group (run, error);
+  if (run->images)
+    ok = ok && dcr_seq_submit (run->images, TRUE, error);
   g_clear_pointer (&run->images, dcr_seq_free);
   g_ptr_array_set_size (run->staging, 0);
   run->staging_bytes = 0;

@@ -3,8 +3,10 @@
  * ones (dcr-op-local.h, "local") and the tiled ones followed by the tile
  * head (dcr-tile-head.h, "local+tiles", hidden width 64 with random
  * weights) of a batch of noise images at their native resolution, each
- * image's dispatches recorded one after another as
- * dcr_backbone_run_set_image does; and the learned forensic CNN
+ * image's dispatches recorded one after another (as the backbone records an
+ * image of a size of its own), and "…-batch": the batch's images back to
+ * back in one tensor, one dispatch an op for all (as the backbone records
+ * consecutive images of one size); and the learned forensic CNN
  * (dcr-cnn.h, "cnn": the default model's shape, conv 3×3 s2 3→8, 3×3 s2
  * 8→16, 3×3 s2 16→32, 3×3 32→32, 1×1 32→1, with random weights) the same
  * way, one image a pass through one scratch as the backbone's tap runs it
@@ -37,6 +39,8 @@ static const ForensicCase cases[] = {
   { "local+tiles", 64, 64, 2, TRUE },
   { "local+tiles", 256, 256, 16, FALSE },
   { "local+tiles", 512, 512, 16, FALSE },
+  { "forensic-batch", 256, 256, 16, FALSE },
+  { "local+tiles-batch", 256, 256, 16, FALSE },
   { "cnn", 64, 64, 2, TRUE },
   { "cnn", 256, 256, 16, FALSE },
   { "cnn", 512, 512, 16, FALSE },
@@ -144,9 +148,11 @@ bench_cnn (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs,
 static gboolean
 bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs, GArray *results, GError **error)
 {
-  gboolean tiles = g_str_equal (cs->op, "local+tiles"), local = tiles || g_str_equal (cs->op, "local");
+  gboolean tiles = g_str_has_prefix (cs->op, "local+tiles"), local = g_str_has_prefix (cs->op, "local");
+  gboolean batched = g_str_has_suffix (cs->op, "-batch");
   gint64 acc_size = local ? DCR_LOCAL_ACC_SIZE : DCR_FORENSIC_ACC_SIZE, dim = local ? DCR_LOCAL_DIM : DCR_FORENSIC_DIM;
-  gsize npix = (gsize) (cs->h * cs->w * 3);
+  gint64 images = batched ? cs->batch : 1;
+  gsize npix = (gsize) (images * cs->h * cs->w * 3);
   g_autofree guint8 *pixels = g_new (guint8, npix);
   guint32 s = 2463534242u;
   for (gsize i = 0; i < npix; i++)
@@ -157,7 +163,8 @@ bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs
       pixels[i] = (guint8) (s >> 24);
     }
   gint64 ashape[] = { cs->batch, acc_size }, yshape[] = { cs->batch, dim };
-  g_autoptr (DcrTensor) img = dcr_image_tensor_new (ctx, DCR_POOL_ACTIVATIONS, cs->h, cs->w, error);
+  g_autoptr (DcrTensor) img = batched ? dcr_images_tensor_new (ctx, DCR_POOL_ACTIVATIONS, images, cs->h, cs->w, error)
+                                     : dcr_image_tensor_new (ctx, DCR_POOL_ACTIVATIONS, cs->h, cs->w, error);
   if (!img || !dcr_buffer_upload (img->buf, 0, pixels, npix, error))
     return FALSE;
   g_autoptr (DcrTensor) acc = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 2, ashape, error);
@@ -190,17 +197,18 @@ bench_case (DcrContext *ctx, const DcrBenchOptions *opts, const ForensicCase *cs
         return FALSE;
     }
   dcr_seq_enable_timing (seq);
-  for (guint b = 0; b < cs->batch; b++)
+  for (guint b = 0; b < cs->batch; b += (guint) images)
     if (!(local ? dcr_op_local (seq, img, acc, b, y, b, 0, error)
                 : dcr_op_forensic (seq, img, acc, b, y, b, 0, &dcr_forensic_scales_v1, error)) ||
-        (tiles && !dcr_op_tile_head (seq, acc, b, ntiles, packed, hidden, NULL, y, b, 0, error)))
+        (tiles && !dcr_op_tile_head_batch (seq, acc, b, (guint) images, ntiles, packed, hidden, NULL, y, b, 0, error)))
       return FALSE;
   double min_ms, median_ms;
   if (!dcr_bench_time (seq, opts->repeats, &min_ms, &median_ms, error))
     return FALSE;
   g_autofree char *shape = g_strdup_printf ("%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " batch=%u, %.3f ms/image",
                                             cs->w, cs->h, cs->batch, median_ms / cs->batch);
-  dcr_bench_add (results, cs->op, shape, DCR_F32, 0, (double) npix * cs->batch, min_ms, median_ms, opts->repeats);
+  dcr_bench_add (results, cs->op, shape, DCR_F32, 0, (double) cs->h * cs->w * 3 * cs->batch, min_ms, median_ms,
+                 opts->repeats);
   return TRUE;
 }
 

@@ -144,6 +144,10 @@ typedef struct _DcrCnnGpu DcrCnnGpu;
 DcrCnnGpu *dcr_cnn_gpu_new (DcrContext *ctx, const DcrCnn *cnn, gint64 n, gint64 max_h, gint64 max_w,
                             GError **error);
 void dcr_cnn_gpu_free (DcrCnnGpu *gpu);
+/* How many windows of h × w (h ≤ max_h, w ≤ max_w) one pass takes: the n
+ * it was made for, more when the windows are smaller and their activations
+ * fit the same scratch; 0 when the window is too large or too small. */
+gint64 dcr_cnn_gpu_capacity (const DcrCnnGpu *gpu, gint64 h, gint64 w);
 /* Records the network → pool for n images. Where the shapes allow, the
  * preprocessing is fused with the first layer (shaders/cnn_stem.comp) and
  * a thin stride-1 3 × 3 layer with a following 1 × 1 → 1 logit layer
@@ -151,9 +155,8 @@ void dcr_cnn_gpu_free (DcrCnnGpu *gpu);
  * (ReLU fused but on the last, no padding, DCR_CONV_ALGO_AUTO).
  * $DCR_CNN_STEM=0 turns the fused kernels off and $DCR_CNN_CONV_ALGO=
  * direct|igemm forces dcr_op_conv2d's kernel (benchmarks and tests).
- * For n images (≤ the n it was made
- * for) of H × W bytes back to back in `images` (as dcr_op_cnn_prep), window
- * (top, left, h, w) with h ≤ max_h, w ≤ max_w: the columns to y rows
+ * For n images (≤ dcr_cnn_gpu_capacity) of H × W bytes back to back in
+ * `images` (as dcr_op_cnn_prep), window (top, left, h, w): the columns to y rows
  * row0 … row0 + n − 1 from `column`, block means to `blocks` (may be NULL;
  * as dcr_op_cnn_pool). DCR_CNN_ERROR_INPUT when the window is too small. */
 gboolean dcr_cnn_gpu_record (DcrSeq *seq, DcrCnnGpu *gpu, const DcrTensor *images, gint64 n, gint64 H, gint64 W,

@@ -245,6 +245,7 @@ struct _DcrCnnGpu {
   DcrTensor *weight[DCR_CNN_MAX_LAYERS], *bias[DCR_CNN_MAX_LAYERS];
   DcrTensor *q;       /* [n, max_h − 4, max_w − 4, 3] */
   DcrTensor *act[2];  /* ping-pong, the largest layer output */
+  gint64 act_elems;   /* floats in each act (n · the largest layer output) */
   DcrTensor map;      /* view of the last pass's maps */
   DcrConvAlgo algo;   /* AUTO; $DCR_CNN_CONV_ALGO=direct|igemm forces one (benchmarks) */
   gboolean stem;      /* layer 0 fused with the preprocessing (cnn_stem); $DCR_CNN_STEM=0: never */
@@ -327,10 +328,30 @@ dcr_cnn_gpu_new (DcrContext *ctx, const DcrCnn *cnn, gint64 n, gint64 max_h, gin
       largest = MAX (largest, ih * iw * L->cout);
     }
   gint64 as[] = { n * largest };
+  gpu->act_elems = n * largest;
   for (int i = 0; i < 2; i++)
     if (!(gpu->act[i] = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 1, as, error)))
       return NULL;
   return g_steal_pointer (&gpu);
+}
+
+gint64
+dcr_cnn_gpu_capacity (const DcrCnnGpu *gpu, gint64 h, gint64 w)
+{
+  gint64 hm, wm;
+  if (h > gpu->max_h || w > gpu->max_w || !dcr_cnn_map_size (gpu->cnn, h, w, &hm, &wm))
+    return 0;
+  gint64 ih = h - (DCR_CNN_BOX - 1), iw = w - (DCR_CNN_BOX - 1), largest = 1;
+  gint64 cap = gpu->q ? gpu->n * (gpu->max_h - (DCR_CNN_BOX - 1)) * (gpu->max_w - (DCR_CNN_BOX - 1)) / (ih * iw)
+                      : G_MAXINT64;
+  for (guint l = 0; l < gpu->cnn->n_layers; l++)
+    {
+      const DcrCnnLayer *L = &gpu->cnn->layers[l];
+      ih = (ih - L->kernel) / L->stride + 1;
+      iw = (iw - L->kernel) / L->stride + 1;
+      largest = MAX (largest, ih * iw * L->cout);
+    }
+  return MIN (cap, gpu->act_elems / largest);
 }
 
 gboolean
@@ -342,7 +363,7 @@ dcr_cnn_gpu_record (DcrSeq *seq, DcrCnnGpu *gpu, const DcrTensor *images, gint64
   gint64 hm, wm;
   if (!dcr_cnn_map_size (c, h, w, &hm, &wm))
     return too_small (c, h, w, error);
-  if (n < 1 || n > gpu->n || h > gpu->max_h || w > gpu->max_w)
+  if (n < 1 || n > dcr_cnn_gpu_capacity (gpu, h, w))
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
                    "cnn: %" G_GINT64_FORMAT " windows of %" G_GINT64_FORMAT "×%" G_GINT64_FORMAT

@@ -34,24 +34,33 @@ dcr_forensic_window (gint64 h, gint64 w, DcrForensicWindow *win)
 }
 
 typedef struct {
-  guint32 w, top, left, nh, nw, out0;
+  guint32 w, top, left, nh, nw, out0, img_bytes, acc_stride;
 } StatsPush;
 
 typedef struct {
   guint32 in0, out0;
   float n;
   float level, shape, corr, energy, pcorr;
+  guint32 in_stride, out_stride;
 } FeatPush;
+
+gint64
+dcr_forensic_image_count (const DcrTensor *image)
+{
+  return image->ndim == 4 ? image->shape[0] : 1;
+}
 
 gboolean
 dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const DcrTensor *image, const DcrTensor *acc,
                          guint slot, gsize acc_size, const DcrTensor *y, gint64 row, gint64 column, guint dim,
                          DcrForensicWindow *win, gsize *image_bytes, GError **error)
 {
-  if (image->dtype != DCR_U8 || image->ndim != 3 || image->shape[2] != 3)
-    return dcr_ops_shape_error (error, op, "the image must be [H, W, 3] u8", image, NULL);
-  gint64 h = image->shape[0], w = image->shape[1];
-  *image_bytes = (gsize) ((h * w * 3 + 3) & ~(gint64) 3);
+  if (image->dtype != DCR_U8 || (image->ndim != 3 && image->ndim != 4) || image->shape[image->ndim - 1] != 3)
+    return dcr_ops_shape_error (error, op, "the image must be [H, W, 3] or [M, H, W, 3] u8", image, NULL);
+  gint64 m = dcr_forensic_image_count (image), h = image->shape[image->ndim - 3], w = image->shape[image->ndim - 2];
+  if (m < 1 || m * h * w * 3 >= G_MAXUINT32)
+    return dcr_ops_shape_error (error, op, "the images must be at least one and less than 4 GiB", image, NULL);
+  *image_bytes = (gsize) ((m * h * w * 3 + 3) & ~(gint64) 3);
   if (dcr_buffer_size (image->buf) < *image_bytes)
     return dcr_ops_shape_error (error, op, "the image buffer is not padded to 4 bytes", image, NULL);
   if (!dcr_forensic_window (h, w, win))
@@ -61,11 +70,11 @@ dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const Dc
                    "%d×%d pixels", op, w, h, what, DCR_FORENSIC_MIN_SIDE, DCR_FORENSIC_MIN_SIDE);
       return FALSE;
     }
-  if (acc->dtype != DCR_F32 || dcr_tensor_numel (acc) < (gint64) (slot + 1) * (gint64) acc_size)
+  if (acc->dtype != DCR_F32 || dcr_tensor_numel (acc) < (gint64) (slot + m) * (gint64) acc_size)
     return dcr_ops_shape_error (error, op, "the accumulators must be f32 with a slot per image", acc, NULL);
   if (!dcr_ops_check_dtype (seq, op, y, error))
     return FALSE;
-  if (y->ndim != 2 || row < 0 || row >= y->shape[0] || column < 0 || column + dim > y->shape[1])
+  if (y->ndim != 2 || row < 0 || row + m > y->shape[0] || column < 0 || column + dim > y->shape[1])
     return dcr_ops_shape_error (error, op, "the feature row or columns are outside the output", y, NULL);
   return TRUE;
 }
@@ -77,6 +86,14 @@ dcr_forensic_row_binding (const DcrTensor *y, gint64 row, gint64 column, guint d
   gsize start = (gsize) (row * y->shape[1] + column) * es, aligned = start & ~(gsize) 255;
   *binding = (DcrBinding) { y->buf, aligned, start + dim * es - aligned, TRUE };
   return (guint32) ((start - aligned) / es);
+}
+
+guint32
+dcr_forensic_rows_binding (const DcrTensor *y, gint64 row, gint64 n, gint64 column, guint dim, DcrBinding *binding)
+{
+  guint32 out0 = dcr_forensic_row_binding (y, row, column, dim, binding);
+  binding->size += (gsize) ((n - 1) * y->shape[1]) * dcr_dtype_size (y->dtype);
+  return out0;
 }
 
 gboolean
@@ -92,25 +109,28 @@ dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot
   /* ACC_SIZE floats are a multiple of 256 bytes: every slot starts aligned */
   gsize acc_bytes = (gsize) DCR_FORENSIC_ACC_SIZE * 4;
   G_STATIC_ASSERT ((DCR_FORENSIC_ACC_SIZE * 4) % 256 == 0);
+  gint64 m = dcr_forensic_image_count (image), h = image->shape[image->ndim - 3], w = image->shape[image->ndim - 2];
   DcrBinding sb[2] = {
     { image->buf, 0, need, FALSE },
-    { acc->buf, slot * acc_bytes, acc_bytes, TRUE },
+    { acc->buf, slot * acc_bytes, m * acc_bytes, TRUE },
   };
-  StatsPush sp = { (guint32) image->shape[1], (guint32) win.top, (guint32) win.left, (guint32) win.nh, (guint32) win.nw, 0 };
+  StatsPush sp = { (guint32) w, (guint32) win.top, (guint32) win.left, (guint32) win.nh, (guint32) win.nw, 0,
+                   (guint32) (h * w * 3), DCR_FORENSIC_ACC_SIZE };
   guint32 local = 64, sspec[] = { local };
-  if (!dcr_ops_dispatch (seq, "residual_stats", sspec, 1, sb, 2, &sp, sizeof sp, (PHASES + local - 1) / local, 1, 1,
-                         error))
+  if (!dcr_ops_dispatch (seq, "residual_stats", sspec, 1, sb, 2, &sp, sizeof sp, (PHASES + local - 1) / local, 1,
+                         (guint32) m, error))
     return FALSE;
 
-  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, acc_bytes, FALSE } };
-  guint32 out0 = dcr_forensic_row_binding (y, row, column, DCR_FORENSIC_DIM, &fb[1]);
+  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, m * acc_bytes, FALSE } };
+  guint32 out0 = dcr_forensic_rows_binding (y, row, m, column, DCR_FORENSIC_DIM, &fb[1]);
   FeatPush fp = {
     0, out0, (float) (win.nh * win.nw / PHASES),
     scales->level, scales->shape, scales->corr, scales->energy, scales->pcorr,
+    DCR_FORENSIC_ACC_SIZE, (guint32) y->shape[1],
   };
   char name[32];
   return dcr_ops_dispatch (seq, dcr_ops_shader_name ("residual_features", y->dtype, name, sizeof name), NULL, 0,
-                           fb, 2, &fp, sizeof fp, 3, 1, 1, error);
+                           fb, 2, &fp, sizeof fp, 3, 1, (guint32) m, error);
 }
 
 void

@@ -58,15 +58,19 @@ gboolean dcr_forensic_window (gint64 h, gint64 w, DcrForensicWindow *win);
 /* image: DCR_U8 [H, W, 3] (a buffer padded to 4 bytes, dcr_image_tensor_new);
  * acc: f32 with at least (slot + 1) · DCR_FORENSIC_ACC_SIZE elements; y: f32
  * or f16 [N, D]. Records the statistics of the image into acc's slot `slot`,
- * then its feature into y[row, column … column + DCR_FORENSIC_DIM). */
+ * then its feature into y[row, column … column + DCR_FORENSIC_DIM). An
+ * image tensor [M, H, W, 3] (dcr_images_tensor_new) is M images of one size
+ * in two dispatches rather than 2·M: image i to slot slot + i and row row +
+ * i. */
 gboolean dcr_op_forensic (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y,
                           gint64 row, gint64 column, const DcrForensicScales *scales, GError **error);
 
 /* The argument checks dcr_op_forensic and dcr_op_local share: image u8
- * [H, W, 3] padded to 4 bytes (its byte count to *image_bytes) and large
- * enough for a window (to *win), acc f32 with acc_size floats for each slot
- * up to `slot`, and `dim` columns from `column` in row `row` of y. `op`
- * prefixes the messages; `what` names the statistics in the size error. */
+ * [H, W, 3] or [M, H, W, 3] padded to 4 bytes (its byte count to
+ * *image_bytes) and large enough for a window (to *win), acc f32 with
+ * acc_size floats for each slot up to `slot` + M − 1, and `dim` columns from
+ * `column` in rows `row` … `row` + M − 1 of y. `op` prefixes the messages;
+ * `what` names the statistics in the size error. */
 gboolean dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what, const DcrTensor *image,
                                   const DcrTensor *acc, guint slot, gsize acc_size, const DcrTensor *y, gint64 row,
                                   gint64 column, guint dim, DcrForensicWindow *win, gsize *image_bytes,
@@ -76,6 +80,11 @@ gboolean dcr_forensic_check_args (DcrSeq *seq, const char *op, const char *what,
  * starting at the 256-byte boundary below them (storage-buffer offset
  * alignment); returns the first value's element index within it. */
 guint32 dcr_forensic_row_binding (const DcrTensor *y, gint64 row, gint64 column, guint dim, DcrBinding *binding);
+/* The same for rows row … row + n − 1 (the values between them included). */
+guint32 dcr_forensic_rows_binding (const DcrTensor *y, gint64 row, gint64 n, gint64 column, guint dim,
+                                   DcrBinding *binding);
+/* The images of an image tensor: M of [M, H, W, 3], 1 of [H, W, 3]. */
+gint64 dcr_forensic_image_count (const DcrTensor *image);
 
 /* The three channels of pixel (y, x) of a w-wide 8-bit RGB image — luma,
  * R − G, B − G — in the shaders' float arithmetic, for the references. */

@@ -31,10 +31,11 @@ typedef struct {
   guint32 w, top, left; /* image width, window origin */
   guint32 th, tw, ntw;  /* tile sides (anchors), tiles per row */
   guint32 out0;
+  guint32 img_bytes, acc_stride; /* from one image of a batch to the next */
 } StatsPush;
 
 typedef struct {
-  guint32 in0, out0, ntiles;
+  guint32 in0, out0, ntiles, in_stride, out_stride;
 } FeatPush;
 
 gboolean
@@ -51,22 +52,23 @@ dcr_op_local (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, D
   dcr_local_tiles (&win, &t);
   g_assert (t.nth * t.ntw <= DCR_LOCAL_MAX_TILES);
   gsize acc_bytes = (gsize) DCR_LOCAL_ACC_SIZE * 4;
+  gint64 m = dcr_forensic_image_count (image), h = image->shape[image->ndim - 3], w = image->shape[image->ndim - 2];
   DcrBinding sb[2] = {
     { image->buf, 0, need, FALSE },
-    { acc->buf, slot * acc_bytes, acc_bytes, TRUE },
+    { acc->buf, slot * acc_bytes, m * acc_bytes, TRUE },
   };
-  StatsPush sp = { (guint32) image->shape[1], (guint32) win.top, (guint32) win.left, (guint32) t.th, (guint32) t.tw,
-                   (guint32) t.ntw, 0 };
-  if (!dcr_ops_dispatch (seq, "local_stats", NULL, 0, sb, 2, &sp, sizeof sp, (guint32) t.ntw, (guint32) t.nth, 1,
-                         error))
+  StatsPush sp = { (guint32) w, (guint32) win.top, (guint32) win.left, (guint32) t.th, (guint32) t.tw,
+                   (guint32) t.ntw, 0, (guint32) (h * w * 3), DCR_LOCAL_ACC_SIZE };
+  if (!dcr_ops_dispatch (seq, "local_stats", NULL, 0, sb, 2, &sp, sizeof sp, (guint32) t.ntw, (guint32) t.nth,
+                         (guint32) m, error))
     return FALSE;
 
-  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, acc_bytes, FALSE } };
-  guint32 out0 = dcr_forensic_row_binding (y, row, column, DCR_LOCAL_DIM, &fb[1]);
-  FeatPush fp = { 0, out0, (guint32) (t.nth * t.ntw) };
+  DcrBinding fb[2] = { { acc->buf, slot * acc_bytes, m * acc_bytes, FALSE } };
+  guint32 out0 = dcr_forensic_rows_binding (y, row, m, column, DCR_LOCAL_DIM, &fb[1]);
+  FeatPush fp = { 0, out0, (guint32) (t.nth * t.ntw), DCR_LOCAL_ACC_SIZE, (guint32) y->shape[1] };
   char name[32];
   return dcr_ops_dispatch (seq, dcr_ops_shader_name ("local_features", y->dtype, name, sizeof name), NULL, 0, fb, 2,
-                           &fp, sizeof fp, 1, 1, 1, error);
+                           &fp, sizeof fp, 1, 1, (guint32) m, error);
 }
 
 void

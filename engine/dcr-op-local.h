@@ -73,7 +73,9 @@ void dcr_local_tiles (const DcrForensicWindow *win, DcrLocalTiles *tiles);
  * at least DCR_FORENSIC_MIN_SIDE a side; acc: f32 with at least (slot + 1) ·
  * DCR_LOCAL_ACC_SIZE elements; y: f32 or f16 [N, D]. Records the tiles'
  * accumulators into acc's slot `slot`, then the feature into
- * y[row, column … column + DCR_LOCAL_DIM). */
+ * y[row, column … column + DCR_LOCAL_DIM). An image tensor [M, H, W, 3]
+ * (dcr_images_tensor_new) is M images of one size in two dispatches: image
+ * i to slot slot + i and row row + i. */
 gboolean dcr_op_local (DcrSeq *seq, const DcrTensor *image, DcrTensor *acc, guint slot, DcrTensor *y,
                        gint64 row, gint64 column, GError **error);
 

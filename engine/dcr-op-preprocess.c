@@ -59,22 +59,37 @@ dcr_preprocess_set_resize_short_crop (DcrPreprocessParams *p, gint64 img_h, gint
 DcrTensor *
 dcr_image_tensor_new (DcrContext *ctx, DcrPoolKind pool, gint64 h, gint64 w, GError **error)
 {
-  if (h < 1 || w < 1 || h > G_MAXINT32 / 3 / w)
+  DcrTensor *t = dcr_images_tensor_new (ctx, pool, 1, h, w, error);
+  if (t)
     {
-      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "An image of %" G_GINT64_FORMAT "x%"
-                   G_GINT64_FORMAT " pixels is empty or too large", w, h);
+      t->ndim = 3;
+      t->shape[0] = h;
+      t->shape[1] = w;
+      t->shape[2] = 3;
+    }
+  return t;
+}
+
+DcrTensor *
+dcr_images_tensor_new (DcrContext *ctx, DcrPoolKind pool, gint64 n, gint64 h, gint64 w, GError **error)
+{
+  if (n < 1 || h < 1 || w < 1 || h > G_MAXINT32 / 3 / w || n > G_MAXINT32 / 3 / w / h)
+    {
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE, "%" G_GINT64_FORMAT " images of %" G_GINT64_FORMAT
+                   "x%" G_GINT64_FORMAT " pixels are none, empty or too large", n, w, h);
       return NULL;
     }
-  DcrBuffer *buf = dcr_buffer_new (ctx, pool, (gsize) ((h * w * 3 + 3) & ~(gint64) 3), error);
+  DcrBuffer *buf = dcr_buffer_new (ctx, pool, (gsize) ((n * h * w * 3 + 3) & ~(gint64) 3), error);
   if (!buf)
     return NULL;
   DcrTensor *t = g_new0 (DcrTensor, 1);
   t->buf = buf;
   t->dtype = DCR_U8;
-  t->ndim = 3;
-  t->shape[0] = h;
-  t->shape[1] = w;
-  t->shape[2] = 3;
+  t->ndim = 4;
+  t->shape[0] = n;
+  t->shape[1] = h;
+  t->shape[2] = w;
+  t->shape[3] = 3;
   return t;
 }
 
@@ -165,6 +180,7 @@ typedef struct {
   guint32 H, W, RH, RW, top, left, OH, OW, out0;
   float scale_y, scale_x, divisor;
   float mean[3], std[3];
+  guint32 img_bytes;
 } PrepPush;
 
 gboolean
@@ -172,15 +188,23 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
                    GError **error)
 {
   DcrContext *ctx = dcr_seq_context (seq);
-  if (image->dtype != DCR_U8 || image->ndim != 3 || image->shape[2] != 3)
+  if (image->dtype != DCR_U8 || (image->ndim != 3 && image->ndim != 4) || image->shape[image->ndim - 1] != 3)
     {
       g_autofree char *is = dcr_ops_shape_string (image);
       g_set_error (error, DCR_OPS_ERROR, image->dtype != DCR_U8 ? DCR_OPS_ERROR_DTYPE : DCR_OPS_ERROR_SHAPE,
-                   "preprocess: the image is %s, expected [H, W, 3] u8 (interleaved RGB)", is);
+                   "preprocess: the image is %s, expected [H, W, 3] or [N, H, W, 3] u8 (interleaved RGB)", is);
       return FALSE;
     }
-  gint64 h = image->shape[0], w = image->shape[1];
-  gsize need = (gsize) ((h * w * 3 + 3) & ~(gint64) 3);
+  gint64 images = image->ndim == 4 ? image->shape[0] : 1;
+  gint64 h = image->shape[image->ndim - 3], w = image->shape[image->ndim - 2];
+  gsize need = (gsize) ((images * h * w * 3 + 3) & ~(gint64) 3);
+  if (images < 1 || images * h * w * 3 >= G_MAXUINT32)
+    {
+      g_autofree char *is = dcr_ops_shape_string (image);
+      g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
+                   "preprocess: the images %s are none or more than 4 GiB", is);
+      return FALSE;
+    }
   if (dcr_buffer_size (image->buf) < need)
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
@@ -200,11 +224,11 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
     }
   gint64 oh = y->shape[y->ndim - 3], ow = y->shape[y->ndim - 2];
   gint64 rh = p->resize_h > 0 ? p->resize_h : h, rw = p->resize_w > 0 ? p->resize_w : w;
-  if (p->batch_index < 0 || p->batch_index >= n)
+  if (p->batch_index < 0 || p->batch_index + images > n)
     {
       g_set_error (error, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE,
-                   "preprocess: batch index %" G_GINT64_FORMAT " is outside the %" G_GINT64_FORMAT
-                   " images of the output", p->batch_index, n);
+                   "preprocess: batch index %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " images) is outside the %"
+                   G_GINT64_FORMAT " images of the output", p->batch_index, images, n);
       return FALSE;
     }
   if (p->crop_top < 0 || p->crop_left < 0 || p->crop_top + oh > rh || p->crop_left + ow > rw
@@ -240,8 +264,9 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
     (float) h / (float) rh, (float) w / (float) rw, p->divisor != 0 ? p->divisor : 255.0f,
     { p->mean[0], p->mean[1], p->mean[2] },
     { p->std[0] != 0 ? p->std[0] : 1.0f, p->std[1] != 0 ? p->std[1] : 1.0f, p->std[2] != 0 ? p->std[2] : 1.0f },
+    (guint32) (h * w * 3),
   };
-  /* Bind only this image's slice (from a 256-byte boundary, the largest
+  /* Bind only these images' slices (from a 256-byte boundary, the largest
    * offset alignment Vulkan allows), so that filling a batch image by image
    * does not serialise the dispatches on one another. */
   gsize es = dcr_dtype_size (y->dtype);
@@ -249,9 +274,9 @@ dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y, const DcrP
   pc.out0 = (guint32) ((start - aligned) / es);
   DcrBinding b[2] = {
     { image->buf, 0, need, FALSE },
-    { y->buf, aligned, start + (gsize) (oh * ow * 3) * es - aligned, TRUE },
+    { y->buf, aligned, start + (gsize) (images * oh * ow * 3) * es - aligned, TRUE },
   };
   guint32 gy = walk ? (guint32) ((oh + rows - 1) / rows) : (guint32) ((oh + ly - 1) / ly);
-  dcr_seq_dispatch (seq, pipe, b, 2, &pc, sizeof pc, (guint32) ((ow + lx - 1) / lx), gy, 1);
+  dcr_seq_dispatch (seq, pipe, b, 2, &pc, sizeof pc, (guint32) ((ow + lx - 1) / lx), gy, (guint32) images);
   return TRUE;
 }

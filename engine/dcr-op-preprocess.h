@@ -45,9 +45,15 @@ void dcr_preprocess_set_resize_short_crop (DcrPreprocessParams *p, gint64 img_h,
  * (the shader reads 32-bit words); dcr_tensor_free frees it. Images with
  * h·w a multiple of 4 may use dcr_tensor_new as well. */
 DcrTensor *dcr_image_tensor_new (DcrContext *ctx, DcrPoolKind pool, gint64 h, gint64 w, GError **error);
+/* n images of h × w one after another, DCR_U8 [n, h, w, 3], the buffer
+ * padded to a multiple of 4 bytes: a batch that the image ops (preprocess,
+ * forensic, local, the CNN) take in one dispatch each. */
+DcrTensor *dcr_images_tensor_new (DcrContext *ctx, DcrPoolKind pool, gint64 n, gint64 h, gint64 w, GError **error);
 
-/* image: DCR_U8 [H, W, 3]; y: f32 or f16 [N, OH, OW, 3] (or [OH, OW, 3] with
- * batch_index 0). The crop window must lie inside the resized image. */
+/* image: DCR_U8 [H, W, 3], or [M, H, W, 3] for M images of one size in one
+ * dispatch (to slices batch_index … batch_index + M − 1); y: f32 or f16 [N,
+ * OH, OW, 3] (or [OH, OW, 3] with batch_index 0). The crop window must lie
+ * inside the resized image. */
 gboolean dcr_op_preprocess (DcrSeq *seq, const DcrTensor *image, DcrTensor *y,
                             const DcrPreprocessParams *params, GError **error);
 

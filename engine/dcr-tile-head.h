@@ -88,6 +88,11 @@ void dcr_ref_tile_head (const DcrTileHead *h, const float *x, guint ntiles, floa
 gboolean dcr_op_tile_head (DcrSeq *seq, const DcrTensor *acc, guint slot, guint ntiles, const DcrTensor *packed,
                            guint hidden, DcrTensor *logits, DcrTensor *y, gint64 row, gint64 column,
                            GError **error);
+/* The same for n images with ntiles tiles each (slots slot … slot + n − 1,
+ * rows row … row + n − 1) in one dispatch. */
+gboolean dcr_op_tile_head_batch (DcrSeq *seq, const DcrTensor *acc, guint slot, guint n, guint ntiles,
+                                 const DcrTensor *packed, guint hidden, DcrTensor *logits, DcrTensor *y, gint64 row,
+                                 gint64 column, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DcrTileHead, dcr_tile_head_free)
 

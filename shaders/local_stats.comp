@@ -29,7 +29,9 @@ layout(push_constant) uniform P {
     uint top, left;  // window origin
     uint th, tw;     // tile sides in anchors (24 or 48)
     uint ntw;        // tiles per row
-    uint out0;       // first element of this image's accumulators in the bound range
+    uint out0;       // first element of the first image's accumulators in the bound range
+    uint img_bytes;  // workgroup z is image z of a batch: bytes from one image to the next
+    uint acc_stride; // and accumulators
 } p;
 
 const uint MARGIN = 6, PH = 12, NDIL = 5, NACC = 153, NVAL = 23, STRIDE = NACC + NVAL;
@@ -103,7 +105,7 @@ void main() {
     float inv_cols = 1.0 / float(cols);
     for (uint q = lid; q < rows * cols; q += TMAX) {
         uint r = uint((float(q) + 0.5) * inv_cols), c = q - r * cols;
-        uint o = ((y0 + r) * p.W + x0 + c) * 3, i = o >> 2, s = (o & 3) * 8;
+        uint o = gl_WorkGroupID.z * p.img_bytes + ((y0 + r) * p.W + x0 + c) * 3, i = o >> 2, s = (o & 3) * 8;
         uint v = img[i] >> s;
         if (s > 8)
             v |= img[i + 1] << (32 - s);
@@ -181,7 +183,7 @@ void main() {
             sh[((2 * PH + NDIL + k) * 3 + c) * TMAX + lid] = floatBitsToUint(C[k][c]);
     }
     barrier();
-    uint base = p.out0 + tile * 3 * STRIDE;
+    uint base = p.out0 + gl_WorkGroupID.z * p.acc_stride + tile * 3 * STRIDE;
     // P[pi·12 + pj]: the vertical sums at row phase pi of the columns ≡ pj
     // (mod 12) and the horizontal sums at column phase pj of the rows ≡ pi
     for (uint o = lid; o < 3 * PH * PH; o += TMAX) {

@@ -4,6 +4,8 @@
 // when downscaling, as PIL and torch's antialias=True) → crop window → (v /
 // divisor − mean) / std → slice n of an NHWC [N, OH, OW, 3] float tensor.
 // One invocation per output pixel; the separable taps are computed on the fly.
+// Workgroup z is image z of a batch of same-sized images stored one after
+// another (img_bytes apart), written to slices n, n + 1, …
 #extension GL_EXT_control_flow_attributes : require
 #ifdef DCR_FP16
 #extension GL_EXT_shader_16bit_storage : require
@@ -38,11 +40,12 @@ layout(push_constant) uniform P {
     float divisor;
     float mean0, mean1, mean2;
     float std0, std1, std2;
+    uint img_bytes;      // bytes from one input image to the next
 } p;
 
 // one pixel's 3 bytes: one 32-bit load, two when they straddle a word
 vec3 pixel(uint iy, uint ix) {
-    uint o = (iy * p.W + ix) * 3, s = (o & 3) * 8;
+    uint o = gl_WorkGroupID.z * p.img_bytes + (iy * p.W + ix) * 3, s = (o & 3) * 8;
     uint v = img[o >> 2] >> s;
     if (s > 8)
         v |= img[(o >> 2) + 1] << (32 - s);
@@ -67,7 +70,7 @@ float tri(float x) {
 // The horizontal taps of input row r: pixels x0 … x0 + 3 (columns past
 // the image clamp to the last word; their weights are 0).
 vec3 hrow(uint r, uint x0, vec4 wx) {
-    uint o = (r * p.W + x0) * 3, i = o >> 2, sh = (o & 3) * 8;
+    uint o = gl_WorkGroupID.z * p.img_bytes + (r * p.W + x0) * 3, i = o >> 2, sh = (o & 3) * 8;
     uint w[4], a[3];
     [[unroll]] for (uint t = 0; t < 4; t++)
         w[t] = img[min(i + t, p.last_word)];
@@ -88,7 +91,7 @@ vec3 hrow(uint r, uint x0, vec4 wx) {
 void store(uint ox, uint oy, vec3 v) {
     vec3 mean = vec3(p.mean0, p.mean1, p.mean2), sd = vec3(p.std0, p.std1, p.std2);
     vec3 o = (v / p.divisor - mean) / sd;
-    uint base = p.out0 + (oy * p.OW + ox) * 3;
+    uint base = p.out0 + ((gl_WorkGroupID.z * p.OH + oy) * p.OW + ox) * 3;
     y[base] = T(o.x);
     y[base + 1] = T(o.y);
     y[base + 2] = T(o.z);

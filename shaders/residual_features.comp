@@ -6,8 +6,9 @@
 // phase at periods 2, 3, 4 and 8 (2-D DFT magnitudes of the folded phase
 // grids, which do not depend on where the window starts).
 //
-// One workgroup of 64 invocations per channel (workgroup id = channel),
-// written into a row of the feature tensor. Invocation l = (ly, lx) takes
+// One workgroup of 64 invocations per channel (workgroup id x = channel) and
+// image (workgroup id z: the images' accumulators in_stride apart, their
+// feature rows out_stride apart), written into a row of the feature tensor. Invocation l = (ly, lx) takes
 // the 9 phases (ly + 8m, lx + 8n), which all fall in period-8 cell (ly, lx)
 // and in 9 different period-3 cells; its partial sums go to shared memory and
 // are summed in fixed order (the grids of periods 2 and 4 from those of 8);
@@ -35,6 +36,7 @@ layout(push_constant) uniform P {
     uint out0;         // first output element (the feature row's forensic column)
     float n;           // anchors per phase
     float sc_level, sc_shape, sc_corr, sc_energy, sc_pcorr;
+    uint in_stride, out_stride;  // from one image to the next
 } p;
 
 const uint PERIOD = 24, PHASES = PERIOD * PERIOD, NACC = 13, PER_CHANNEL = 110, NSTAT = 12, NFREQ = 49;
@@ -53,7 +55,7 @@ shared vec2 tw[TWIDDLES];
 shared vec2 xe[CELLS], xr[CELLS];  // the grids transformed along their rows
 
 float a(uint c, uint k, uint ph) {
-    return acc[p.in0 + (c * NACC + k) * PHASES + ph];
+    return acc[p.in0 + gl_WorkGroupID.z * p.in_stride + (c * NACC + k) * PHASES + ph];
 }
 
 uint period(uint pi) {
@@ -136,7 +138,7 @@ void main() {
     }
     barrier();
 
-    uint o = p.out0 + c * PER_CHANNEL;
+    uint o = p.out0 + gl_WorkGroupID.z * p.out_stride + c * PER_CHANNEL;
 
     // the 2-D DFTs in two passes: along rows, X[i][v] = Σ_j g[i][j]·w^(vj),
     // every (period, i, v) (those of period 8 first, so that the invocations

@@ -7,7 +7,11 @@
 // period, so one pass keeps every one of them.
 //
 // One invocation per phase; its three channels (luma, R−G, B−G) ride in the
-// lanes of vec3s, so each pixel is fetched once for all of them.
+// lanes of vec3s, so each pixel is fetched once for all of them. Workgroup z
+// is the image of a batch of same-sized images stored one after another
+// (img_bytes apart), each with its accumulators acc_stride apart: one
+// dispatch for the batch rather than one an image (on lavapipe each dispatch
+// costs about as much as a small image's work).
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;
@@ -19,7 +23,9 @@ layout(push_constant) uniform P {
     uint W;          // image width (row stride, pixels)
     uint top, left;  // window origin
     uint nh, nw;     // anchor rows/columns: multiples of PERIOD
-    uint out0;       // first element of this image's accumulators in the bound range
+    uint out0;       // first element of the first image's accumulators in the bound range
+    uint img_bytes;  // bytes from one image to the next
+    uint acc_stride; // accumulators from one image to the next
 } p;
 
 const uint PERIOD = 24, MARGIN = 6, PHASES = PERIOD * PERIOD, NACC = 13, LAGS = 4;
@@ -37,7 +43,7 @@ uint word_at(uint w, uint s) {
 }
 
 vec3 channels(uint y, uint x) {
-    uint o = (y * p.W + x) * 3;
+    uint o = gl_WorkGroupID.z * p.img_bytes + (y * p.W + x) * 3;
     return to_channels(word_at(o >> 2, (o & 3) * 8));
 }
 
@@ -58,7 +64,7 @@ void main() {
             {
                 // the row's 21 consecutive bytes, as 6 aligned words: a memory
                 // access costs far more than picking bytes apart on a CPU device
-                uint o = (i * p.W + j - 1) * 3, w0 = o >> 2, sh = (o & 3) * 8;
+                uint o = gl_WorkGroupID.z * p.img_bytes + (i * p.W + j - 1) * 3, w0 = o >> 2, sh = (o & 3) * 8;
                 uint raw[7], a[6];
                 [[unroll]] for (uint k = 0; k < 7; k++)
                     raw[k] = img[w0 + k];
@@ -89,5 +95,5 @@ void main() {
     }
     [[unroll]] for (uint c = 0; c < 3; c++)
         [[unroll]] for (uint k = 0; k < NACC; k++)
-            acc[p.out0 + (c * NACC + k) * PHASES + ph] = s[k][c];
+            acc[p.out0 + gl_WorkGroupID.z * p.acc_stride + (c * NACC + k) * PHASES + ph] = s[k][c];
 }

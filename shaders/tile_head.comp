@@ -5,7 +5,9 @@
 // and the two backbone columns from the logits (the mean of the min(4, n)
 // largest, the largest).
 //
-// One workgroup per image, 128 invocations, three steps between barriers:
+// One workgroup per image (workgroup z: image z of a batch, its scratch
+// slot acc_stride, its logits lg_stride and its feature row out_stride after
+// the first image's), 128 invocations, three steps between barriers:
 //  (a) invocation j < 69 gathers column j (≤ 100 values) into registers and
 //      finds its median by rank counting: the value at sorted position p is
 //      the x_t with #{x < x_t} ≤ p < #{x ≤ x_t}, which is exact with ties;
@@ -44,6 +46,7 @@ layout(push_constant) uniform P {
     uint lg0;           // first logit in the bound range
     uint out0;          // first output element (the feature row's tiles column)
     uint write_logits;  // 0: binding 2 is a placeholder, never written
+    uint acc_stride, lg_stride, out_stride;
 } p;
 
 const uint NACC = 153, NVAL = 23, STRIDE = NACC + NVAL, NIN = 3 * NVAL, MAXT = 100, TOPK = 4;
@@ -58,7 +61,7 @@ shared float zs[NIN * MAXTP];
 
 // x[t][j] of the header: value v = j % 23 of channel c = j / 23 of tile t
 float tile_value(uint t, uint j) {
-    return acc[(t * 3 + j / NVAL) * STRIDE + NACC + j % NVAL];
+    return acc[gl_WorkGroupID.z * p.acc_stride + (t * 3 + j / NVAL) * STRIDE + NACC + j % NVAL];
 }
 
 void main() {
@@ -146,7 +149,7 @@ void main() {
             s += zs[(g * TB + tb) * KT + k];
         logit[i] = s;
         if (p.write_logits != 0)
-            lg[p.lg0 + i] = s;
+            lg[p.lg0 + gl_WorkGroupID.z * p.lg_stride + i] = s;
     }
     barrier();
 
@@ -169,7 +172,8 @@ void main() {
             if (q == 0)
                 top = logit[best];
         }
-        y[p.out0] = T(sum / float(k));
-        y[p.out0 + 1] = T(top);
+        uint o = p.out0 + gl_WorkGroupID.z * p.out_stride;
+        y[o] = T(sum / float(k));
+        y[o + 1] = T(top);
     }
 }

@@ -114,6 +114,17 @@ dcr_test_image_tensor (const guint8 *pixels, gint64 h, gint64 w)
 }
 
 DcrTensor *
+dcr_test_images_tensor (const guint8 *pixels, gint64 m, gint64 h, gint64 w)
+{
+  g_autoptr (GError) err = NULL;
+  DcrTensor *t = dcr_images_tensor_new (dcr_test_context (), DCR_POOL_ACTIVATIONS, m, h, w, &err);
+  g_assert_no_error (err);
+  g_assert_true (dcr_buffer_upload (t->buf, 0, pixels, (gsize) m * h * w * 3, &err));
+  g_assert_no_error (err);
+  return t;
+}
+
+DcrTensor *
 dcr_test_upload_tensor (DcrPoolKind pool, DcrDtype dt, int ndim, const gint64 *shape, const float *data)
 {
   g_autoptr (GError) err = NULL;

@@ -31,6 +31,8 @@ void dcr_test_upload_floats (DcrTensor *t, const float *data);
 /* An 8-bit RGB image tensor (dcr_image_tensor_new, activations pool) holding
  * h × w × 3 pixels. */
 DcrTensor *dcr_test_image_tensor (const guint8 *pixels, gint64 h, gint64 w);
+/* m such images back to back (dcr_images_tensor_new, [m, h, w, 3]). */
+DcrTensor *dcr_test_images_tensor (const guint8 *pixels, gint64 m, gint64 h, gint64 w);
 /* A new tensor in pool holding data as above, or zeros when data is NULL. */
 DcrTensor *dcr_test_upload_tensor (DcrPoolKind pool, DcrDtype dt, int ndim, const gint64 *shape,
                                    const float *data);

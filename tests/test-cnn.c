@@ -506,9 +506,16 @@ test_forward_errors (void)
   g_assert_false (dcr_cnn_gpu_record (seq, gpu, it, 1, 100, 100, 0, 0, 65, 60, yt, 0, 0, NULL, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   g_clear_error (&err);
-  g_assert_false (dcr_cnn_gpu_record (seq, gpu, it, 2, 50, 100, 0, 0, 40, 40, yt, 0, 0, NULL, &err));
+  g_assert_false (dcr_cnn_gpu_record (seq, gpu, it, 2, 50, 100, 0, 0, 48, 64, yt, 0, 0, NULL, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   g_clear_error (&err);
+  /* more images than it was made for fit when their windows are smaller */
+  g_assert_cmpint (dcr_cnn_gpu_capacity (gpu, 64, 64), ==, 1);
+  g_assert_cmpint (dcr_cnn_gpu_capacity (gpu, 48, 64), ==, 1);
+  g_assert_cmpint (dcr_cnn_gpu_capacity (gpu, 40, 40), >=, 2);
+  g_assert_cmpint (dcr_cnn_gpu_capacity (gpu, 65, 60), ==, 0);
+  g_assert_true (dcr_cnn_gpu_record (seq, gpu, it, 2, 50, 100, 0, 0, 40, 40, yt, 0, 0, NULL, &err));
+  g_assert_no_error (err);
   /* the prep's window outside the image, its output the wrong shape */
   gint64 qs[] = { 1, 36, 36, 3 };
   g_autoptr (DcrTensor) qt = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 4, qs, NULL);
@@ -955,6 +962,89 @@ test_backbone (void)
   rm_dir (dir);
 }
 
+/* A run records consecutive images of one size as one group, one dispatch
+ * an op (dcr-backbone.c): a batch of 8 — three 260 × 300 images, a 200 ×
+ * 180 one, three 600 × 700 ones (512² windows: the CNN's scratch takes 2
+ * at a time, so they make two groups) and one more 260 × 300 — gives every
+ * image the features, tile logits and CNN blocks it gets alone in a batch
+ * of one, bit for bit (the same kernels do the same arithmetic). */
+static void
+test_backbone_groups (void)
+{
+  DcrContext *ctx = dcr_test_context ();
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dir = tmp_dir ();
+  g_autofree char *cnn_path = g_build_filename (dir, "cnn.safetensors", NULL);
+  g_autofree char *head_path = g_build_filename (dir, "head.safetensors", NULL);
+  g_autoptr (DcrCnn) c = random_cnn (&archs[5], 91);
+  g_assert_true (dcr_cnn_save (c, cnn_path, NULL, &err));
+  g_assert_no_error (err);
+  g_autoptr (DcrTileHead) head = dcr_tile_head_new (5);
+  dcr_test_fill (head->w1, 5 * DCR_TILES_NIN, 3, -0.3f, 0.3f);
+  dcr_test_fill (head->b1, 5, 4, -0.3f, 0.3f);
+  dcr_test_fill (head->w2, 5, 5, -1.0f, 1.0f);
+  g_assert_true (dcr_tile_head_save (head, head_path, NULL, &err));
+  g_assert_no_error (err);
+  g_autofree char *weights = dcr_backbone_default_path ();
+  g_autofree char *spec = g_strdup_printf ("mobilenet_v2+residual+local+tiles=%s+cnn=%s:%s", head_path, cnn_path,
+                                           weights);
+  g_autoptr (DcrBackbone) bb = dcr_backbone_load (ctx, spec, DCR_F32, &err);
+  g_assert_no_error (err);
+  guint dim = dcr_backbone_dim (bb);
+  enum { N = 8 };
+  const gint64 sizes[N][2] = { { 260, 300 }, { 260, 300 }, { 260, 300 }, { 200, 180 },
+                               { 600, 700 }, { 600, 700 }, { 600, 700 }, { 260, 300 } };
+  DcrImage *img[N];
+  g_autoptr (DcrBackboneRun) run = dcr_backbone_run_new (bb, N, &err);
+  g_assert_no_error (err);
+  for (int k = 0; k < N; k++)
+    {
+      gint64 h = sizes[k][0], w = sizes[k][1];
+      g_autofree guint8 *px = photo_image (h, w, 301 + k, TRUE);
+      img[k] = dcr_image_new ((guint) w, (guint) h);
+      memcpy (img[k]->pixels, px, h * w * 3);
+      g_assert_true (dcr_backbone_run_set_image (run, k, img[k], &err));
+      g_assert_no_error (err);
+    }
+  g_assert_true (dcr_backbone_run_forward (run, &err));
+  g_assert_no_error (err);
+  g_autofree float *got = g_new (float, N * dim);
+  g_assert_true (dcr_backbone_run_raw_features (run, got, &err));
+  g_assert_no_error (err);
+  g_autoptr (DcrBackboneRun) one = dcr_backbone_run_new (bb, 1, &err);
+  g_assert_no_error (err);
+  g_autofree float *want = g_new (float, dim);
+  for (int k = 0; k < N; k++)
+    {
+      g_assert_true (dcr_backbone_run_set_image (one, 0, img[k], &err));
+      g_assert_no_error (err);
+      g_assert_true (dcr_backbone_run_forward (one, &err));
+      g_assert_no_error (err);
+      g_assert_true (dcr_backbone_run_raw_features (one, want, &err));
+      g_assert_no_error (err);
+      for (guint j = 0; j < dim; j++)
+        if (got[(gsize) k * dim + j] != want[j])
+          g_error ("image %d (%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ") in a batch of %d: column %u = %.9g, alone %.9g",
+                   k, sizes[k][1], sizes[k][0], N, j, got[(gsize) k * dim + j], want[j]);
+      float lg[DCR_LOCAL_MAX_TILES], lg1[DCR_LOCAL_MAX_TILES], bl[DCR_CNN_MAX_BLOCKS], bl1[DCR_CNN_MAX_BLOCKS];
+      guint a, b, a1, b1;
+      g_assert_true (dcr_backbone_run_tile_logits (run, k, lg, &a, &b, &err));
+      g_assert_true (dcr_backbone_run_tile_logits (one, 0, lg1, &a1, &b1, &err));
+      g_assert_no_error (err);
+      g_assert_cmpuint (a * b, ==, a1 * b1);
+      g_assert_cmpmem (lg, sizeof lg, lg1, sizeof lg1);
+      g_assert_true (dcr_backbone_run_cnn_blocks (run, k, bl, &a, &b, &err));
+      g_assert_true (dcr_backbone_run_cnn_blocks (one, 0, bl1, &a1, &b1, &err));
+      g_assert_no_error (err);
+      g_assert_cmpuint (a * b, ==, a1 * b1);
+      g_assert_cmpmem (bl, sizeof bl, bl1, sizeof bl1);
+    }
+  for (int k = 0; k < N; k++)
+    dcr_image_free (img[k]);
+  dcr_test_assert_no_validation_errors ();
+  rm_dir (dir);
+}
+
 /* ---- block rectangles (dcr_cnn_block_rect) -------------------------- */
 
 static void
@@ -1068,6 +1158,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cnn/golden", test_golden);
   g_test_add_func ("/cnn/file", test_file);
   g_test_add_func ("/cnn/backbone", test_backbone);
+  g_test_add_func ("/cnn/backbone-groups", test_backbone_groups);
   g_test_add_func ("/cnn/block-rect", test_block_rect);
   int ret = g_test_run ();
   dcr_test_context_teardown ();

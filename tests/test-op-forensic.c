@@ -99,6 +99,70 @@ test_gpu_vs_ref (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* Three images of one size in one [3, H, W, 3] tensor (65 × 49 × 3 bytes
+ * each, so the second and third start inside a 32-bit word): one pair of
+ * dispatches writes slots 1–3 and rows 1–3, each as the reference of its
+ * own image; the slot and rows around them stay untouched. */
+static void
+test_batch (void)
+{
+  g_autoptr (GError) err = NULL;
+  const gint64 h = 65, w = 49, m = 3, D = DCR_FORENSIC_DIM + 9, column = 5;
+  const gsize bytes = (gsize) h * w * 3;
+  g_autofree guint8 *px = g_new (guint8, m * bytes);
+  for (gint64 i = 0; i < m; i++)
+    {
+      g_autofree guint8 *img = photo_image (h, w, (guint32) i * 104729u + 11, FALSE);
+      memcpy (px + i * bytes, img, bytes);
+    }
+  g_autoptr (DcrTensor) t = dcr_test_images_tensor (px, m, h, w);
+  gint64 ashape[] = { (m + 2) * DCR_FORENSIC_ACC_SIZE }, yshape[] = { m + 2, D };
+  g_autofree float *afill = g_new (float, ashape[0]), *yfill = g_new (float, yshape[0] * D);
+  for (gint64 i = 0; i < ashape[0]; i++)
+    afill[i] = -3.0f;
+  for (gint64 i = 0; i < yshape[0] * D; i++)
+    yfill[i] = -7.0f;
+  g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, afill);
+  g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
+  g_assert_true (dcr_op_forensic (seq, t, acc, 1, y, 1, column, &dcr_forensic_scales_v1, &err));
+  g_assert_no_error (err);
+  dcr_test_submit_wait (seq);
+  g_autofree float *gacc = dcr_test_download_floats (acc), *gy = dcr_test_download_floats (y);
+  g_autofree float *racc = g_new (float, DCR_FORENSIC_ACC_SIZE), *rf = g_new (float, DCR_FORENSIC_DIM);
+  const int block = DCR_FORENSIC_NACC * DCR_FORENSIC_PERIOD * DCR_FORENSIC_PERIOD;
+  for (gint64 i = 0; i < m; i++)
+    {
+      reference (px + i * bytes, h, w, racc, rf);
+      g_autofree char *what = g_strdup_printf ("batch image %" G_GINT64_FORMAT, i);
+      const float *ga = gacc + (1 + i) * DCR_FORENSIC_ACC_SIZE;
+      for (int c = 0; c < 3; c++)
+        {
+          double scale = 1;
+          for (int k = 0; k < 2 * DCR_FORENSIC_PERIOD * DCR_FORENSIC_PERIOD; k++)
+            scale = MAX (scale, fabs (racc[c * block + k]));
+          dcr_test_assert_close (what, ga + c * block, racc + c * block, block, ACC_RTOL * scale, 0);
+        }
+      dcr_test_assert_close (what, gy + (1 + i) * D + column, rf, DCR_FORENSIC_DIM, FEAT_ATOL, 1e-4);
+    }
+  for (gint64 k = 0; k < DCR_FORENSIC_ACC_SIZE; k++)
+    {
+      g_assert_cmpfloat (gacc[k], ==, -3.0f);
+      g_assert_cmpfloat (gacc[(m + 1) * DCR_FORENSIC_ACC_SIZE + k], ==, -3.0f);
+    }
+  for (gint64 r = 0; r < m + 2; r++)
+    for (gint64 k = 0; k < D; k++)
+      if (r < 1 || r > m || k < column || k >= column + DCR_FORENSIC_DIM)
+        g_assert_cmpfloat (gy[r * D + k], ==, -7.0f);
+  /* a batch reaching past the last slot or row */
+  g_assert_false (dcr_op_forensic (seq, t, acc, 3, y, 1, column, &dcr_forensic_scales_v1, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_clear_error (&err);
+  g_assert_false (dcr_op_forensic (seq, t, acc, 1, y, 3, column, &dcr_forensic_scales_v1, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  dcr_test_assert_no_validation_errors ();
+}
+
 static void
 test_matches_numpy (void)
 {
@@ -221,6 +285,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/op-forensic/gpu-vs-ref", test_gpu_vs_ref);
+  g_test_add_func ("/op-forensic/batch", test_batch);
   g_test_add_func ("/op-forensic/matches-numpy", test_matches_numpy);
   g_test_add_func ("/op-forensic/upscale-trace", test_upscale_trace);
   g_test_add_func ("/op-forensic/errors", test_errors);

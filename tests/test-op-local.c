@@ -89,6 +89,30 @@ test_tiles (void)
     }
 }
 
+/* A scratch slot against the reference: per tile and channel, against the
+ * size of its energy sums (the correlation sums cancel). */
+static void
+check_scratch (const float *gacc, const double *racc, const DcrLocalTiles *t, gint64 h, gint64 w)
+{
+  for (gint64 k = 0; k < t->nth * t->ntw * 3; k++)
+    {
+      const double *r = racc + k * DCR_LOCAL_ACC_STRIDE;
+      const float *g = gacc + k * DCR_LOCAL_ACC_STRIDE;
+      double scale = 1;
+      for (int i = 0; i < DCR_LOCAL_NACC; i++)
+        scale = MAX (scale, fabs (r[i]));
+      for (int i = 0; i < DCR_LOCAL_ACC_STRIDE; i++)
+        {
+          /* the accumulators against their energy; the tile's values as
+           * the feature */
+          double tol = i < DCR_LOCAL_NACC ? ACC_RTOL * scale : FEAT_ATOL + FEAT_RTOL * fabs (r[i]);
+          if (fabs (g[i] - r[i]) > tol)
+            g_error ("scratch %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ": tile·channel %" G_GINT64_FORMAT
+                     " [%d] = %.9g, want %.9g", w, h, k, i, g[i], r[i]);
+        }
+    }
+}
+
 static void
 test_gpu_vs_ref (void)
 {
@@ -111,30 +135,75 @@ test_gpu_vs_ref (void)
           if (dtype == DCR_F16 && !dcr_test_device_has_f16 ())
             continue;
           run_gpu (img, h, w, dtype, (guint) ((s + dt) & 1), gacc, gf);
-          /* per tile and channel, against the size of its energy sums
-           * (the correlation sums cancel) */
-          for (gint64 k = 0; k < t.nth * t.ntw * 3; k++)
-            {
-              const double *r = racc + k * DCR_LOCAL_ACC_STRIDE;
-              const float *g = gacc + k * DCR_LOCAL_ACC_STRIDE;
-              double scale = 1;
-              for (int i = 0; i < DCR_LOCAL_NACC; i++)
-                scale = MAX (scale, fabs (r[i]));
-              for (int i = 0; i < DCR_LOCAL_ACC_STRIDE; i++)
-                {
-                  /* the accumulators against their energy; the tile's
-                   * values as the feature */
-                  double tol = i < DCR_LOCAL_NACC ? ACC_RTOL * scale : FEAT_ATOL + FEAT_RTOL * fabs (r[i]);
-                  if (fabs (g[i] - r[i]) > tol)
-                    g_error ("scratch %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT ": tile·channel %" G_GINT64_FORMAT
-                             " [%d] = %.9g, want %.9g", w, h, k, i, g[i], r[i]);
-                }
-            }
+          check_scratch (gacc, racc, &t, h, w);
           g_autofree char *what = g_strdup_printf ("feature %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " %s", w, h,
                                                    dt ? "f16" : "f32");
           dcr_test_assert_close (what, gf, rf, DCR_LOCAL_DIM, dt ? F16_ATOL : FEAT_ATOL, dt ? F16_RTOL : FEAT_RTOL);
         }
     }
+  dcr_test_assert_no_validation_errors ();
+}
+
+/* Three images of one size (111 × 130 × 3 bytes each, so the second and
+ * third start inside a 32-bit word; 2 × 2 tiles) in one [3, H, W, 3]
+ * tensor: one pair of dispatches writes slots 1–3 and rows 1–3, each as the
+ * reference of its own image; the slots and rows around them stay as they
+ * were. */
+static void
+test_batch (void)
+{
+  g_autoptr (GError) err = NULL;
+  const gint64 h = 111, w = 130, m = 3, D = DCR_LOCAL_DIM + 11, column = 7;
+  const gsize bytes = (gsize) h * w * 3;
+  g_autofree guint8 *px = g_new (guint8, m * bytes);
+  for (gint64 i = 0; i < m; i++)
+    {
+      g_autofree guint8 *img = photo_image (h, w, (guint32) i * 104729u + 5, TRUE);
+      memcpy (px + i * bytes, img, bytes);
+    }
+  g_autoptr (DcrTensor) t = dcr_test_images_tensor (px, m, h, w);
+  gint64 ashape[] = { (m + 2) * DCR_LOCAL_ACC_SIZE }, yshape[] = { m + 2, D };
+  g_autofree float *afill = g_new (float, ashape[0]), *yfill = g_new (float, yshape[0] * D);
+  for (gint64 i = 0; i < ashape[0]; i++)
+    afill[i] = -3.0f;
+  for (gint64 i = 0; i < yshape[0] * D; i++)
+    yfill[i] = -7.0f;
+  g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, afill);
+  g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
+  g_assert_true (dcr_op_local (seq, t, acc, 1, y, 1, column, &err));
+  g_assert_no_error (err);
+  dcr_test_submit_wait (seq);
+  g_autofree float *gacc = dcr_test_download_floats (acc), *gy = dcr_test_download_floats (y);
+  DcrForensicWindow win;
+  DcrLocalTiles tiles;
+  g_assert_true (dcr_forensic_window (h, w, &win));
+  dcr_local_tiles (&win, &tiles);
+  g_assert_cmpint (tiles.nth * tiles.ntw, ==, 4);
+  g_autofree double *racc = g_new (double, DCR_LOCAL_ACC_SIZE);
+  float rf[DCR_LOCAL_DIM];
+  for (gint64 i = 0; i < m; i++)
+    {
+      reference (px + i * bytes, h, w, racc, rf);
+      check_scratch (gacc + (1 + i) * DCR_LOCAL_ACC_SIZE, racc, &tiles, h, w);
+      g_autofree char *what = g_strdup_printf ("batch image %" G_GINT64_FORMAT, i);
+      dcr_test_assert_close (what, gy + (1 + i) * D + column, rf, DCR_LOCAL_DIM, FEAT_ATOL, FEAT_RTOL);
+    }
+  for (gint64 k = 0; k < DCR_LOCAL_ACC_SIZE; k++)
+    {
+      g_assert_cmpfloat (gacc[k], ==, -3.0f);
+      g_assert_cmpfloat (gacc[(m + 1) * DCR_LOCAL_ACC_SIZE + k], ==, -3.0f);
+    }
+  for (gint64 r = 0; r < m + 2; r++)
+    for (gint64 k = 0; k < D; k++)
+      if (r < 1 || r > m || k < column || k >= column + DCR_LOCAL_DIM)
+        g_assert_cmpfloat (gy[r * D + k], ==, -7.0f);
+  /* a batch reaching past the last slot or row */
+  g_assert_false (dcr_op_local (seq, t, acc, 3, y, 1, column, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_clear_error (&err);
+  g_assert_false (dcr_op_local (seq, t, acc, 1, y, 3, column, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   dcr_test_assert_no_validation_errors ();
 }
 
@@ -328,6 +397,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/op-local/tiles", test_tiles);
   g_test_add_func ("/op-local/gpu-vs-ref", test_gpu_vs_ref);
+  g_test_add_func ("/op-local/batch", test_batch);
   g_test_add_func ("/op-local/matches-numpy", test_matches_numpy);
   g_test_add_func ("/op-local/hand-computed", test_hand_computed);
   g_test_add_func ("/op-local/flat", test_flat);

@@ -145,6 +145,54 @@ test_gpu_vs_ref (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* Three images of one size back to back ([3, H, W, 3], odd byte counts, so
+ * the second and third start inside a 32-bit word) in one dispatch into
+ * slices 1–3 of a 5-image batch, each as the reference of its own image,
+ * both kernels; slices 0 and 4 keep their sentinel. */
+static void
+test_gpu_batch (void)
+{
+  const Geometry cases[] = {
+    { 41, 37, 33, 30, 1, 2, 31, 27, DCR_RESIZE_ANTIALIAS }, /* the walking kernel */
+    { 63, 47, 9, 7, 2, 1, 5, 5, DCR_RESIZE_ANTIALIAS },     /* one invocation a pixel */
+    { 63, 47, 9, 7, 2, 1, 5, 5, DCR_RESIZE_BILINEAR },
+  };
+  const gint64 m = 3;
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const Geometry *c = &cases[i];
+      gint64 bytes = c->h * c->w * 3, slice = c->oh * c->ow * 3;
+      g_autofree guint8 *img = g_new (guint8, m * bytes);
+      random_image (img, m * bytes, 40 + i);
+      DcrPreprocessParams p = {
+        .resize_h = c->rh, .resize_w = c->rw, .crop_top = c->top, .crop_left = c->left,
+        .filter = c->filter, .batch_index = 1,
+      };
+      dcr_preprocess_set_imagenet (&p);
+      g_autoptr (DcrTensor) timg = dcr_test_images_tensor (img, m, c->h, c->w);
+      const float sentinel = -7.0f;
+      g_autoptr (DcrTensor) ty = output_tensor (DCR_F32, m + 2, c->oh, c->ow, sentinel);
+      run (timg, ty, &p);
+      g_autofree float *got = dcr_test_download_floats (ty);
+      g_autofree float *want = g_new (float, (m + 2) * slice);
+      for (gint64 k = 0; k < (m + 2) * slice; k++)
+        want[k] = sentinel;
+      for (gint64 j = 0; j < m; j++)
+        dcr_ref_preprocess (img + j * bytes, c->h, c->w, want + (1 + j) * slice, c->oh, c->ow, &p);
+      g_autofree char *what = g_strdup_printf ("batch of %" G_GINT64_FORMAT " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                                               " -> %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT, m, c->w, c->h, c->ow,
+                                               c->oh);
+      dcr_test_assert_close (what, got, want, (m + 2) * slice, F32_ATOL, 0);
+      /* more images than the slices from batch_index */
+      g_autoptr (GError) err = NULL;
+      g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
+      p.batch_index = 3;
+      g_assert_false (dcr_op_preprocess (seq, timg, ty, &p, &err));
+      g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+    }
+  dcr_test_assert_no_validation_errors ();
+}
+
 /* Keras MobileNetV2 feeds x / 127.5 − 1: without a resize the op must give
  * that expression's float value (to the device's division accuracy). */
 static void
@@ -250,6 +298,7 @@ main (int argc, char **argv)
   g_test_add_func ("/op-preprocess/torchvision-geometry", test_torchvision_geometry);
   g_test_add_func ("/op-preprocess/matches-torch", test_matches_torch);
   g_test_add_func ("/op-preprocess/gpu-vs-ref", test_gpu_vs_ref);
+  g_test_add_func ("/op-preprocess/gpu-batch", test_gpu_batch);
   g_test_add_func ("/op-preprocess/keras-expression", test_keras_expression);
   g_test_add_func ("/op-preprocess/errors", test_errors);
   int ret = g_test_run ();

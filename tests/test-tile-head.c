@@ -188,6 +188,86 @@ test_gpu_vs_ref (void)
   dcr_test_assert_no_validation_errors ();
 }
 
+/* dcr_op_tile_head_batch: three images' tile values in slots 1–3 of a
+ * 5-slot scratch (the accumulators' places garbage), one dispatch: each
+ * image's columns in rows 1–3 and its logits in logit slots 1–3 as the
+ * reference gives them; the rows and logits around them untouched. */
+static void
+test_gpu_batch (void)
+{
+  g_autoptr (GError) err = NULL;
+  const guint m = 3, ntiles = 25;
+  const gint64 D = 9, column = 5;
+  g_autoptr (DcrTileHead) h = random_head (64, 77);
+  gint64 pshape[] = { DCR_TILES_PACKED ((gint64) h->hidden) };
+  g_autofree float *packed = g_new (float, pshape[0]);
+  dcr_tile_head_pack (h, packed);
+  g_autoptr (DcrTensor) pt = dcr_test_upload_tensor (DCR_POOL_WEIGHTS, DCR_F32, 1, pshape, packed);
+  g_autofree float *a = g_new (float, (m + 2) * DCR_LOCAL_ACC_SIZE);
+  for (gsize i = 0; i < (m + 2) * DCR_LOCAL_ACC_SIZE; i++)
+    a[i] = 1e30f;
+  g_autofree float *x = g_new (float, (gsize) m * ntiles * NIN);
+  dcr_test_fill (x, (gsize) m * ntiles * NIN, 4242, -2.0f, 2.0f);
+  for (guint i = 0; i < m; i++)
+    for (guint t = 0; t < ntiles; t++)
+      for (int c = 0; c < 3; c++)
+        memcpy (a + (gsize) (1 + i) * DCR_LOCAL_ACC_SIZE + ((gsize) t * 3 + c) * DCR_LOCAL_ACC_STRIDE + DCR_LOCAL_NACC,
+                x + ((gsize) i * ntiles + t) * NIN + c * DCR_LOCAL_NVAL, sizeof (float) * DCR_LOCAL_NVAL);
+  gint64 ashape[] = { (m + 2) * DCR_LOCAL_ACC_SIZE }, yshape[] = { m + 2, D }, lshape[] = { (m + 2) * DCR_LOCAL_MAX_TILES };
+  g_autofree float *yfill = g_new (float, yshape[0] * D), *lfill = g_new (float, lshape[0]);
+  for (gint64 i = 0; i < yshape[0] * D; i++)
+    yfill[i] = -7.0f;
+  for (gint64 i = 0; i < lshape[0]; i++)
+    lfill[i] = -9.0f;
+  g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, a);
+  g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+  g_autoptr (DcrTensor) lg = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, lshape, lfill);
+  g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
+  g_assert_true (dcr_op_tile_head_batch (seq, acc, 1, m, ntiles, pt, h->hidden, lg, y, 1, column, &err));
+  g_assert_no_error (err);
+  dcr_test_submit_wait (seq);
+  g_autofree float *got_y = dcr_test_download_floats (y), *got_lg = dcr_test_download_floats (lg);
+  for (guint i = 0; i < m; i++)
+    {
+      const float *xi = x + (gsize) i * ntiles * NIN;
+      float want_lg[25], want[DCR_TILES_DIM];
+      double sc[25], mmax = 0;
+      dcr_ref_tile_head (h, xi, ntiles, want_lg, want);
+      logit_scales (h, xi, ntiles, sc);
+      for (guint t = 0; t < ntiles; t++)
+        {
+          mmax = MAX (mmax, sc[t]);
+          float got = got_lg[(1 + i) * DCR_LOCAL_MAX_TILES + t];
+          if (!(fabs (got - want_lg[t]) <= LOGIT_ATOL + LOGIT_RTOL * sc[t]))
+            g_error ("batch image %u: logit %u = %.9g, want %.9g", i, t, got, want_lg[t]);
+        }
+      for (int c = 0; c < DCR_TILES_DIM; c++)
+        {
+          float got = got_y[(1 + i) * D + column + c];
+          if (!(fabs (got - want[c]) <= LOGIT_ATOL + LOGIT_RTOL * mmax))
+            g_error ("batch image %u: column %d = %.9g, want %.9g", i, c, got, want[c]);
+        }
+    }
+  for (gint64 r = 0; r < m + 2; r++)
+    for (gint64 k = 0; k < D; k++)
+      if (r < 1 || r > m || k < column || k >= column + DCR_TILES_DIM)
+        g_assert_cmpfloat (got_y[r * D + k], ==, -7.0f);
+  for (gint64 r = 0; r < m + 2; r++)
+    for (gint64 t = 0; t < DCR_LOCAL_MAX_TILES; t++)
+      if (r < 1 || r > m || t >= ntiles)
+        g_assert_cmpfloat (got_lg[r * DCR_LOCAL_MAX_TILES + t], ==, -9.0f);
+  /* no images, or past the last slot or row */
+  g_assert_false (dcr_op_tile_head_batch (seq, acc, 1, 0, ntiles, pt, h->hidden, lg, y, 1, column, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_clear_error (&err);
+  g_assert_false (dcr_op_tile_head_batch (seq, acc, 3, m, ntiles, pt, h->hidden, NULL, y, 1, column, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  g_clear_error (&err);
+  g_assert_false (dcr_op_tile_head_batch (seq, acc, 1, m, ntiles, pt, h->hidden, lg, y, 3, column, &err));
+  g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  dcr_test_assert_no_validation_errors ();
+}
+
 /* A scratch buffer of two slots whose slot `slot` holds the tile values x
  * (the accumulators' places hold garbage the head must not read). */
 static DcrTensor *
@@ -636,6 +716,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/tile-head/gpu-vs-ref", test_gpu_vs_ref);
+  g_test_add_func ("/tile-head/gpu-batch", test_gpu_batch);
   g_test_add_func ("/tile-head/gpu-ties", test_gpu_ties);
   g_test_add_func ("/tile-head/golden", test_golden);
   g_test_add_func ("/tile-head/relative", test_relative);

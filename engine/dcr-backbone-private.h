@@ -82,6 +82,10 @@ struct _DcrBackboneRun {
   GPtrArray *group;
   guint group_slot0;
   guint32 group_h, group_w;
+  /* Set when recording or running earlier images' work failed inside a
+   * later dcr_backbone_run_set_image: the next forward fails with it rather
+   * than give those images' rows as if they were done. */
+  GError *earlier_error;
   GPtrArray *scratch;   /* DcrTensor, freed with the run */
   guint scratch_next;   /* chunks after the first get the first's scratch, in order */
   DcrTensor *whole_input, *chunk_input;

@@ -462,6 +462,7 @@ dcr_backbone_run_free (DcrBackboneRun *run)
     return;
   dcr_seq_free (run->seq);
   dcr_seq_free (run->images);
+  g_clear_error (&run->earlier_error);
   if (run->group)
     g_ptr_array_unref (run->group);
   if (run->staging)
@@ -768,6 +769,18 @@ record_group (DcrBackboneRun *run, GError **error)
   return TRUE;
 }
 
+/* A failure of earlier images' work found while setting another image:
+ * kept for the next forward as well as returned. */
+static gboolean
+earlier_failed (DcrBackboneRun *run, GError **error)
+{
+  if (!run->earlier_error)
+    run->earlier_error = error && *error ? g_error_copy (*error)
+                                         : g_error_new_literal (DCR_BACKBONE_ERROR, DCR_BACKBONE_ERROR_BATCH,
+                                                                "The work of earlier images in the batch failed");
+  return FALSE;
+}
+
 gboolean
 dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error)
 {
@@ -779,12 +792,12 @@ dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img
       && (img->height != run->group_h || img->width != run->group_w || slot != run->group_slot0 + run->group->len
           || run->group->len >= group_max (run, img->height, img->width))
       && !record_group (run, error))
-    return FALSE;
+    return earlier_failed (run, error);
   /* large photos: the pixels waiting in staging memory stay bounded (the
    * group's copy counts twice) */
   gsize bytes = (gsize) img->width * img->height * 3;
   if (run->staging_bytes + 2 * bytes > staging_limit () && !run_images (run, error))
-    return FALSE;
+    return earlier_failed (run, error);
   DcrTensor *t = dcr_image_tensor_new (bb->ctx, DCR_POOL_STAGING, img->height, img->width, error);
   if (!t)
     return FALSE;
@@ -907,10 +920,18 @@ dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GEr
 static gboolean
 run_images (DcrBackboneRun *run, GError **error)
 {
-  gboolean ok = record_group (run, error);
+  gboolean ok = TRUE;
+  if (run->earlier_error)
+    {
+      g_propagate_error (error, g_steal_pointer (&run->earlier_error));
+      g_ptr_array_set_size (run->group, 0);
+      ok = FALSE;
+    }
+  ok = ok && record_group (run, error);
   if (run->images)
     ok = ok && dcr_seq_submit (run->images, TRUE, error);
   g_clear_pointer (&run->images, dcr_seq_free);
+  g_ptr_array_set_size (run->group, 0);
   g_ptr_array_set_size (run->staging, 0);
   run->staging_bytes = 0;
   return ok;

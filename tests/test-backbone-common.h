@@ -1,7 +1,8 @@
 /* test-backbone-common.h — shared by the ResNet and CLIP backbone tests: the
  * golden files of tests/golden/make-backbone-golden.py, its input formula,
  * comparisons scaled to the feature's magnitude, and damaged copies of a
- * weight file for the error tests. */
+ * weight file for the error tests; photo-like images and the batch set-up of
+ * the forensic ops' tests. */
 #pragma once
 
 #include "dcr-test-util.h"
@@ -47,6 +48,66 @@ photo_image (gint64 h, gint64 w, guint32 seed, gboolean varying)
           img[(y * w + x) * 3 + c] = (guint8) CLAMP (v, 0, 255);
         }
   return img;
+}
+
+/* A batch of one op's test (test-op-forensic.c, test-op-local.c): m
+ * photo_image()s back to back in px and an [m, h, w, 3] tensor of them,
+ * scratch of m + 2 slots of acc_size floats filled with −3 and an output of
+ * m + 2 rows of D floats filled with −7 (the op writes slots and rows
+ * 1 … m). */
+typedef struct {
+  gint64 m, h, w, D;
+  gsize bytes; /* of one image */
+  guint8 *px;
+  DcrTensor *images, *acc, *y;
+} OpBatch;
+
+static inline void
+op_batch_init (OpBatch *b, gint64 m, gint64 h, gint64 w, guint32 seed, gboolean varying, gint64 acc_size, gint64 D)
+{
+  *b = (OpBatch) { m, h, w, D, (gsize) h * w * 3, NULL, NULL, NULL, NULL };
+  b->px = g_new (guint8, m * b->bytes);
+  for (gint64 i = 0; i < m; i++)
+    {
+      g_autofree guint8 *img = photo_image (h, w, seed + (guint32) i * 104729u, varying);
+      memcpy (b->px + i * b->bytes, img, b->bytes);
+    }
+  b->images = dcr_test_images_tensor (b->px, m, h, w);
+  gint64 ashape[] = { (m + 2) * acc_size }, yshape[] = { m + 2, D };
+  g_autofree float *afill = g_new (float, ashape[0]), *yfill = g_new (float, yshape[0] * D);
+  for (gint64 i = 0; i < ashape[0]; i++)
+    afill[i] = -3.0f;
+  for (gint64 i = 0; i < yshape[0] * D; i++)
+    yfill[i] = -7.0f;
+  b->acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, afill);
+  b->y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+}
+
+/* After the op: slots 0 and m + 1 of acc (gacc, downloaded) still −3, and
+ * every value of y (gy) outside rows 1 … m, columns column … column + dim
+ * still −7. */
+static inline void
+op_batch_check_untouched (const OpBatch *b, const float *gacc, gint64 acc_size, const float *gy, gint64 column,
+                          gint64 dim)
+{
+  for (gint64 k = 0; k < acc_size; k++)
+    {
+      g_assert_cmpfloat (gacc[k], ==, -3.0f);
+      g_assert_cmpfloat (gacc[(b->m + 1) * acc_size + k], ==, -3.0f);
+    }
+  for (gint64 r = 0; r < b->m + 2; r++)
+    for (gint64 k = 0; k < b->D; k++)
+      if (r < 1 || r > b->m || k < column || k >= column + dim)
+        g_assert_cmpfloat (gy[r * b->D + k], ==, -7.0f);
+}
+
+static inline void
+op_batch_clear (OpBatch *b)
+{
+  g_free (b->px);
+  dcr_tensor_free (b->images);
+  dcr_tensor_free (b->acc);
+  dcr_tensor_free (b->y);
 }
 
 /* The "input" formula in the reference files' metadata: noise plus a

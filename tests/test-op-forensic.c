@@ -108,22 +108,11 @@ test_batch (void)
 {
   g_autoptr (GError) err = NULL;
   const gint64 h = 65, w = 49, m = 3, D = DCR_FORENSIC_DIM + 9, column = 5;
-  const gsize bytes = (gsize) h * w * 3;
-  g_autofree guint8 *px = g_new (guint8, m * bytes);
-  for (gint64 i = 0; i < m; i++)
-    {
-      g_autofree guint8 *img = photo_image (h, w, (guint32) i * 104729u + 11, FALSE);
-      memcpy (px + i * bytes, img, bytes);
-    }
-  g_autoptr (DcrTensor) t = dcr_test_images_tensor (px, m, h, w);
-  gint64 ashape[] = { (m + 2) * DCR_FORENSIC_ACC_SIZE }, yshape[] = { m + 2, D };
-  g_autofree float *afill = g_new (float, ashape[0]), *yfill = g_new (float, yshape[0] * D);
-  for (gint64 i = 0; i < ashape[0]; i++)
-    afill[i] = -3.0f;
-  for (gint64 i = 0; i < yshape[0] * D; i++)
-    yfill[i] = -7.0f;
-  g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, afill);
-  g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+  OpBatch ob;
+  op_batch_init (&ob, m, h, w, 11, FALSE, DCR_FORENSIC_ACC_SIZE, D);
+  const gsize bytes = ob.bytes;
+  const guint8 *px = ob.px;
+  DcrTensor *t = ob.images, *acc = ob.acc, *y = ob.y;
   g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_forensic (seq, t, acc, 1, y, 1, column, &dcr_forensic_scales_v1, &err));
   g_assert_no_error (err);
@@ -145,21 +134,14 @@ test_batch (void)
         }
       dcr_test_assert_close (what, gy + (1 + i) * D + column, rf, DCR_FORENSIC_DIM, FEAT_ATOL, 1e-4);
     }
-  for (gint64 k = 0; k < DCR_FORENSIC_ACC_SIZE; k++)
-    {
-      g_assert_cmpfloat (gacc[k], ==, -3.0f);
-      g_assert_cmpfloat (gacc[(m + 1) * DCR_FORENSIC_ACC_SIZE + k], ==, -3.0f);
-    }
-  for (gint64 r = 0; r < m + 2; r++)
-    for (gint64 k = 0; k < D; k++)
-      if (r < 1 || r > m || k < column || k >= column + DCR_FORENSIC_DIM)
-        g_assert_cmpfloat (gy[r * D + k], ==, -7.0f);
+  op_batch_check_untouched (&ob, gacc, DCR_FORENSIC_ACC_SIZE, gy, column, DCR_FORENSIC_DIM);
   /* a batch reaching past the last slot or row */
   g_assert_false (dcr_op_forensic (seq, t, acc, 3, y, 1, column, &dcr_forensic_scales_v1, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   g_clear_error (&err);
   g_assert_false (dcr_op_forensic (seq, t, acc, 1, y, 3, column, &dcr_forensic_scales_v1, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  op_batch_clear (&ob);
   dcr_test_assert_no_validation_errors ();
 }
 

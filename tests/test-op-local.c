@@ -154,22 +154,11 @@ test_batch (void)
 {
   g_autoptr (GError) err = NULL;
   const gint64 h = 111, w = 130, m = 3, D = DCR_LOCAL_DIM + 11, column = 7;
-  const gsize bytes = (gsize) h * w * 3;
-  g_autofree guint8 *px = g_new (guint8, m * bytes);
-  for (gint64 i = 0; i < m; i++)
-    {
-      g_autofree guint8 *img = photo_image (h, w, (guint32) i * 104729u + 5, TRUE);
-      memcpy (px + i * bytes, img, bytes);
-    }
-  g_autoptr (DcrTensor) t = dcr_test_images_tensor (px, m, h, w);
-  gint64 ashape[] = { (m + 2) * DCR_LOCAL_ACC_SIZE }, yshape[] = { m + 2, D };
-  g_autofree float *afill = g_new (float, ashape[0]), *yfill = g_new (float, yshape[0] * D);
-  for (gint64 i = 0; i < ashape[0]; i++)
-    afill[i] = -3.0f;
-  for (gint64 i = 0; i < yshape[0] * D; i++)
-    yfill[i] = -7.0f;
-  g_autoptr (DcrTensor) acc = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 1, ashape, afill);
-  g_autoptr (DcrTensor) y = dcr_test_upload_tensor (DCR_POOL_ACTIVATIONS, DCR_F32, 2, yshape, yfill);
+  OpBatch ob;
+  op_batch_init (&ob, m, h, w, 5, TRUE, DCR_LOCAL_ACC_SIZE, D);
+  const gsize bytes = ob.bytes;
+  const guint8 *px = ob.px;
+  DcrTensor *t = ob.images, *acc = ob.acc, *y = ob.y;
   g_autoptr (DcrSeq) seq = dcr_test_seq_new ();
   g_assert_true (dcr_op_local (seq, t, acc, 1, y, 1, column, &err));
   g_assert_no_error (err);
@@ -189,21 +178,14 @@ test_batch (void)
       g_autofree char *what = g_strdup_printf ("batch image %" G_GINT64_FORMAT, i);
       dcr_test_assert_close (what, gy + (1 + i) * D + column, rf, DCR_LOCAL_DIM, FEAT_ATOL, FEAT_RTOL);
     }
-  for (gint64 k = 0; k < DCR_LOCAL_ACC_SIZE; k++)
-    {
-      g_assert_cmpfloat (gacc[k], ==, -3.0f);
-      g_assert_cmpfloat (gacc[(m + 1) * DCR_LOCAL_ACC_SIZE + k], ==, -3.0f);
-    }
-  for (gint64 r = 0; r < m + 2; r++)
-    for (gint64 k = 0; k < D; k++)
-      if (r < 1 || r > m || k < column || k >= column + DCR_LOCAL_DIM)
-        g_assert_cmpfloat (gy[r * D + k], ==, -7.0f);
+  op_batch_check_untouched (&ob, gacc, DCR_LOCAL_ACC_SIZE, gy, column, DCR_LOCAL_DIM);
   /* a batch reaching past the last slot or row */
   g_assert_false (dcr_op_local (seq, t, acc, 3, y, 1, column, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
   g_clear_error (&err);
   g_assert_false (dcr_op_local (seq, t, acc, 1, y, 3, column, &err));
   g_assert_error (err, DCR_OPS_ERROR, DCR_OPS_ERROR_SHAPE);
+  op_batch_clear (&ob);
   dcr_test_assert_no_validation_errors ();
 }
 

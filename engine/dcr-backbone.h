@@ -157,7 +157,12 @@ gboolean dcr_backbone_check_image (DcrBackbone *bb, guint width, guint height, G
  * centre-crops and normalises it on the GPU into batch slot `slot`, and
  * computes its forensic taps there. The GPU work is recorded with the
  * batch's other images and runs at the next dcr_backbone_run_forward (the
- * image's pixels are copied; `img` may be freed at once). */
+ * image's pixels are copied; `img` may be freed at once). Images of one
+ * size set to consecutive slots are recorded together, one dispatch an op
+ * for the group (same results as one by one, bit for bit): a caller that
+ * fills slots in order gets that for free. A FALSE return from a failure
+ * of an earlier image's work (not this image's) also fails the next
+ * forward. */
 gboolean dcr_backbone_run_set_image (DcrBackboneRun *run, guint slot, const DcrImage *img, GError **error);
 /* Tests: sets slots 0..n-1 from already-normalised NHWC floats. */
 gboolean dcr_backbone_run_set_input (DcrBackboneRun *run, const float *nhwc, guint n, GError **error);

@@ -719,15 +719,14 @@ record_group (DcrBackboneRun *run, GError **error)
   DcrBackbone *bb = run->bb;
   guint slot = run->group_slot0;
   gint64 H = run->group_h, W = run->group_w;
-  g_ptr_array_set_size (run->group, 0);
+  g_autoptr (GPtrArray) images = g_steal_pointer (&run->group);
+  run->group = g_ptr_array_new ();
   if (!run->images && !(run->images = dcr_seq_new (bb->ctx, error)))
     return FALSE;
   DcrSeq *seq = run->images;
-  DcrTensor *t = g_ptr_array_index (run->staging, run->staging->len - 1);
+  DcrTensor *t = g_ptr_array_index (images, 0);
   if (m > 1)
     {
-      /* the group's images are the last m staging tensors */
-      guint first = run->staging->len - m;
       DcrTensor *all = dcr_images_tensor_new (bb->ctx, DCR_POOL_ACTIVATIONS, m, H, W, error);
       if (!all)
         return FALSE;
@@ -735,8 +734,7 @@ record_group (DcrBackboneRun *run, GError **error)
       run->staging_bytes += (gsize) m * H * W * 3;
       gsize bytes = (gsize) H * W * 3;
       for (guint i = 0; i < m; i++)
-        dcr_seq_copy (seq, ((DcrTensor *) g_ptr_array_index (run->staging, first + i))->buf, 0, all->buf, i * bytes,
-                      bytes);
+        dcr_seq_copy (seq, ((DcrTensor *) g_ptr_array_index (images, i))->buf, 0, all->buf, i * bytes, bytes);
       t = all;
     }
   DcrPreprocessParams p = { 0 };

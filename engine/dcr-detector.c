@@ -221,11 +221,11 @@ dcr_detector_prepare (const DcrImage *img, DcrJpegTrace *trace, float *detail)
   *detail = dcr_detail_measure (img);
 }
 
-gboolean
-dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
-                         const float *details, guint n, DcrDetection *out, GError **error)
+/* dcr_detector_run_traced with image i in batch slot i. */
+static gboolean
+run_slots (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces, const float *details, guint n,
+           DcrDetection *out, GError **error)
 {
-  g_return_val_if_fail (n <= det->batch, FALSE);
   g_autofree gboolean *jpeg = g_new (gboolean, MAX (n, 1));
   g_autofree DcrJpegTrace *trace = g_new0 (DcrJpegTrace, MAX (n, 1));
   for (guint i = 0; i < n; i++)
@@ -285,6 +285,51 @@ dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpe
       out[i].cnn_blocks = g_memdup2 (bl, (gsize) nbh * nbw * sizeof (float));
     }
   return TRUE;
+}
+
+gboolean
+dcr_detector_run_traced (DcrDetector *det, DcrImage *const *images, const DcrJpegTrace *traces,
+                         const float *details, guint n, DcrDetection *out, GError **error)
+{
+  g_return_val_if_fail (n <= det->batch, FALSE);
+  /* The slots in order of image size (a stable insertion sort; n is a
+   * batch): the backbone records consecutive images of one size together,
+   * one dispatch an op for them, so a folder of mixed sizes gets that too.
+   * An image's results do not depend on its slot; out[] keeps the
+   * caller's order. */
+  g_autofree guint *order = g_new (guint, MAX (n, 1));
+  gboolean sorted = TRUE;
+  for (guint i = 0; i < n; i++)
+    {
+      guint j = i;
+      for (; j > 0; j--)
+        {
+          const DcrImage *a = images[order[j - 1]], *b = images[i];
+          if (a->height < b->height || (a->height == b->height && a->width <= b->width))
+            break;
+          order[j] = order[j - 1];
+        }
+      order[j] = i;
+      sorted = sorted && j == i;
+    }
+  if (sorted)
+    return run_slots (det, images, traces, details, n, out, error);
+  g_autofree DcrImage **pimg = g_new (DcrImage *, n);
+  g_autofree DcrJpegTrace *ptr = traces ? g_new (DcrJpegTrace, n) : NULL;
+  g_autofree float *pdet = details ? g_new (float, n) : NULL;
+  g_autofree DcrDetection *pout = g_new0 (DcrDetection, n);
+  for (guint s = 0; s < n; s++)
+    {
+      pimg[s] = images[order[s]];
+      if (ptr)
+        ptr[s] = traces[order[s]];
+      if (pdet)
+        pdet[s] = details[order[s]];
+    }
+  gboolean ok = run_slots (det, pimg, ptr, pdet, n, pout, error);
+  for (guint s = 0; s < n; s++)
+    out[order[s]] = pout[s]; /* what a failed run filled too: the caller clears out[] */
+  return ok;
 }
 
 gboolean

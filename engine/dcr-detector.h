@@ -89,7 +89,10 @@ void dcr_detector_set_tile_maps (DcrDetector *det, gboolean keep);
 
 /* n ≤ batch images; out[n] (clear each with dcr_detection_clear). Each
  * image that is not a JPEG file is searched for an earlier JPEG's grid
- * (dcr_jpeg_trace_find, ~2 ms). */
+ * (dcr_jpeg_trace_find, ~2 ms). The images go to the backbone's slots in
+ * order of size, so that same-sized ones are analysed together (one
+ * dispatch an op); out[] is in the order given, and every result is what
+ * the image gets alone. */
 gboolean dcr_detector_run (DcrDetector *det, DcrImage *const *images, guint n, DcrDetection *out, GError **error);
 /* The same with those searches, and the measures of fine detail
  * (dcr_detail_measure), done already (on the threads that decoded the

@@ -166,6 +166,32 @@ EOF
 prc=$?; sed 's/^/# /' "$tmp/check"
 check "scan walks folders in name order, once per file, links to folders not followed" \
   eval '[ $rc -eq 1 ] && [ $prc -eq 0 ] && grep -q "missing.png: No such file" "$tmp/err"'
+# a batch of mixed sizes in the order given: scan puts same-sized images in neighbouring slots (one dispatch an op
+# for them) and answers in the caller's order, every result what the image gets in a batch of its own
+mkdir -p "$tmp/mixed"
+"$py" - "$d" "$tmp/mixed" <<'EOF'
+import glob, sys
+from PIL import Image
+src = sorted(glob.glob(sys.argv[1] + '/test-real/*.png')) + sorted(glob.glob(sys.argv[1] + '/test-fake/*.png'))
+for i, f in enumerate(src[:7]):
+    im = Image.open(f).convert('RGB')
+    w, h = im.size
+    im.crop((0, 0, w - 8 * (i % 3), h - 4 * (i % 2))).save('%s/%02d.png' % (sys.argv[2], i))
+EOF
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json --batch 4 "$tmp/mixed" >"$tmp/mixed4.json" 2>&1; rc=$?
+"$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" --json --batch 1 "$tmp/mixed" >"$tmp/mixed1.json" 2>&1; rc1=$?
+"$py" - "$tmp/mixed4.json" "$tmp/mixed1.json" >"$tmp/check" 2>&1 <<'EOF'
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert [r['file'] for r in a] == [r['file'] for r in b] == sorted(r['file'] for r in a) and len(a) == 7, a
+assert len({(r['width'], r['height']) for r in a}) >= 4, [(r['width'], r['height']) for r in a]
+strip = lambda r: {k: v for k, v in r.items() if k != 'ms'}
+for x, y in zip(a, b):
+    assert json.dumps(strip(x), sort_keys=True) == json.dumps(strip(y), sort_keys=True), (x['file'], x, y)
+EOF
+prc=$?; sed 's/^/# /' "$tmp/check"
+check "scan of mixed sizes: results in the order given, each as in a batch of one" \
+  eval '[ $rc -eq 0 ] && [ $rc1 -eq 0 ] && [ $prc -eq 0 ]'
 "$dcr" scan --model "$d/m.safetensors" --bank "$d/bank.dcrbank" "$tmp/walk-empty" >/dev/null 2>"$tmp/err"; rc=$?
 check "scan of an empty folder exits 1 and says so" eval '[ $rc -eq 1 ] && grep -q "no files in the folder given" "$tmp/err"'
 "$dcr" features --json "$tmp/walk" >"$tmp/walkf.json" 2>"$tmp/err"; rc=$?

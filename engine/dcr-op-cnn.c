@@ -279,6 +279,22 @@ too_small (const DcrCnn *c, gint64 h, gint64 w, GError **error)
   return FALSE;
 }
 
+/* The largest layer output of the network on an h × w window, in floats
+ * (the activations' scratch holds one such per image). */
+static gint64
+largest_output (const DcrCnn *c, gint64 h, gint64 w)
+{
+  gint64 ih = h - (DCR_CNN_BOX - 1), iw = w - (DCR_CNN_BOX - 1), largest = 1;
+  for (guint l = 0; l < c->n_layers; l++)
+    {
+      const DcrCnnLayer *L = &c->layers[l];
+      ih = (ih - L->kernel) / L->stride + 1;
+      iw = (iw - L->kernel) / L->stride + 1;
+      largest = MAX (largest, ih * iw * L->cout);
+    }
+  return largest;
+}
+
 DcrCnnGpu *
 dcr_cnn_gpu_new (DcrContext *ctx, const DcrCnn *cnn, gint64 n, gint64 max_h, gint64 max_w, GError **error)
 {
@@ -307,8 +323,7 @@ dcr_cnn_gpu_new (DcrContext *ctx, const DcrCnn *cnn, gint64 n, gint64 max_h, gin
   const DcrCnnLayer *L0 = &cnn->layers[0];
   gpu->stem = fused && L0->cout <= STEM_MAX_COUT && L0->kernel * L0->kernel * L0->cout <= STEM_MAX_TAPS;
   gpu->thin = fused && gpu->algo == DCR_CONV_ALGO_AUTO;
-  gint64 ih = max_h - (DCR_CNN_BOX - 1), iw = max_w - (DCR_CNN_BOX - 1), largest = 1;
-  gint64 qs[] = { n, ih, iw, 3 };
+  gint64 qs[] = { n, max_h - (DCR_CNN_BOX - 1), max_w - (DCR_CNN_BOX - 1), 3 };
   if (!gpu->stem && !(gpu->q = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 4, qs, error)))
     return NULL;
   for (guint l = 0; l < cnn->n_layers; l++)
@@ -323,12 +338,9 @@ dcr_cnn_gpu_new (DcrContext *ctx, const DcrCnn *cnn, gint64 n, gint64 max_h, gin
           || !(gpu->bias[l] = dcr_tensor_new (ctx, DCR_POOL_WEIGHTS, DCR_F32, 1, bs, error))
           || !dcr_tensor_upload (gpu->bias[l], L->bias, error))
         return NULL;
-      ih = (ih - L->kernel) / L->stride + 1;
-      iw = (iw - L->kernel) / L->stride + 1;
-      largest = MAX (largest, ih * iw * L->cout);
     }
-  gint64 as[] = { n * largest };
-  gpu->act_elems = n * largest;
+  gpu->act_elems = n * largest_output (cnn, max_h, max_w);
+  gint64 as[] = { gpu->act_elems };
   for (int i = 0; i < 2; i++)
     if (!(gpu->act[i] = dcr_tensor_new (ctx, DCR_POOL_ACTIVATIONS, DCR_F32, 1, as, error)))
       return NULL;
@@ -341,17 +353,9 @@ dcr_cnn_gpu_capacity (const DcrCnnGpu *gpu, gint64 h, gint64 w)
   gint64 hm, wm;
   if (h > gpu->max_h || w > gpu->max_w || !dcr_cnn_map_size (gpu->cnn, h, w, &hm, &wm))
     return 0;
-  gint64 ih = h - (DCR_CNN_BOX - 1), iw = w - (DCR_CNN_BOX - 1), largest = 1;
-  gint64 cap = gpu->q ? gpu->n * (gpu->max_h - (DCR_CNN_BOX - 1)) * (gpu->max_w - (DCR_CNN_BOX - 1)) / (ih * iw)
-                      : G_MAXINT64;
-  for (guint l = 0; l < gpu->cnn->n_layers; l++)
-    {
-      const DcrCnnLayer *L = &gpu->cnn->layers[l];
-      ih = (ih - L->kernel) / L->stride + 1;
-      iw = (iw - L->kernel) / L->stride + 1;
-      largest = MAX (largest, ih * iw * L->cout);
-    }
-  return MIN (cap, gpu->act_elems / largest);
+  gint64 ih = h - (DCR_CNN_BOX - 1), iw = w - (DCR_CNN_BOX - 1);
+  gint64 cap = gpu->q ? dcr_tensor_numel (gpu->q) / (3 * ih * iw) : G_MAXINT64;
+  return MIN (cap, gpu->act_elems / largest_output (gpu->cnn, h, w));
 }
 
 gboolean

@@ -202,6 +202,7 @@ dcr_cmd_train (int argc, char **argv)
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE, no_fusion = FALSE;
   gboolean single_decision = FALSE, jpeg_fusion = FALSE;
+  g_autofree char *band_edges = NULL;
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
     { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },
@@ -251,6 +252,11 @@ dcr_cmd_train (int argc, char **argv)
     { "jpeg-fusion", 0, 0, G_OPTION_ARG_NONE, &jpeg_fusion,
       "Files judged as JPEG get fusion weights of their own, fitted on the validation JPEGs alone (the shared "
       "weights, fitted on every validation file, serve the others)", NULL },
+    { "band-edges", 0, 0, G_OPTION_ARG_STRING, &band_edges,
+      "How the inconclusive band's edges are found on the validation split, where calls keep 95 % precision: "
+      "\"first-break\" (the default: the last cut before the first that falls under it, scanning down from the top "
+      "and up from the bottom) or \"most-calls\" (the lowest and highest cuts whose calls together keep it). The "
+      "JPEG files' own decision keeps first-break", "RULE" },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Do not read or write the feature cache", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device", "INDEX|NAME" },
     { "backbone", 'b', 0, G_OPTION_ARG_STRING, &backbone, "Backbone (default)", "SPEC" },
@@ -275,6 +281,12 @@ dcr_cmd_train (int argc, char **argv)
     {
       fprintf (stderr, "dcr: --jpeg-fusion goes with the JPEG decision and the score fusion: leave out %s\n",
                single_decision ? "--single-decision" : "--no-fusion");
+      return 2;
+    }
+  DcrBandRule band_rule = DCR_BAND_FIRST_BREAK;
+  if (band_edges && !dcr_metrics_band_rule_from_name (band_edges, &band_rule))
+    {
+      fprintf (stderr, "dcr: --band-edges is \"first-break\" or \"most-calls\", not \"%s\"\n", band_edges);
       return 2;
     }
   if (from_reals && !bank_path)
@@ -536,6 +548,7 @@ dcr_cmd_train (int argc, char **argv)
                           .warmup = (guint) warmup, .weight_decay = wd, .val_fraction = val, .checkpoint = ck,
                           .resume = resume, .fusion = (cnn || tiles) && !no_fusion, .fusion_column = fusion_column,
                           .jpeg_decision = !single_decision, .jpeg_fusion = jpeg_fusion,
+                          .band_rule = band_rule,
                           .loss = { .lambda_bce = (float) lambda_bce, .lambda_supcon = (float) lambda_supcon,
                                     .moco = moco, .moco_queue = (guint) moco_queue,
                                     .lambda_infonce = (float) lambda_infonce, .moco_momentum = (float) moco_momentum } };

@@ -249,9 +249,27 @@ dcr_metrics_best_threshold (const float *scores, const gint32 *labels, gsize n, 
   return thr;
 }
 
+const char *
+dcr_metrics_band_rule_name (DcrBandRule rule)
+{
+  return rule == DCR_BAND_MOST_CALLS ? "most-calls" : "first-break";
+}
+
+gboolean
+dcr_metrics_band_rule_from_name (const char *name, DcrBandRule *rule)
+{
+  for (DcrBandRule r = DCR_BAND_FIRST_BREAK; r <= DCR_BAND_MOST_CALLS; r++)
+    if (name && strcmp (name, dcr_metrics_band_rule_name (r)) == 0)
+      {
+        *rule = r;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 void
-dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, double min_precision,
-                  double min_half_width, float *lo, float *hi)
+dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, DcrBandRule rule,
+                  double min_precision, double min_half_width, float *lo, float *hi)
 {
   Curve c;
   curve_init (&c, scores, labels, n);
@@ -273,7 +291,11 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
   for (gsize i = 0; i < c.n; i++)
     {
       if (c.tp[i] * wp / (c.tp[i] * wp + c.fp[i] * wn) < min_precision)
-        break;
+        {
+          if (rule == DCR_BAND_FIRST_BREAK)
+            break;
+          continue;
+        }
       h = i + 1 < c.n ? (c.score[i] + c.score[i + 1]) / 2.0 : c.score[i];
     }
   /* up from the bottom: reals called below a score keep theirs */
@@ -285,7 +307,11 @@ dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float thre
       tn = c.neg - above_fp;
       fn = c.pos - above_tp;
       if (tn * wn / (tn * wn + fn * wp) < min_precision)
-        break;
+        {
+          if (rule == DCR_BAND_FIRST_BREAK)
+            break;
+          continue;
+        }
       l = i > 0 ? (c.score[i] + c.score[i - 1]) / 2.0 : c.score[i];
     }
   curve_clear (&c);

@@ -39,17 +39,34 @@ double dcr_metrics_tpr_at_fpr (const float *scores, const gint32 *labels, gsize 
  * NULL. 0.5 when a class is missing. */
 float dcr_metrics_best_threshold (const float *scores, const gint32 *labels, gsize n, double *bal_acc);
 
+/* How dcr_metrics_band finds where calls keep their precision. */
+typedef enum {
+  /* scanning down from the top score (up from the lowest), the band's edge
+   * is the last cut before the first whose calls fall under the precision:
+   * every cut above hi keeps it, down to the highest scores alone */
+  DCR_BAND_FIRST_BREAK,
+  /* the lowest cut whose "fake" calls, all of them together, keep the
+   * precision (the highest for "real" calls): the most calls at that
+   * precision, as a precision-recall curve reads it; one high-scoring real
+   * among the top scores no longer sets the edge by itself */
+  DCR_BAND_MOST_CALLS,
+} DcrBandRule;
+
 /* The inconclusive band around `threshold`: scores at or above hi are the
- * region where "fake" calls keep a precision ≥ min_precision (scanning down
- * from the top score), scores below lo where "real" calls keep it (scanning
- * up from the lowest); in between the validation data could not tell.
- * Precision is taken at equal prevalence (TPR / (TPR + FPR) for "fake"
- * calls, TNR / (TNR + FNR) for "real" ones), so the band does not depend on
- * the ratio of fakes to reals in the data. The band is at least
- * ±min_half_width around the threshold and inside [0, 1]; with one class
- * missing it is all of [0, 1]. */
-void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, double min_precision,
-                       double min_half_width, float *lo, float *hi);
+ * region where "fake" calls keep a precision ≥ min_precision, scores below
+ * lo where "real" calls keep it, the edges found under `rule`; in between
+ * the validation data could not tell. Precision is taken at equal
+ * prevalence (TPR / (TPR + FPR) for "fake" calls, TNR / (TNR + FNR) for
+ * "real" ones), so the band does not depend on the ratio of fakes to reals
+ * in the data. The band is at least ±min_half_width around the threshold
+ * and inside [0, 1]; with one class missing it is all of [0, 1]. */
+void dcr_metrics_band (const float *scores, const gint32 *labels, gsize n, float threshold, DcrBandRule rule,
+                       double min_precision, double min_half_width, float *lo, float *hi);
+/* The rule's name in a model's training record and on dcr train's command
+ * line ("first-break", "most-calls"); dcr_metrics_band_rule_from_name gives
+ * FALSE for any other name. */
+const char *dcr_metrics_band_rule_name (DcrBandRule rule);
+gboolean dcr_metrics_band_rule_from_name (const char *name, DcrBandRule *rule);
 
 /* Per-generator breakdown: each generator's fakes against ALL reals, so
  * every row answers "how well are this generator's images told from real

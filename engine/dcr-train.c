@@ -1086,11 +1086,15 @@ summary_json (DcrModel *m, const DcrTrainData *d, const DcrTrainOptions *o, cons
         }
       STR ("rule", "threshold and band chosen by the threshold_rule and band_rule on the validation split's JPEG "
                    "files alone; the model's own threshold and band on its other files");
+      STR ("band_edges", dcr_metrics_band_rule_name (DCR_BAND_FIRST_BREAK));
       json_builder_end_object (b);
     }
   STR ("band_rule", "p_fake where validation precision of fake calls (from the top) or of real calls (from the "
                     "bottom), reals and fakes weighted as equally likely, stays >= " G_STRINGIFY (BAND_MIN_PRECISION)
-                    ", at least ±" G_STRINGIFY (BAND_MIN_HALF_WIDTH) " around the threshold");
+                    ", at least ±" G_STRINGIFY (BAND_MIN_HALF_WIDTH) " around the threshold; its edges by "
+                    "band_edges: first-break, the last cut before the first that falls under it, scanning from "
+                    "the top (the bottom); most-calls, the lowest (highest) cut whose calls together keep it");
+  STR ("band_edges", dcr_metrics_band_rule_name (o->band_rule));
 #undef INT
 #undef DBL
 #undef STR
@@ -1350,7 +1354,7 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
         }
       DcrMetrics mt;
       thr = dcr_metrics_best_threshold (val_p, val_y, p.n_val, NULL);
-      dcr_metrics_band (val_p, val_y, p.n_val, thr, BAND_MIN_PRECISION, BAND_MIN_HALF_WIDTH, &lo, &hi);
+      dcr_metrics_band (val_p, val_y, p.n_val, thr, o.band_rule, BAND_MIN_PRECISION, BAND_MIN_HALF_WIDTH, &lo, &hi);
       dcr_metrics_compute (val_p, val_y, p.n_val, thr, &mt);
       sum.val_auc = mt.auc;
       sum.val_ap = mt.ap;
@@ -1367,7 +1371,8 @@ dcr_train_run (DcrModel *m, const DcrTrainData *data, const DcrTrainOptions *opt
                 sy[cnt++] = val_y[i];
               }
           float t = dcr_metrics_best_threshold (sp, sy, cnt, NULL), l, h;
-          dcr_metrics_band (sp, sy, cnt, t, BAND_MIN_PRECISION, BAND_MIN_HALF_WIDTH, &l, &h);
+          dcr_metrics_band (sp, sy, cnt, t, j ? DCR_BAND_FIRST_BREAK : o.band_rule, BAND_MIN_PRECISION,
+                            BAND_MIN_HALF_WIDTH, &l, &h);
           double auc = dcr_metrics_roc_auc (sp, sy, cnt);
           if (j)
             {

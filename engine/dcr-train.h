@@ -16,6 +16,7 @@
  * queue of negatives. */
 #pragma once
 
+#include "dcr-metrics.h"
 #include "dcr-model.h"
 #include "dcr-moco.h"
 #include "dcr-op-optim.h"
@@ -151,6 +152,13 @@ typedef struct {
    * fusion weights of their own, fitted on them alone (the shared weights
    * are still fitted on every validation file and serve the others). */
   gboolean jpeg_fusion;
+  /* The band's rule (dcr-metrics.h) for every decision but the JPEG files'
+   * own, which keeps DCR_BAND_FIRST_BREAK: on the default model's
+   * validation photos, left out one at a time, DCR_BAND_MOST_CALLS kept the
+   * precision of PNG verdicts and gave more of them, but cost the JPEG
+   * decision's "real" calls precision (the model card's HISTORY.md,
+   * twenty-fifth session). 0: DCR_BAND_FIRST_BREAK. */
+  DcrBandRule band_rule;
 } DcrTrainOptions;
 
 #define DCR_TRAIN_DECISION_MIN_PER_CLASS 20

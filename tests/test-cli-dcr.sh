@@ -435,6 +435,10 @@ check "train without --fake is a usage error" [ $? -eq 2 ]
   >/dev/null 2>"$tmp/err"; rc=$?
 check "--jpeg-fusion with --single-decision is a usage error that says why" \
   eval '[ $rc -eq 2 ] && grep -q "leave out --single-decision" "$tmp/err" && [ ! -e "$tmp/x.safetensors" ]'
+"$dcr" train --real "$d/real" --fake "$d/fake" --band-edges lowest --out "$tmp/x.safetensors" \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "an unknown --band-edges rule is a usage error that names the two" \
+  eval '[ $rc -eq 2 ] && grep -q "first-break.*most-calls" "$tmp/err" && [ ! -e "$tmp/x.safetensors" ]'
 
 # the forensic CNN's evidence: a backbone with a small random CNN (tests/cnn-ref.py), a model trained
 # for it, and a 200 × 150 picture with a patch of high-frequency texture; its columns, block means and

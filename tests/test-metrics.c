@@ -99,7 +99,7 @@ test_threshold_and_band (void)
   /* fakes from the top: 0.8 precise, adding 0.4 (real) drops to ½ → hi = 0.6,
    * widened to thr + 0.05; reals from the bottom: 0.1 precise, adding 0.35
    * (fake) drops to ½ → lo = (0.1 + 0.35)/2 */
-  dcr_metrics_band (ex_s, ex_y, 4, thr, 0.9, 0.05, &lo, &hi);
+  dcr_metrics_band (ex_s, ex_y, 4, thr, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
   g_assert_cmpfloat_with_epsilon (lo, 0.225, 1e-6);
   g_assert_cmpfloat_with_epsilon (hi, 0.65, 1e-6);
 
@@ -109,14 +109,14 @@ test_threshold_and_band (void)
   thr = dcr_metrics_best_threshold (s, y, 6, &bal);
   g_assert_cmpfloat_with_epsilon (bal, 1, EPS);
   g_assert_cmpfloat_with_epsilon (thr, 0.5, 1e-6);
-  dcr_metrics_band (s, y, 6, thr, 0.9, 0.05, &lo, &hi);
+  dcr_metrics_band (s, y, 6, thr, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
   g_assert_cmpfloat_with_epsilon (lo, 0.45, 1e-6);
   g_assert_cmpfloat_with_epsilon (hi, 0.55, 1e-6);
 
   /* one class only: 0.5, and no score is safe to call */
   const gint32 ones[] = { 1, 1, 1, 1, 1, 1 };
   g_assert_cmpfloat (dcr_metrics_best_threshold (s, ones, 6, NULL), ==, 0.5f);
-  dcr_metrics_band (s, ones, 6, 0.5f, 0.9, 0.05, &lo, &hi);
+  dcr_metrics_band (s, ones, 6, 0.5f, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
   g_assert_cmpfloat (lo, ==, 0.0f);
   g_assert_cmpfloat (hi, ==, 1.0f);
 
@@ -127,9 +127,48 @@ test_threshold_and_band (void)
    * so "fake" starts above it, at (0.91 + 0.905)/2. */
   const float sk[] = { 0.99f, 0.98f, 0.97f, 0.96f, 0.95f, 0.94f, 0.93f, 0.92f, 0.91f, 0.905f, 0.1f };
   const gint32 yk[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 };
-  dcr_metrics_band (sk, yk, 11, 0.5f, 0.9, 0.05, &lo, &hi);
+  dcr_metrics_band (sk, yk, 11, 0.5f, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
   g_assert_cmpfloat_with_epsilon (lo, 0.45, 1e-6);
   g_assert_cmpfloat_with_epsilon (hi, 0.9075, 1e-6);
+
+  /* one real above every fake: scanning down from it, the first cut is
+   * wrong, so first-break calls nothing fake; most-calls takes the lowest
+   * cut whose fake calls together keep 0.9 — all ten fakes and the real,
+   * 10/(10 + 1) at equal prevalence (ten reals) — between 0.89 and the
+   * highest of the other reals, 0.13 */
+  const float st[] = { 0.99f, 0.98f, 0.97f, 0.96f, 0.95f, 0.94f, 0.93f, 0.92f, 0.91f, 0.9f, 0.89f,
+                       0.13f, 0.12f, 0.11f, 0.1f, 0.09f, 0.08f, 0.07f, 0.06f, 0.05f };
+  const gint32 yt[] = { 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+  dcr_metrics_band (st, yt, 20, 0.3f, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat (hi, ==, 1.0f);
+  g_assert_cmpfloat_with_epsilon (lo, 0.25, 1e-6);
+  dcr_metrics_band (st, yt, 20, 0.3f, DCR_BAND_MOST_CALLS, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat_with_epsilon (hi, 0.51, 1e-6);
+  g_assert_cmpfloat_with_epsilon (lo, 0.25, 1e-6);
+  /* the same from below: a fake under every real, and the reals' edge */
+  float sb[20];
+  gint32 yb[20];
+  for (int i = 0; i < 20; i++)
+    {
+      sb[i] = 1.0f - st[i];
+      yb[i] = !yt[i];
+    }
+  dcr_metrics_band (sb, yb, 20, 0.7f, DCR_BAND_FIRST_BREAK, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat (lo, ==, 0.0f);
+  g_assert_cmpfloat_with_epsilon (hi, 0.75, 1e-6);
+  dcr_metrics_band (sb, yb, 20, 0.7f, DCR_BAND_MOST_CALLS, 0.9, 0.05, &lo, &hi);
+  g_assert_cmpfloat_with_epsilon (lo, 0.49, 1e-6);
+  g_assert_cmpfloat_with_epsilon (hi, 0.75, 1e-6);
+
+  DcrBandRule rule = DCR_BAND_FIRST_BREAK;
+  g_assert_true (dcr_metrics_band_rule_from_name ("most-calls", &rule));
+  g_assert_cmpint (rule, ==, DCR_BAND_MOST_CALLS);
+  g_assert_cmpstr (dcr_metrics_band_rule_name (rule), ==, "most-calls");
+  g_assert_true (dcr_metrics_band_rule_from_name ("first-break", &rule));
+  g_assert_cmpint (rule, ==, DCR_BAND_FIRST_BREAK);
+  g_assert_false (dcr_metrics_band_rule_from_name ("lowest", &rule));
+  g_assert_false (dcr_metrics_band_rule_from_name (NULL, &rule));
+  g_assert_cmpint (rule, ==, DCR_BAND_FIRST_BREAK);
 }
 
 /* Two generators, both against all three reals: "good" is ranked above every

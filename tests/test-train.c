@@ -909,6 +909,26 @@ test_jpeg_fusion (void)
   for (int i = 0; i < 3; i++)
     g_assert_cmpfloat (c->fusion_jpeg_w[i], ==, sum.fusion_jpeg_w[i]);
   g_assert_nonnull (strstr (c->training, "\"fusion_rule\""));
+  g_assert_nonnull (strstr (c->training, "\"band_edges\":\"first-break\""));
+  g_assert_null (strstr (c->training, "most-calls\""));
+
+  /* the band's edges by most calls: the same networks and threshold (the
+   * same seed), a band no wider; the JPEG decision keeps first-break */
+  DcrTrainOptions om = o;
+  om.band_rule = DCR_BAND_MOST_CALLS;
+  g_autoptr (DcrModel) mm = new_model (4);
+  DcrTrainSummary summ;
+  g_assert_true (dcr_train_run (mm, &data, &om, NULL, NULL, &summ, &err));
+  g_assert_no_error (err);
+  g_assert_cmpfloat (summ.threshold, ==, sum.threshold);
+  g_assert_cmpfloat (summ.band_hi, <=, sum.band_hi);
+  g_assert_cmpfloat (summ.band_lo, >=, sum.band_lo);
+  g_assert_cmpfloat (summ.jpeg.threshold, ==, sum.jpeg.threshold);
+  g_assert_cmpfloat (summ.jpeg.band_lo, ==, sum.jpeg.band_lo);
+  g_assert_cmpfloat (summ.jpeg.band_hi, ==, sum.jpeg.band_hi);
+  const char *tm = dcr_model_config (mm)->training;
+  g_assert_nonnull (strstr (tm, "\"band_edges\":\"most-calls\""));
+  g_assert_nonnull (strstr (tm, "\"band_edges\":\"first-break\"")); /* the JPEG decision's */
   /* the model's p_fake: the JPEG weights for a file judged as JPEG, the shared ones otherwise */
   const guint n = 8;
   float lg[2 * 8], p[8];

@@ -202,7 +202,7 @@ dcr_cmd_train (int argc, char **argv)
   gint64 seed = 1;
   gboolean from_reals = FALSE, resume = FALSE, no_gate = FALSE, no_cache = FALSE, quiet = FALSE, no_fusion = FALSE;
   gboolean single_decision = FALSE, jpeg_fusion = FALSE;
-  g_autofree char *band_edges = NULL;
+  const char *band_edges = NULL; /* owned by dcr_cli_parse, as every string option */
   GOptionEntry entries[] = {
     { "real", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &real_dirs, "Folder of real images (repeatable)", "DIR" },
     { "fake", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &fake_dirs, "Folder of fake images (repeatable)", "DIR" },

@@ -45,11 +45,21 @@ init_tables (void)
   g_once_init_leave (&once, 1);
 }
 
-static int
-cmp_double (const void *a, const void *b)
+/* The median of n (even) values, v reordered: the mean of the two middle
+ * ones of the sorted values (an insertion sort: 64 values, 140 times an
+ * image, cost qsort's comparator calls a quarter of the search). */
+static double
+median_even (double *v, guint n)
 {
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
+  for (guint i = 1; i < n; i++)
+    {
+      double x = v[i];
+      guint j = i;
+      for (; j > 0 && v[j - 1] > x; j--)
+        v[j] = v[j - 1];
+      v[j] = x;
+    }
+  return 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Adds, for each of the 64 grid origins, each coefficient and each step,
@@ -135,8 +145,7 @@ dcr_jpeg_trace_find (const DcrImage *img, DcrJpegTrace *out)
       double col[N_ORIGIN];
       for (guint o = 0; o < N_ORIGIN; o++)
         col[o] = e[(gsize) o * N_COEF * N_Q + i];
-      qsort (col, N_ORIGIN, sizeof col[0], cmp_double);
-      med[i] = 0.5 * (col[N_ORIGIN / 2 - 1] + col[N_ORIGIN / 2]);
+      med[i] = median_even (col, N_ORIGIN);
     }
   double t[N_ORIGIN];
   guint best_o = 0;
